@@ -1,14 +1,321 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! `kizuna-store`: durable, versioned storage of FHIR resources.
+//!
+//! Owns the one storage interface ([`Store`]) and its two backends: SQLite (embedded, default;
+//! one writer thread doing group commit) and PostgreSQL (national scale). Both keep every version
+//! of every resource, stamp `meta.versionId`/`meta.lastUpdated`, acknowledge a write only once it
+//! is durable (fsync / synchronous commit), and apply versioned schema migrations on open.
+//!
+//! A write arrives as a [`Batch`]: conditions on the current state (the reads the caller relied
+//! on) plus writes, applied atomically or not at all. Callers plan outside the store and the store
+//! checks the plan still holds (optimistic concurrency); FHIR semantics (conditional operations,
+//! bundles, patch) live in `kizuna-records`, not here.
+//!
+//! Index rows are computed by the caller and stored with the resource, so search extraction never
+//! runs inside the single writer.
+//!
+//! Must never: interpret FHIR beyond `meta`, know HTTP, or log resource content (logs carry no
+//! patient data).
+
+mod postgres;
+mod sqlite;
+
+use serde_json::Value;
+use std::sync::Arc;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Microseconds since the Unix epoch, UTC.
+pub type Micros = i64;
+
+/// What happened to a resource in one version (`Bundle.entry.request.method` in history).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Post,
+    Put,
+    Patch,
+    Delete,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+    fn parse(s: &str) -> Method {
+        match s {
+            "POST" => Method::Post,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            _ => Method::Put,
+        }
     }
 }
+
+/// One stored version of a resource. `body` is the resource's JSON text with `meta` stamped,
+/// or None for a deletion (tombstone).
+#[derive(Debug, Clone)]
+pub struct Version {
+    pub rtype: String,
+    pub id: String,
+    pub version: u64,
+    pub last_updated: Micros,
+    pub method: Method,
+    pub body: Option<Arc<str>>,
+}
+
+impl Version {
+    pub fn is_deleted(&self) -> bool {
+        self.body.is_none()
+    }
+}
+
+/// A token index row (system may be empty): `identifier` = `urn:oid:...|12345`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    pub param: String,
+    pub system: Option<String>,
+    pub code: String,
+}
+
+/// The index rows of one resource version, computed by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct IndexRows {
+    pub tokens: Vec<TokenRow>,
+}
+
+/// A token criterion: `param=[system|]code` (system None = any system; Some("") = no system).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenCriterion {
+    pub param: String,
+    pub system: Option<String>,
+    pub code: String,
+}
+
+/// Why a condition failed: a precondition the client asked for (HTTP 412), or a state the
+/// caller read while planning that has since changed (re-plan and retry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFail {
+    PreconditionFailed,
+    Retry,
+}
+
+/// A fact about the current state a batch relies on.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    /// The current version of `rtype/id` is `version` (None: no version at all; a deleted
+    /// resource's current version is its tombstone's).
+    Version { rtype: String, id: String, version: Option<u64>, on_fail: OnFail },
+    /// The ids of the live `rtype` resources matching all `criteria` are exactly `ids` (sorted).
+    Matches { rtype: String, criteria: Vec<TokenCriterion>, ids: Vec<String>, on_fail: OnFail },
+}
+
+/// One write of a batch.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Create or update `rtype/id` with `body` (a resource object; the store sets
+    /// `meta.versionId` and `meta.lastUpdated`). With `skip_if_unchanged`, a body whose
+    /// `content_hash` equals the current version's creates no new version.
+    Put {
+        rtype: String,
+        id: String,
+        body: Value,
+        method: Method,
+        content_hash: [u8; 32],
+        skip_if_unchanged: bool,
+        index: IndexRows,
+    },
+    /// Delete `rtype/id` (a tombstone version; nothing happens if it does not exist or is
+    /// already deleted).
+    Delete { rtype: String, id: String },
+}
+
+/// Conditions and writes applied atomically.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub conditions: Vec<Condition>,
+    pub writes: Vec<Write>,
+}
+
+/// The result of one write, in batch order.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub outcome: WriteOutcome,
+    /// The version now current (for a delete of nothing: None).
+    pub version: Option<Version>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Created,
+    Updated,
+    Unchanged,
+    Deleted,
+    NothingToDelete,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Condition `index` of the batch did not hold.
+    #[error("condition {index} of the batch no longer holds")]
+    ConditionFailed { index: usize, on_fail: OnFail },
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage error: {0}")]
+    Backend(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// Which versions a history request covers.
+#[derive(Debug, Clone)]
+pub enum HistoryScope {
+    Instance { rtype: String, id: String },
+    Type { rtype: String },
+    System,
+}
+
+/// A history query: newest first, `count` per page, continuing below `before_seq`.
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    pub scope: HistoryScope,
+    /// Only versions with lastUpdated >= since.
+    pub since: Option<Micros>,
+    /// Only versions current at some point in [start, end).
+    pub at: Option<(Micros, Micros)>,
+    pub count: usize,
+    pub before_seq: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryPage {
+    pub versions: Vec<Version>,
+    /// Cursor for the next (older) page, if there is one.
+    pub next_before_seq: Option<i64>,
+}
+
+/// Counts for operators and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub resources: u64,
+    pub versions: u64,
+}
+
+/// The storage interface: one of the backends.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl Store {
+    /// Opens the store named by `location`: a `postgres://` URL, or a data directory for the
+    /// embedded store (created if missing).
+    pub async fn open(location: &str) -> Result<Store, StoreError> {
+        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+            Ok(Store::Postgres(PostgresStore::connect(location).await?))
+        } else {
+            Ok(Store::Sqlite(SqliteStore::open(std::path::Path::new(location))?))
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgresql",
+        }
+    }
+
+    /// The current version of a resource (a tombstone if deleted), if any.
+    pub async fn read(&self, rtype: &str, id: &str) -> Result<Option<Version>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.read(rtype, id),
+            Store::Postgres(s) => s.read(rtype, id).await,
+        }
+    }
+
+    /// A specific version of a resource, if it exists.
+    pub async fn vread(&self, rtype: &str, id: &str, version: u64) -> Result<Option<Version>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.vread(rtype, id, version),
+            Store::Postgres(s) => s.vread(rtype, id, version).await,
+        }
+    }
+
+    /// Applies a batch atomically; returns one [`Written`] per write, in order.
+    pub async fn commit(&self, batch: Batch) -> Result<Vec<Written>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.commit(batch).await,
+            Store::Postgres(s) => s.commit(batch).await,
+        }
+    }
+
+    /// Ids of the live resources of `rtype` matching all `criteria`, sorted, at most `limit`.
+    pub async fn find(&self, rtype: &str, criteria: &[TokenCriterion], limit: usize) -> Result<Vec<String>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.find(rtype, criteria, limit).await,
+            Store::Postgres(s) => s.find(rtype, criteria, limit).await,
+        }
+    }
+
+    pub async fn history(&self, query: HistoryQuery) -> Result<HistoryPage, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.history(query).await,
+            Store::Postgres(s) => s.history(query).await,
+        }
+    }
+
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.stats().await,
+            Store::Postgres(s) => s.stats().await,
+        }
+    }
+}
+
+/// Sets `meta.versionId` and `meta.lastUpdated` and serializes: the stored form of a version.
+fn stamp(body: &mut Value, version: u64, last_updated: Micros) -> Arc<str> {
+    if !body.get("meta").is_some_and(Value::is_object) {
+        if let Some(obj) = body.as_object_mut() {
+            // Conventional place: after resourceType and id.
+            let at = obj.keys().take_while(|k| *k == "resourceType" || *k == "id").count();
+            obj.shift_insert(at, "meta".into(), Value::Object(Default::default()));
+        }
+    }
+    if let Some(meta) = body.get_mut("meta").and_then(Value::as_object_mut) {
+        meta.insert("versionId".into(), Value::String(version.to_string()));
+        meta.insert("lastUpdated".into(), Value::String(format_instant(last_updated)));
+    }
+    Arc::from(serde_json::to_string(body).unwrap_or_default())
+}
+
+/// An instant as FHIR text, in Japan Standard Time (+09:00), with microseconds.
+pub fn format_instant(micros: Micros) -> String {
+    let ts = jiff::Timestamp::from_microsecond(micros).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let offset = jiff::tz::Offset::constant(9);
+    ts.to_zoned(jiff::tz::TimeZone::fixed(offset)).strftime("%Y-%m-%dT%H:%M:%S%.6f%:z").to_string()
+}
+
+/// Now, in microseconds; strictly after `previous` (timestamps of one store never repeat).
+fn next_timestamp(previous: Micros) -> Micros {
+    let now = jiff::Timestamp::now().as_microsecond();
+    now.max(previous + 1)
+}
+
+/// The shared behaviour every backend must show, run by each backend's tests.
+#[doc(hidden)]
+pub mod conformance;

@@ -1,0 +1,582 @@
+//! The PostgreSQL backend, for national scale.
+//!
+//! Each batch is one transaction, committed with PostgreSQL's synchronous commit (its own WAL
+//! group commit does the rest). Writes are applied in set-based statements (`unnest` arrays), a
+//! handful of round trips per batch whatever its size; rows are locked `FOR UPDATE`, and batches
+//! with match conditions run SERIALIZABLE. Serialization failures and deadlocks are retried.
+
+use crate::{
+    Batch, Condition, HistoryPage, HistoryQuery, HistoryScope, Method, Micros, Stats, StoreError, TokenCriterion,
+    Version, Write, WriteOutcome, Written, next_timestamp, stamp,
+};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{IsolationLevel, NoTls, Row, Transaction};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: resources, their versions, token index.
+    "CREATE TABLE resource (
+        res_key BIGSERIAL PRIMARY KEY,
+        type TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        deleted BOOLEAN NOT NULL,
+        last_updated BIGINT NOT NULL,
+        UNIQUE (type, id)
+    );
+    CREATE TABLE history (
+        seq BIGSERIAL PRIMARY KEY,
+        res_key BIGINT NOT NULL,
+        type TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        last_updated BIGINT NOT NULL,
+        ended BIGINT,
+        method TEXT NOT NULL,
+        hash BYTEA,
+        body TEXT
+    );
+    CREATE UNIQUE INDEX history_version ON history (res_key, version);
+    CREATE INDEX history_type ON history (type, seq);
+    CREATE INDEX history_time ON history (last_updated);
+    CREATE TABLE token_index (
+        res_key BIGINT NOT NULL,
+        type TEXT NOT NULL,
+        param TEXT NOT NULL,
+        system TEXT,
+        code TEXT NOT NULL
+    );
+    CREATE INDEX token_lookup ON token_index (type, param, code);
+    CREATE INDEX token_res ON token_index (res_key);",
+];
+
+const RETRIES: usize = 20;
+
+/// The PostgreSQL store. Cloning shares its connection pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    last_ts: Arc<AtomicI64>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` and migrates the schema (serialized by an advisory lock, so several
+    /// nodes may start at once).
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+        let mgr = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(mgr)
+            .max_size(32)
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("cannot build connection pool: {e}")))?;
+        let store = PostgresStore { pool, last_ts: Arc::new(AtomicI64::new(0)) };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(|e| StoreError::Unavailable(format!("PostgreSQL: {e}")))
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock(7420001)", &[]).await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .await?;
+        let current: i32 =
+            tx.query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[]).await?.get(0);
+        if current as usize > MIGRATIONS.len() {
+            return Err(StoreError::Unavailable(format!(
+                "the database's schema is version {current}, newer than this kizuna ({}); upgrade kizuna",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            tx.batch_execute(sql).await?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                &[&((i + 1) as i32), &jiff::Timestamp::now().as_second()],
+            )
+            .await?;
+        }
+        let max_ts: i64 = tx.query_one("SELECT coalesce(max(last_updated), 0) FROM history", &[]).await?.get(0);
+        self.last_ts.fetch_max(max_ts, Ordering::SeqCst);
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn next_ts(&self) -> Micros {
+        let mut prev = self.last_ts.load(Ordering::SeqCst);
+        loop {
+            let ts = next_timestamp(prev);
+            match self.last_ts.compare_exchange(prev, ts, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return ts,
+                Err(p) => prev = p,
+            }
+        }
+    }
+
+    pub async fn read(&self, rtype: &str, id: &str) -> Result<Option<Version>, StoreError> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "SELECT h.version, h.last_updated, h.method, h.body FROM resource r
+                 JOIN history h ON h.seq = r.seq WHERE r.type = $1 AND r.id = $2",
+            )
+            .await?;
+        Ok(client.query_opt(&st, &[&rtype, &id]).await?.map(|r| version_row(rtype, id, &r)))
+    }
+
+    pub async fn vread(&self, rtype: &str, id: &str, version: u64) -> Result<Option<Version>, StoreError> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "SELECT h.version, h.last_updated, h.method, h.body FROM resource r
+                 JOIN history h ON h.res_key = r.res_key AND h.version = $3 WHERE r.type = $1 AND r.id = $2",
+            )
+            .await?;
+        Ok(client.query_opt(&st, &[&rtype, &id, &(version as i64)]).await?.map(|r| version_row(rtype, id, &r)))
+    }
+
+    pub async fn find(&self, rtype: &str, criteria: &[TokenCriterion], limit: usize) -> Result<Vec<String>, StoreError> {
+        let client = self.client().await?;
+        find_ids(&**client, rtype, criteria, limit).await
+    }
+
+    pub async fn commit(&self, batch: Batch) -> Result<Vec<Written>, StoreError> {
+        let serializable = batch.conditions.iter().any(|c| matches!(c, Condition::Matches { .. }));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut client = self.client().await?;
+            let tx = client
+                .build_transaction()
+                .isolation_level(if serializable { IsolationLevel::Serializable } else { IsolationLevel::ReadCommitted })
+                .start()
+                .await?;
+            let result = match self.apply(&tx, &batch).await {
+                Ok(w) => tx.commit().await.map(|_| w).map_err(StoreError::from_pg),
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(StoreError::Backend(msg)) if msg.starts_with(RETRYABLE) && attempt < RETRIES => {
+                    tokio::time::sleep(std::time::Duration::from_millis(attempt as u64 * 2)).await;
+                    continue;
+                }
+                Err(StoreError::Backend(msg)) if msg.starts_with(RETRYABLE) => {
+                    return Err(StoreError::Backend(format!("gave up after {RETRIES} attempts: {msg}")));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn apply(&self, tx: &Transaction<'_>, batch: &Batch) -> Result<Vec<Written>, StoreError> {
+        for (index, cond) in batch.conditions.iter().enumerate() {
+            let (holds, on_fail) = match cond {
+                Condition::Version { rtype, id, version, on_fail } => {
+                    let row = tx
+                        .query_opt("SELECT version FROM resource WHERE type = $1 AND id = $2 FOR UPDATE", &[rtype, id])
+                        .await
+                        .map_err(StoreError::from_pg)?;
+                    (row.map(|r| r.get::<_, i64>(0) as u64) == *version, *on_fail)
+                }
+                Condition::Matches { rtype, criteria, ids, on_fail } => {
+                    (find_ids(tx, rtype, criteria, ids.len() + 1).await? == *ids, *on_fail)
+                }
+            };
+            if !holds {
+                return Err(StoreError::ConditionFailed { index, on_fail });
+            }
+        }
+        // Rounds of distinct resources: the k-th write of a resource goes in round k.
+        let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut rounds: Vec<Vec<usize>> = Vec::new();
+        for (i, w) in batch.writes.iter().enumerate() {
+            let key = match w {
+                Write::Put { rtype, id, .. } | Write::Delete { rtype, id } => (rtype.as_str(), id.as_str()),
+            };
+            let round = seen.entry(key).and_modify(|r| *r += 1).or_insert(0);
+            if rounds.len() <= *round {
+                rounds.push(Vec::new());
+            }
+            rounds[*round].push(i);
+        }
+        let mut out: Vec<Option<Written>> = vec![None; batch.writes.len()];
+        for round in rounds {
+            self.apply_round(tx, batch, &round, &mut out).await?;
+        }
+        Ok(out.into_iter().map(|w| w.expect("every write belongs to one round")).collect())
+    }
+
+    async fn apply_round(
+        &self,
+        tx: &Transaction<'_>,
+        batch: &Batch,
+        round: &[usize],
+        out: &mut [Option<Written>],
+    ) -> Result<(), StoreError> {
+        let key = |i: usize| match &batch.writes[i] {
+            Write::Put { rtype, id, .. } | Write::Delete { rtype, id } => (rtype.clone(), id.clone()),
+        };
+        let keys: Vec<(String, String)> = round.iter().map(|&i| key(i)).collect();
+        let mut current = lock_current(tx, &keys).await?;
+        // Create the missing resources' rows (Puts only), then lock what concurrent writers made.
+        let missing: Vec<(String, String)> = round
+            .iter()
+            .filter(|&&i| matches!(batch.writes[i], Write::Put { .. }))
+            .map(|&i| key(i))
+            .filter(|k| !current.contains_key(k))
+            .collect();
+        if !missing.is_empty() {
+            let (t, d): (Vec<&str>, Vec<&str>) = missing.iter().map(|(a, b)| (a.as_str(), b.as_str())).unzip();
+            let rows = tx
+                .query(
+                    "INSERT INTO resource (type, id, version, seq, deleted, last_updated)
+                     SELECT t, i, 0, 0, false, 0 FROM unnest($1::text[], $2::text[]) AS k(t, i)
+                     ON CONFLICT (type, id) DO NOTHING RETURNING type, id, res_key",
+                    &[&t, &d],
+                )
+                .await
+                .map_err(StoreError::from_pg)?;
+            let mut inserted = std::collections::HashSet::new();
+            for r in rows {
+                let k = (r.get::<_, String>(0), r.get::<_, String>(1));
+                inserted.insert(k.clone());
+                current.insert(k, Current { res_key: r.get(2), version: 0, seq: None, deleted: true, hash: None });
+            }
+            let raced: Vec<(String, String)> = missing.into_iter().filter(|k| !inserted.contains(k)).collect();
+            if !raced.is_empty() {
+                current.extend(lock_current(tx, &raced).await?);
+            }
+        }
+
+        let mut ended_seq = Vec::new();
+        let mut ended_ts = Vec::new();
+        let mut h_res = Vec::new();
+        let mut h_type = Vec::new();
+        let mut h_version = Vec::new();
+        let mut h_ts = Vec::new();
+        let mut h_method = Vec::new();
+        let mut h_hash: Vec<Option<Vec<u8>>> = Vec::new();
+        let mut h_body: Vec<Option<String>> = Vec::new();
+        let mut index_res: Vec<i64> = Vec::new();
+        let mut tok = (Vec::new(), Vec::new(), Vec::new(), Vec::<Option<String>>::new(), Vec::new());
+        let mut pending: Vec<(usize, i64, Version, WriteOutcome)> = Vec::new();
+        for &i in round {
+            let k = key(i);
+            let cur = current.get(&k);
+            match &batch.writes[i] {
+                Write::Put { rtype, id, body, method, content_hash, skip_if_unchanged, index } => {
+                    let cur = cur.ok_or_else(|| StoreError::Backend("resource row vanished".into()))?;
+                    if *skip_if_unchanged && !cur.deleted && cur.hash.as_deref() == Some(&content_hash[..]) {
+                        let v = load_seq(tx, cur.seq.unwrap_or(0), rtype, id).await?;
+                        out[i] = Some(Written { outcome: WriteOutcome::Unchanged, version: Some(v) });
+                        continue;
+                    }
+                    let ts = self.next_ts();
+                    let version = cur.version + 1;
+                    let mut body = body.clone();
+                    let text = stamp(&mut body, version, ts);
+                    if let Some(seq) = cur.seq {
+                        ended_seq.push(seq);
+                        ended_ts.push(ts);
+                    }
+                    h_res.push(cur.res_key);
+                    h_type.push(rtype.clone());
+                    h_version.push(version as i64);
+                    h_ts.push(ts);
+                    h_method.push(method.as_str());
+                    h_hash.push(Some(content_hash.to_vec()));
+                    h_body.push(Some(text.to_string()));
+                    index_res.push(cur.res_key);
+                    for t in &index.tokens {
+                        tok.0.push(cur.res_key);
+                        tok.1.push(rtype.clone());
+                        tok.2.push(t.param.clone());
+                        tok.3.push(t.system.clone());
+                        tok.4.push(t.code.clone());
+                    }
+                    let outcome = if cur.deleted { WriteOutcome::Created } else { WriteOutcome::Updated };
+                    let v = Version { rtype: rtype.clone(), id: id.clone(), version, last_updated: ts, method: *method, body: Some(text) };
+                    pending.push((i, cur.res_key, v, outcome));
+                }
+                Write::Delete { rtype, id } => match cur {
+                    Some(cur) if !cur.deleted => {
+                        let ts = self.next_ts();
+                        let version = cur.version + 1;
+                        if let Some(seq) = cur.seq {
+                            ended_seq.push(seq);
+                            ended_ts.push(ts);
+                        }
+                        h_res.push(cur.res_key);
+                        h_type.push(rtype.clone());
+                        h_version.push(version as i64);
+                        h_ts.push(ts);
+                        h_method.push(Method::Delete.as_str());
+                        h_hash.push(None);
+                        h_body.push(None);
+                        index_res.push(cur.res_key);
+                        let v = Version { rtype: rtype.clone(), id: id.clone(), version, last_updated: ts, method: Method::Delete, body: None };
+                        pending.push((i, cur.res_key, v, WriteOutcome::Deleted));
+                    }
+                    Some(cur) => {
+                        let v = load_seq(tx, cur.seq.unwrap_or(0), rtype, id).await?;
+                        out[i] = Some(Written { outcome: WriteOutcome::NothingToDelete, version: Some(v) });
+                    }
+                    None => out[i] = Some(Written { outcome: WriteOutcome::NothingToDelete, version: None }),
+                },
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if !ended_seq.is_empty() {
+            tx.execute(
+                "UPDATE history h SET ended = u.ts FROM unnest($1::bigint[], $2::bigint[]) AS u(seq, ts) WHERE h.seq = u.seq",
+                &[&ended_seq, &ended_ts],
+            )
+            .await
+            .map_err(StoreError::from_pg)?;
+        }
+        let rows = tx
+            .query(
+                "INSERT INTO history (res_key, type, version, last_updated, method, hash, body)
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bytea[], $7::text[])
+                 RETURNING res_key, seq",
+                &[&h_res, &h_type, &h_version, &h_ts, &h_method, &h_hash, &h_body],
+            )
+            .await
+            .map_err(StoreError::from_pg)?;
+        let seq_of: HashMap<i64, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let mut u_res = Vec::new();
+        let mut u_version = Vec::new();
+        let mut u_seq = Vec::new();
+        let mut u_deleted = Vec::new();
+        let mut u_ts = Vec::new();
+        for (_, res_key, v, _) in &pending {
+            u_res.push(*res_key);
+            u_version.push(v.version as i64);
+            u_seq.push(seq_of.get(res_key).copied().unwrap_or(0));
+            u_deleted.push(v.body.is_none());
+            u_ts.push(v.last_updated);
+        }
+        tx.execute(
+            "UPDATE resource r SET version = u.v, seq = u.s, deleted = u.d, last_updated = u.ts
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::boolean[], $5::bigint[]) AS u(k, v, s, d, ts)
+             WHERE r.res_key = u.k",
+            &[&u_res, &u_version, &u_seq, &u_deleted, &u_ts],
+        )
+        .await
+        .map_err(StoreError::from_pg)?;
+        tx.execute("DELETE FROM token_index WHERE res_key = ANY($1)", &[&index_res]).await.map_err(StoreError::from_pg)?;
+        if !tok.0.is_empty() {
+            tx.execute(
+                "INSERT INTO token_index (res_key, type, param, system, code)
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])",
+                &[&tok.0, &tok.1, &tok.2, &tok.3, &tok.4],
+            )
+            .await
+            .map_err(StoreError::from_pg)?;
+        }
+        for (i, _, v, outcome) in pending {
+            out[i] = Some(Written { outcome, version: Some(v) });
+        }
+        Ok(())
+    }
+
+    pub async fn history(&self, q: HistoryQuery) -> Result<HistoryPage, StoreError> {
+        let client = self.client().await?;
+        let mut sql = String::from(
+            "SELECT h.seq, r.type, r.id, h.version, h.last_updated, h.method, h.body FROM history h
+             JOIN resource r ON r.res_key = h.res_key WHERE true",
+        );
+        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        let mut arg = |sql: &mut String, v: Box<dyn ToSql + Sync + Send>| {
+            args.push(v);
+            sql.push_str(&format!("${}", args.len()));
+        };
+        match &q.scope {
+            HistoryScope::Instance { rtype, id } => {
+                sql.push_str(" AND h.res_key = (SELECT res_key FROM resource WHERE type = ");
+                arg(&mut sql, Box::new(rtype.clone()));
+                sql.push_str(" AND id = ");
+                arg(&mut sql, Box::new(id.clone()));
+                sql.push(')');
+            }
+            HistoryScope::Type { rtype } => {
+                sql.push_str(" AND h.type = ");
+                arg(&mut sql, Box::new(rtype.clone()));
+            }
+            HistoryScope::System => {}
+        }
+        if let Some(since) = q.since {
+            sql.push_str(" AND h.last_updated >= ");
+            arg(&mut sql, Box::new(since));
+        }
+        if let Some((start, end)) = q.at {
+            sql.push_str(" AND h.last_updated < ");
+            arg(&mut sql, Box::new(end));
+            sql.push_str(" AND (h.ended IS NULL OR h.ended > ");
+            arg(&mut sql, Box::new(start));
+            sql.push(')');
+        }
+        if let Some(before) = q.before_seq {
+            sql.push_str(" AND h.seq < ");
+            arg(&mut sql, Box::new(before));
+        }
+        sql.push_str(" ORDER BY h.seq DESC LIMIT ");
+        arg(&mut sql, Box::new((q.count + 1) as i64));
+        let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| &**a as &(dyn ToSql + Sync)).collect();
+        let rows = client.query(&sql, &refs).await?;
+        let mut versions = Vec::new();
+        let mut seqs = Vec::new();
+        for row in rows {
+            seqs.push(row.get::<_, i64>(0));
+            let body: Option<String> = row.get(6);
+            versions.push(Version {
+                rtype: row.get(1),
+                id: row.get(2),
+                version: row.get::<_, i64>(3) as u64,
+                last_updated: row.get(4),
+                method: Method::parse(row.get(5)),
+                body: body.map(Arc::from),
+            });
+        }
+        let next_before_seq = if versions.len() > q.count {
+            versions.truncate(q.count);
+            seqs.get(q.count - 1).copied()
+        } else {
+            None
+        };
+        Ok(HistoryPage { versions, next_before_seq })
+    }
+
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        let client = self.client().await?;
+        let resources: i64 = client.query_one("SELECT count(*) FROM resource WHERE NOT deleted", &[]).await?.get(0);
+        let versions: i64 = client.query_one("SELECT count(*) FROM history", &[]).await?.get(0);
+        Ok(Stats { resources: resources as u64, versions: versions as u64 })
+    }
+}
+
+/// Prefix of backend errors worth retrying (serialization failure, deadlock).
+const RETRYABLE: &str = "retryable: ";
+
+impl StoreError {
+    fn from_pg(e: tokio_postgres::Error) -> StoreError {
+        match e.code() {
+            Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED => {
+                StoreError::Backend(format!("{RETRYABLE}{e}"))
+            }
+            _ => StoreError::Backend(e.to_string()),
+        }
+    }
+}
+
+struct Current {
+    res_key: i64,
+    version: u64,
+    /// None for a row created in this transaction.
+    seq: Option<i64>,
+    deleted: bool,
+    hash: Option<Vec<u8>>,
+}
+
+async fn lock_current(
+    tx: &Transaction<'_>,
+    keys: &[(String, String)],
+) -> Result<HashMap<(String, String), Current>, StoreError> {
+    let (t, d): (Vec<&str>, Vec<&str>) = keys.iter().map(|(a, b)| (a.as_str(), b.as_str())).unzip();
+    let rows = tx
+        .query(
+            "SELECT r.type, r.id, r.res_key, r.version, r.seq, r.deleted, h.hash FROM resource r
+             JOIN unnest($1::text[], $2::text[]) AS k(t, i) ON r.type = k.t AND r.id = k.i
+             LEFT JOIN history h ON h.seq = r.seq
+             ORDER BY r.res_key FOR UPDATE OF r",
+            &[&t, &d],
+        )
+        .await
+        .map_err(StoreError::from_pg)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let seq: i64 = r.get(4);
+            (
+                (r.get(0), r.get(1)),
+                Current {
+                    res_key: r.get(2),
+                    version: r.get::<_, i64>(3) as u64,
+                    seq: (seq != 0).then_some(seq),
+                    deleted: r.get(5),
+                    hash: r.get(6),
+                },
+            )
+        })
+        .collect())
+}
+
+async fn load_seq(tx: &Transaction<'_>, seq: i64, rtype: &str, id: &str) -> Result<Version, StoreError> {
+    let row = tx
+        .query_one("SELECT version, last_updated, method, body FROM history WHERE seq = $1", &[&seq])
+        .await
+        .map_err(StoreError::from_pg)?;
+    Ok(version_row(rtype, id, &row))
+}
+
+fn version_row(rtype: &str, id: &str, row: &Row) -> Version {
+    let body: Option<String> = row.get(3);
+    Version {
+        rtype: rtype.to_string(),
+        id: id.to_string(),
+        version: row.get::<_, i64>(0) as u64,
+        last_updated: row.get(1),
+        method: Method::parse(row.get(2)),
+        body: body.map(Arc::from),
+    }
+}
+
+async fn find_ids<C: tokio_postgres::GenericClient>(
+    c: &C,
+    rtype: &str,
+    criteria: &[TokenCriterion],
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    let mut sql = String::from("SELECT r.id FROM resource r WHERE r.type = $1 AND NOT r.deleted");
+    let mut args: Vec<String> = vec![rtype.to_string()];
+    for crit in criteria {
+        if crit.param == "_id" {
+            args.push(crit.code.clone());
+            sql.push_str(&format!(" AND r.id = ${}", args.len()));
+            continue;
+        }
+        args.push(crit.param.clone());
+        let p = args.len();
+        args.push(crit.code.clone());
+        let cd = args.len();
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM token_index t WHERE t.res_key = r.res_key AND t.type = r.type AND t.param = ${p} AND t.code = ${cd}"
+        ));
+        match &crit.system {
+            None => {}
+            Some(s) if s.is_empty() => sql.push_str(" AND t.system IS NULL"),
+            Some(s) => {
+                args.push(s.clone());
+                sql.push_str(&format!(" AND t.system = ${}", args.len()));
+            }
+        }
+        sql.push(')');
+    }
+    sql.push_str(&format!(" ORDER BY r.id LIMIT {limit}"));
+    let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+    let rows = c.query(&sql, &refs).await.map_err(StoreError::from_pg)?;
+    Ok(rows.into_iter().map(|r| r.get(0)).collect())
+}

@@ -1,0 +1,494 @@
+//! The embedded backend: SQLite (bundled) in WAL mode in a data directory.
+//!
+//! One writer thread owns the only write connection and does group commit: it takes every batch
+//! waiting in its queue, applies each under its own savepoint (a failing batch rolls back alone),
+//! commits once (`synchronous=FULL`: the WAL is fsynced before the commit returns) and only then
+//! acknowledges all of them. Readers use a small pool of read-only connections.
+
+use crate::{
+    Batch, Condition, HistoryPage, HistoryQuery, HistoryScope, IndexRows, Method, Micros, Stats, StoreError,
+    TokenCriterion, Version, Write, WriteOutcome, Written, next_timestamp, stamp,
+};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// Versioned schema migrations; each runs once, in order, in one transaction.
+const MIGRATIONS: &[&str] = &[
+    // 1: resources, their versions, token index.
+    "CREATE TABLE resource (
+        res_key INTEGER PRIMARY KEY,
+        type TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        deleted INTEGER NOT NULL,
+        last_updated INTEGER NOT NULL,
+        UNIQUE (type, id)
+    );
+    CREATE TABLE history (
+        seq INTEGER PRIMARY KEY,
+        res_key INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        last_updated INTEGER NOT NULL,
+        ended INTEGER,
+        method TEXT NOT NULL,
+        hash BLOB,
+        body TEXT
+    );
+    CREATE UNIQUE INDEX history_version ON history (res_key, version);
+    CREATE INDEX history_type ON history (type, seq);
+    CREATE INDEX history_time ON history (last_updated);
+    CREATE TABLE token_index (
+        res_key INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        param TEXT NOT NULL,
+        system TEXT,
+        code TEXT NOT NULL
+    );
+    CREATE INDEX token_lookup ON token_index (type, param, code);
+    CREATE INDEX token_res ON token_index (res_key);",
+];
+
+const READERS: usize = 8;
+/// At most this many batches share one commit.
+const GROUP_LIMIT: usize = 512;
+
+struct Job {
+    batch: Batch,
+    reply: oneshot::Sender<Result<Vec<Written>, StoreError>>,
+}
+
+/// The embedded store. Cloning shares it.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    writer: mpsc::Sender<Job>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in directory `dir`, migrating its schema.
+    pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create data directory {}: {e}", dir.display())))?;
+        let path = dir.join("kizuna.db");
+        let mut conn = Connection::open(&path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "busy_timeout", 10_000)?;
+        conn.pragma_update(None, "cache_size", -65_536)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+        migrate(&mut conn)?;
+        let (tx, rx) = mpsc::channel(4096);
+        std::thread::Builder::new()
+            .name("kizuna-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
+        Ok(SqliteStore { inner: Arc::new(Inner { path, readers: Mutex::new(Vec::new()), writer: tx }) })
+    }
+
+    /// Runs `f` on a pooled read connection. Point reads run inline: they take microseconds.
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let conn = self.inner.readers.lock().map_err(|_| StoreError::Backend("reader pool poisoned".into()))?.pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.inner.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.pragma_update(None, "busy_timeout", 10_000)?;
+                c.pragma_update(None, "cache_size", -16_384)?;
+                c
+            }
+        };
+        let result = f(&conn);
+        if let Ok(mut pool) = self.inner.readers.lock() {
+            if pool.len() < READERS {
+                pool.push(conn);
+            }
+        }
+        result
+    }
+
+    /// Runs a longer read on the blocking pool.
+    async fn read_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.with_reader(f))
+            .await
+            .map_err(|e| StoreError::Backend(format!("reader task failed: {e}")))?
+    }
+
+    pub fn read(&self, rtype: &str, id: &str) -> Result<Option<Version>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT h.version, h.last_updated, h.method, h.body FROM resource r
+                 JOIN history h ON h.seq = r.seq WHERE r.type = ?1 AND r.id = ?2",
+            )?;
+            Ok(st.query_row(params![rtype, id], |row| version_row(rtype, id, row)).optional()?)
+        })
+    }
+
+    pub fn vread(&self, rtype: &str, id: &str, version: u64) -> Result<Option<Version>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT h.version, h.last_updated, h.method, h.body FROM resource r
+                 JOIN history h ON h.res_key = r.res_key AND h.version = ?3 WHERE r.type = ?1 AND r.id = ?2",
+            )?;
+            Ok(st.query_row(params![rtype, id, version as i64], |row| version_row(rtype, id, row)).optional()?)
+        })
+    }
+
+    pub async fn commit(&self, batch: Batch) -> Result<Vec<Written>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .writer
+            .send(Job { batch, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        rx.await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+    }
+
+    pub async fn find(&self, rtype: &str, criteria: &[TokenCriterion], limit: usize) -> Result<Vec<String>, StoreError> {
+        let (rtype, criteria) = (rtype.to_string(), criteria.to_vec());
+        self.read_blocking(move |c| find_ids(c, &rtype, &criteria, limit)).await
+    }
+
+    pub async fn history(&self, q: HistoryQuery) -> Result<HistoryPage, StoreError> {
+        self.read_blocking(move |c| history(c, &q)).await
+    }
+
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        self.read_blocking(|c| {
+            let resources: i64 = c.query_row("SELECT count(*) FROM resource WHERE deleted = 0", [], |r| r.get(0))?;
+            let versions: i64 = c.query_row("SELECT count(*) FROM history", [], |r| r.get(0))?;
+            Ok(Stats { resources: resources as u64, versions: versions as u64 })
+        })
+        .await
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    let current: i64 = conn.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    if current as usize > MIGRATIONS.len() {
+        return Err(StoreError::Unavailable(format!(
+            "the data directory's schema is version {current}, newer than this kizuna ({}); upgrade kizuna",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            params![(i + 1) as i64, jiff::Timestamp::now().as_second()],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn version_row(rtype: &str, id: &str, row: &rusqlite::Row) -> rusqlite::Result<Version> {
+    let body: Option<String> = row.get(3)?;
+    Ok(Version {
+        rtype: rtype.to_string(),
+        id: id.to_string(),
+        version: row.get::<_, i64>(0)? as u64,
+        last_updated: row.get(1)?,
+        method: Method::parse(&row.get::<_, String>(2)?),
+        body: body.map(Arc::from),
+    })
+}
+
+fn find_ids(c: &Connection, rtype: &str, criteria: &[TokenCriterion], limit: usize) -> Result<Vec<String>, StoreError> {
+    let mut sql = String::from("SELECT r.id FROM resource r WHERE r.type = ? AND r.deleted = 0");
+    let mut args: Vec<String> = vec![rtype.to_string()];
+    for crit in criteria {
+        if crit.param == "_id" {
+            sql.push_str(" AND r.id = ?");
+            args.push(crit.code.clone());
+            continue;
+        }
+        sql.push_str(" AND EXISTS (SELECT 1 FROM token_index t WHERE t.res_key = r.res_key AND t.type = r.type AND t.param = ? AND t.code = ?");
+        args.push(crit.param.clone());
+        args.push(crit.code.clone());
+        match &crit.system {
+            None => {}
+            Some(s) if s.is_empty() => sql.push_str(" AND t.system IS NULL"),
+            Some(s) => {
+                sql.push_str(" AND t.system = ?");
+                args.push(s.clone());
+            }
+        }
+        sql.push(')');
+    }
+    sql.push_str(" ORDER BY r.id LIMIT ?");
+    args.push(limit.to_string());
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn history(c: &Connection, q: &HistoryQuery) -> Result<HistoryPage, StoreError> {
+    let mut sql = String::from(
+        "SELECT h.seq, r.type, r.id, h.version, h.last_updated, h.method, h.body FROM history h
+         JOIN resource r ON r.res_key = h.res_key WHERE 1 = 1",
+    );
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    match &q.scope {
+        HistoryScope::Instance { rtype, id } => {
+            sql.push_str(" AND h.res_key = (SELECT res_key FROM resource WHERE type = ? AND id = ?)");
+            args.push(rtype.clone().into());
+            args.push(id.clone().into());
+        }
+        HistoryScope::Type { rtype } => {
+            sql.push_str(" AND h.type = ?");
+            args.push(rtype.clone().into());
+        }
+        HistoryScope::System => {}
+    }
+    if let Some(since) = q.since {
+        sql.push_str(" AND h.last_updated >= ?");
+        args.push(since.into());
+    }
+    if let Some((start, end)) = q.at {
+        sql.push_str(" AND h.last_updated < ? AND (h.ended IS NULL OR h.ended > ?)");
+        args.push(end.into());
+        args.push(start.into());
+    }
+    if let Some(before) = q.before_seq {
+        sql.push_str(" AND h.seq < ?");
+        args.push(before.into());
+    }
+    sql.push_str(" ORDER BY h.seq DESC LIMIT ?");
+    args.push(((q.count + 1) as i64).into());
+    let mut st = c.prepare_cached(&sql)?;
+    let mut rows = st.query(rusqlite::params_from_iter(args))?;
+    let mut versions = Vec::new();
+    let mut seqs = Vec::new();
+    while let Some(row) = rows.next()? {
+        let body: Option<String> = row.get(6)?;
+        seqs.push(row.get::<_, i64>(0)?);
+        versions.push(Version {
+            rtype: row.get(1)?,
+            id: row.get(2)?,
+            version: row.get::<_, i64>(3)? as u64,
+            last_updated: row.get(4)?,
+            method: Method::parse(&row.get::<_, String>(5)?),
+            body: body.map(Arc::from),
+        });
+    }
+    let next_before_seq = if versions.len() > q.count {
+        versions.truncate(q.count);
+        seqs.get(q.count - 1).copied()
+    } else {
+        None
+    };
+    Ok(HistoryPage { versions, next_before_seq })
+}
+
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    let mut last_ts: Micros = conn
+        .query_row("SELECT coalesce(max(last_updated), 0) FROM history", [], |r| r.get(0))
+        .unwrap_or(0);
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < GROUP_LIMIT {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut results: Vec<Result<Vec<Written>, StoreError>> = Vec::with_capacity(jobs.len());
+        let group = (|| -> Result<(), StoreError> {
+            let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for job in &mut jobs {
+                let batch = std::mem::take(&mut job.batch);
+                let sp_ts = last_ts;
+                let mut sp = tx.savepoint_with_name("batch")?;
+                match apply(&sp, batch, &mut last_ts) {
+                    Ok(w) => {
+                        sp.commit()?;
+                        results.push(Ok(w));
+                    }
+                    Err(e) => {
+                        sp.rollback()?;
+                        drop(sp);
+                        last_ts = sp_ts;
+                        results.push(Err(e));
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        match group {
+            Ok(()) => {
+                for (job, r) in jobs.into_iter().zip(results) {
+                    let _ = job.reply.send(r);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed; every batch in it is refused");
+                for job in jobs {
+                    let _ = job.reply.send(Err(StoreError::Backend(format!("commit failed: {e}"))));
+                }
+            }
+        }
+    }
+}
+
+/// Applies one batch inside the writer's transaction.
+fn apply(c: &Connection, batch: Batch, last_ts: &mut Micros) -> Result<Vec<Written>, StoreError> {
+    for (index, cond) in batch.conditions.iter().enumerate() {
+        let holds = match cond {
+            Condition::Version { rtype, id, version, .. } => current(c, rtype, id)?.map(|cur| cur.version) == *version,
+            Condition::Matches { rtype, criteria, ids, .. } => {
+                find_ids(c, rtype, criteria, ids.len() + 1)? == *ids
+            }
+        };
+        if !holds {
+            let on_fail = match cond {
+                Condition::Version { on_fail, .. } | Condition::Matches { on_fail, .. } => *on_fail,
+            };
+            return Err(StoreError::ConditionFailed { index, on_fail });
+        }
+    }
+    let mut out = Vec::with_capacity(batch.writes.len());
+    for write in batch.writes {
+        out.push(match write {
+            Write::Put { rtype, id, mut body, method, content_hash, skip_if_unchanged, index } => {
+                let cur = current(c, &rtype, &id)?;
+                if skip_if_unchanged {
+                    if let Some(cur) = &cur {
+                        if !cur.deleted && cur.hash.as_deref() == Some(&content_hash[..]) {
+                            let v = load_version(c, cur.seq, &rtype, &id)?;
+                            out.push(Written { outcome: WriteOutcome::Unchanged, version: Some(v) });
+                            continue;
+                        }
+                    }
+                }
+                let ts = next_timestamp(*last_ts);
+                *last_ts = ts;
+                let version = cur.as_ref().map_or(1, |c| c.version + 1);
+                let text = stamp(&mut body, version, ts);
+                let res_key = put_version(c, cur.as_ref(), &rtype, &id, version, ts, method, Some(&content_hash), Some(&text))?;
+                write_index(c, res_key, &rtype, &index)?;
+                let outcome = if cur.as_ref().is_none_or(|c| c.deleted) { WriteOutcome::Created } else { WriteOutcome::Updated };
+                Written {
+                    outcome,
+                    version: Some(Version { rtype, id, version, last_updated: ts, method, body: Some(text) }),
+                }
+            }
+            Write::Delete { rtype, id } => match current(c, &rtype, &id)? {
+                Some(cur) if !cur.deleted => {
+                    let ts = next_timestamp(*last_ts);
+                    *last_ts = ts;
+                    let version = cur.version + 1;
+                    put_version(c, Some(&cur), &rtype, &id, version, ts, Method::Delete, None, None)?;
+                    c.prepare_cached("DELETE FROM token_index WHERE res_key = ?1")?.execute(params![cur.res_key])?;
+                    Written {
+                        outcome: WriteOutcome::Deleted,
+                        version: Some(Version { rtype, id, version, last_updated: ts, method: Method::Delete, body: None }),
+                    }
+                }
+                Some(cur) => {
+                    let v = load_version(c, cur.seq, &rtype, &id)?;
+                    Written { outcome: WriteOutcome::NothingToDelete, version: Some(v) }
+                }
+                None => Written { outcome: WriteOutcome::NothingToDelete, version: None },
+            },
+        });
+    }
+    Ok(out)
+}
+
+struct Current {
+    res_key: i64,
+    version: u64,
+    seq: i64,
+    deleted: bool,
+    hash: Option<Vec<u8>>,
+}
+
+fn current(c: &Connection, rtype: &str, id: &str) -> Result<Option<Current>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT r.res_key, r.version, r.seq, r.deleted, h.hash FROM resource r JOIN history h ON h.seq = r.seq
+         WHERE r.type = ?1 AND r.id = ?2",
+    )?;
+    Ok(st
+        .query_row(params![rtype, id], |r| {
+            Ok(Current {
+                res_key: r.get(0)?,
+                version: r.get::<_, i64>(1)? as u64,
+                seq: r.get(2)?,
+                deleted: r.get::<_, i64>(3)? != 0,
+                hash: r.get(4)?,
+            })
+        })
+        .optional()?)
+}
+
+fn load_version(c: &Connection, seq: i64, rtype: &str, id: &str) -> Result<Version, StoreError> {
+    let mut st = c.prepare_cached("SELECT version, last_updated, method, body FROM history WHERE seq = ?1")?;
+    Ok(st.query_row(params![seq], |row| version_row(rtype, id, row))?)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn put_version(
+    c: &Connection,
+    cur: Option<&Current>,
+    rtype: &str,
+    id: &str,
+    version: u64,
+    ts: Micros,
+    method: Method,
+    hash: Option<&[u8; 32]>,
+    body: Option<&str>,
+) -> Result<i64, StoreError> {
+    let res_key = match cur {
+        Some(cur) => {
+            c.prepare_cached("UPDATE history SET ended = ?1 WHERE seq = ?2")?.execute(params![ts, cur.seq])?;
+            cur.res_key
+        }
+        None => {
+            c.prepare_cached(
+                "INSERT INTO resource (type, id, version, seq, deleted, last_updated) VALUES (?1, ?2, 0, 0, 0, 0)",
+            )?
+            .execute(params![rtype, id])?;
+            c.last_insert_rowid()
+        }
+    };
+    c.prepare_cached(
+        "INSERT INTO history (res_key, type, version, last_updated, method, hash, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![res_key, rtype, version as i64, ts, method.as_str(), hash.map(|h| &h[..]), body])?;
+    let seq = c.last_insert_rowid();
+    c.prepare_cached("UPDATE resource SET version = ?1, seq = ?2, deleted = ?3, last_updated = ?4 WHERE res_key = ?5")?
+        .execute(params![version as i64, seq, body.is_none() as i64, ts, res_key])?;
+    Ok(res_key)
+}
+
+fn write_index(c: &Connection, res_key: i64, rtype: &str, index: &IndexRows) -> Result<(), StoreError> {
+    c.prepare_cached("DELETE FROM token_index WHERE res_key = ?1")?.execute(params![res_key])?;
+    let mut ins =
+        c.prepare_cached("INSERT INTO token_index (res_key, type, param, system, code) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+    for t in &index.tokens {
+        ins.execute(params![res_key, rtype, t.param, t.system, t.code])?;
+    }
+    Ok(())
+}

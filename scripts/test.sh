@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs Kizuna's whole test suite on a fresh Debian machine, installing what the tests need.
+#
+#   scripts/test.sh            formatting, lints, and every test on both storage backends
+#   scripts/test.sh -- ARGS    passes ARGS to `cargo test` (e.g. -- -p kizuna-store)
+#
+# It starts a throwaway PostgreSQL cluster (Debian's initdb/pg_ctl, trust auth on 127.0.0.1,
+# in a temporary directory) for the PostgreSQL backend's tests, and stops it on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
+
+# --- What the tests need -------------------------------------------------------------------
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+if [ -z "$(pg_bin)" ] || [ ! -x "$(pg_bin)/initdb" ]; then
+  log "installing PostgreSQL from Debian's packages"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+fi
+PG_BIN="$(pg_bin)"
+FIXTURES="${KIZUNA_FIXTURES:-$(cd .. && pwd)/shared/fixtures}"
+if [ ! -d "$FIXTURES" ]; then
+  echo "warning: fixtures not found at $FIXTURES (set KIZUNA_FIXTURES); tests that need them will say so" >&2
+fi
+export KIZUNA_FIXTURES="$FIXTURES"
+
+# --- A throwaway PostgreSQL cluster ----------------------------------------------------------
+PG_DIR="$(mktemp -d /tmp/kizuna-pg.XXXXXX)"
+PG_PORT="${KIZUNA_TEST_PG_PORT:-$((20000 + RANDOM % 20000))}"
+run_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+if [ "$(id -u)" = 0 ]; then
+  id postgres >/dev/null 2>&1 || useradd --system --home "$PG_DIR" postgres
+  chown postgres "$PG_DIR"
+fi
+cleanup() {
+  run_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$PG_DIR"
+}
+trap cleanup EXIT
+log "starting a throwaway PostgreSQL on 127.0.0.1:$PG_PORT"
+run_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >/dev/null
+run_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -o \
+  "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB" start >/dev/null
+export KIZUNA_TEST_POSTGRES="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+
+# --- The suite -------------------------------------------------------------------------------
+shift_args=()
+if [ "${1:-}" = "--" ]; then shift; shift_args=("$@"); fi
+if [ ${#shift_args[@]} -eq 0 ]; then
+  log "cargo fmt --check"
+  cargo fmt --all -- --check
+  log "cargo clippy"
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+  log "cargo test (debug build, both backends)"
+  cargo test --workspace --locked
+  log "release build and end-to-end tests of the kizuna binary"
+  cargo test --release --locked -p kizuna -- --include-ignored
+else
+  cargo test --locked "${shift_args[@]}"
+fi
