@@ -67,7 +67,11 @@ impl TypeDef {
 
     /// The direct children of the element at `path` (the type's own name for the root).
     pub fn children(&self, path: &str) -> impl Iterator<Item = &ElementDef> {
-        self.children.get(path).into_iter().flatten().map(|&i| &self.elements[i])
+        self.children
+            .get(path)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.elements[i])
     }
 }
 
@@ -182,7 +186,12 @@ impl Definitions {
                     .into_iter()
                     .flatten()
                     .map(|(s, codes)| {
-                        let set = codes.as_array().into_iter().flatten().filter_map(|c| c.as_str().map(str::to_string)).collect();
+                        let set = codes
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|c| c.as_str().map(str::to_string))
+                            .collect();
                         (s.clone(), set)
                     })
                     .collect();
@@ -190,7 +199,11 @@ impl Definitions {
             })
             .collect();
         let strings = |v: &Value| -> Vec<String> {
-            v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect()
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
         };
         let search_parameters = root["searchParameters"]
             .as_array()
@@ -247,7 +260,9 @@ impl Definitions {
     }
 
     pub fn is_resource_type(&self, name: &str) -> bool {
-        self.resource_types.binary_search_by(|t| t.as_str().cmp(name)).is_ok()
+        self.resource_types
+            .binary_search_by(|t| t.as_str().cmp(name))
+            .is_ok()
     }
 
     /// The codes of a required value set by system, or None if the specification alone cannot
@@ -274,15 +289,24 @@ mod tests {
         assert!(!d.is_resource_type("patient"));
         let q = d.type_def("Questionnaire").unwrap();
         let item_item = q.element("Questionnaire.item.item").unwrap();
-        assert_eq!(item_item.content_reference.as_deref(), Some("Questionnaire.item"));
+        assert_eq!(
+            item_item.content_reference.as_deref(),
+            Some("Questionnaire.item")
+        );
         let link_id = q.element("Questionnaire.item.linkId").unwrap();
         assert_eq!((link_id.min, link_id.max), (1, Some(1)));
         let obs = d.type_def("Observation").unwrap();
         let value = obs.element("Observation.value[x]").unwrap();
         assert!(value.is_choice());
         assert!(value.types.iter().any(|t| t == "Quantity"));
-        let gender = d.type_def("Patient").unwrap().element("Patient.gender").unwrap();
-        let vs = d.value_set(gender.required_binding.as_deref().unwrap()).unwrap();
+        let gender = d
+            .type_def("Patient")
+            .unwrap()
+            .element("Patient.gender")
+            .unwrap();
+        let vs = d
+            .value_set(gender.required_binding.as_deref().unwrap())
+            .unwrap();
         assert!(vs["http://hl7.org/fhir/administrative-gender"].contains("female"));
         assert_eq!(d.search_parameters().len(), 1378);
         assert!(d.primitive("dateTime").unwrap().regex.is_some());

@@ -85,16 +85,39 @@ pub struct Issue {
 }
 
 impl Issue {
-    pub fn error(code: IssueCode, expression: impl Into<Option<String>>, message: impl Into<String>) -> Issue {
-        Issue { severity: Severity::Error, code, expression: expression.into(), message: message.into() }
+    pub fn error(
+        code: IssueCode,
+        expression: impl Into<Option<String>>,
+        message: impl Into<String>,
+    ) -> Issue {
+        Issue {
+            severity: Severity::Error,
+            code,
+            expression: expression.into(),
+            message: message.into(),
+        }
     }
 
-    pub fn warning(code: IssueCode, expression: impl Into<Option<String>>, message: impl Into<String>) -> Issue {
-        Issue { severity: Severity::Warning, code, expression: expression.into(), message: message.into() }
+    pub fn warning(
+        code: IssueCode,
+        expression: impl Into<Option<String>>,
+        message: impl Into<String>,
+    ) -> Issue {
+        Issue {
+            severity: Severity::Warning,
+            code,
+            expression: expression.into(),
+            message: message.into(),
+        }
     }
 
     pub fn information(message: impl Into<String>) -> Issue {
-        Issue { severity: Severity::Information, code: IssueCode::Informational, expression: None, message: message.into() }
+        Issue {
+            severity: Severity::Information,
+            code: IssueCode::Informational,
+            expression: None,
+            message: message.into(),
+        }
     }
 
     pub fn is_error(&self) -> bool {
@@ -145,20 +168,35 @@ mod tests {
 
     #[test]
     fn nesting_rewrites_the_root_of_the_path() {
-        let i = Issue::error(IssueCode::Required, Some("Patient.name[0].family".into()), "x");
+        let i = Issue::error(
+            IssueCode::Required,
+            Some("Patient.name[0].family".into()),
+            "x",
+        );
         assert_eq!(
-            i.nested_under("Bundle.entry[2].resource").expression.as_deref(),
+            i.nested_under("Bundle.entry[2].resource")
+                .expression
+                .as_deref(),
             Some("Bundle.entry[2].resource.name[0].family")
         );
         let j = Issue::error(IssueCode::Required, Some("Patient".into()), "x");
-        assert_eq!(j.nested_under("Bundle.entry[0].resource").expression.as_deref(), Some("Bundle.entry[0].resource"));
+        assert_eq!(
+            j.nested_under("Bundle.entry[0].resource")
+                .expression
+                .as_deref(),
+            Some("Bundle.entry[0].resource")
+        );
     }
 
     #[test]
     fn outcome_is_never_empty() {
         let oo = operation_outcome(&[]);
         assert_eq!(oo["issue"][0]["severity"], "information");
-        let oo = operation_outcome(&[Issue::error(IssueCode::Value, Some("Patient.birthDate".into()), "bad date")]);
+        let oo = operation_outcome(&[Issue::error(
+            IssueCode::Value,
+            Some("Patient.birthDate".into()),
+            "bad date",
+        )]);
         assert_eq!(oo["issue"][0]["expression"][0], "Patient.birthDate");
         assert_eq!(oo["issue"][0]["code"], "value");
     }

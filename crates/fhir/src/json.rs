@@ -4,7 +4,11 @@ use serde_json::Value;
 
 /// Whether `id` is a valid FHIR logical id: `[A-Za-z0-9\-\.]{1,64}`.
 pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// `resourceType` of a resource, if it is a JSON object with a string `resourceType`.

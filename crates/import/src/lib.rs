@@ -1,14 +1,369 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! `kizuna-import`: bulk loading of NDJSON files and Bundles into a store.
+//!
+//! Owns reading files and directories (`.ndjson`: one resource per line; `.json`: a resource or a
+//! Bundle whose entries are loaded), giving every resource a stable id (its own; else the
+//! `urn:uuid:` of its Bundle entry, with references to it rewritten; else one derived from its
+//! content), and the pipeline: a reader thread, validation on every core, and large store
+//! batches. Loading the same files twice creates no duplicates and no new versions.
+//!
+//! Must never: stop at a bad line (it is reported with its reason and the rest still loads),
+//! log resource content, or draw progress itself (the caller gets [`Progress`] events).
+
+use kizuna_fhir::Issue;
+use kizuna_records::prepare_import;
+use kizuna_store::{Batch, Store, StoreError, Write, WriteOutcome};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Resources per store batch.
+const CHUNK: usize = 1000;
+/// Chunks validated or committed at once.
+const IN_FLIGHT: usize = 4;
+/// Rejections kept with their reasons (all are counted).
+const MAX_LISTED: usize = 10_000;
+
+/// Where a resource came from: file and line (NDJSON) or entry (Bundle).
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub file: Arc<PathBuf>,
+    pub line: u64,
+    /// Bundle entry index, for `.json` Bundles.
+    pub entry: Option<usize>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.entry {
+            Some(e) => write!(f, "{}: entry[{e}]", self.file.display()),
+            None => write!(f, "{}:{}", self.file.display(), self.line),
+        }
     }
+}
+
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    pub source: Source,
+    pub reason: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub files: usize,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+    /// The first rejections with their reasons.
+    pub rejections: Vec<Rejection>,
+    pub by_type: HashMap<String, u64>,
+}
+
+impl Report {
+    pub fn accepted(&self) -> u64 {
+        self.created + self.updated + self.unchanged
+    }
+}
+
+/// Progress events for a progress bar.
+pub trait Progress: Send + Sync {
+    /// The total bytes of all input files, once known.
+    fn start(&self, total_bytes: u64);
+    /// Bytes of input read and resources stored since the last call.
+    fn advance(&self, bytes: u64, resources: u64);
+}
+
+/// No progress display.
+pub struct Quiet;
+impl Progress for Quiet {
+    fn start(&self, _: u64) {}
+    fn advance(&self, _: u64, _: u64) {}
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{path}: {message}")]
+    Input { path: PathBuf, message: String },
+    #[error("the store refused a batch: {0} (everything before it is stored; importing again resumes safely)")]
+    Store(#[from] StoreError),
+}
+
+/// One unit of work from the reader: raw text of resources with their sources.
+struct Chunk {
+    items: Vec<(Source, Item)>,
+    bytes: u64,
+}
+
+enum Item {
+    Text(String),
+    Parsed(Value),
+    Bad(String),
+}
+
+/// Loads `paths` (files or directories) into `store`.
+pub async fn import(store: &Store, paths: &[PathBuf], progress: Arc<dyn Progress>) -> Result<Report, ImportError> {
+    let files = collect_files(paths)?;
+    let total: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    progress.start(total);
+    let mut report = Report { files: files.len(), ..Report::default() };
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Chunk, ImportError>>(IN_FLIGHT);
+    let reader = std::thread::spawn(move || {
+        for f in files {
+            if let Err(e) = read_file(&f, &tx) {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        }
+    });
+
+    let mut pending = std::collections::VecDeque::new();
+    loop {
+        // Keep IN_FLIGHT chunks validating while the oldest commits.
+        while pending.len() < IN_FLIGHT {
+            match rx.recv().await {
+                Some(Ok(chunk)) => pending.push_back(tokio::task::spawn_blocking(move || prepare(chunk))),
+                Some(Err(e)) => return Err(e),
+                None => break,
+            }
+        }
+        let Some(next) = pending.pop_front() else { break };
+        let (prepared, bytes) = next.await.map_err(|e| ImportError::Input { path: PathBuf::new(), message: e.to_string() })?;
+        let mut writes = Vec::with_capacity(prepared.len());
+        let mut kinds = Vec::with_capacity(prepared.len());
+        for (source, result) in prepared {
+            match result {
+                Ok((rtype, w)) => {
+                    kinds.push(rtype);
+                    writes.push(w);
+                }
+                Err(reason) => {
+                    report.rejected += 1;
+                    if report.rejections.len() < MAX_LISTED {
+                        report.rejections.push(Rejection { source, reason });
+                    }
+                }
+            }
+        }
+        let stored = writes.len() as u64;
+        if !writes.is_empty() {
+            let written = store.commit(Batch { conditions: vec![], writes }).await?;
+            for (w, rtype) in written.iter().zip(kinds) {
+                match w.outcome {
+                    WriteOutcome::Created => report.created += 1,
+                    WriteOutcome::Unchanged => report.unchanged += 1,
+                    _ => report.updated += 1,
+                }
+                *report.by_type.entry(rtype).or_default() += 1;
+            }
+        }
+        progress.advance(bytes, stored);
+    }
+    let _ = reader.join();
+    Ok(report)
+}
+
+/// Files to read, in a stable order: given files as they are, directories recursively.
+fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ImportError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| ImportError::Input {
+            path: p.clone(),
+            message: format!("cannot read it ({e}); give NDJSON files, Bundle .json files or directories of them"),
+        })?;
+        if meta.is_dir() {
+            let mut stack = vec![p.clone()];
+            let mut found = Vec::new();
+            while let Some(dir) = stack.pop() {
+                let rd = std::fs::read_dir(&dir).map_err(|e| ImportError::Input { path: dir.clone(), message: e.to_string() })?;
+                for entry in rd.flatten() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if is_loadable(&path) {
+                        found.push(path);
+                    }
+                }
+            }
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn is_loadable(p: &Path) -> bool {
+    matches!(p.extension().and_then(|e| e.to_str()), Some("ndjson" | "json" | "jsonl"))
+}
+
+fn read_file(path: &Path, tx: &tokio::sync::mpsc::Sender<Result<Chunk, ImportError>>) -> Result<(), ImportError> {
+    let file = Arc::new(path.to_path_buf());
+    let input_err = |e: std::io::Error| ImportError::Input { path: path.to_path_buf(), message: e.to_string() };
+    let f = std::fs::File::open(path).map_err(input_err)?;
+    if path.extension().and_then(|e| e.to_str()) == Some("json") {
+        let text = std::fs::read_to_string(path).map_err(input_err)?;
+        let bytes = text.len() as u64;
+        let items = match serde_json::from_str::<Value>(&text) {
+            Ok(v) => bundle_items(&file, v),
+            Err(e) => vec![(Source { file: file.clone(), line: e.line() as u64, entry: None }, Item::Bad(format!("not valid JSON: {e}")))],
+        };
+        let mut items = items;
+        let mut bytes = bytes;
+        while !items.is_empty() {
+            let rest = items.split_off(items.len().min(CHUNK));
+            if tx.blocking_send(Ok(Chunk { items, bytes })).is_err() {
+                return Ok(());
+            }
+            items = rest;
+            bytes = 0;
+        }
+        return Ok(());
+    }
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
+    let mut line_no = 0u64;
+    let mut chunk = Chunk { items: Vec::with_capacity(CHUNK), bytes: 0 };
+    let mut buf = String::new();
+    loop {
+        buf.clear();
+        let n = match reader.read_line(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                line_no += 1;
+                chunk.items.push((Source { file: file.clone(), line: line_no, entry: None }, Item::Bad("not UTF-8 text".into())));
+                // Skip the rest of the bad line.
+                let mut skip = Vec::new();
+                let n = reader.read_until(b'\n', &mut skip).map_err(input_err)?;
+                chunk.bytes += n as u64;
+                continue;
+            }
+            Err(e) => return Err(input_err(e)),
+        };
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        chunk.bytes += n as u64;
+        let line = buf.trim();
+        if line.is_empty() {
+            continue;
+        }
+        chunk.items.push((Source { file: file.clone(), line: line_no, entry: None }, Item::Text(line.to_string())));
+        if chunk.items.len() >= CHUNK {
+            let full = std::mem::replace(&mut chunk, Chunk { items: Vec::with_capacity(CHUNK), bytes: 0 });
+            if tx.blocking_send(Ok(full)).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if !chunk.items.is_empty() || chunk.bytes > 0 {
+        let _ = tx.blocking_send(Ok(chunk));
+    }
+    Ok(())
+}
+
+/// The resources of a `.json` file: a Bundle's entries (ids from `urn:uuid:` fullUrls, and
+/// references to them rewritten), or the single resource.
+fn bundle_items(file: &Arc<PathBuf>, v: Value) -> Vec<(Source, Item)> {
+    let src = |entry: Option<usize>| Source { file: file.clone(), line: 1, entry };
+    if v.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+        return vec![(src(None), Item::Parsed(v))];
+    }
+    let Some(entries) = v.get("entry").and_then(Value::as_array) else {
+        return vec![];
+    };
+    let mut map = HashMap::new();
+    let mut resources = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let Some(mut r) = e.get("resource").cloned() else {
+            resources.push((src(Some(i)), Item::Bad("the entry has no resource".into())));
+            continue;
+        };
+        let rtype = r.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_string();
+        let full_url = e.get("fullUrl").and_then(Value::as_str);
+        if r.get("id").is_none() {
+            if let Some(uuid) = full_url.and_then(|u| u.strip_prefix("urn:uuid:")) {
+                if let Some(o) = r.as_object_mut() {
+                    o.insert("id".into(), Value::String(uuid.to_string()));
+                }
+            }
+        }
+        if let (Some(full), Some(id)) = (full_url, r.get("id").and_then(Value::as_str)) {
+            if full.starts_with("urn:") {
+                map.insert(full.to_string(), format!("{rtype}/{id}"));
+            }
+        }
+        resources.push((src(Some(i)), Item::Parsed(r)));
+    }
+    for (_, item) in &mut resources {
+        if let Item::Parsed(r) = item {
+            rewrite(r, &map);
+        }
+    }
+    resources
+}
+
+fn rewrite(v: &mut Value, map: &HashMap<String, String>) {
+    if map.is_empty() {
+        return;
+    }
+    match v {
+        Value::String(s) => {
+            if let Some(n) = map.get(s.as_str()) {
+                *s = n.clone();
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| rewrite(x, map)),
+        Value::Object(o) => o.values_mut().for_each(|x| rewrite(x, map)),
+        _ => {}
+    }
+}
+
+type Prepared = Vec<(Source, Result<(String, Write), String>)>;
+
+/// Parses and validates a chunk (runs on the blocking pool, one chunk per core).
+fn prepare(chunk: Chunk) -> (Prepared, u64) {
+    let out = chunk
+        .items
+        .into_iter()
+        .map(|(source, item)| {
+            let value = match item {
+                Item::Text(t) => serde_json::from_str::<Value>(&t).map_err(|e| format!("not valid JSON: {e}")),
+                Item::Parsed(v) => Ok(v),
+                Item::Bad(b) => Err(b),
+            };
+            let result = value.and_then(|mut v| {
+                let rtype = match v.get("resourceType").and_then(Value::as_str) {
+                    Some(t) => t.to_string(),
+                    None => return Err("not a FHIR resource (it has no resourceType)".to_string()),
+                };
+                if v.get("id").is_none() {
+                    // A stable id from the content, so loading twice makes no duplicate.
+                    let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, serde_json::to_string(&v).unwrap_or_default().as_bytes());
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("id".into(), Value::String(id.to_string()));
+                    }
+                }
+                prepare_import(v).map(|w| (rtype, w)).map_err(|f| describe(&f.issues))
+            });
+            (source, result)
+        })
+        .collect();
+    (out, chunk.bytes)
+}
+
+fn describe(issues: &[Issue]) -> String {
+    let errors: Vec<String> = issues
+        .iter()
+        .filter(|i| i.is_error())
+        .map(|i| match &i.expression {
+            Some(e) => format!("{e}: {}", i.message),
+            None => i.message.clone(),
+        })
+        .collect();
+    errors.join("; ")
 }

@@ -1,14 +1,547 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! `kizuna-records`: the FHIR interactions on records, independent of HTTP.
+//!
+//! Owns what each RESTful interaction means: create (also conditional), read, vread, update
+//! (also create-on-update and conditional), JSON Patch, delete (also conditional), history at
+//! instance, type and system level, and batch/transaction Bundles. It validates every incoming
+//! resource, plans the writes, and hands them to the store as one atomic [`Batch`] whose
+//! conditions capture every read the plan relied on; if a concurrent writer changed one of them,
+//! the plan is made again.
+//!
+//! Results carry FHIR status codes (a Bundle's `entry.response.status` needs them too), never
+//! HTTP types: `kizuna-server` maps them onto HTTP.
+//!
+//! Must never: know HTTP, skip validation of a resource it writes, or log resource content.
+
+mod bundle;
+mod criteria;
+mod history;
+mod time;
+
+use kizuna_fhir::{Issue, IssueCode, json::is_valid_id, r4, validate_resource};
+use kizuna_store::{
+    Batch, Condition, IndexRows, Method, OnFail, Store, StoreError, TokenRow, Version, Write, WriteOutcome, Written,
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub use bundle::{Prefer, parse_etag, status_line};
+pub use criteria::Criteria;
+pub use history::HistoryParams;
+pub use time::parse_instant_range;
+
+/// How many times a plan is made again when concurrent writers keep changing what it read.
+const REPLANS: usize = 50;
+
+/// What an interaction produced.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub payload: Payload,
+    /// `Type/id/_history/n` of the version concerned, for `Location`.
+    pub location: Option<String>,
+    /// Warnings and information for the client.
+    pub issues: Vec<Issue>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#[derive(Debug, Clone)]
+pub enum Payload {
+    None,
+    /// A stored version: its body (or tombstone), `ETag` and `Last-Modified`.
+    Version(Version),
+    /// A computed resource (Bundle, OperationOutcome).
+    Json(Value),
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl Reply {
+    fn version(status: u16, v: Version) -> Reply {
+        Reply {
+            status,
+            location: Some(format!("{}/{}/_history/{}", v.rtype, v.id, v.version)),
+            payload: Payload::Version(v),
+            issues: Vec::new(),
+        }
     }
+
+    /// The version concerned, if any.
+    pub fn stored(&self) -> Option<&Version> {
+        match &self.payload {
+            Payload::Version(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// A failed interaction: its status and every problem found.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub status: u16,
+    pub issues: Vec<Issue>,
+    /// For 410 Gone: the deletion, so ETag/Last-Modified can be given.
+    pub deleted: Option<Version>,
+}
+
+impl Failure {
+    pub fn new(status: u16, code: IssueCode, expression: Option<String>, message: impl Into<String>) -> Failure {
+        Failure { status, issues: vec![Issue::error(code, expression, message)], deleted: None }
+    }
+    fn issues(status: u16, issues: Vec<Issue>) -> Failure {
+        Failure { status, issues, deleted: None }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        match e {
+            StoreError::ConditionFailed { .. } => {
+                Failure::new(409, IssueCode::Conflict, None, "the resource was changed concurrently; try again")
+            }
+            StoreError::Unavailable(m) => Failure::new(503, IssueCode::Exception, None, format!("storage unavailable: {m}")),
+            StoreError::Backend(m) => {
+                tracing::error!(error = %m, "storage error");
+                Failure::new(500, IssueCode::Exception, None, "internal storage error; the change was not stored")
+            }
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Failure>;
+
+/// The FHIR interactions over one store.
+#[derive(Clone)]
+pub struct Records {
+    store: Store,
+}
+
+impl Records {
+    pub fn new(store: Store) -> Records {
+        Records { store }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// `GET [type]/[id]`
+    pub async fn read(&self, rtype: &str, id: &str) -> Result<Reply> {
+        check_type(rtype)?;
+        check_id(id)?;
+        match self.store.read(rtype, id).await? {
+            None => Err(not_found(rtype, id)),
+            Some(v) if v.is_deleted() => Err(gone(v)),
+            Some(v) => Ok(Reply { location: None, ..Reply::version(200, v) }),
+        }
+    }
+
+    /// `GET [type]/[id]/_history/[vid]`
+    pub async fn vread(&self, rtype: &str, id: &str, vid: &str) -> Result<Reply> {
+        check_type(rtype)?;
+        check_id(id)?;
+        let Some(n) = vid.parse::<u64>().ok().filter(|n| *n > 0) else {
+            return Err(Failure::new(404, IssueCode::NotFound, None, format!("'{vid}' is not a version of {rtype}/{id}")));
+        };
+        match self.store.vread(rtype, id, n).await? {
+            None => Err(Failure::new(404, IssueCode::NotFound, None, format!("{rtype}/{id} has no version {n}"))),
+            Some(v) if v.is_deleted() => Err(gone(v)),
+            Some(v) => Ok(Reply { location: None, ..Reply::version(200, v) }),
+        }
+    }
+
+    /// `POST [type]`, with `If-None-Exist` criteria for a conditional create.
+    pub async fn create(&self, rtype: &str, body: Value, if_none_exist: Option<&str>) -> Result<Reply> {
+        let body = incoming(rtype, body, None, "create")?;
+        let criteria = if_none_exist.map(|q| Criteria::parse(rtype, q)).transpose()?;
+        for _ in 0..REPLANS {
+            let mut conditions = Vec::new();
+            if let Some(c) = &criteria {
+                let found = self.store.find(rtype, &c.tokens, 2).await?;
+                match found.len() {
+                    0 => conditions.push(c.condition(rtype, vec![])),
+                    1 => {
+                        // Already there: the existing resource, nothing written.
+                        return match self.store.read(rtype, &found[0]).await? {
+                            Some(v) if !v.is_deleted() => Ok(Reply::version(200, v)),
+                            _ => continue,
+                        };
+                    }
+                    _ => return Err(multiple_matches(rtype, "If-None-Exist")),
+                }
+            }
+            let id = new_id();
+            let write = put_write(rtype, &id, with_id(body.clone(), &id), Method::Post, false);
+            match self.store.commit(Batch { conditions, writes: vec![write] }).await {
+                Ok(w) => return Ok(written_reply(w)),
+                Err(StoreError::ConditionFailed { on_fail: OnFail::Retry, .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(too_busy())
+    }
+
+    /// `PUT [type]/[id]`: update, or create with the client's id. `if_match` is the version
+    /// the client last saw (`If-Match: W/"n"`).
+    pub async fn update(&self, rtype: &str, id: &str, body: Value, if_match: Option<u64>) -> Result<Reply> {
+        check_id(id)?;
+        let body = incoming(rtype, body, Some(id), "update")?;
+        let conditions = match if_match {
+            Some(v) => vec![Condition::Version {
+                rtype: rtype.into(),
+                id: id.into(),
+                version: Some(v),
+                on_fail: OnFail::PreconditionFailed,
+            }],
+            None => vec![],
+        };
+        let write = put_write(rtype, id, body, Method::Put, true);
+        match self.store.commit(Batch { conditions, writes: vec![write] }).await {
+            Ok(w) => Ok(written_reply(w)),
+            Err(StoreError::ConditionFailed { .. }) => Err(version_conflict(rtype, id, if_match)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `PUT [type]?criteria`: update the one match, or create if none.
+    pub async fn conditional_update(&self, rtype: &str, query: &str, body: Value, if_match: Option<u64>) -> Result<Reply> {
+        check_type(rtype)?;
+        let criteria = Criteria::parse(rtype, query)?;
+        for _ in 0..REPLANS {
+            let found = self.store.find(rtype, &criteria.tokens, 2).await?;
+            let body_id = body.get("id").and_then(Value::as_str).map(str::to_string);
+            let id = match (found.as_slice(), &body_id) {
+                ([], Some(b)) => b.clone(),
+                ([], None) => new_id(),
+                ([one], Some(b)) if one != b => {
+                    return Err(Failure::new(
+                        400,
+                        IssueCode::Invalid,
+                        Some(format!("{rtype}.id")),
+                        format!("the resource's id '{b}' is not that of the resource matching the criteria ('{one}')"),
+                    ));
+                }
+                ([one], _) => one.clone(),
+                _ => return Err(multiple_matches(rtype, "the conditional update")),
+            };
+            let body = incoming(rtype, with_id(body.clone(), &id), Some(&id), "update")?;
+            let mut conditions = vec![criteria.condition(rtype, found.clone())];
+            if let Some(v) = if_match {
+                conditions.push(Condition::Version {
+                    rtype: rtype.into(),
+                    id: id.clone(),
+                    version: Some(v),
+                    on_fail: OnFail::PreconditionFailed,
+                });
+            }
+            let write = put_write(rtype, &id, body, Method::Put, true);
+            match self.store.commit(Batch { conditions, writes: vec![write] }).await {
+                Ok(w) => return Ok(written_reply(w)),
+                Err(StoreError::ConditionFailed { on_fail: OnFail::Retry, .. }) => continue,
+                Err(StoreError::ConditionFailed { .. }) => return Err(version_conflict(rtype, &id, if_match)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(too_busy())
+    }
+
+    /// `PATCH [type]/[id]` with a JSON Patch document.
+    pub async fn patch(&self, rtype: &str, id: &str, patch: Value, if_match: Option<u64>) -> Result<Reply> {
+        check_type(rtype)?;
+        check_id(id)?;
+        let patch: json_patch::Patch = serde_json::from_value(patch).map_err(|e| {
+            Failure::new(400, IssueCode::Invalid, None, format!("not a JSON Patch document (RFC 6902): {e}"))
+        })?;
+        for _ in 0..REPLANS {
+            let current = match self.store.read(rtype, id).await? {
+                None => return Err(not_found(rtype, id)),
+                Some(v) if v.is_deleted() => return Err(gone(v)),
+                Some(v) => v,
+            };
+            if let Some(expected) = if_match {
+                if expected != current.version {
+                    return Err(version_conflict(rtype, id, if_match));
+                }
+            }
+            let mut doc: Value = serde_json::from_str(current.body.as_deref().unwrap_or("{}"))
+                .map_err(|e| Failure::new(500, IssueCode::Exception, None, format!("stored resource unreadable: {e}")))?;
+            json_patch::patch(&mut doc, &patch).map_err(|e| {
+                Failure::new(422, IssueCode::Processing, None, format!("the patch cannot be applied: {e}"))
+            })?;
+            let body = incoming(rtype, doc, Some(id), "patch")?;
+            let conditions = vec![Condition::Version {
+                rtype: rtype.into(),
+                id: id.into(),
+                version: Some(current.version),
+                on_fail: if if_match.is_some() { OnFail::PreconditionFailed } else { OnFail::Retry },
+            }];
+            let write = put_write(rtype, id, body, Method::Patch, true);
+            match self.store.commit(Batch { conditions, writes: vec![write] }).await {
+                Ok(w) => return Ok(written_reply(w)),
+                Err(StoreError::ConditionFailed { on_fail: OnFail::Retry, .. }) => continue,
+                Err(StoreError::ConditionFailed { .. }) => return Err(version_conflict(rtype, id, if_match)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(too_busy())
+    }
+
+    /// `DELETE [type]/[id]`
+    pub async fn delete(&self, rtype: &str, id: &str, if_match: Option<u64>) -> Result<Reply> {
+        check_type(rtype)?;
+        check_id(id)?;
+        let conditions = match if_match {
+            Some(v) => vec![Condition::Version {
+                rtype: rtype.into(),
+                id: id.into(),
+                version: Some(v),
+                on_fail: OnFail::PreconditionFailed,
+            }],
+            None => vec![],
+        };
+        match self.store.commit(Batch { conditions, writes: vec![Write::Delete { rtype: rtype.into(), id: id.into() }] }).await {
+            Ok(w) => Ok(deleted_reply(w, rtype, id)),
+            Err(StoreError::ConditionFailed { .. }) => Err(version_conflict(rtype, id, if_match)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `DELETE [type]?criteria`: deletes the one match (none: nothing to do; several: 412).
+    pub async fn conditional_delete(&self, rtype: &str, query: &str) -> Result<Reply> {
+        check_type(rtype)?;
+        let criteria = Criteria::parse(rtype, query)?;
+        for _ in 0..REPLANS {
+            let found = self.store.find(rtype, &criteria.tokens, 2).await?;
+            let id = match found.as_slice() {
+                [] => {
+                    let mut r = Reply { status: 204, payload: Payload::None, location: None, issues: vec![] };
+                    r.issues.push(Issue::information(format!("no {rtype} matched; nothing was deleted")));
+                    return Ok(r);
+                }
+                [one] => one.clone(),
+                _ => return Err(multiple_matches(rtype, "the conditional delete")),
+            };
+            let batch = Batch {
+                conditions: vec![criteria.condition(rtype, found.clone())],
+                writes: vec![Write::Delete { rtype: rtype.into(), id: id.clone() }],
+            };
+            match self.store.commit(batch).await {
+                Ok(w) => return Ok(deleted_reply(w, rtype, &id)),
+                Err(StoreError::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(too_busy())
+    }
+}
+
+/// Prepares a resource for bulk loading: validated, with its content hash and index rows, as a
+/// store write that keeps the resource's own id and creates no version when nothing changed.
+/// Pure and synchronous, so loaders can run it on every core.
+pub fn prepare_import(body: Value) -> Result<Write> {
+    let rtype = body.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_string();
+    let Some(id) = body.get("id").and_then(Value::as_str).map(str::to_string) else {
+        return Err(Failure::new(400, IssueCode::Required, Some(format!("{rtype}.id")), "the resource has no id"));
+    };
+    check_id(&id)?;
+    let body = incoming(&rtype, body, Some(&id), "import")?;
+    Ok(put_write(&rtype, &id, body, Method::Put, true))
+}
+
+/// Checks and normalizes a resource arriving for `interaction`: a JSON object of type `rtype`,
+/// with `id` equal to `url_id` (update) or none kept (create), valid against R4.
+fn incoming(rtype: &str, mut body: Value, url_id: Option<&str>, interaction: &str) -> Result<Value> {
+    check_type(rtype)?;
+    let Some(obj) = body.as_object_mut() else {
+        return Err(Failure::new(400, IssueCode::Structure, None, "the body must be a JSON object (a FHIR resource)"));
+    };
+    match obj.get("resourceType").and_then(Value::as_str) {
+        Some(t) if t == rtype => {}
+        Some(t) => {
+            return Err(Failure::new(
+                400,
+                IssueCode::Invalid,
+                Some("resourceType".into()),
+                format!("the body is a {t} but the URL is for {rtype}"),
+            ));
+        }
+        None => {
+            return Err(Failure::new(400, IssueCode::Required, Some("resourceType".into()), "the body has no resourceType"));
+        }
+    }
+    match url_id {
+        None => {
+            // Create: the server assigns the id; any id given is ignored, as the spec says.
+            obj.remove("id");
+        }
+        Some(id) => match obj.get("id") {
+            Some(Value::String(b)) if b == id => {}
+            Some(Value::String(b)) => {
+                return Err(Failure::new(
+                    400,
+                    IssueCode::Invalid,
+                    Some(format!("{rtype}.id")),
+                    format!("the resource's id '{b}' does not match the id in the URL '{id}'"),
+                ));
+            }
+            Some(_) => {
+                return Err(Failure::new(400, IssueCode::Value, Some(format!("{rtype}.id")), "id must be a string"));
+            }
+            None => {
+                return Err(Failure::new(
+                    400,
+                    IssueCode::Required,
+                    Some(format!("{rtype}.id")),
+                    format!("an {interaction} needs the resource's id in the body (the same as in the URL)"),
+                ));
+            }
+        },
+    }
+    // The server owns versionId and lastUpdated.
+    if let Some(meta) = obj.get_mut("meta").and_then(Value::as_object_mut) {
+        meta.remove("versionId");
+        meta.remove("lastUpdated");
+        if meta.is_empty() {
+            obj.remove("meta");
+        }
+    }
+    let issues = validate_resource(&body);
+    if issues.iter().any(Issue::is_error) {
+        return Err(Failure::issues(422, issues));
+    }
+    Ok(body)
+}
+
+fn check_type(rtype: &str) -> Result<()> {
+    if r4().is_resource_type(rtype) {
+        Ok(())
+    } else {
+        Err(Failure::new(404, IssueCode::NotSupported, None, format!("'{rtype}' is not a FHIR R4 resource type")))
+    }
+}
+
+fn check_id(id: &str) -> Result<()> {
+    if is_valid_id(id) {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            400,
+            IssueCode::Value,
+            None,
+            format!("'{id}' is not a valid resource id (1-64 of A-Z, a-z, 0-9, '-' and '.')"),
+        ))
+    }
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn with_id(mut body: Value, id: &str) -> Value {
+    if let Some(obj) = body.as_object_mut() {
+        // id right after resourceType, where people look for it.
+        obj.shift_remove("id");
+        let at = usize::from(obj.keys().next().is_some_and(|k| k == "resourceType"));
+        obj.shift_insert(at, "id".into(), Value::String(id.into()));
+    }
+    body
+}
+
+/// The store write for a validated resource, with its content hash and index rows.
+fn put_write(rtype: &str, id: &str, body: Value, method: Method, skip_if_unchanged: bool) -> Write {
+    Write::Put {
+        rtype: rtype.into(),
+        id: id.into(),
+        content_hash: content_hash(&body),
+        index: index_rows(&body),
+        body,
+        method,
+        skip_if_unchanged,
+    }
+}
+
+/// SHA-256 of the resource's JSON without `meta.versionId`/`meta.lastUpdated` (which incoming
+/// resources never carry): equal hashes mean an update changes nothing.
+pub fn content_hash(body: &Value) -> [u8; 32] {
+    let text = serde_json::to_vec(body).unwrap_or_default();
+    Sha256::digest(&text).into()
+}
+
+/// The index rows stored with a resource. Until the search engine exists this is the
+/// `identifier` token of every resource type that has one, which conditional operations use.
+pub fn index_rows(body: &Value) -> IndexRows {
+    let mut rows = IndexRows::default();
+    let ids = match body.get("identifier") {
+        Some(Value::Array(a)) => a.iter().collect::<Vec<_>>(),
+        Some(v @ Value::Object(_)) => vec![v],
+        _ => vec![],
+    };
+    for ident in ids {
+        if let Some(value) = ident.get("value").and_then(Value::as_str) {
+            rows.tokens.push(TokenRow {
+                param: "identifier".into(),
+                system: ident.get("system").and_then(Value::as_str).map(str::to_string),
+                code: value.to_string(),
+            });
+        }
+    }
+    rows
+}
+
+fn written_reply(mut w: Vec<Written>) -> Reply {
+    let w = w.remove(0);
+    let status = match w.outcome {
+        WriteOutcome::Created => 201,
+        _ => 200,
+    };
+    let mut r = Reply::version(status, w.version.expect("a put always yields a version"));
+    if w.outcome == WriteOutcome::Unchanged {
+        r.issues.push(Issue::information("the resource is unchanged; no new version was created"));
+    }
+    r
+}
+
+fn deleted_reply(mut w: Vec<Written>, rtype: &str, id: &str) -> Reply {
+    let w = w.remove(0);
+    let mut r = Reply { status: 200, payload: Payload::None, location: None, issues: vec![] };
+    r.issues.push(Issue::information(match w.outcome {
+        WriteOutcome::Deleted => format!("{rtype}/{id} deleted"),
+        _ => format!("{rtype}/{id} did not exist or was already deleted; nothing changed"),
+    }));
+    if let Some(v) = w.version {
+        r.location = Some(format!("{}/{}/_history/{}", v.rtype, v.id, v.version));
+        r.payload = Payload::Version(v);
+    }
+    r
+}
+
+fn not_found(rtype: &str, id: &str) -> Failure {
+    Failure::new(404, IssueCode::NotFound, None, format!("{rtype}/{id} does not exist"))
+}
+
+fn gone(v: Version) -> Failure {
+    let mut f = Failure::new(
+        410,
+        IssueCode::Deleted,
+        None,
+        format!("{}/{} was deleted (version {})", v.rtype, v.id, v.version),
+    );
+    f.deleted = Some(v);
+    f
+}
+
+fn version_conflict(rtype: &str, id: &str, if_match: Option<u64>) -> Failure {
+    Failure::new(
+        412,
+        IssueCode::Conflict,
+        None,
+        match if_match {
+            Some(v) => format!("If-Match asked for version {v} of {rtype}/{id}, which is not the current version; read it again and retry"),
+            None => format!("{rtype}/{id} was changed concurrently; read it again and retry"),
+        },
+    )
+}
+
+fn multiple_matches(rtype: &str, what: &str) -> Failure {
+    Failure::new(412, IssueCode::Duplicate, None, format!("several {rtype} resources match the criteria of {what}; make them more selective"))
+}
+
+fn too_busy() -> Failure {
+    Failure::new(409, IssueCode::Conflict, None, "the resources kept changing while this request ran; try again")
 }

@@ -1,0 +1,705 @@
+//! Batch and transaction Bundles (`POST [base]` with a Bundle of type batch or transaction).
+//!
+//! A transaction is planned whole — identities assigned, `urn:uuid:` and conditional references
+//! rewritten, every resource validated — then committed as one store batch (all or nothing),
+//! in the order the specification requires: DELETE, POST, PUT/PATCH, then GET. A batch runs its
+//! entries independently (and concurrently, so they share the store's group commits).
+
+use crate::{
+    Criteria, Failure, Payload, REPLANS, Records, Reply, Result, check_id, check_type, content_hash, gone, incoming,
+    index_rows, multiple_matches, new_id, not_found, too_busy, version_conflict, with_id,
+};
+use base64::Engine as _;
+use kizuna_fhir::{Issue, IssueCode, operation_outcome};
+use kizuna_store::{Batch, Condition, Method, OnFail, StoreError, Version, Write, WriteOutcome, format_instant};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+
+/// What the client wants back (`Prefer: return=...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Prefer {
+    Minimal,
+    #[default]
+    Representation,
+    OperationOutcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Verb {
+    Delete,
+    Post,
+    Put,
+    Patch,
+    Get,
+}
+
+/// One entry's request, parsed.
+#[derive(Debug, Clone)]
+struct Entry {
+    index: usize,
+    verb: Verb,
+    rtype: String,
+    id: Option<String>,
+    /// `_history/[vid]` of a GET.
+    vid: Option<String>,
+    query: Option<String>,
+    full_url: Option<String>,
+    resource: Option<Value>,
+    if_none_exist: Option<String>,
+    if_match: Option<u64>,
+}
+
+impl Records {
+    /// Processes a batch or transaction Bundle; the reply holds the response Bundle.
+    pub async fn bundle(&self, body: Value, base: &str, prefer: Prefer) -> Result<Reply> {
+        let kind = match body.get("resourceType").and_then(Value::as_str) {
+            Some("Bundle") => body.get("type").and_then(Value::as_str).unwrap_or_default().to_string(),
+            Some(other) => {
+                return Err(Failure::new(
+                    400,
+                    IssueCode::Invalid,
+                    Some("resourceType".into()),
+                    format!("POST to the base URL takes a batch or transaction Bundle, not a {other}"),
+                ));
+            }
+            None => return Err(Failure::new(400, IssueCode::Required, Some("resourceType".into()), "the body has no resourceType")),
+        };
+        let entries = body.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
+        match kind.as_str() {
+            "transaction" => {
+                let parsed = parse_entries(&entries, base, true)?;
+                self.transaction(parsed, base, prefer).await
+            }
+            "batch" => self.batch(&entries, base, prefer).await,
+            other => Err(Failure::new(
+                400,
+                IssueCode::Invalid,
+                Some("Bundle.type".into()),
+                format!("Bundle.type must be 'batch' or 'transaction' to be processed, not '{other}'"),
+            )),
+        }
+    }
+
+    async fn batch(&self, entries: &[Value], base: &str, prefer: Prefer) -> Result<Reply> {
+        let futures = entries.iter().enumerate().map(|(i, raw)| async move {
+            match parse_entry(i, raw, base) {
+                Ok(e) => match self.single(&e, base).await {
+                    Ok(r) => response_entry(&r, base, prefer),
+                    Err(f) => failure_entry(&f, i),
+                },
+                Err(f) => failure_entry(&f, i),
+            }
+        });
+        let responses = futures::future::join_all(futures).await;
+        Ok(bundle_reply("batch-response", responses))
+    }
+
+    /// One entry of a batch as the corresponding single interaction.
+    async fn single(&self, e: &Entry, base: &str) -> Result<Reply> {
+        let resource = || e.resource.clone().unwrap_or(Value::Null);
+        match (e.verb, &e.id, &e.query) {
+            (Verb::Post, _, _) => self.create(&e.rtype, resource(), e.if_none_exist.as_deref()).await,
+            (Verb::Put, Some(id), _) => self.update(&e.rtype, id, resource(), e.if_match).await,
+            (Verb::Put, None, Some(q)) => self.conditional_update(&e.rtype, q, resource(), e.if_match).await,
+            (Verb::Patch, Some(id), _) => self.patch(&e.rtype, id, patch_document(e)?, e.if_match).await,
+            (Verb::Delete, Some(id), _) => self.delete(&e.rtype, id, e.if_match).await,
+            (Verb::Delete, None, Some(q)) => self.conditional_delete(&e.rtype, q).await,
+            (Verb::Get, _, _) => self.get(e, base).await,
+            _ => Err(Failure::new(400, IssueCode::Invalid, None, "this request needs an id or criteria in its url")),
+        }
+    }
+
+    /// GET entries: read, vread, or a search by identifier/_id.
+    async fn get(&self, e: &Entry, base: &str) -> Result<Reply> {
+        match (&e.id, &e.vid, &e.query) {
+            (Some(id), Some(v), _) => self.vread(&e.rtype, id, v).await,
+            (Some(id), None, _) => self.read(&e.rtype, id).await,
+            (None, _, Some(q)) => self.find_by_criteria(&e.rtype, q, base).await,
+            _ => Err(Failure::new(400, IssueCode::Invalid, None, "a GET entry needs a resource id or search criteria")),
+        }
+    }
+
+    /// `GET [type]?identifier=...&_id=...`: the resources matching exact-identifier criteria, as
+    /// a searchset (the search engine will take this over with every search parameter).
+    pub async fn find_by_criteria(&self, rtype: &str, query: &str, base: &str) -> Result<Reply> {
+        check_type(rtype)?;
+        let criteria = Criteria::parse(rtype, query)?;
+        let ids = self.store().find(rtype, &criteria.tokens, 1001).await?;
+        if ids.len() > 1000 {
+            return Err(Failure::new(400, IssueCode::TooCostly, None, "more than 1000 resources match; make the criteria more selective"));
+        }
+        let mut found = Vec::new();
+        for id in ids {
+            if let Some(Version { body: Some(b), .. }) = self.store().read(rtype, &id).await? {
+                found.push(json!({
+                    "fullUrl": format!("{base}/{rtype}/{id}"),
+                    "resource": serde_json::from_str::<Value>(&b).unwrap_or(Value::Null),
+                    "search": {"mode": "match"},
+                }));
+            }
+        }
+        let bundle = json!({"resourceType": "Bundle", "type": "searchset", "total": found.len(), "entry": found});
+        Ok(Reply { status: 200, payload: Payload::Json(bundle), location: None, issues: vec![] })
+    }
+
+    async fn transaction(&self, mut entries: Vec<Entry>, base: &str, prefer: Prefer) -> Result<Reply> {
+        // The processing order the specification requires; responses keep the request order.
+        entries.sort_by_key(|e| (e.verb, e.index));
+        let mut last_conflict = None;
+        for _ in 0..REPLANS {
+            let plan = self.plan(&entries).await?;
+            let Plan { batch, outcomes, write_of, condition_entry } = plan;
+            let written = match self.store().commit(batch).await {
+                Ok(w) => w,
+                Err(StoreError::ConditionFailed { on_fail: OnFail::Retry, .. }) => {
+                    last_conflict = Some(too_busy());
+                    continue;
+                }
+                Err(StoreError::ConditionFailed { index, .. }) => {
+                    return Err(precondition_failure(&entries, &condition_entry, index));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let mut responses: Vec<(usize, Value)> = Vec::with_capacity(entries.len());
+            for (pos, e) in entries.iter().enumerate() {
+                let reply = match (&outcomes[pos], write_of[pos]) {
+                    (Planned::Write, Some(w)) => written_entry_reply(e, &written[w]),
+                    (Planned::Existing(v), _) => Ok(Reply::version(200, v.clone())),
+                    (Planned::NothingToDelete, _) => Ok(Reply { status: 204, payload: Payload::None, location: None, issues: vec![] }),
+                    (Planned::Get, _) => self.get(e, base).await,
+                    (Planned::Write, None) => unreachable_reply(),
+                };
+                let value = match reply {
+                    Ok(r) => response_entry(&r, base, prefer),
+                    Err(f) => failure_entry(&f, e.index),
+                };
+                responses.push((e.index, value));
+            }
+            responses.sort_by_key(|(i, _)| *i);
+            return Ok(bundle_reply("transaction-response", responses.into_iter().map(|(_, v)| v).collect()));
+        }
+        Err(last_conflict.unwrap_or_else(too_busy))
+    }
+
+    /// Assigns identities, resolves criteria and references, validates, and builds the batch.
+    async fn plan(&self, entries: &[Entry]) -> Result<Plan> {
+        let mut conditions: Vec<Condition> = Vec::new();
+        let mut condition_entry: Vec<usize> = Vec::new();
+        let mut outcomes = vec![Planned::Write; entries.len()];
+        let mut targets: Vec<Option<(String, String)>> = vec![None; entries.len()];
+        let mut urls: HashMap<String, String> = HashMap::new();
+        let mut problems: Vec<Issue> = Vec::new();
+        let mut status = 400;
+
+        for (pos, e) in entries.iter().enumerate() {
+            let at = format!("Bundle.entry[{}]", e.index);
+            let target: Option<String> = match (e.verb, &e.id, &e.query) {
+                (Verb::Get, _, _) => {
+                    outcomes[pos] = Planned::Get;
+                    None
+                }
+                (Verb::Delete, Some(id), _) => Some(id.clone()),
+                (Verb::Delete, None, Some(q)) => {
+                    let c = Criteria::parse(&e.rtype, q).map_err(|f| nest(f, &at))?;
+                    let found = self.store().find(&e.rtype, &c.tokens, 2).await?;
+                    conditions.push(c.condition(&e.rtype, found.clone()));
+                    condition_entry.push(e.index);
+                    match found.as_slice() {
+                        [] => {
+                            outcomes[pos] = Planned::NothingToDelete;
+                            None
+                        }
+                        [one] => Some(one.clone()),
+                        _ => return Err(nest(multiple_matches(&e.rtype, "a conditional delete"), &at)),
+                    }
+                }
+                (Verb::Post, _, _) => match &e.if_none_exist {
+                    Some(q) => {
+                        let c = Criteria::parse(&e.rtype, q).map_err(|f| nest(f, &at))?;
+                        let found = self.store().find(&e.rtype, &c.tokens, 2).await?;
+                        conditions.push(c.condition(&e.rtype, found.clone()));
+                        condition_entry.push(e.index);
+                        match found.as_slice() {
+                            [] => Some(new_id()),
+                            [one] => {
+                                match self.store().read(&e.rtype, one).await? {
+                                    Some(v) if !v.is_deleted() => outcomes[pos] = Planned::Existing(v),
+                                    _ => return Err(too_busy()),
+                                }
+                                Some(one.clone())
+                            }
+                            _ => return Err(nest(multiple_matches(&e.rtype, "ifNoneExist"), &at)),
+                        }
+                    }
+                    None => Some(new_id()),
+                },
+                (Verb::Put, Some(id), _) => Some(id.clone()),
+                (Verb::Put, None, Some(q)) => {
+                    let c = Criteria::parse(&e.rtype, q).map_err(|f| nest(f, &at))?;
+                    let found = self.store().find(&e.rtype, &c.tokens, 2).await?;
+                    conditions.push(c.condition(&e.rtype, found.clone()));
+                    condition_entry.push(e.index);
+                    match found.as_slice() {
+                        [] => Some(
+                            e.resource.as_ref().and_then(|r| r.get("id")).and_then(Value::as_str).map_or_else(new_id, str::to_string),
+                        ),
+                        [one] => Some(one.clone()),
+                        _ => return Err(nest(multiple_matches(&e.rtype, "a conditional update"), &at)),
+                    }
+                }
+                (Verb::Patch, Some(id), _) => Some(id.clone()),
+                _ => return Err(nest(Failure::new(400, IssueCode::Invalid, None, "this request needs an id or criteria in its url"), &at)),
+            };
+            if let Some(id) = target {
+                if let Some(full) = &e.full_url {
+                    urls.insert(full.clone(), format!("{}/{}", e.rtype, id));
+                }
+                targets[pos] = Some((e.rtype.clone(), id));
+            }
+            if let Some(v) = e.if_match {
+                if let Some((t, i)) = &targets[pos] {
+                    conditions.push(Condition::Version {
+                        rtype: t.clone(),
+                        id: i.clone(),
+                        version: Some(v),
+                        on_fail: OnFail::PreconditionFailed,
+                    });
+                    condition_entry.push(e.index);
+                }
+            }
+        }
+
+        // The same resource may be changed by one entry only.
+        let mut seen: HashMap<&(String, String), usize> = HashMap::new();
+        for (pos, t) in targets.iter().enumerate() {
+            if let (Some(t), Planned::Write) = (t, &outcomes[pos]) {
+                if let Some(prev) = seen.insert(t, entries[pos].index) {
+                    return Err(Failure::new(
+                        400,
+                        IssueCode::Duplicate,
+                        Some(format!("Bundle.entry[{}]", entries[pos].index)),
+                        format!("{}/{} is also changed by Bundle.entry[{prev}]; a transaction may change a resource only once", t.0, t.1),
+                    ));
+                }
+            }
+        }
+
+        let mut writes = Vec::new();
+        let mut write_of = vec![None; entries.len()];
+        for (pos, e) in entries.iter().enumerate() {
+            if !matches!(outcomes[pos], Planned::Write) {
+                continue;
+            }
+            let Some((rtype, id)) = targets[pos].clone() else { continue };
+            let at = format!("Bundle.entry[{}]", e.index);
+            let write = match e.verb {
+                Verb::Delete => Some(Write::Delete { rtype, id }),
+                Verb::Post | Verb::Put => {
+                    let mut resource = e.resource.clone().unwrap_or(Value::Null);
+                    rewrite_references(&mut resource, &urls);
+                    if let Err(f) = self.resolve_conditional_references(&mut resource, &mut conditions, &mut condition_entry, e.index).await {
+                        problems.extend(f.issues);
+                        continue;
+                    }
+                    let resource = if e.verb == Verb::Post { with_id(resource, &id) } else { resource };
+                    match incoming(&rtype, resource, Some(&id), if e.verb == Verb::Post { "create" } else { "update" }) {
+                        Ok(body) => Some(Write::Put {
+                            content_hash: content_hash(&body),
+                            index: index_rows(&body),
+                            rtype,
+                            id,
+                            body,
+                            method: if e.verb == Verb::Post { Method::Post } else { Method::Put },
+                            skip_if_unchanged: e.verb == Verb::Put,
+                        }),
+                        Err(f) => {
+                            status = status.max(f.status);
+                            problems.extend(f.issues.into_iter().map(|i| i.nested_under(&format!("{at}.resource"))));
+                            None
+                        }
+                    }
+                }
+                Verb::Patch => {
+                    let current = match self.store().read(&rtype, &id).await? {
+                        None => return Err(nest(not_found(&rtype, &id), &at)),
+                        Some(v) if v.is_deleted() => return Err(nest(gone(v), &at)),
+                        Some(v) => v,
+                    };
+                    if e.if_match.is_none() {
+                        conditions.push(Condition::Version {
+                            rtype: rtype.clone(),
+                            id: id.clone(),
+                            version: Some(current.version),
+                            on_fail: OnFail::Retry,
+                        });
+                        condition_entry.push(e.index);
+                    }
+                    let patch: json_patch::Patch = serde_json::from_value(patch_document(e).map_err(|f| nest(f, &at))?)
+                        .map_err(|err| nest(Failure::new(400, IssueCode::Invalid, None, format!("not a JSON Patch document: {err}")), &at))?;
+                    let mut doc: Value = serde_json::from_str(current.body.as_deref().unwrap_or("{}")).unwrap_or(Value::Null);
+                    if let Err(err) = json_patch::patch(&mut doc, &patch) {
+                        return Err(nest(Failure::new(422, IssueCode::Processing, None, format!("the patch cannot be applied: {err}")), &at));
+                    }
+                    match incoming(&rtype, doc, Some(&id), "patch") {
+                        Ok(body) => Some(Write::Put {
+                            content_hash: content_hash(&body),
+                            index: index_rows(&body),
+                            rtype,
+                            id,
+                            body,
+                            method: Method::Patch,
+                            skip_if_unchanged: true,
+                        }),
+                        Err(f) => {
+                            status = status.max(f.status);
+                            problems.extend(f.issues.into_iter().map(|i| i.nested_under(&format!("{at}.resource"))));
+                            None
+                        }
+                    }
+                }
+                Verb::Get => None,
+            };
+            if let Some(w) = write {
+                write_of[pos] = Some(writes.len());
+                writes.push(w);
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Failure { status, issues: problems, deleted: None });
+        }
+        Ok(Plan { batch: Batch { conditions, writes }, outcomes, write_of, condition_entry })
+    }
+
+    /// Replaces `Type?criteria` references by the one resource they match.
+    async fn resolve_conditional_references(
+        &self,
+        resource: &mut Value,
+        conditions: &mut Vec<Condition>,
+        condition_entry: &mut Vec<usize>,
+        entry: usize,
+    ) -> Result<()> {
+        let mut refs = Vec::new();
+        collect_conditional_references(resource, &mut refs);
+        let mut resolved = HashMap::new();
+        for r in refs {
+            if resolved.contains_key(&r) {
+                continue;
+            }
+            let (rtype, q) = r.split_once('?').unwrap_or((&r, ""));
+            let at = Some(format!("Bundle.entry[{entry}].resource"));
+            check_type(rtype).map_err(|mut f| {
+                f.issues.iter_mut().for_each(|i| i.expression = at.clone());
+                f
+            })?;
+            let c = Criteria::parse(rtype, q)?;
+            let found = self.store().find(rtype, &c.tokens, 2).await?;
+            if found.len() != 1 {
+                return Err(Failure::new(
+                    if found.is_empty() { 404 } else { 412 },
+                    IssueCode::NotFound,
+                    at,
+                    format!("the conditional reference '{r}' matches {} resources; it must match exactly one", found.len()),
+                ));
+            }
+            conditions.push(c.condition(rtype, found.clone()));
+            condition_entry.push(entry);
+            resolved.insert(r.clone(), format!("{rtype}/{}", found[0]));
+        }
+        rewrite_references(resource, &resolved);
+        Ok(())
+    }
+
+}
+
+/// The 412 of a transaction whose entry's `ifMatch` no longer holds.
+fn precondition_failure(entries: &[Entry], condition_entry: &[usize], condition: usize) -> Failure {
+    let entry = condition_entry.get(condition).copied();
+    let e = entry.and_then(|i| entries.iter().find(|e| e.index == i));
+    let f = match e {
+        Some(e) => version_conflict(&e.rtype, e.id.as_deref().unwrap_or("?"), e.if_match),
+        None => version_conflict("resource", "?", None),
+    };
+    match entry {
+        Some(i) => nest(f, &format!("Bundle.entry[{i}]")),
+        None => f,
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Planned {
+    Write,
+    /// ifNoneExist matched: nothing written.
+    Existing(Version),
+    NothingToDelete,
+    Get,
+}
+
+struct Plan {
+    batch: Batch,
+    outcomes: Vec<Planned>,
+    write_of: Vec<Option<usize>>,
+    /// The entry each batch condition comes from.
+    condition_entry: Vec<usize>,
+}
+
+fn unreachable_reply() -> Result<Reply> {
+    Err(Failure::new(500, IssueCode::Exception, None, "internal error: a planned write has no result"))
+}
+
+/// Entries' requests, all parsed before anything happens (a transaction fails whole on any).
+fn parse_entries(entries: &[Value], base: &str, _transaction: bool) -> Result<Vec<Entry>> {
+    let mut out = Vec::with_capacity(entries.len());
+    let mut issues = Vec::new();
+    for (i, raw) in entries.iter().enumerate() {
+        match parse_entry(i, raw, base) {
+            Ok(e) => out.push(e),
+            Err(f) => issues.extend(f.issues),
+        }
+    }
+    if issues.is_empty() { Ok(out) } else { Err(Failure { status: 400, issues, deleted: None }) }
+}
+
+fn parse_entry(i: usize, raw: &Value, base: &str) -> Result<Entry> {
+    let at = format!("Bundle.entry[{i}]");
+    let err = |path: &str, msg: String| Failure::new(400, IssueCode::Invalid, Some(format!("{at}{path}")), msg);
+    let request = raw.get("request").ok_or_else(|| err(".request", "each entry needs a request (method and url)".into()))?;
+    let method = request.get("method").and_then(Value::as_str).unwrap_or_default();
+    let verb = match method {
+        "GET" | "HEAD" => Verb::Get,
+        "POST" => Verb::Post,
+        "PUT" => Verb::Put,
+        "PATCH" => Verb::Patch,
+        "DELETE" => Verb::Delete,
+        other => return Err(err(".request.method", format!("'{other}' is not a method (GET, HEAD, POST, PUT, PATCH, DELETE)"))),
+    };
+    let url = request.get("url").and_then(Value::as_str).ok_or_else(|| err(".request.url", "the request has no url".into()))?;
+    let local = url.strip_prefix(base).unwrap_or(url).trim_start_matches('/');
+    if local.starts_with("http://") || local.starts_with("https://") {
+        return Err(err(".request.url", format!("'{url}' is not on this server ({base})")));
+    }
+    let (path, query) = match local.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_string())),
+        None => (local, None),
+    };
+    let parts: Vec<&str> = path.split('/').collect();
+    let (rtype, id, vid) = match parts.as_slice() {
+        [t] => (*t, None, None),
+        [t, id] => (*t, Some(id.to_string()), None),
+        [t, id, "_history", v] => (*t, Some(id.to_string()), Some(v.to_string())),
+        _ => return Err(err(".request.url", format!("'{url}' is not a [type], [type]/[id] or [type]/[id]/_history/[vid] url"))),
+    };
+    check_type(rtype).map_err(|f| nest(f, &format!("{at}.request.url")))?;
+    if let Some(id) = &id {
+        check_id(id).map_err(|f| nest(f, &format!("{at}.request.url")))?;
+    }
+    let resource = raw.get("resource").cloned();
+    if matches!(verb, Verb::Post | Verb::Put | Verb::Patch) && resource.is_none() {
+        return Err(err(".resource", format!("a {method} entry needs a resource")));
+    }
+    if matches!(verb, Verb::Post | Verb::Put) {
+        let t = resource.as_ref().and_then(|r| r.get("resourceType")).and_then(Value::as_str);
+        if t != Some(rtype) {
+            return Err(err(
+                ".resource.resourceType",
+                format!("the entry's resource is a {} but its url is for {rtype}", t.unwrap_or("(no resourceType)")),
+            ));
+        }
+    }
+    if verb == Verb::Put && id.is_none() && query.is_none() {
+        return Err(err(".request.url", "a PUT needs [type]/[id] or [type]?criteria".into()));
+    }
+    if matches!(verb, Verb::Patch | Verb::Delete) && id.is_none() && (verb == Verb::Patch || query.is_none()) {
+        return Err(err(".request.url", format!("a {method} needs [type]/[id]{}", if verb == Verb::Delete { " or [type]?criteria" } else { "" })));
+    }
+    if verb == Verb::Post && id.is_some() {
+        return Err(err(".request.url", "a POST goes to [type]; the server assigns the id".into()));
+    }
+    let if_match = match request.get("ifMatch").and_then(Value::as_str) {
+        Some(s) => Some(parse_etag(s).ok_or_else(|| err(".request.ifMatch", format!("'{s}' is not an ETag like W/\"3\"")))?),
+        None => None,
+    };
+    Ok(Entry {
+        index: i,
+        verb,
+        rtype: rtype.to_string(),
+        id,
+        vid,
+        query,
+        full_url: raw.get("fullUrl").and_then(Value::as_str).map(str::to_string),
+        resource,
+        if_none_exist: request.get("ifNoneExist").and_then(Value::as_str).map(str::to_string),
+        if_match,
+    })
+}
+
+/// The version number of an ETag: `W/"3"`, `"3"` or `3`.
+pub fn parse_etag(s: &str) -> Option<u64> {
+    s.trim().trim_start_matches("W/").trim_matches('"').parse().ok()
+}
+
+/// The JSON Patch of a PATCH entry: a Binary holding `application/json-patch+json`.
+fn patch_document(e: &Entry) -> Result<Value> {
+    let r = e.resource.as_ref().unwrap_or(&Value::Null);
+    let bad = |m: &str| Failure::new(400, IssueCode::Invalid, Some(format!("Bundle.entry[{}].resource", e.index)), m.to_string());
+    if r.get("resourceType").and_then(Value::as_str) != Some("Binary") {
+        return Err(bad("a PATCH entry's resource must be a Binary holding a JSON Patch (FHIRPath Patch is not supported)"));
+    }
+    let data = r.get("data").and_then(Value::as_str).ok_or_else(|| bad("the Binary has no data"))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data.split_whitespace().collect::<String>())
+        .map_err(|_| bad("the Binary's data is not base64"))?;
+    serde_json::from_slice(&bytes).map_err(|_| bad("the Binary's data is not a JSON Patch document"))
+}
+
+/// Replaces every string equal to a key of `map` (references, uris), and occurrences inside
+/// narrative `div`s (links and images), as a transaction requires.
+fn rewrite_references(v: &mut Value, map: &HashMap<String, String>) {
+    if map.is_empty() {
+        return;
+    }
+    match v {
+        Value::String(s) => {
+            if let Some(new) = map.get(s.as_str()) {
+                *s = new.clone();
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| rewrite_references(x, map)),
+        Value::Object(o) => {
+            for (k, x) in o.iter_mut() {
+                if k == "div" {
+                    if let Value::String(div) = x {
+                        for (from, to) in map {
+                            if div.contains(from.as_str()) {
+                                *div = div.replace(&format!("\"{from}\""), &format!("\"{to}\""));
+                            }
+                        }
+                    }
+                } else {
+                    rewrite_references(x, map);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn collect_conditional_references(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Array(a) => a.iter().for_each(|x| collect_conditional_references(x, out)),
+        Value::Object(o) => {
+            for (k, x) in o {
+                match (k.as_str(), x) {
+                    ("reference", Value::String(s)) if s.contains('?') && !s.contains("://") && !s.starts_with('#') => {
+                        out.push(s.clone())
+                    }
+                    _ => collect_conditional_references(x, out),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn nest(mut f: Failure, at: &str) -> Failure {
+    for i in &mut f.issues {
+        if i.expression.is_none() {
+            i.expression = Some(at.to_string());
+        }
+    }
+    f
+}
+
+
+fn written_entry_reply(e: &Entry, w: &kizuna_store::Written) -> Result<Reply> {
+    let mut r = match (&w.outcome, &w.version) {
+        (WriteOutcome::Created, Some(v)) => Reply::version(201, v.clone()),
+        (WriteOutcome::Deleted, Some(v)) => Reply { payload: Payload::None, status: 200, ..Reply::version(200, v.clone()) },
+        (WriteOutcome::NothingToDelete, _) => Reply { status: 204, payload: Payload::None, location: None, issues: vec![] },
+        (_, Some(v)) => Reply::version(200, v.clone()),
+        (_, None) => return unreachable_reply(),
+    };
+    if w.outcome == WriteOutcome::Unchanged {
+        r.issues.push(Issue::information(format!("{}/{} is unchanged; no new version", e.rtype, e.id.as_deref().unwrap_or(""))));
+    }
+    Ok(r)
+}
+
+/// The response entry of a successful interaction.
+pub(crate) fn response_entry(r: &Reply, base: &str, prefer: Prefer) -> Value {
+    let mut response = Map::new();
+    response.insert("status".into(), Value::String(status_line(r.status)));
+    if let Some(loc) = &r.location {
+        response.insert("location".into(), Value::String(loc.clone()));
+    }
+    let mut entry = Map::new();
+    if let Some(v) = r.stored() {
+        response.insert("etag".into(), Value::String(format!("W/\"{}\"", v.version)));
+        response.insert("lastModified".into(), Value::String(format_instant(v.last_updated)));
+        entry.insert("fullUrl".into(), Value::String(format!("{base}/{}/{}", v.rtype, v.id)));
+    }
+    match (prefer, &r.payload) {
+        (Prefer::Representation, Payload::Version(v)) => {
+            if let Some(b) = &v.body {
+                entry.insert("resource".into(), serde_json::from_str(b).unwrap_or(Value::Null));
+            }
+        }
+        (Prefer::Representation, Payload::Json(j)) => {
+            entry.insert("resource".into(), j.clone());
+        }
+        (Prefer::OperationOutcome, _) => {
+            response.insert("outcome".into(), operation_outcome(&r.issues));
+        }
+        _ => {}
+    }
+    if !r.issues.is_empty() && prefer != Prefer::OperationOutcome && r.issues.iter().any(|i| i.severity <= kizuna_fhir::Severity::Warning) {
+        response.insert("outcome".into(), operation_outcome(&r.issues));
+    }
+    entry.insert("response".into(), Value::Object(response));
+    Value::Object(entry)
+}
+
+fn failure_entry(f: &Failure, index: usize) -> Value {
+    let issues: Vec<Issue> = f.issues.iter().cloned().map(|i| match i.expression {
+        Some(_) => i,
+        None => Issue { expression: Some(format!("Bundle.entry[{index}]")), ..i },
+    }).collect();
+    json!({ "response": { "status": status_line(f.status), "outcome": operation_outcome(&issues) } })
+}
+
+fn bundle_reply(kind: &str, entries: Vec<Value>) -> Reply {
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "id": new_id(),
+        "type": kind,
+        "timestamp": format_instant(jiff::Timestamp::now().as_microsecond()),
+        "entry": entries,
+    });
+    Reply { status: 200, payload: Payload::Json(bundle), location: None, issues: vec![] }
+}
+
+/// `201 Created`, as `Bundle.entry.response.status` wants it.
+pub fn status_line(status: u16) -> String {
+    let reason = match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        409 => "Conflict",
+        410 => "Gone",
+        412 => "Precondition Failed",
+        413 => "Payload Too Large",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Entity",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "",
+    };
+    format!("{status} {reason}").trim_end().to_string()
+}

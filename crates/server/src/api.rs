@@ -1,0 +1,295 @@
+//! The FHIR RESTful API routes and their translation to `kizuna-records` interactions.
+
+use crate::AppState;
+use crate::reply::{FHIR_JSON, error, failure, success};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use bytes::Bytes;
+use kizuna_fhir::IssueCode;
+use kizuna_records::{HistoryParams, Prefer, Records};
+use serde_json::Value;
+use std::sync::Arc;
+
+type St = State<Arc<AppState>>;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", any(system))
+        .route("/metadata", any(metadata))
+        .route("/_history", any(system_history))
+        .route("/{rtype}", any(type_level))
+        .route("/{rtype}/_history", any(type_history))
+        .route("/{rtype}/{id}", any(instance))
+        .route("/{rtype}/{id}/_history", any(instance_history))
+        .route("/{rtype}/{id}/_history/{vid}", any(vread))
+}
+
+pub async fn not_found() -> Response {
+    error(404, IssueCode::NotFound, "no such endpoint; the FHIR API is under /fhir (see /fhir/metadata)")
+}
+
+fn not_allowed(method: &Method, what: &str, allowed: &str) -> Response {
+    let mut r = error(405, IssueCode::NotSupported, format!("{method} is not allowed on {what}; allowed: {allowed}"));
+    if let Ok(h) = HeaderValue::from_str(allowed) {
+        r.headers_mut().insert(header::ALLOW, h);
+    }
+    r
+}
+
+fn pairs(query: &Option<String>) -> Vec<(String, String)> {
+    query
+        .as_deref()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+/// Content negotiation of the response: JSON only (`_format` or `Accept`).
+fn negotiate(headers: &HeaderMap, query: &Option<String>) -> Result<(), Response> {
+    for (k, v) in pairs(query) {
+        if k == "_format" && !matches!(v.as_str(), "json" | "application/json" | "application/fhir+json" | "application/json+fhir") {
+            return Err(error(406, IssueCode::NotSupported, format!("_format={v} is not served; Kizuna speaks FHIR JSON (_format=json)")));
+        }
+    }
+    if let Some(accept) = headers.get(header::ACCEPT).and_then(|h| h.to_str().ok()) {
+        let ok = accept.split(',').any(|part| {
+            let t = part.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            matches!(t.as_str(), "" | "*/*" | "application/*" | "application/json" | "application/fhir+json" | "application/json+fhir" | "text/html" | "text/*")
+        });
+        if !ok {
+            return Err(error(406, IssueCode::NotSupported, format!("cannot answer in '{accept}'; Kizuna speaks application/fhir+json")));
+        }
+    }
+    Ok(())
+}
+
+/// The request body as JSON, after checking its content type and size.
+async fn json_body(state: &AppState, headers: &HeaderMap, body: Body, patch: bool) -> Result<Value, Response> {
+    let ctype = headers.get(header::CONTENT_TYPE).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let mime = ctype.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let accepted = if patch {
+        mime == "application/json-patch+json"
+    } else {
+        matches!(mime.as_str(), "application/fhir+json" | "application/json" | "application/json+fhir")
+    };
+    if !accepted {
+        let expected = if patch { "application/json-patch+json (JSON Patch)" } else { "application/fhir+json" };
+        let got = if ctype.is_empty() { "no Content-Type".to_string() } else { format!("'{ctype}'") };
+        return Err(error(415, IssueCode::NotSupported, format!("the body must be {expected}; the request has {got}")));
+    }
+    let limit = state.config.max_body_bytes;
+    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        error(
+            413,
+            IssueCode::TooLong,
+            format!("the request body exceeds the limit of {limit} bytes (raise it with kizuna serve --max-body-mb)"),
+        )
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        error(400, IssueCode::Structure, format!("the body is not valid JSON: {e}"))
+    })
+}
+
+fn prefer(headers: &HeaderMap) -> Prefer {
+    let p = headers.get("prefer").and_then(|h| h.to_str().ok()).unwrap_or("");
+    if p.contains("return=minimal") {
+        Prefer::Minimal
+    } else if p.contains("return=OperationOutcome") {
+        Prefer::OperationOutcome
+    } else {
+        Prefer::Representation
+    }
+}
+
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Response> {
+    match headers.get(header::IF_MATCH).map(|h| h.to_str().unwrap_or("")) {
+        None => Ok(None),
+        Some(s) => kizuna_records::parse_etag(s).map(Some).ok_or_else(|| {
+            error(400, IssueCode::Invalid, format!("If-Match: '{s}' is not a version ETag like W/\"3\""))
+        }),
+    }
+}
+
+fn finish(result: kizuna_records::Result<kizuna_records::Reply>, state: &AppState, prefer: Prefer) -> Response {
+    match result {
+        Ok(r) => success(r, &state.config.base_url, prefer),
+        Err(f) => failure(f),
+    }
+}
+
+async fn system(State(state): St, method: Method, headers: HeaderMap, RawQuery(query): RawQuery, body: Body) -> Response {
+    if let Err(r) = negotiate(&headers, &query) {
+        return r;
+    }
+    match method {
+        Method::POST => {
+            let bundle = match json_body(&state, &headers, body, false).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            // The response is the response Bundle; Prefer applies to its entries.
+            let result = state.records.bundle(bundle, &state.config.base_url, prefer(&headers)).await;
+            finish(result, &state, Prefer::Representation)
+        }
+        Method::GET => error(
+            400,
+            IssueCode::NotSupported,
+            "searching across all resource types is not available yet; search a type, e.g. GET [base]/Patient?identifier=...",
+        ),
+        _ => not_allowed(&method, "the base URL", "POST (batch or transaction Bundle)"),
+    }
+}
+
+async fn metadata(State(state): St, method: Method, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return not_allowed(&method, "/metadata", "GET");
+    }
+    if let Err(r) = negotiate(&headers, &query) {
+        return r;
+    }
+    let mut r = (StatusCode::OK, state.capability.clone()).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    r
+}
+
+async fn history(state: &AppState, method: Method, headers: HeaderMap, query: Option<String>, rtype: Option<&str>, id: Option<&str>) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return not_allowed(&method, "_history", "GET");
+    }
+    if let Err(r) = negotiate(&headers, &query) {
+        return r;
+    }
+    let (params, warnings) = HistoryParams::from_pairs(&pairs(&query));
+    let result = state.records.history(rtype, id, &params, &state.config.base_url).await.map(|mut r| {
+        r.issues.extend(warnings);
+        r
+    });
+    finish(result, state, Prefer::Representation)
+}
+
+async fn system_history(State(state): St, method: Method, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    history(&state, method, headers, query, None, None).await
+}
+
+async fn type_history(State(state): St, Path(rtype): Path<String>, method: Method, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    history(&state, method, headers, query, Some(&rtype), None).await
+}
+
+async fn instance_history(
+    State(state): St,
+    Path((rtype, id)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    history(&state, method, headers, query, Some(&rtype), Some(&id)).await
+}
+
+async fn type_level(
+    State(state): St,
+    Path(rtype): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    if let Err(r) = negotiate(&headers, &query) {
+        return r;
+    }
+    let records: &Records = &state.records;
+    let criteria = query.as_deref().map(strip_format).filter(|q| !q.is_empty());
+    match method {
+        Method::POST => {
+            let resource = match json_body(&state, &headers, body, false).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let ine = headers.get("if-none-exist").and_then(|h| h.to_str().ok());
+            finish(records.create(&rtype, resource, ine).await, &state, prefer(&headers))
+        }
+        Method::PUT => {
+            let Some(q) = criteria else {
+                return error(400, IssueCode::Invalid, format!("PUT needs {rtype}/[id], or {rtype}?criteria for a conditional update"));
+            };
+            let resource = match json_body(&state, &headers, body, false).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let im = match if_match(&headers) {
+                Ok(v) => v,
+                Err(r) => return r,
+            };
+            finish(records.conditional_update(&rtype, &q, resource, im).await, &state, prefer(&headers))
+        }
+        Method::DELETE => {
+            let Some(q) = criteria else {
+                return error(400, IssueCode::Invalid, format!("DELETE needs {rtype}/[id], or {rtype}?criteria for a conditional delete"));
+            };
+            finish(records.conditional_delete(&rtype, &q).await, &state, prefer(&headers))
+        }
+        Method::GET | Method::HEAD => match criteria {
+            Some(q) => finish(records.find_by_criteria(&rtype, &q, &state.config.base_url).await, &state, Prefer::Representation),
+            None => error(
+                400,
+                IssueCode::NotSupported,
+                format!("searching {rtype} needs criteria for now: identifier=[system|]value or _id=id"),
+            ),
+        },
+        _ => not_allowed(&method, &format!("[base]/{rtype}"), "GET, POST, PUT (conditional), DELETE (conditional)"),
+    }
+}
+
+/// The query without `_format`/`_pretty`, which concern the response only.
+fn strip_format(q: &str) -> String {
+    q.split('&').filter(|p| !p.starts_with("_format=") && !p.starts_with("_pretty=")).collect::<Vec<_>>().join("&")
+}
+
+async fn instance(
+    State(state): St,
+    Path((rtype, id)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    if let Err(r) = negotiate(&headers, &query) {
+        return r;
+    }
+    let records = &state.records;
+    let im = match if_match(&headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match method {
+        Method::GET | Method::HEAD => finish(records.read(&rtype, &id).await, &state, Prefer::Representation),
+        Method::PUT => match json_body(&state, &headers, body, false).await {
+            Ok(resource) => finish(records.update(&rtype, &id, resource, im).await, &state, prefer(&headers)),
+            Err(r) => r,
+        },
+        Method::PATCH => match json_body(&state, &headers, body, true).await {
+            Ok(patch) => finish(records.patch(&rtype, &id, patch, im).await, &state, prefer(&headers)),
+            Err(r) => r,
+        },
+        Method::DELETE => finish(records.delete(&rtype, &id, im).await, &state, prefer(&headers)),
+        _ => not_allowed(&method, &format!("[base]/{rtype}/{id}"), "GET, PUT, PATCH, DELETE"),
+    }
+}
+
+async fn vread(
+    State(state): St,
+    Path((rtype, id, vid)): Path<(String, String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return not_allowed(&method, "a version", "GET");
+    }
+    if let Err(r) = negotiate(&headers, &query) {
+        return r;
+    }
+    finish(state.records.vread(&rtype, &id, &vid).await, &state, Prefer::Representation)
+}

@@ -1,0 +1,99 @@
+//! Turning interaction results into HTTP responses.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use kizuna_fhir::{Issue, IssueCode, operation_outcome};
+use kizuna_records::{Failure, Payload, Prefer, Reply};
+use kizuna_store::Version;
+
+pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+
+fn json_response(status: StatusCode, body: Bytes) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    r
+}
+
+/// An OperationOutcome response.
+pub fn outcome(status: u16, issues: &[Issue]) -> Response {
+    let body = serde_json::to_vec(&operation_outcome(issues)).unwrap_or_default();
+    json_response(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), Bytes::from(body))
+}
+
+pub fn error(status: u16, code: IssueCode, message: impl Into<String>) -> Response {
+    outcome(status, &[Issue::error(code, None, message)])
+}
+
+fn version_headers(headers: &mut HeaderMap, v: &Version) {
+    if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{}\"", v.version)) {
+        headers.insert(header::ETAG, etag);
+    }
+    let secs = v.last_updated.div_euclid(1_000_000);
+    if let Ok(ts) = jiff::Timestamp::from_second(secs) {
+        let http_date = ts.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        if let Ok(h) = HeaderValue::from_str(&http_date) {
+            headers.insert(header::LAST_MODIFIED, h);
+        }
+    }
+}
+
+/// A successful interaction, honouring `Prefer: return=`.
+pub fn success(reply: Reply, base: &str, prefer: Prefer) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    let mut resp = match (&reply.payload, prefer) {
+        (_, Prefer::OperationOutcome) => {
+            let mut issues = reply.issues.clone();
+            if issues.is_empty() {
+                issues.push(Issue::information("OK"));
+            }
+            let body = serde_json::to_vec(&operation_outcome(&issues)).unwrap_or_default();
+            json_response(status, Bytes::from(body))
+        }
+        (_, Prefer::Minimal) => status.into_response(),
+        (Payload::Version(Version { body: Some(body), .. }), Prefer::Representation) => {
+            json_response(status, Bytes::copy_from_slice(body.as_bytes()))
+        }
+        // Nothing to return (a delete): say what happened, unless the status forbids a body.
+        (Payload::None | Payload::Version(_), Prefer::Representation) => {
+            if reply.issues.is_empty() || status == StatusCode::NO_CONTENT {
+                status.into_response()
+            } else {
+                let body = serde_json::to_vec(&operation_outcome(&reply.issues)).unwrap_or_default();
+                json_response(status, Bytes::from(body))
+            }
+        }
+        (Payload::Json(j), Prefer::Representation) => {
+            json_response(status, Bytes::from(serde_json::to_vec(j).unwrap_or_default()))
+        }
+    };
+    if let Some(v) = reply.stored() {
+        version_headers(resp.headers_mut(), v);
+    }
+    if matches!(reply.status, 200 | 201) {
+        if let Some(loc) = &reply.location {
+            if let Ok(h) = HeaderValue::from_str(&format!("{base}/{loc}")) {
+                resp.headers_mut().insert(header::LOCATION, h.clone());
+                if reply.status == 201 {
+                    resp.headers_mut().insert(header::CONTENT_LOCATION, h);
+                }
+            }
+        }
+    }
+    resp
+}
+
+pub fn failure(f: Failure) -> Response {
+    let mut resp = outcome(f.status, &f.issues);
+    if let Some(v) = &f.deleted {
+        version_headers(resp.headers_mut(), v);
+    }
+    resp
+}
+
+/// The answer to a panic inside a handler: a 500 OperationOutcome (the panic is a bug; the
+/// server keeps serving).
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    error(500, IssueCode::Exception, "internal error while processing the request; it was logged for the operators")
+}
