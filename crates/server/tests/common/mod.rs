@@ -1,0 +1,144 @@
+//! A real Kizuna server on a loopback port, and a small HTTP client for tests.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use kizuna_records::Records;
+use kizuna_store::Store;
+use serde_json::Value;
+
+pub struct TestServer {
+    pub base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).map(|h| h.to_str().unwrap_or_default().to_string())
+    }
+    /// The expressions of the OperationOutcome's issues.
+    pub fn issue_paths(&self) -> Vec<String> {
+        self.json()["issue"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["expression"][0].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+/// Which store a test runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl TestServer {
+    /// A server on a fresh store of `backend`, or None (with a loud message) when PostgreSQL
+    /// is not available outside CI.
+    pub async fn start(backend: Backend) -> Option<TestServer> {
+        Self::start_with(backend, 64 * 1024 * 1024).await
+    }
+
+    pub async fn start_with(backend: Backend, max_body_bytes: usize) -> Option<TestServer> {
+        let (store, dir) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                (Store::open(dir.path().to_str().unwrap()).await.unwrap(), Some(dir))
+            }
+            Backend::Postgres => (Store::open(&fresh_postgres().await?).await.unwrap(), None),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = kizuna_server::Config::for_addr(addr);
+        config.max_body_bytes = max_body_bytes;
+        let base = config.base_url.clone();
+        let app = kizuna_server::app(Records::new(store), config);
+        tokio::spawn(async move {
+            let _ = kizuna_server::serve(listener, app, std::future::pending()).await;
+        });
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Some(TestServer { base, client, _dir: dir })
+    }
+
+    pub async fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Resp {
+        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{}", self.base, path) };
+        let mut req = Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(Bytes::from(body.unwrap_or_default()))).unwrap();
+        let resp = self.client.request(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        Resp { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.request("GET", path, &[], None).await
+    }
+
+    pub async fn send(&self, method: &str, path: &str, body: &Value) -> Resp {
+        self.request(method, path, &[("content-type", "application/fhir+json")], Some(serde_json::to_vec(body).unwrap())).await
+    }
+
+    pub async fn send_with(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &Value) -> Resp {
+        let mut h = vec![("content-type", "application/fhir+json")];
+        h.extend_from_slice(headers);
+        self.request(method, path, &h, Some(serde_json::to_vec(body).unwrap())).await
+    }
+}
+
+/// A fresh database on the server named by KIZUNA_TEST_POSTGRES (set by scripts/test.sh).
+pub async fn fresh_postgres() -> Option<String> {
+    let Ok(admin) = std::env::var("KIZUNA_TEST_POSTGRES") else {
+        if std::env::var("CI").is_ok() {
+            panic!("KIZUNA_TEST_POSTGRES is not set: run the tests through scripts/test.sh");
+        }
+        eprintln!("\n*** SKIPPED: PostgreSQL tests need KIZUNA_TEST_POSTGRES (scripts/test.sh sets it) ***\n");
+        return None;
+    };
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let name = format!(
+        "kizuna_api_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        jiff::Timestamp::now().as_nanosecond() % 1_000_000
+    );
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+    Some(format!("{base}/{name}"))
+}
+
+/// Where the shared fixtures are (`KIZUNA_FIXTURES`, or `../shared/fixtures` beside the repo).
+pub fn fixtures() -> Option<std::path::PathBuf> {
+    let dir = std::env::var("KIZUNA_FIXTURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        if std::env::var("CI").is_ok() {
+            panic!("fixtures not found at {}", dir.display());
+        }
+        eprintln!("\n*** SKIPPED: fixtures not found at {} (set KIZUNA_FIXTURES) ***\n", dir.display());
+        None
+    }
+}
