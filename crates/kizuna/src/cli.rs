@@ -30,13 +30,92 @@ enum Command {
     Serve(ServeArgs),
     /// Load NDJSON files and Bundles (files or directories) into a store
     Import(ImportArgs),
+    /// Generate synthetic Japanese patients (NDJSON file, or straight into a store)
+    Synth(SynthArgs),
+    /// Synthetic patients in an embedded store, served: a working Kizuna in one command
+    Demo(DemoArgs),
+    /// Benchmark any FHIR server's base URL: upload, reads, small transactions
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// How many patients
+    #[arg(long, default_value_t = 100)]
+    patients: usize,
+    /// Seed: the same seed and count give the same data, byte for byte
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write NDJSON to this file ("-" for standard output) instead of loading a store
+    #[arg(long, value_name = "FILE.ndjson")]
+    out: Option<PathBuf>,
+    /// Load into the embedded store in this directory
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "database"])]
+    data: Option<PathBuf>,
+    /// Load into PostgreSQL
+    #[arg(long, value_name = "URL", conflicts_with = "out")]
+    database: Option<String>,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Data directory of the demo's embedded store (kept between runs)
+    #[arg(long, value_name = "DIR", default_value = "kizuna-demo")]
+    data: PathBuf,
+    /// How many synthetic patients
+    #[arg(long, default_value_t = 200)]
+    patients: usize,
+    /// Seed of the synthetic data
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// FHIR base URL of the server under test (Kizuna or any other)
+    #[arg(long, default_value = "http://127.0.0.1:8080/fhir")]
+    url: String,
+    /// Workloads to run, in order
+    #[arg(long, value_delimiter = ',', default_value = "upload,read,transaction")]
+    workloads: Vec<String>,
+    /// Synthetic patients uploaded (and read)
+    #[arg(long, default_value_t = 100)]
+    patients: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Resources per upload Bundle
+    #[arg(long, default_value_t = 500)]
+    bundle_size: usize,
+    /// Concurrent connections uploading
+    #[arg(long, default_value_t = 4)]
+    upload_clients: usize,
+    /// Concurrent connections reading
+    #[arg(long, default_value_t = 32)]
+    read_connections: usize,
+    /// Concurrent clients sending small transactions
+    #[arg(long, default_value_t = 64)]
+    transaction_clients: usize,
+    /// Seconds each of the read and transaction workloads runs
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Print the figures as JSON too
+    #[arg(long)]
+    json: bool,
 }
 
 /// Where the data lives.
 #[derive(Args, Clone)]
 pub struct StoreArgs {
     /// Data directory of the embedded store (created if missing)
-    #[arg(long, value_name = "DIR", default_value = "kizuna-data", conflicts_with = "database")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "kizuna-data",
+        conflicts_with = "database"
+    )]
     data: PathBuf,
     /// Use PostgreSQL instead of the embedded store, e.g. postgres://user@host/db
     #[arg(long, value_name = "URL", env = "KIZUNA_DATABASE")]
@@ -91,6 +170,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(a) => serve(a).await,
         Command::Import(a) => import(a).await,
+        Command::Synth(a) => synth(a).await,
+        Command::Demo(a) => demo(a).await,
+        Command::Bench(a) => bench(a).await,
     }
 }
 
@@ -99,20 +181,35 @@ async fn serve(a: ServeArgs) -> Result<ExitCode> {
         bail!("--max-body-mb must be at least 1");
     }
     let store = a.store.open().await?;
-    let listener = tokio::net::TcpListener::bind(a.addr)
+    serve_store(store, a.addr, a.base_url, a.max_body_mb, |_| {}).await
+}
+
+/// Serves `store` until Ctrl-C/SIGTERM; `ready` runs with the base URL once requests are accepted.
+async fn serve_store(
+    store: Store,
+    addr: SocketAddr,
+    base_url: Option<String>,
+    max_body_mb: usize,
+    ready: impl FnOnce(&str),
+) -> Result<ExitCode> {
+    let a_addr = addr;
+    let listener = tokio::net::TcpListener::bind(a_addr)
         .await
-        .with_context(|| format!("cannot listen on {} (in use? try another --addr, or port 0 for any free port)", a.addr))?;
+        .with_context(|| format!("cannot listen on {a_addr} (in use? try another --addr, or port 0 for any free port)"))?;
     let addr = listener.local_addr()?;
     let mut config = kizuna_server::Config::for_addr(addr);
-    if let Some(b) = a.base_url {
+    if let Some(b) = base_url {
         config.base_url = b.trim_end_matches('/').to_string();
     }
-    config.max_body_bytes = a.max_body_mb * 1024 * 1024;
+    config.max_body_bytes = max_body_mb * 1024 * 1024;
     let base = config.base_url.clone();
     tracing::info!(backend = store.backend_name(), %addr, "serving");
     let app = kizuna_server::app(Records::new(store), config);
     println!("Kizuna FHIR R4 server ready at {base}");
-    kizuna_server::serve(listener, app, shutdown_signal()).await.context("the server stopped with an error")?;
+    ready(&base);
+    kizuna_server::serve(listener, app, shutdown_signal())
+        .await
+        .context("the server stopped with an error")?;
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
 }
@@ -151,7 +248,10 @@ impl kizuna_import::Progress for Bar {
         self.bar.set_length(total);
     }
     fn advance(&self, bytes: u64, resources: u64) {
-        let n = self.resources.fetch_add(resources, std::sync::atomic::Ordering::Relaxed) + resources;
+        let n = self
+            .resources
+            .fetch_add(resources, std::sync::atomic::Ordering::Relaxed)
+            + resources;
         self.bar.inc(bytes);
         self.bar.set_message(format!("{n} resources"));
     }
@@ -176,7 +276,15 @@ async fn import(a: ImportArgs) -> Result<ExitCode> {
     let store = a.store.open().await?;
     let started = std::time::Instant::now();
     let bar = progress_bar("importing");
-    let report = kizuna_import::import(&store, &a.paths, Arc::new(Bar { bar: bar.clone(), resources: Default::default() })).await?;
+    let report = kizuna_import::import(
+        &store,
+        &a.paths,
+        Arc::new(Bar {
+            bar: bar.clone(),
+            resources: Default::default(),
+        }),
+    )
+    .await?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     let accepted = report.accepted();
@@ -196,13 +304,295 @@ async fn import(a: ImportArgs) -> Result<ExitCode> {
     }
     if report.rejected > 0 {
         println!("rejected:");
-        let shown = if a.all_rejections { report.rejections.len() } else { 20 };
+        let shown = if a.all_rejections {
+            report.rejections.len()
+        } else {
+            20
+        };
         for r in report.rejections.iter().take(shown) {
             println!("  {}: {}", r.source, r.reason);
         }
         if report.rejected as usize > shown {
-            println!("  ... and {} more (--all-rejections lists them all)", report.rejected as usize - shown);
+            println!(
+                "  ... and {} more (--all-rejections lists them all)",
+                report.rejected as usize - shown
+            );
         }
     }
-    Ok(if a.strict && report.rejected > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if a.strict && report.rejected > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Generates `patients` synthetic patients (institutions first) as groups of resources.
+fn synthetic(
+    patients: usize,
+    seed: u64,
+) -> (
+    Arc<kizuna_synth::Synth>,
+    impl Iterator<Item = Vec<serde_json::Value>> + Send + 'static,
+) {
+    let synth = Arc::new(kizuna_synth::Synth::new(kizuna_synth::Config {
+        seed,
+        patients,
+        ..Default::default()
+    }));
+    let s = synth.clone();
+    let groups =
+        std::iter::once(synth.institutions()).chain((0..patients).map(move |i| s.patient(i)));
+    (synth, groups)
+}
+
+/// A progress bar counting patients.
+struct PatientBar {
+    bar: ProgressBar,
+}
+
+impl kizuna_import::Progress for PatientBar {
+    fn start(&self, _: u64) {}
+    fn advance(&self, groups: u64, _resources: u64) {
+        self.bar.inc(groups);
+    }
+}
+
+fn patient_bar(what: &str, patients: usize) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(patients as u64 + 1);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{what} [{{bar:40}}] {{pos}}/{{len}} patients ({{eta}} left)"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+async fn load_synthetic(
+    store: &Store,
+    patients: usize,
+    seed: u64,
+) -> Result<kizuna_import::Report> {
+    let (_, groups) = synthetic(patients, seed);
+    let bar = patient_bar("generating and loading", patients);
+    let report = kizuna_import::load(
+        store,
+        "synthetic data",
+        groups,
+        Arc::new(PatientBar { bar: bar.clone() }),
+    )
+    .await?;
+    bar.finish_and_clear();
+    if report.rejected > 0 {
+        let first = report
+            .rejections
+            .first()
+            .map(|r| r.reason.clone())
+            .unwrap_or_default();
+        bail!(
+            "the generator made {} invalid resources (a bug in kizuna-synth), e.g.: {first}",
+            report.rejected
+        );
+    }
+    Ok(report)
+}
+
+async fn synth(a: SynthArgs) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    if let Some(out) = &a.out {
+        let (synth, _) = synthetic(a.patients, a.seed);
+        let count = if out.as_os_str() == "-" {
+            synth.write_ndjson(&mut std::io::stdout().lock())?
+        } else {
+            let mut f = std::fs::File::create(out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let n = synth.write_ndjson(&mut f)?;
+            f.sync_all()?;
+            n
+        };
+        eprintln!(
+            "wrote {count} resources of {} patients in {:.1} s",
+            a.patients,
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = match (&a.data, &a.database) {
+        (_, Some(url)) => {
+            StoreArgs {
+                data: PathBuf::new(),
+                database: Some(url.clone()),
+            }
+            .open()
+            .await?
+        }
+        (Some(dir), None) => {
+            StoreArgs {
+                data: dir.clone(),
+                database: None,
+            }
+            .open()
+            .await?
+        }
+        (None, None) => {
+            bail!("say where the data goes: --out FILE.ndjson, --data DIR or --database URL")
+        }
+    };
+    let report = load_synthetic(&store, a.patients, a.seed).await?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "loaded {} resources of {} patients ({} new, {} unchanged) in {secs:.1} s ({:.0} resources/s)",
+        report.accepted(),
+        a.patients,
+        report.created,
+        report.unchanged,
+        report.accepted() as f64 / secs.max(1e-9)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo(a: DemoArgs) -> Result<ExitCode> {
+    let dir = a
+        .data
+        .to_str()
+        .context("the --data path must be valid UTF-8")?
+        .to_string();
+    let store = Store::open(&dir)
+        .await
+        .with_context(|| format!("cannot open the demo store in {dir}"))?;
+    eprintln!(
+        "Kizuna demo: {} synthetic patients (seed {}) in {dir} ...",
+        a.patients, a.seed
+    );
+    let report = load_synthetic(&store, a.patients, a.seed).await?;
+    eprintln!(
+        "  {} resources ready ({} new)",
+        report.accepted(),
+        report.created
+    );
+    let (synth, _) = synthetic(1, a.seed);
+    let first = synth.patient(0);
+    let patient_id = first
+        .first()
+        .and_then(|p| p["id"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let patients = a.patients;
+    serve_store(store, a.addr, None, 64, move |base| {
+        println!();
+        println!(
+            "  Kizuna is running on the embedded store with {patients} synthetic patients. Try:"
+        );
+        println!("    curl {base}/metadata");
+        println!("    curl {base}/Patient/{patient_id}");
+        println!("    curl {base}/Patient/{patient_id}/_history");
+        println!("    curl '{base}/_history?_count=5'");
+        println!("    kizuna bench --url {base}");
+        println!("  Stop with Ctrl-C.");
+    })
+    .await
+}
+
+/// Progress of benchmark workloads.
+struct BenchBar {
+    bar: std::sync::Mutex<ProgressBar>,
+}
+
+impl kizuna_bench::Progress for BenchBar {
+    fn begin(&self, workload: &str, total: Option<u64>) {
+        if !std::io::stderr().is_terminal() {
+            eprintln!("running {workload} ...");
+            return;
+        }
+        let bar = ProgressBar::new(total.unwrap_or(0));
+        bar.set_style(
+            ProgressStyle::with_template(&format!("{workload:>12} [{{bar:40}}] {{pos}}/{{len}}"))
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        if let Ok(mut b) = self.bar.lock() {
+            *b = bar;
+        }
+    }
+    fn advance(&self, n: u64) {
+        if let Ok(b) = self.bar.lock() {
+            b.inc(n);
+        }
+    }
+    fn end(&self) {
+        if let Ok(b) = self.bar.lock() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+async fn bench(a: BenchArgs) -> Result<ExitCode> {
+    let mut workloads = Vec::new();
+    for w in &a.workloads {
+        workloads.push(match w.as_str() {
+            "upload" => kizuna_bench::Workload::Upload,
+            "read" => kizuna_bench::Workload::Read,
+            "transaction" => kizuna_bench::Workload::Transaction,
+            other => bail!("unknown workload '{other}': choose from upload, read, transaction"),
+        });
+    }
+    let plan = kizuna_bench::Plan {
+        url: a.url.trim_end_matches('/').to_string(),
+        patients: a.patients,
+        seed: a.seed,
+        bundle_size: a.bundle_size,
+        upload_clients: a.upload_clients,
+        read_connections: a.read_connections,
+        transaction_clients: a.transaction_clients,
+        duration: std::time::Duration::from_secs(a.seconds.max(1)),
+        workloads,
+    };
+    let figures = kizuna_bench::run(
+        &plan,
+        Arc::new(BenchBar {
+            bar: std::sync::Mutex::new(ProgressBar::hidden()),
+        }),
+    )
+    .await?;
+    println!(
+        "{:<12} {:>8} {:>10} {:>12} {:>13} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "workload",
+        "clients",
+        "requests",
+        "requests/s",
+        "resources/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "errors"
+    );
+    for f in &figures {
+        println!(
+            "{:<12} {:>8} {:>10} {:>12.0} {:>13.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7}",
+            f.workload,
+            f.clients,
+            f.operations,
+            f.ops_per_sec(),
+            f.resources_per_sec(),
+            f.p50_ms,
+            f.p90_ms,
+            f.p99_ms,
+            f.max_ms,
+            f.errors
+        );
+    }
+    if a.json {
+        let all: Vec<serde_json::Value> = figures.iter().map(|f| f.to_json()).collect();
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    }
+    Ok(if figures.iter().any(|f| f.errors > 0) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -6,12 +6,15 @@
 //! entries independently (and concurrently, so they share the store's group commits).
 
 use crate::{
-    Criteria, Failure, Payload, REPLANS, Records, Reply, Result, check_id, check_type, content_hash, gone, incoming,
-    index_rows, multiple_matches, new_id, not_found, too_busy, version_conflict, with_id,
+    Criteria, Failure, Payload, REPLANS, Records, Reply, Result, check_id, check_type,
+    content_hash, gone, incoming, index_rows, multiple_matches, new_id, not_found, too_busy,
+    version_conflict, with_id,
 };
 use base64::Engine as _;
 use kizuna_fhir::{Issue, IssueCode, operation_outcome};
-use kizuna_store::{Batch, Condition, Method, OnFail, StoreError, Version, Write, WriteOutcome, format_instant};
+use kizuna_store::{
+    Batch, Condition, Method, OnFail, StoreError, Version, Write, WriteOutcome, format_instant,
+};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
@@ -53,18 +56,35 @@ impl Records {
     /// Processes a batch or transaction Bundle; the reply holds the response Bundle.
     pub async fn bundle(&self, body: Value, base: &str, prefer: Prefer) -> Result<Reply> {
         let kind = match body.get("resourceType").and_then(Value::as_str) {
-            Some("Bundle") => body.get("type").and_then(Value::as_str).unwrap_or_default().to_string(),
+            Some("Bundle") => body
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             Some(other) => {
                 return Err(Failure::new(
                     400,
                     IssueCode::Invalid,
                     Some("resourceType".into()),
-                    format!("POST to the base URL takes a batch or transaction Bundle, not a {other}"),
+                    format!(
+                        "POST to the base URL takes a batch or transaction Bundle, not a {other}"
+                    ),
                 ));
             }
-            None => return Err(Failure::new(400, IssueCode::Required, Some("resourceType".into()), "the body has no resourceType")),
+            None => {
+                return Err(Failure::new(
+                    400,
+                    IssueCode::Required,
+                    Some("resourceType".into()),
+                    "the body has no resourceType",
+                ));
+            }
         };
-        let entries = body.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
+        let entries = body
+            .get("entry")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         match kind.as_str() {
             "transaction" => {
                 let parsed = parse_entries(&entries, base, true)?;
@@ -75,7 +95,9 @@ impl Records {
                 400,
                 IssueCode::Invalid,
                 Some("Bundle.type".into()),
-                format!("Bundle.type must be 'batch' or 'transaction' to be processed, not '{other}'"),
+                format!(
+                    "Bundle.type must be 'batch' or 'transaction' to be processed, not '{other}'"
+                ),
             )),
         }
     }
@@ -98,14 +120,28 @@ impl Records {
     async fn single(&self, e: &Entry, base: &str) -> Result<Reply> {
         let resource = || e.resource.clone().unwrap_or(Value::Null);
         match (e.verb, &e.id, &e.query) {
-            (Verb::Post, _, _) => self.create(&e.rtype, resource(), e.if_none_exist.as_deref()).await,
+            (Verb::Post, _, _) => {
+                self.create(&e.rtype, resource(), e.if_none_exist.as_deref())
+                    .await
+            }
             (Verb::Put, Some(id), _) => self.update(&e.rtype, id, resource(), e.if_match).await,
-            (Verb::Put, None, Some(q)) => self.conditional_update(&e.rtype, q, resource(), e.if_match).await,
-            (Verb::Patch, Some(id), _) => self.patch(&e.rtype, id, patch_document(e)?, e.if_match).await,
+            (Verb::Put, None, Some(q)) => {
+                self.conditional_update(&e.rtype, q, resource(), e.if_match)
+                    .await
+            }
+            (Verb::Patch, Some(id), _) => {
+                self.patch(&e.rtype, id, patch_document(e)?, e.if_match)
+                    .await
+            }
             (Verb::Delete, Some(id), _) => self.delete(&e.rtype, id, e.if_match).await,
             (Verb::Delete, None, Some(q)) => self.conditional_delete(&e.rtype, q).await,
             (Verb::Get, _, _) => self.get(e, base).await,
-            _ => Err(Failure::new(400, IssueCode::Invalid, None, "this request needs an id or criteria in its url")),
+            _ => Err(Failure::new(
+                400,
+                IssueCode::Invalid,
+                None,
+                "this request needs an id or criteria in its url",
+            )),
         }
     }
 
@@ -115,7 +151,12 @@ impl Records {
             (Some(id), Some(v), _) => self.vread(&e.rtype, id, v).await,
             (Some(id), None, _) => self.read(&e.rtype, id).await,
             (None, _, Some(q)) => self.find_by_criteria(&e.rtype, q, base).await,
-            _ => Err(Failure::new(400, IssueCode::Invalid, None, "a GET entry needs a resource id or search criteria")),
+            _ => Err(Failure::new(
+                400,
+                IssueCode::Invalid,
+                None,
+                "a GET entry needs a resource id or search criteria",
+            )),
         }
     }
 
@@ -126,7 +167,12 @@ impl Records {
         let criteria = Criteria::parse(rtype, query)?;
         let ids = self.store().find(rtype, &criteria.tokens, 1001).await?;
         if ids.len() > 1000 {
-            return Err(Failure::new(400, IssueCode::TooCostly, None, "more than 1000 resources match; make the criteria more selective"));
+            return Err(Failure::new(
+                400,
+                IssueCode::TooCostly,
+                None,
+                "more than 1000 resources match; make the criteria more selective",
+            ));
         }
         let mut found = Vec::new();
         for id in ids {
@@ -139,19 +185,37 @@ impl Records {
             }
         }
         let bundle = json!({"resourceType": "Bundle", "type": "searchset", "total": found.len(), "entry": found});
-        Ok(Reply { status: 200, payload: Payload::Json(bundle), location: None, issues: vec![] })
+        Ok(Reply {
+            status: 200,
+            payload: Payload::Json(bundle),
+            location: None,
+            issues: vec![],
+        })
     }
 
-    async fn transaction(&self, mut entries: Vec<Entry>, base: &str, prefer: Prefer) -> Result<Reply> {
+    async fn transaction(
+        &self,
+        mut entries: Vec<Entry>,
+        base: &str,
+        prefer: Prefer,
+    ) -> Result<Reply> {
         // The processing order the specification requires; responses keep the request order.
         entries.sort_by_key(|e| (e.verb, e.index));
         let mut last_conflict = None;
         for _ in 0..REPLANS {
             let plan = self.plan(&entries).await?;
-            let Plan { batch, outcomes, write_of, condition_entry } = plan;
+            let Plan {
+                batch,
+                outcomes,
+                write_of,
+                condition_entry,
+            } = plan;
             let written = match self.store().commit(batch).await {
                 Ok(w) => w,
-                Err(StoreError::ConditionFailed { on_fail: OnFail::Retry, .. }) => {
+                Err(StoreError::ConditionFailed {
+                    on_fail: OnFail::Retry,
+                    ..
+                }) => {
                     last_conflict = Some(too_busy());
                     continue;
                 }
@@ -165,7 +229,12 @@ impl Records {
                 let reply = match (&outcomes[pos], write_of[pos]) {
                     (Planned::Write, Some(w)) => written_entry_reply(e, &written[w]),
                     (Planned::Existing(v), _) => Ok(Reply::version(200, v.clone())),
-                    (Planned::NothingToDelete, _) => Ok(Reply { status: 204, payload: Payload::None, location: None, issues: vec![] }),
+                    (Planned::NothingToDelete, _) => Ok(Reply {
+                        status: 204,
+                        payload: Payload::None,
+                        location: None,
+                        issues: vec![],
+                    }),
                     (Planned::Get, _) => self.get(e, base).await,
                     (Planned::Write, None) => unreachable_reply(),
                 };
@@ -176,7 +245,10 @@ impl Records {
                 responses.push((e.index, value));
             }
             responses.sort_by_key(|(i, _)| *i);
-            return Ok(bundle_reply("transaction-response", responses.into_iter().map(|(_, v)| v).collect()));
+            return Ok(bundle_reply(
+                "transaction-response",
+                responses.into_iter().map(|(_, v)| v).collect(),
+            ));
         }
         Err(last_conflict.unwrap_or_else(too_busy))
     }
@@ -210,7 +282,12 @@ impl Records {
                             None
                         }
                         [one] => Some(one.clone()),
-                        _ => return Err(nest(multiple_matches(&e.rtype, "a conditional delete"), &at)),
+                        _ => {
+                            return Err(nest(
+                                multiple_matches(&e.rtype, "a conditional delete"),
+                                &at,
+                            ));
+                        }
                     }
                 }
                 (Verb::Post, _, _) => match &e.if_none_exist {
@@ -223,7 +300,9 @@ impl Records {
                             [] => Some(new_id()),
                             [one] => {
                                 match self.store().read(&e.rtype, one).await? {
-                                    Some(v) if !v.is_deleted() => outcomes[pos] = Planned::Existing(v),
+                                    Some(v) if !v.is_deleted() => {
+                                        outcomes[pos] = Planned::Existing(v)
+                                    }
                                     _ => return Err(too_busy()),
                                 }
                                 Some(one.clone())
@@ -241,14 +320,33 @@ impl Records {
                     condition_entry.push(e.index);
                     match found.as_slice() {
                         [] => Some(
-                            e.resource.as_ref().and_then(|r| r.get("id")).and_then(Value::as_str).map_or_else(new_id, str::to_string),
+                            e.resource
+                                .as_ref()
+                                .and_then(|r| r.get("id"))
+                                .and_then(Value::as_str)
+                                .map_or_else(new_id, str::to_string),
                         ),
                         [one] => Some(one.clone()),
-                        _ => return Err(nest(multiple_matches(&e.rtype, "a conditional update"), &at)),
+                        _ => {
+                            return Err(nest(
+                                multiple_matches(&e.rtype, "a conditional update"),
+                                &at,
+                            ));
+                        }
                     }
                 }
                 (Verb::Patch, Some(id), _) => Some(id.clone()),
-                _ => return Err(nest(Failure::new(400, IssueCode::Invalid, None, "this request needs an id or criteria in its url"), &at)),
+                _ => {
+                    return Err(nest(
+                        Failure::new(
+                            400,
+                            IssueCode::Invalid,
+                            None,
+                            "this request needs an id or criteria in its url",
+                        ),
+                        &at,
+                    ));
+                }
             };
             if let Some(id) = target {
                 if let Some(full) = &e.full_url {
@@ -256,31 +354,34 @@ impl Records {
                 }
                 targets[pos] = Some((e.rtype.clone(), id));
             }
-            if let Some(v) = e.if_match {
-                if let Some((t, i)) = &targets[pos] {
-                    conditions.push(Condition::Version {
-                        rtype: t.clone(),
-                        id: i.clone(),
-                        version: Some(v),
-                        on_fail: OnFail::PreconditionFailed,
-                    });
-                    condition_entry.push(e.index);
-                }
+            if let Some(v) = e.if_match
+                && let Some((t, i)) = &targets[pos]
+            {
+                conditions.push(Condition::Version {
+                    rtype: t.clone(),
+                    id: i.clone(),
+                    version: Some(v),
+                    on_fail: OnFail::PreconditionFailed,
+                });
+                condition_entry.push(e.index);
             }
         }
 
         // The same resource may be changed by one entry only.
         let mut seen: HashMap<&(String, String), usize> = HashMap::new();
         for (pos, t) in targets.iter().enumerate() {
-            if let (Some(t), Planned::Write) = (t, &outcomes[pos]) {
-                if let Some(prev) = seen.insert(t, entries[pos].index) {
-                    return Err(Failure::new(
-                        400,
-                        IssueCode::Duplicate,
-                        Some(format!("Bundle.entry[{}]", entries[pos].index)),
-                        format!("{}/{} is also changed by Bundle.entry[{prev}]; a transaction may change a resource only once", t.0, t.1),
-                    ));
-                }
+            if let (Some(t), Planned::Write) = (t, &outcomes[pos])
+                && let Some(prev) = seen.insert(t, entries[pos].index)
+            {
+                return Err(Failure::new(
+                    400,
+                    IssueCode::Duplicate,
+                    Some(format!("Bundle.entry[{}]", entries[pos].index)),
+                    format!(
+                        "{}/{} is also changed by Bundle.entry[{prev}]; a transaction may change a resource only once",
+                        t.0, t.1
+                    ),
+                ));
             }
         }
 
@@ -290,31 +391,62 @@ impl Records {
             if !matches!(outcomes[pos], Planned::Write) {
                 continue;
             }
-            let Some((rtype, id)) = targets[pos].clone() else { continue };
+            let Some((rtype, id)) = targets[pos].clone() else {
+                continue;
+            };
             let at = format!("Bundle.entry[{}]", e.index);
             let write = match e.verb {
                 Verb::Delete => Some(Write::Delete { rtype, id }),
                 Verb::Post | Verb::Put => {
                     let mut resource = e.resource.clone().unwrap_or(Value::Null);
                     rewrite_references(&mut resource, &urls);
-                    if let Err(f) = self.resolve_conditional_references(&mut resource, &mut conditions, &mut condition_entry, e.index).await {
+                    if let Err(f) = self
+                        .resolve_conditional_references(
+                            &mut resource,
+                            &mut conditions,
+                            &mut condition_entry,
+                            e.index,
+                        )
+                        .await
+                    {
                         problems.extend(f.issues);
                         continue;
                     }
-                    let resource = if e.verb == Verb::Post { with_id(resource, &id) } else { resource };
-                    match incoming(&rtype, resource, Some(&id), if e.verb == Verb::Post { "create" } else { "update" }) {
+                    let resource = if e.verb == Verb::Post {
+                        with_id(resource, &id)
+                    } else {
+                        resource
+                    };
+                    match incoming(
+                        &rtype,
+                        resource,
+                        Some(&id),
+                        if e.verb == Verb::Post {
+                            "create"
+                        } else {
+                            "update"
+                        },
+                    ) {
                         Ok(body) => Some(Write::Put {
                             content_hash: content_hash(&body),
                             index: index_rows(&body),
                             rtype,
                             id,
                             body,
-                            method: if e.verb == Verb::Post { Method::Post } else { Method::Put },
+                            method: if e.verb == Verb::Post {
+                                Method::Post
+                            } else {
+                                Method::Put
+                            },
                             skip_if_unchanged: e.verb == Verb::Put,
                         }),
                         Err(f) => {
                             status = status.max(f.status);
-                            problems.extend(f.issues.into_iter().map(|i| i.nested_under(&format!("{at}.resource"))));
+                            problems.extend(
+                                f.issues
+                                    .into_iter()
+                                    .map(|i| i.nested_under(&format!("{at}.resource"))),
+                            );
                             None
                         }
                     }
@@ -334,11 +466,32 @@ impl Records {
                         });
                         condition_entry.push(e.index);
                     }
-                    let patch: json_patch::Patch = serde_json::from_value(patch_document(e).map_err(|f| nest(f, &at))?)
-                        .map_err(|err| nest(Failure::new(400, IssueCode::Invalid, None, format!("not a JSON Patch document: {err}")), &at))?;
-                    let mut doc: Value = serde_json::from_str(current.body.as_deref().unwrap_or("{}")).unwrap_or(Value::Null);
+                    let patch: json_patch::Patch =
+                        serde_json::from_value(patch_document(e).map_err(|f| nest(f, &at))?)
+                            .map_err(|err| {
+                                nest(
+                                    Failure::new(
+                                        400,
+                                        IssueCode::Invalid,
+                                        None,
+                                        format!("not a JSON Patch document: {err}"),
+                                    ),
+                                    &at,
+                                )
+                            })?;
+                    let mut doc: Value =
+                        serde_json::from_str(current.body.as_deref().unwrap_or("{}"))
+                            .unwrap_or(Value::Null);
                     if let Err(err) = json_patch::patch(&mut doc, &patch) {
-                        return Err(nest(Failure::new(422, IssueCode::Processing, None, format!("the patch cannot be applied: {err}")), &at));
+                        return Err(nest(
+                            Failure::new(
+                                422,
+                                IssueCode::Processing,
+                                None,
+                                format!("the patch cannot be applied: {err}"),
+                            ),
+                            &at,
+                        ));
                     }
                     match incoming(&rtype, doc, Some(&id), "patch") {
                         Ok(body) => Some(Write::Put {
@@ -352,7 +505,11 @@ impl Records {
                         }),
                         Err(f) => {
                             status = status.max(f.status);
-                            problems.extend(f.issues.into_iter().map(|i| i.nested_under(&format!("{at}.resource"))));
+                            problems.extend(
+                                f.issues
+                                    .into_iter()
+                                    .map(|i| i.nested_under(&format!("{at}.resource"))),
+                            );
                             None
                         }
                     }
@@ -365,9 +522,18 @@ impl Records {
             }
         }
         if !problems.is_empty() {
-            return Err(Failure { status, issues: problems, deleted: None });
+            return Err(Failure {
+                status,
+                issues: problems,
+                deleted: None,
+            });
         }
-        Ok(Plan { batch: Batch { conditions, writes }, outcomes, write_of, condition_entry })
+        Ok(Plan {
+            batch: Batch { conditions, writes },
+            outcomes,
+            write_of,
+            condition_entry,
+        })
     }
 
     /// Replaces `Type?criteria` references by the one resource they match.
@@ -398,7 +564,10 @@ impl Records {
                     if found.is_empty() { 404 } else { 412 },
                     IssueCode::NotFound,
                     at,
-                    format!("the conditional reference '{r}' matches {} resources; it must match exactly one", found.len()),
+                    format!(
+                        "the conditional reference '{r}' matches {} resources; it must match exactly one",
+                        found.len()
+                    ),
                 ));
             }
             conditions.push(c.condition(rtype, found.clone()));
@@ -408,7 +577,6 @@ impl Records {
         rewrite_references(resource, &resolved);
         Ok(())
     }
-
 }
 
 /// The 412 of a transaction whose entry's `ifMatch` no longer holds.
@@ -443,7 +611,12 @@ struct Plan {
 }
 
 fn unreachable_reply() -> Result<Reply> {
-    Err(Failure::new(500, IssueCode::Exception, None, "internal error: a planned write has no result"))
+    Err(Failure::new(
+        500,
+        IssueCode::Exception,
+        None,
+        "internal error: a planned write has no result",
+    ))
 }
 
 /// Entries' requests, all parsed before anything happens (a transaction fails whole on any).
@@ -456,26 +629,58 @@ fn parse_entries(entries: &[Value], base: &str, _transaction: bool) -> Result<Ve
             Err(f) => issues.extend(f.issues),
         }
     }
-    if issues.is_empty() { Ok(out) } else { Err(Failure { status: 400, issues, deleted: None }) }
+    if issues.is_empty() {
+        Ok(out)
+    } else {
+        Err(Failure {
+            status: 400,
+            issues,
+            deleted: None,
+        })
+    }
 }
 
 fn parse_entry(i: usize, raw: &Value, base: &str) -> Result<Entry> {
     let at = format!("Bundle.entry[{i}]");
-    let err = |path: &str, msg: String| Failure::new(400, IssueCode::Invalid, Some(format!("{at}{path}")), msg);
-    let request = raw.get("request").ok_or_else(|| err(".request", "each entry needs a request (method and url)".into()))?;
-    let method = request.get("method").and_then(Value::as_str).unwrap_or_default();
+    let err = |path: &str, msg: String| {
+        Failure::new(400, IssueCode::Invalid, Some(format!("{at}{path}")), msg)
+    };
+    let request = raw.get("request").ok_or_else(|| {
+        err(
+            ".request",
+            "each entry needs a request (method and url)".into(),
+        )
+    })?;
+    let method = request
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let verb = match method {
         "GET" | "HEAD" => Verb::Get,
         "POST" => Verb::Post,
         "PUT" => Verb::Put,
         "PATCH" => Verb::Patch,
         "DELETE" => Verb::Delete,
-        other => return Err(err(".request.method", format!("'{other}' is not a method (GET, HEAD, POST, PUT, PATCH, DELETE)"))),
+        other => {
+            return Err(err(
+                ".request.method",
+                format!("'{other}' is not a method (GET, HEAD, POST, PUT, PATCH, DELETE)"),
+            ));
+        }
     };
-    let url = request.get("url").and_then(Value::as_str).ok_or_else(|| err(".request.url", "the request has no url".into()))?;
-    let local = url.strip_prefix(base).unwrap_or(url).trim_start_matches('/');
+    let url = request
+        .get("url")
+        .and_then(Value::as_str)
+        .ok_or_else(|| err(".request.url", "the request has no url".into()))?;
+    let local = url
+        .strip_prefix(base)
+        .unwrap_or(url)
+        .trim_start_matches('/');
     if local.starts_with("http://") || local.starts_with("https://") {
-        return Err(err(".request.url", format!("'{url}' is not on this server ({base})")));
+        return Err(err(
+            ".request.url",
+            format!("'{url}' is not on this server ({base})"),
+        ));
     }
     let (path, query) = match local.split_once('?') {
         Some((p, q)) => (p, Some(q.to_string())),
@@ -486,7 +691,12 @@ fn parse_entry(i: usize, raw: &Value, base: &str) -> Result<Entry> {
         [t] => (*t, None, None),
         [t, id] => (*t, Some(id.to_string()), None),
         [t, id, "_history", v] => (*t, Some(id.to_string()), Some(v.to_string())),
-        _ => return Err(err(".request.url", format!("'{url}' is not a [type], [type]/[id] or [type]/[id]/_history/[vid] url"))),
+        _ => {
+            return Err(err(
+                ".request.url",
+                format!("'{url}' is not a [type], [type]/[id] or [type]/[id]/_history/[vid] url"),
+            ));
+        }
     };
     check_type(rtype).map_err(|f| nest(f, &format!("{at}.request.url")))?;
     if let Some(id) = &id {
@@ -494,28 +704,61 @@ fn parse_entry(i: usize, raw: &Value, base: &str) -> Result<Entry> {
     }
     let resource = raw.get("resource").cloned();
     if matches!(verb, Verb::Post | Verb::Put | Verb::Patch) && resource.is_none() {
-        return Err(err(".resource", format!("a {method} entry needs a resource")));
+        return Err(err(
+            ".resource",
+            format!("a {method} entry needs a resource"),
+        ));
     }
     if matches!(verb, Verb::Post | Verb::Put) {
-        let t = resource.as_ref().and_then(|r| r.get("resourceType")).and_then(Value::as_str);
+        let t = resource
+            .as_ref()
+            .and_then(|r| r.get("resourceType"))
+            .and_then(Value::as_str);
         if t != Some(rtype) {
             return Err(err(
                 ".resource.resourceType",
-                format!("the entry's resource is a {} but its url is for {rtype}", t.unwrap_or("(no resourceType)")),
+                format!(
+                    "the entry's resource is a {} but its url is for {rtype}",
+                    t.unwrap_or("(no resourceType)")
+                ),
             ));
         }
     }
     if verb == Verb::Put && id.is_none() && query.is_none() {
-        return Err(err(".request.url", "a PUT needs [type]/[id] or [type]?criteria".into()));
+        return Err(err(
+            ".request.url",
+            "a PUT needs [type]/[id] or [type]?criteria".into(),
+        ));
     }
-    if matches!(verb, Verb::Patch | Verb::Delete) && id.is_none() && (verb == Verb::Patch || query.is_none()) {
-        return Err(err(".request.url", format!("a {method} needs [type]/[id]{}", if verb == Verb::Delete { " or [type]?criteria" } else { "" })));
+    if matches!(verb, Verb::Patch | Verb::Delete)
+        && id.is_none()
+        && (verb == Verb::Patch || query.is_none())
+    {
+        return Err(err(
+            ".request.url",
+            format!(
+                "a {method} needs [type]/[id]{}",
+                if verb == Verb::Delete {
+                    " or [type]?criteria"
+                } else {
+                    ""
+                }
+            ),
+        ));
     }
     if verb == Verb::Post && id.is_some() {
-        return Err(err(".request.url", "a POST goes to [type]; the server assigns the id".into()));
+        return Err(err(
+            ".request.url",
+            "a POST goes to [type]; the server assigns the id".into(),
+        ));
     }
     let if_match = match request.get("ifMatch").and_then(Value::as_str) {
-        Some(s) => Some(parse_etag(s).ok_or_else(|| err(".request.ifMatch", format!("'{s}' is not an ETag like W/\"3\"")))?),
+        Some(s) => Some(parse_etag(s).ok_or_else(|| {
+            err(
+                ".request.ifMatch",
+                format!("'{s}' is not an ETag like W/\"3\""),
+            )
+        })?),
         None => None,
     };
     Ok(Entry {
@@ -525,30 +768,53 @@ fn parse_entry(i: usize, raw: &Value, base: &str) -> Result<Entry> {
         id,
         vid,
         query,
-        full_url: raw.get("fullUrl").and_then(Value::as_str).map(str::to_string),
+        full_url: raw
+            .get("fullUrl")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         resource,
-        if_none_exist: request.get("ifNoneExist").and_then(Value::as_str).map(str::to_string),
+        if_none_exist: request
+            .get("ifNoneExist")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         if_match,
     })
 }
 
 /// The version number of an ETag: `W/"3"`, `"3"` or `3`.
 pub fn parse_etag(s: &str) -> Option<u64> {
-    s.trim().trim_start_matches("W/").trim_matches('"').parse().ok()
+    s.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .ok()
 }
 
 /// The JSON Patch of a PATCH entry: a Binary holding `application/json-patch+json`.
 fn patch_document(e: &Entry) -> Result<Value> {
     let r = e.resource.as_ref().unwrap_or(&Value::Null);
-    let bad = |m: &str| Failure::new(400, IssueCode::Invalid, Some(format!("Bundle.entry[{}].resource", e.index)), m.to_string());
+    let bad = |m: &str| {
+        Failure::new(
+            400,
+            IssueCode::Invalid,
+            Some(format!("Bundle.entry[{}].resource", e.index)),
+            m.to_string(),
+        )
+    };
     if r.get("resourceType").and_then(Value::as_str) != Some("Binary") {
-        return Err(bad("a PATCH entry's resource must be a Binary holding a JSON Patch (FHIRPath Patch is not supported)"));
+        return Err(bad(
+            "a PATCH entry's resource must be a Binary holding a JSON Patch (FHIRPath Patch is not supported)",
+        ));
     }
-    let data = r.get("data").and_then(Value::as_str).ok_or_else(|| bad("the Binary has no data"))?;
+    let data = r
+        .get("data")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("the Binary has no data"))?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(data.split_whitespace().collect::<String>())
         .map_err(|_| bad("the Binary's data is not base64"))?;
-    serde_json::from_slice(&bytes).map_err(|_| bad("the Binary's data is not a JSON Patch document"))
+    serde_json::from_slice(&bytes)
+        .map_err(|_| bad("the Binary's data is not a JSON Patch document"))
 }
 
 /// Replaces every string equal to a key of `map` (references, uris), and occurrences inside
@@ -585,11 +851,15 @@ fn rewrite_references(v: &mut Value, map: &HashMap<String, String>) {
 
 fn collect_conditional_references(v: &Value, out: &mut Vec<String>) {
     match v {
-        Value::Array(a) => a.iter().for_each(|x| collect_conditional_references(x, out)),
+        Value::Array(a) => a
+            .iter()
+            .for_each(|x| collect_conditional_references(x, out)),
         Value::Object(o) => {
             for (k, x) in o {
                 match (k.as_str(), x) {
-                    ("reference", Value::String(s)) if s.contains('?') && !s.contains("://") && !s.starts_with('#') => {
+                    ("reference", Value::String(s))
+                        if s.contains('?') && !s.contains("://") && !s.starts_with('#') =>
+                    {
                         out.push(s.clone())
                     }
                     _ => collect_conditional_references(x, out),
@@ -609,17 +879,29 @@ fn nest(mut f: Failure, at: &str) -> Failure {
     f
 }
 
-
 fn written_entry_reply(e: &Entry, w: &kizuna_store::Written) -> Result<Reply> {
     let mut r = match (&w.outcome, &w.version) {
         (WriteOutcome::Created, Some(v)) => Reply::version(201, v.clone()),
-        (WriteOutcome::Deleted, Some(v)) => Reply { payload: Payload::None, status: 200, ..Reply::version(200, v.clone()) },
-        (WriteOutcome::NothingToDelete, _) => Reply { status: 204, payload: Payload::None, location: None, issues: vec![] },
+        (WriteOutcome::Deleted, Some(v)) => Reply {
+            payload: Payload::None,
+            status: 200,
+            ..Reply::version(200, v.clone())
+        },
+        (WriteOutcome::NothingToDelete, _) => Reply {
+            status: 204,
+            payload: Payload::None,
+            location: None,
+            issues: vec![],
+        },
         (_, Some(v)) => Reply::version(200, v.clone()),
         (_, None) => return unreachable_reply(),
     };
     if w.outcome == WriteOutcome::Unchanged {
-        r.issues.push(Issue::information(format!("{}/{} is unchanged; no new version", e.rtype, e.id.as_deref().unwrap_or(""))));
+        r.issues.push(Issue::information(format!(
+            "{}/{} is unchanged; no new version",
+            e.rtype,
+            e.id.as_deref().unwrap_or("")
+        )));
     }
     Ok(r)
 }
@@ -634,13 +916,22 @@ pub(crate) fn response_entry(r: &Reply, base: &str, prefer: Prefer) -> Value {
     let mut entry = Map::new();
     if let Some(v) = r.stored() {
         response.insert("etag".into(), Value::String(format!("W/\"{}\"", v.version)));
-        response.insert("lastModified".into(), Value::String(format_instant(v.last_updated)));
-        entry.insert("fullUrl".into(), Value::String(format!("{base}/{}/{}", v.rtype, v.id)));
+        response.insert(
+            "lastModified".into(),
+            Value::String(format_instant(v.last_updated)),
+        );
+        entry.insert(
+            "fullUrl".into(),
+            Value::String(format!("{base}/{}/{}", v.rtype, v.id)),
+        );
     }
     match (prefer, &r.payload) {
         (Prefer::Representation, Payload::Version(v)) => {
             if let Some(b) = &v.body {
-                entry.insert("resource".into(), serde_json::from_str(b).unwrap_or(Value::Null));
+                entry.insert(
+                    "resource".into(),
+                    serde_json::from_str(b).unwrap_or(Value::Null),
+                );
             }
         }
         (Prefer::Representation, Payload::Json(j)) => {
@@ -651,7 +942,12 @@ pub(crate) fn response_entry(r: &Reply, base: &str, prefer: Prefer) -> Value {
         }
         _ => {}
     }
-    if !r.issues.is_empty() && prefer != Prefer::OperationOutcome && r.issues.iter().any(|i| i.severity <= kizuna_fhir::Severity::Warning) {
+    if !r.issues.is_empty()
+        && prefer != Prefer::OperationOutcome
+        && r.issues
+            .iter()
+            .any(|i| i.severity <= kizuna_fhir::Severity::Warning)
+    {
         response.insert("outcome".into(), operation_outcome(&r.issues));
     }
     entry.insert("response".into(), Value::Object(response));
@@ -659,10 +955,18 @@ pub(crate) fn response_entry(r: &Reply, base: &str, prefer: Prefer) -> Value {
 }
 
 fn failure_entry(f: &Failure, index: usize) -> Value {
-    let issues: Vec<Issue> = f.issues.iter().cloned().map(|i| match i.expression {
-        Some(_) => i,
-        None => Issue { expression: Some(format!("Bundle.entry[{index}]")), ..i },
-    }).collect();
+    let issues: Vec<Issue> = f
+        .issues
+        .iter()
+        .cloned()
+        .map(|i| match i.expression {
+            Some(_) => i,
+            None => Issue {
+                expression: Some(format!("Bundle.entry[{index}]")),
+                ..i
+            },
+        })
+        .collect();
     json!({ "response": { "status": status_line(f.status), "outcome": operation_outcome(&issues) } })
 }
 
@@ -674,7 +978,12 @@ fn bundle_reply(kind: &str, entries: Vec<Value>) -> Reply {
         "timestamp": format_instant(jiff::Timestamp::now().as_microsecond()),
         "entry": entries,
     });
-    Reply { status: 200, payload: Payload::Json(bundle), location: None, issues: vec![] }
+    Reply {
+        status: 200,
+        payload: Payload::Json(bundle),
+        location: None,
+        issues: vec![],
+    }
 }
 
 /// `201 Created`, as `Bundle.entry.response.status` wants it.

@@ -28,11 +28,21 @@ impl Criteria {
                         None => (None, value.clone()),
                     };
                     if code.is_empty() {
-                        return Err(bad("identifier=system| without a value cannot select one resource".into()));
+                        return Err(bad(
+                            "identifier=system| without a value cannot select one resource".into(),
+                        ));
                     }
-                    tokens.push(TokenCriterion { param: "identifier".into(), system, code });
+                    tokens.push(TokenCriterion {
+                        param: "identifier".into(),
+                        system,
+                        code,
+                    });
                 }
-                "_id" => tokens.push(TokenCriterion { param: "_id".into(), system: None, code: value }),
+                "_id" => tokens.push(TokenCriterion {
+                    param: "_id".into(),
+                    system: None,
+                    code: value,
+                }),
                 other => {
                     return Err(bad(format!(
                         "conditional operations on {rtype} support the criteria 'identifier' and '_id'; '{other}' is not supported yet"
@@ -48,7 +58,12 @@ impl Criteria {
 
     /// The condition that the matches are still exactly `ids`.
     pub fn condition(&self, rtype: &str, ids: Vec<String>) -> Condition {
-        Condition::Matches { rtype: rtype.into(), criteria: self.tokens.clone(), ids, on_fail: OnFail::Retry }
+        Condition::Matches {
+            rtype: rtype.into(),
+            criteria: self.tokens.clone(),
+            ids,
+            on_fail: OnFail::Retry,
+        }
     }
 }
 
@@ -74,9 +89,22 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_match() {
-        assert_eq!(Criteria::parse("Patient", "name=x").unwrap_err().status, 400);
+        assert_eq!(
+            Criteria::parse("Patient", "name=x").unwrap_err().status,
+            400
+        );
         assert_eq!(Criteria::parse("Patient", "").unwrap_err().status, 400);
-        assert_eq!(Criteria::parse("Patient", "identifier=").unwrap_err().status, 400);
-        assert_eq!(Criteria::parse("Patient", "identifier=sys|").unwrap_err().status, 400);
+        assert_eq!(
+            Criteria::parse("Patient", "identifier=")
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            Criteria::parse("Patient", "identifier=sys|")
+                .unwrap_err()
+                .status,
+            400
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! History at instance, type and system level, as `history` Bundles paged by a cursor.
 
-use crate::{Failure, Records, Reply, Payload, Result, check_id, check_type, not_found, parse_instant_range};
+use crate::{
+    Failure, Payload, Records, Reply, Result, check_id, check_type, not_found, parse_instant_range,
+};
 use kizuna_fhir::{Issue, IssueCode};
 use kizuna_store::{HistoryQuery, HistoryScope, Method, Version, format_instant};
 use serde_json::{Value, json};
@@ -33,7 +35,9 @@ impl HistoryParams {
                 other => warnings.push(Issue::warning(
                     IssueCode::NotSupported,
                     None,
-                    format!("history ignores the parameter '{other}' (it takes _since, _at and _count)"),
+                    format!(
+                        "history ignores the parameter '{other}' (it takes _since, _at and _count)"
+                    ),
                 )),
             }
         }
@@ -43,7 +47,13 @@ impl HistoryParams {
 
 impl Records {
     /// `GET [base]/_history`, `[type]/_history`, `[type]/[id]/_history`.
-    pub async fn history(&self, rtype: Option<&str>, id: Option<&str>, params: &HistoryParams, base: &str) -> Result<Reply> {
+    pub async fn history(
+        &self,
+        rtype: Option<&str>,
+        id: Option<&str>,
+        params: &HistoryParams,
+        base: &str,
+    ) -> Result<Reply> {
         let scope = match (rtype, id) {
             (Some(t), Some(i)) => {
                 check_type(t)?;
@@ -51,7 +61,10 @@ impl Records {
                 if self.store().read(t, i).await?.is_none() {
                     return Err(not_found(t, i));
                 }
-                HistoryScope::Instance { rtype: t.into(), id: i.into() }
+                HistoryScope::Instance {
+                    rtype: t.into(),
+                    id: i.into(),
+                }
             }
             (Some(t), None) => {
                 check_type(t)?;
@@ -60,28 +73,59 @@ impl Records {
             _ => HistoryScope::System,
         };
         let bad = |name: &str, v: &str, expected: &str| {
-            Failure::new(400, IssueCode::Value, None, format!("{name}='{v}' is not valid: expected {expected}"))
+            Failure::new(
+                400,
+                IssueCode::Value,
+                None,
+                format!("{name}='{v}' is not valid: expected {expected}"),
+            )
         };
         let since = match &params.since {
-            Some(s) => Some(parse_instant_range(s).ok_or_else(|| bad("_since", s, "an instant such as 2024-05-01T10:00:00+09:00"))?.0),
+            Some(s) => Some(
+                parse_instant_range(s)
+                    .ok_or_else(|| {
+                        bad("_since", s, "an instant such as 2024-05-01T10:00:00+09:00")
+                    })?
+                    .0,
+            ),
             None => None,
         };
         let at = match &params.at {
-            Some(s) => Some(parse_instant_range(s).ok_or_else(|| bad("_at", s, "a date or dateTime such as 2024-05-01"))?),
+            Some(s) => Some(
+                parse_instant_range(s)
+                    .ok_or_else(|| bad("_at", s, "a date or dateTime such as 2024-05-01"))?,
+            ),
             None => None,
         };
         let count = match &params.count {
-            Some(c) => c.parse::<usize>().map_err(|_| bad("_count", c, "a whole number"))?.min(MAX_COUNT),
+            Some(c) => c
+                .parse::<usize>()
+                .map_err(|_| bad("_count", c, "a whole number"))?
+                .min(MAX_COUNT),
             None => DEFAULT_COUNT,
         };
         let before_seq = match &params.page {
-            Some(p) => Some(p.parse::<i64>().map_err(|_| bad("_page", p, "a cursor taken from a next link"))?),
+            Some(p) => Some(
+                p.parse::<i64>()
+                    .map_err(|_| bad("_page", p, "a cursor taken from a next link"))?,
+            ),
             None => None,
         };
         let page = if count == 0 {
-            kizuna_store::HistoryPage { versions: vec![], next_before_seq: None }
+            kizuna_store::HistoryPage {
+                versions: vec![],
+                next_before_seq: None,
+            }
         } else {
-            self.store().history(HistoryQuery { scope: scope.clone(), since, at, count, before_seq }).await?
+            self.store()
+                .history(HistoryQuery {
+                    scope: scope.clone(),
+                    since,
+                    at,
+                    count,
+                    before_seq,
+                })
+                .await?
         };
         let path = match &scope {
             HistoryScope::Instance { rtype, id } => format!("{base}/{rtype}/{id}/_history"),
@@ -99,12 +143,17 @@ impl Records {
         if let Some(p) = &params.page {
             self_query.push(format!("_page={p}"));
         }
-        let mut links = vec![json!({"relation": "self", "url": format!("{path}?{}", self_query.join("&"))})];
+        let mut links =
+            vec![json!({"relation": "self", "url": format!("{path}?{}", self_query.join("&"))})];
         if let Some(next) = page.next_before_seq {
             query.push(format!("_page={next}"));
             links.push(json!({"relation": "next", "url": format!("{path}?{}", query.join("&"))}));
         }
-        let entries: Vec<Value> = page.versions.iter().map(|v| history_entry(v, base)).collect();
+        let entries: Vec<Value> = page
+            .versions
+            .iter()
+            .map(|v| history_entry(v, base))
+            .collect();
         let bundle = json!({
             "resourceType": "Bundle",
             "type": "history",
@@ -112,7 +161,12 @@ impl Records {
             "link": links,
             "entry": entries,
         });
-        Ok(Reply { status: 200, payload: Payload::Json(bundle), location: None, issues: vec![] })
+        Ok(Reply {
+            status: 200,
+            payload: Payload::Json(bundle),
+            location: None,
+            issues: vec![],
+        })
     }
 }
 

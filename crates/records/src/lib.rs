@@ -19,7 +19,8 @@ mod time;
 
 use kizuna_fhir::{Issue, IssueCode, json::is_valid_id, r4, validate_resource};
 use kizuna_store::{
-    Batch, Condition, IndexRows, Method, OnFail, Store, StoreError, TokenRow, Version, Write, WriteOutcome, Written,
+    Batch, Condition, IndexRows, Method, OnFail, Store, StoreError, TokenRow, Version, Write,
+    WriteOutcome, Written,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -81,24 +82,50 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub fn new(status: u16, code: IssueCode, expression: Option<String>, message: impl Into<String>) -> Failure {
-        Failure { status, issues: vec![Issue::error(code, expression, message)], deleted: None }
+    pub fn new(
+        status: u16,
+        code: IssueCode,
+        expression: Option<String>,
+        message: impl Into<String>,
+    ) -> Failure {
+        Failure {
+            status,
+            issues: vec![Issue::error(code, expression, message)],
+            deleted: None,
+        }
     }
     fn issues(status: u16, issues: Vec<Issue>) -> Failure {
-        Failure { status, issues, deleted: None }
+        Failure {
+            status,
+            issues,
+            deleted: None,
+        }
     }
 }
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Failure {
         match e {
-            StoreError::ConditionFailed { .. } => {
-                Failure::new(409, IssueCode::Conflict, None, "the resource was changed concurrently; try again")
-            }
-            StoreError::Unavailable(m) => Failure::new(503, IssueCode::Exception, None, format!("storage unavailable: {m}")),
+            StoreError::ConditionFailed { .. } => Failure::new(
+                409,
+                IssueCode::Conflict,
+                None,
+                "the resource was changed concurrently; try again",
+            ),
+            StoreError::Unavailable(m) => Failure::new(
+                503,
+                IssueCode::Exception,
+                None,
+                format!("storage unavailable: {m}"),
+            ),
             StoreError::Backend(m) => {
                 tracing::error!(error = %m, "storage error");
-                Failure::new(500, IssueCode::Exception, None, "internal storage error; the change was not stored")
+                Failure::new(
+                    500,
+                    IssueCode::Exception,
+                    None,
+                    "internal storage error; the change was not stored",
+                )
             }
         }
     }
@@ -128,7 +155,10 @@ impl Records {
         match self.store.read(rtype, id).await? {
             None => Err(not_found(rtype, id)),
             Some(v) if v.is_deleted() => Err(gone(v)),
-            Some(v) => Ok(Reply { location: None, ..Reply::version(200, v) }),
+            Some(v) => Ok(Reply {
+                location: None,
+                ..Reply::version(200, v)
+            }),
         }
     }
 
@@ -137,19 +167,39 @@ impl Records {
         check_type(rtype)?;
         check_id(id)?;
         let Some(n) = vid.parse::<u64>().ok().filter(|n| *n > 0) else {
-            return Err(Failure::new(404, IssueCode::NotFound, None, format!("'{vid}' is not a version of {rtype}/{id}")));
+            return Err(Failure::new(
+                404,
+                IssueCode::NotFound,
+                None,
+                format!("'{vid}' is not a version of {rtype}/{id}"),
+            ));
         };
         match self.store.vread(rtype, id, n).await? {
-            None => Err(Failure::new(404, IssueCode::NotFound, None, format!("{rtype}/{id} has no version {n}"))),
+            None => Err(Failure::new(
+                404,
+                IssueCode::NotFound,
+                None,
+                format!("{rtype}/{id} has no version {n}"),
+            )),
             Some(v) if v.is_deleted() => Err(gone(v)),
-            Some(v) => Ok(Reply { location: None, ..Reply::version(200, v) }),
+            Some(v) => Ok(Reply {
+                location: None,
+                ..Reply::version(200, v)
+            }),
         }
     }
 
     /// `POST [type]`, with `If-None-Exist` criteria for a conditional create.
-    pub async fn create(&self, rtype: &str, body: Value, if_none_exist: Option<&str>) -> Result<Reply> {
+    pub async fn create(
+        &self,
+        rtype: &str,
+        body: Value,
+        if_none_exist: Option<&str>,
+    ) -> Result<Reply> {
         let body = incoming(rtype, body, None, "create")?;
-        let criteria = if_none_exist.map(|q| Criteria::parse(rtype, q)).transpose()?;
+        let criteria = if_none_exist
+            .map(|q| Criteria::parse(rtype, q))
+            .transpose()?;
         for _ in 0..REPLANS {
             let mut conditions = Vec::new();
             if let Some(c) = &criteria {
@@ -168,9 +218,19 @@ impl Records {
             }
             let id = new_id();
             let write = put_write(rtype, &id, with_id(body.clone(), &id), Method::Post, false);
-            match self.store.commit(Batch { conditions, writes: vec![write] }).await {
+            match self
+                .store
+                .commit(Batch {
+                    conditions,
+                    writes: vec![write],
+                })
+                .await
+            {
                 Ok(w) => return Ok(written_reply(w)),
-                Err(StoreError::ConditionFailed { on_fail: OnFail::Retry, .. }) => continue,
+                Err(StoreError::ConditionFailed {
+                    on_fail: OnFail::Retry,
+                    ..
+                }) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -179,7 +239,13 @@ impl Records {
 
     /// `PUT [type]/[id]`: update, or create with the client's id. `if_match` is the version
     /// the client last saw (`If-Match: W/"n"`).
-    pub async fn update(&self, rtype: &str, id: &str, body: Value, if_match: Option<u64>) -> Result<Reply> {
+    pub async fn update(
+        &self,
+        rtype: &str,
+        id: &str,
+        body: Value,
+        if_match: Option<u64>,
+    ) -> Result<Reply> {
         check_id(id)?;
         let body = incoming(rtype, body, Some(id), "update")?;
         let conditions = match if_match {
@@ -192,7 +258,14 @@ impl Records {
             None => vec![],
         };
         let write = put_write(rtype, id, body, Method::Put, true);
-        match self.store.commit(Batch { conditions, writes: vec![write] }).await {
+        match self
+            .store
+            .commit(Batch {
+                conditions,
+                writes: vec![write],
+            })
+            .await
+        {
             Ok(w) => Ok(written_reply(w)),
             Err(StoreError::ConditionFailed { .. }) => Err(version_conflict(rtype, id, if_match)),
             Err(e) => Err(e.into()),
@@ -200,7 +273,13 @@ impl Records {
     }
 
     /// `PUT [type]?criteria`: update the one match, or create if none.
-    pub async fn conditional_update(&self, rtype: &str, query: &str, body: Value, if_match: Option<u64>) -> Result<Reply> {
+    pub async fn conditional_update(
+        &self,
+        rtype: &str,
+        query: &str,
+        body: Value,
+        if_match: Option<u64>,
+    ) -> Result<Reply> {
         check_type(rtype)?;
         let criteria = Criteria::parse(rtype, query)?;
         for _ in 0..REPLANS {
@@ -214,7 +293,9 @@ impl Records {
                         400,
                         IssueCode::Invalid,
                         Some(format!("{rtype}.id")),
-                        format!("the resource's id '{b}' is not that of the resource matching the criteria ('{one}')"),
+                        format!(
+                            "the resource's id '{b}' is not that of the resource matching the criteria ('{one}')"
+                        ),
                     ));
                 }
                 ([one], _) => one.clone(),
@@ -231,10 +312,22 @@ impl Records {
                 });
             }
             let write = put_write(rtype, &id, body, Method::Put, true);
-            match self.store.commit(Batch { conditions, writes: vec![write] }).await {
+            match self
+                .store
+                .commit(Batch {
+                    conditions,
+                    writes: vec![write],
+                })
+                .await
+            {
                 Ok(w) => return Ok(written_reply(w)),
-                Err(StoreError::ConditionFailed { on_fail: OnFail::Retry, .. }) => continue,
-                Err(StoreError::ConditionFailed { .. }) => return Err(version_conflict(rtype, &id, if_match)),
+                Err(StoreError::ConditionFailed {
+                    on_fail: OnFail::Retry,
+                    ..
+                }) => continue,
+                Err(StoreError::ConditionFailed { .. }) => {
+                    return Err(version_conflict(rtype, &id, if_match));
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -242,11 +335,22 @@ impl Records {
     }
 
     /// `PATCH [type]/[id]` with a JSON Patch document.
-    pub async fn patch(&self, rtype: &str, id: &str, patch: Value, if_match: Option<u64>) -> Result<Reply> {
+    pub async fn patch(
+        &self,
+        rtype: &str,
+        id: &str,
+        patch: Value,
+        if_match: Option<u64>,
+    ) -> Result<Reply> {
         check_type(rtype)?;
         check_id(id)?;
         let patch: json_patch::Patch = serde_json::from_value(patch).map_err(|e| {
-            Failure::new(400, IssueCode::Invalid, None, format!("not a JSON Patch document (RFC 6902): {e}"))
+            Failure::new(
+                400,
+                IssueCode::Invalid,
+                None,
+                format!("not a JSON Patch document (RFC 6902): {e}"),
+            )
         })?;
         for _ in 0..REPLANS {
             let current = match self.store.read(rtype, id).await? {
@@ -254,28 +358,56 @@ impl Records {
                 Some(v) if v.is_deleted() => return Err(gone(v)),
                 Some(v) => v,
             };
-            if let Some(expected) = if_match {
-                if expected != current.version {
-                    return Err(version_conflict(rtype, id, if_match));
-                }
+            if let Some(expected) = if_match
+                && expected != current.version
+            {
+                return Err(version_conflict(rtype, id, if_match));
             }
             let mut doc: Value = serde_json::from_str(current.body.as_deref().unwrap_or("{}"))
-                .map_err(|e| Failure::new(500, IssueCode::Exception, None, format!("stored resource unreadable: {e}")))?;
+                .map_err(|e| {
+                    Failure::new(
+                        500,
+                        IssueCode::Exception,
+                        None,
+                        format!("stored resource unreadable: {e}"),
+                    )
+                })?;
             json_patch::patch(&mut doc, &patch).map_err(|e| {
-                Failure::new(422, IssueCode::Processing, None, format!("the patch cannot be applied: {e}"))
+                Failure::new(
+                    422,
+                    IssueCode::Processing,
+                    None,
+                    format!("the patch cannot be applied: {e}"),
+                )
             })?;
             let body = incoming(rtype, doc, Some(id), "patch")?;
             let conditions = vec![Condition::Version {
                 rtype: rtype.into(),
                 id: id.into(),
                 version: Some(current.version),
-                on_fail: if if_match.is_some() { OnFail::PreconditionFailed } else { OnFail::Retry },
+                on_fail: if if_match.is_some() {
+                    OnFail::PreconditionFailed
+                } else {
+                    OnFail::Retry
+                },
             }];
             let write = put_write(rtype, id, body, Method::Patch, true);
-            match self.store.commit(Batch { conditions, writes: vec![write] }).await {
+            match self
+                .store
+                .commit(Batch {
+                    conditions,
+                    writes: vec![write],
+                })
+                .await
+            {
                 Ok(w) => return Ok(written_reply(w)),
-                Err(StoreError::ConditionFailed { on_fail: OnFail::Retry, .. }) => continue,
-                Err(StoreError::ConditionFailed { .. }) => return Err(version_conflict(rtype, id, if_match)),
+                Err(StoreError::ConditionFailed {
+                    on_fail: OnFail::Retry,
+                    ..
+                }) => continue,
+                Err(StoreError::ConditionFailed { .. }) => {
+                    return Err(version_conflict(rtype, id, if_match));
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -295,7 +427,17 @@ impl Records {
             }],
             None => vec![],
         };
-        match self.store.commit(Batch { conditions, writes: vec![Write::Delete { rtype: rtype.into(), id: id.into() }] }).await {
+        match self
+            .store
+            .commit(Batch {
+                conditions,
+                writes: vec![Write::Delete {
+                    rtype: rtype.into(),
+                    id: id.into(),
+                }],
+            })
+            .await
+        {
             Ok(w) => Ok(deleted_reply(w, rtype, id)),
             Err(StoreError::ConditionFailed { .. }) => Err(version_conflict(rtype, id, if_match)),
             Err(e) => Err(e.into()),
@@ -310,8 +452,15 @@ impl Records {
             let found = self.store.find(rtype, &criteria.tokens, 2).await?;
             let id = match found.as_slice() {
                 [] => {
-                    let mut r = Reply { status: 204, payload: Payload::None, location: None, issues: vec![] };
-                    r.issues.push(Issue::information(format!("no {rtype} matched; nothing was deleted")));
+                    let mut r = Reply {
+                        status: 204,
+                        payload: Payload::None,
+                        location: None,
+                        issues: vec![],
+                    };
+                    r.issues.push(Issue::information(format!(
+                        "no {rtype} matched; nothing was deleted"
+                    )));
                     return Ok(r);
                 }
                 [one] => one.clone(),
@@ -319,7 +468,10 @@ impl Records {
             };
             let batch = Batch {
                 conditions: vec![criteria.condition(rtype, found.clone())],
-                writes: vec![Write::Delete { rtype: rtype.into(), id: id.clone() }],
+                writes: vec![Write::Delete {
+                    rtype: rtype.into(),
+                    id: id.clone(),
+                }],
             };
             match self.store.commit(batch).await {
                 Ok(w) => return Ok(deleted_reply(w, rtype, &id)),
@@ -335,9 +487,18 @@ impl Records {
 /// store write that keeps the resource's own id and creates no version when nothing changed.
 /// Pure and synchronous, so loaders can run it on every core.
 pub fn prepare_import(body: Value) -> Result<Write> {
-    let rtype = body.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_string();
+    let rtype = body
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let Some(id) = body.get("id").and_then(Value::as_str).map(str::to_string) else {
-        return Err(Failure::new(400, IssueCode::Required, Some(format!("{rtype}.id")), "the resource has no id"));
+        return Err(Failure::new(
+            400,
+            IssueCode::Required,
+            Some(format!("{rtype}.id")),
+            "the resource has no id",
+        ));
     };
     check_id(&id)?;
     let body = incoming(&rtype, body, Some(&id), "import")?;
@@ -346,10 +507,20 @@ pub fn prepare_import(body: Value) -> Result<Write> {
 
 /// Checks and normalizes a resource arriving for `interaction`: a JSON object of type `rtype`,
 /// with `id` equal to `url_id` (update) or none kept (create), valid against R4.
-fn incoming(rtype: &str, mut body: Value, url_id: Option<&str>, interaction: &str) -> Result<Value> {
+fn incoming(
+    rtype: &str,
+    mut body: Value,
+    url_id: Option<&str>,
+    interaction: &str,
+) -> Result<Value> {
     check_type(rtype)?;
     let Some(obj) = body.as_object_mut() else {
-        return Err(Failure::new(400, IssueCode::Structure, None, "the body must be a JSON object (a FHIR resource)"));
+        return Err(Failure::new(
+            400,
+            IssueCode::Structure,
+            None,
+            "the body must be a JSON object (a FHIR resource)",
+        ));
     };
     match obj.get("resourceType").and_then(Value::as_str) {
         Some(t) if t == rtype => {}
@@ -362,7 +533,12 @@ fn incoming(rtype: &str, mut body: Value, url_id: Option<&str>, interaction: &st
             ));
         }
         None => {
-            return Err(Failure::new(400, IssueCode::Required, Some("resourceType".into()), "the body has no resourceType"));
+            return Err(Failure::new(
+                400,
+                IssueCode::Required,
+                Some("resourceType".into()),
+                "the body has no resourceType",
+            ));
         }
     }
     match url_id {
@@ -381,14 +557,21 @@ fn incoming(rtype: &str, mut body: Value, url_id: Option<&str>, interaction: &st
                 ));
             }
             Some(_) => {
-                return Err(Failure::new(400, IssueCode::Value, Some(format!("{rtype}.id")), "id must be a string"));
+                return Err(Failure::new(
+                    400,
+                    IssueCode::Value,
+                    Some(format!("{rtype}.id")),
+                    "id must be a string",
+                ));
             }
             None => {
                 return Err(Failure::new(
                     400,
                     IssueCode::Required,
                     Some(format!("{rtype}.id")),
-                    format!("an {interaction} needs the resource's id in the body (the same as in the URL)"),
+                    format!(
+                        "an {interaction} needs the resource's id in the body (the same as in the URL)"
+                    ),
                 ));
             }
         },
@@ -412,7 +595,12 @@ fn check_type(rtype: &str) -> Result<()> {
     if r4().is_resource_type(rtype) {
         Ok(())
     } else {
-        Err(Failure::new(404, IssueCode::NotSupported, None, format!("'{rtype}' is not a FHIR R4 resource type")))
+        Err(Failure::new(
+            404,
+            IssueCode::NotSupported,
+            None,
+            format!("'{rtype}' is not a FHIR R4 resource type"),
+        ))
     }
 }
 
@@ -476,7 +664,10 @@ pub fn index_rows(body: &Value) -> IndexRows {
         if let Some(value) = ident.get("value").and_then(Value::as_str) {
             rows.tokens.push(TokenRow {
                 param: "identifier".into(),
-                system: ident.get("system").and_then(Value::as_str).map(str::to_string),
+                system: ident
+                    .get("system")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 code: value.to_string(),
             });
         }
@@ -492,14 +683,21 @@ fn written_reply(mut w: Vec<Written>) -> Reply {
     };
     let mut r = Reply::version(status, w.version.expect("a put always yields a version"));
     if w.outcome == WriteOutcome::Unchanged {
-        r.issues.push(Issue::information("the resource is unchanged; no new version was created"));
+        r.issues.push(Issue::information(
+            "the resource is unchanged; no new version was created",
+        ));
     }
     r
 }
 
 fn deleted_reply(mut w: Vec<Written>, rtype: &str, id: &str) -> Reply {
     let w = w.remove(0);
-    let mut r = Reply { status: 200, payload: Payload::None, location: None, issues: vec![] };
+    let mut r = Reply {
+        status: 200,
+        payload: Payload::None,
+        location: None,
+        issues: vec![],
+    };
     r.issues.push(Issue::information(match w.outcome {
         WriteOutcome::Deleted => format!("{rtype}/{id} deleted"),
         _ => format!("{rtype}/{id} did not exist or was already deleted; nothing changed"),
@@ -512,7 +710,12 @@ fn deleted_reply(mut w: Vec<Written>, rtype: &str, id: &str) -> Reply {
 }
 
 fn not_found(rtype: &str, id: &str) -> Failure {
-    Failure::new(404, IssueCode::NotFound, None, format!("{rtype}/{id} does not exist"))
+    Failure::new(
+        404,
+        IssueCode::NotFound,
+        None,
+        format!("{rtype}/{id} does not exist"),
+    )
 }
 
 fn gone(v: Version) -> Failure {
@@ -532,16 +735,28 @@ fn version_conflict(rtype: &str, id: &str, if_match: Option<u64>) -> Failure {
         IssueCode::Conflict,
         None,
         match if_match {
-            Some(v) => format!("If-Match asked for version {v} of {rtype}/{id}, which is not the current version; read it again and retry"),
+            Some(v) => format!(
+                "If-Match asked for version {v} of {rtype}/{id}, which is not the current version; read it again and retry"
+            ),
             None => format!("{rtype}/{id} was changed concurrently; read it again and retry"),
         },
     )
 }
 
 fn multiple_matches(rtype: &str, what: &str) -> Failure {
-    Failure::new(412, IssueCode::Duplicate, None, format!("several {rtype} resources match the criteria of {what}; make them more selective"))
+    Failure::new(
+        412,
+        IssueCode::Duplicate,
+        None,
+        format!("several {rtype} resources match the criteria of {what}; make them more selective"),
+    )
 }
 
 fn too_busy() -> Failure {
-    Failure::new(409, IssueCode::Conflict, None, "the resources kept changing while this request ran; try again")
+    Failure::new(
+        409,
+        IssueCode::Conflict,
+        None,
+        "the resources kept changing while this request ran; try again",
+    )
 }

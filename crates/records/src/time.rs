@@ -27,7 +27,12 @@ pub fn parse_instant_range(s: &str) -> Option<(Micros, Micros)> {
             let ts: Timestamp = if has_offset {
                 s.parse().ok()?
             } else {
-                time_part.parse::<DateTime>().ok()?.to_zoned(jst()).ok()?.timestamp()
+                time_part
+                    .parse::<DateTime>()
+                    .ok()?
+                    .to_zoned(jst())
+                    .ok()?
+                    .timestamp()
             };
             let precision = match time_part.len() {
                 16 => 1.minute(),
@@ -60,9 +65,18 @@ mod tests {
 
     #[test]
     fn precision_sets_the_period() {
-        assert_eq!(parse_instant_range("2024"), Some((ts("2023-12-31T15:00:00Z"), ts("2024-12-31T15:00:00Z"))));
-        assert_eq!(parse_instant_range("2024-02"), Some((ts("2024-01-31T15:00:00Z"), ts("2024-02-29T15:00:00Z"))));
-        assert_eq!(parse_instant_range("2024-05-01"), Some((ts("2024-04-30T15:00:00Z"), ts("2024-05-01T15:00:00Z"))));
+        assert_eq!(
+            parse_instant_range("2024"),
+            Some((ts("2023-12-31T15:00:00Z"), ts("2024-12-31T15:00:00Z")))
+        );
+        assert_eq!(
+            parse_instant_range("2024-02"),
+            Some((ts("2024-01-31T15:00:00Z"), ts("2024-02-29T15:00:00Z")))
+        );
+        assert_eq!(
+            parse_instant_range("2024-05-01"),
+            Some((ts("2024-04-30T15:00:00Z"), ts("2024-05-01T15:00:00Z")))
+        );
         assert_eq!(
             parse_instant_range("2024-05-01T10:00:00Z"),
             Some((ts("2024-05-01T10:00:00Z"), ts("2024-05-01T10:00:01Z")))
@@ -71,12 +85,23 @@ mod tests {
             parse_instant_range("2024-05-01T10:00:00.5+02:00"),
             Some((ts("2024-05-01T08:00:00.5Z"), ts("2024-05-01T08:00:00.6Z")))
         );
-        assert_eq!(parse_instant_range("2024-05-01T10:00"), Some((ts("2024-05-01T01:00:00Z"), ts("2024-05-01T01:01:00Z"))));
+        assert_eq!(
+            parse_instant_range("2024-05-01T10:00"),
+            Some((ts("2024-05-01T01:00:00Z"), ts("2024-05-01T01:01:00Z")))
+        );
     }
 
     #[test]
     fn rejects_what_is_not_a_date() {
-        for bad in ["", "20", "2024-13", "2024-02-30", "yesterday", "2024-05-01T25:00:00Z", "2024-05-01T10:00:00+99:00"] {
+        for bad in [
+            "",
+            "20",
+            "2024-13",
+            "2024-02-30",
+            "yesterday",
+            "2024-05-01T25:00:00Z",
+            "2024-05-01T10:00:00+99:00",
+        ] {
             assert_eq!(parse_instant_range(bad), None, "{bad}");
         }
     }

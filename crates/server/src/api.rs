@@ -29,11 +29,19 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 pub async fn not_found() -> Response {
-    error(404, IssueCode::NotFound, "no such endpoint; the FHIR API is under /fhir (see /fhir/metadata)")
+    error(
+        404,
+        IssueCode::NotFound,
+        "no such endpoint; the FHIR API is under /fhir (see /fhir/metadata)",
+    )
 }
 
 fn not_allowed(method: &Method, what: &str, allowed: &str) -> Response {
-    let mut r = error(405, IssueCode::NotSupported, format!("{method} is not allowed on {what}; allowed: {allowed}"));
+    let mut r = error(
+        405,
+        IssueCode::NotSupported,
+        format!("{method} is not allowed on {what}; allowed: {allowed}"),
+    );
     if let Ok(h) = HeaderValue::from_str(allowed) {
         r.headers_mut().insert(header::ALLOW, h);
     }
@@ -50,35 +58,90 @@ fn pairs(query: &Option<String>) -> Vec<(String, String)> {
 /// Content negotiation of the response: JSON only (`_format` or `Accept`).
 fn negotiate(headers: &HeaderMap, query: &Option<String>) -> Result<(), Response> {
     for (k, v) in pairs(query) {
-        if k == "_format" && !matches!(v.as_str(), "json" | "application/json" | "application/fhir+json" | "application/json+fhir") {
-            return Err(error(406, IssueCode::NotSupported, format!("_format={v} is not served; Kizuna speaks FHIR JSON (_format=json)")));
+        if k == "_format"
+            && !matches!(
+                v.as_str(),
+                "json" | "application/json" | "application/fhir+json" | "application/json+fhir"
+            )
+        {
+            return Err(error(
+                406,
+                IssueCode::NotSupported,
+                format!("_format={v} is not served; Kizuna speaks FHIR JSON (_format=json)"),
+            ));
         }
     }
     if let Some(accept) = headers.get(header::ACCEPT).and_then(|h| h.to_str().ok()) {
         let ok = accept.split(',').any(|part| {
-            let t = part.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-            matches!(t.as_str(), "" | "*/*" | "application/*" | "application/json" | "application/fhir+json" | "application/json+fhir" | "text/html" | "text/*")
+            let t = part
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            matches!(
+                t.as_str(),
+                "" | "*/*"
+                    | "application/*"
+                    | "application/json"
+                    | "application/fhir+json"
+                    | "application/json+fhir"
+                    | "text/html"
+                    | "text/*"
+            )
         });
         if !ok {
-            return Err(error(406, IssueCode::NotSupported, format!("cannot answer in '{accept}'; Kizuna speaks application/fhir+json")));
+            return Err(error(
+                406,
+                IssueCode::NotSupported,
+                format!("cannot answer in '{accept}'; Kizuna speaks application/fhir+json"),
+            ));
         }
     }
     Ok(())
 }
 
 /// The request body as JSON, after checking its content type and size.
-async fn json_body(state: &AppState, headers: &HeaderMap, body: Body, patch: bool) -> Result<Value, Response> {
-    let ctype = headers.get(header::CONTENT_TYPE).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let mime = ctype.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+async fn json_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    patch: bool,
+) -> Result<Value, Response> {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let mime = ctype
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let accepted = if patch {
         mime == "application/json-patch+json"
     } else {
-        matches!(mime.as_str(), "application/fhir+json" | "application/json" | "application/json+fhir")
+        matches!(
+            mime.as_str(),
+            "application/fhir+json" | "application/json" | "application/json+fhir"
+        )
     };
     if !accepted {
-        let expected = if patch { "application/json-patch+json (JSON Patch)" } else { "application/fhir+json" };
-        let got = if ctype.is_empty() { "no Content-Type".to_string() } else { format!("'{ctype}'") };
-        return Err(error(415, IssueCode::NotSupported, format!("the body must be {expected}; the request has {got}")));
+        let expected = if patch {
+            "application/json-patch+json (JSON Patch)"
+        } else {
+            "application/fhir+json"
+        };
+        let got = if ctype.is_empty() {
+            "no Content-Type".to_string()
+        } else {
+            format!("'{ctype}'")
+        };
+        return Err(error(
+            415,
+            IssueCode::NotSupported,
+            format!("the body must be {expected}; the request has {got}"),
+        ));
     }
     let limit = state.config.max_body_bytes;
     let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
@@ -89,12 +152,19 @@ async fn json_body(state: &AppState, headers: &HeaderMap, body: Body, patch: boo
         )
     })?;
     serde_json::from_slice(&bytes).map_err(|e| {
-        error(400, IssueCode::Structure, format!("the body is not valid JSON: {e}"))
+        error(
+            400,
+            IssueCode::Structure,
+            format!("the body is not valid JSON: {e}"),
+        )
     })
 }
 
 fn prefer(headers: &HeaderMap) -> Prefer {
-    let p = headers.get("prefer").and_then(|h| h.to_str().ok()).unwrap_or("");
+    let p = headers
+        .get("prefer")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     if p.contains("return=minimal") {
         Prefer::Minimal
     } else if p.contains("return=OperationOutcome") {
@@ -105,22 +175,39 @@ fn prefer(headers: &HeaderMap) -> Prefer {
 }
 
 fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Response> {
-    match headers.get(header::IF_MATCH).map(|h| h.to_str().unwrap_or("")) {
+    match headers
+        .get(header::IF_MATCH)
+        .map(|h| h.to_str().unwrap_or(""))
+    {
         None => Ok(None),
         Some(s) => kizuna_records::parse_etag(s).map(Some).ok_or_else(|| {
-            error(400, IssueCode::Invalid, format!("If-Match: '{s}' is not a version ETag like W/\"3\""))
+            error(
+                400,
+                IssueCode::Invalid,
+                format!("If-Match: '{s}' is not a version ETag like W/\"3\""),
+            )
         }),
     }
 }
 
-fn finish(result: kizuna_records::Result<kizuna_records::Reply>, state: &AppState, prefer: Prefer) -> Response {
+fn finish(
+    result: kizuna_records::Result<kizuna_records::Reply>,
+    state: &AppState,
+    prefer: Prefer,
+) -> Response {
     match result {
         Ok(r) => success(r, &state.config.base_url, prefer),
         Err(f) => failure(f),
     }
 }
 
-async fn system(State(state): St, method: Method, headers: HeaderMap, RawQuery(query): RawQuery, body: Body) -> Response {
+async fn system(
+    State(state): St,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
     if let Err(r) = negotiate(&headers, &query) {
         return r;
     }
@@ -131,7 +218,10 @@ async fn system(State(state): St, method: Method, headers: HeaderMap, RawQuery(q
                 Err(r) => return r,
             };
             // The response is the response Bundle; Prefer applies to its entries.
-            let result = state.records.bundle(bundle, &state.config.base_url, prefer(&headers)).await;
+            let result = state
+                .records
+                .bundle(bundle, &state.config.base_url, prefer(&headers))
+                .await;
             finish(result, &state, Prefer::Representation)
         }
         Method::GET => error(
@@ -139,11 +229,20 @@ async fn system(State(state): St, method: Method, headers: HeaderMap, RawQuery(q
             IssueCode::NotSupported,
             "searching across all resource types is not available yet; search a type, e.g. GET [base]/Patient?identifier=...",
         ),
-        _ => not_allowed(&method, "the base URL", "POST (batch or transaction Bundle)"),
+        _ => not_allowed(
+            &method,
+            "the base URL",
+            "POST (batch or transaction Bundle)",
+        ),
     }
 }
 
-async fn metadata(State(state): St, method: Method, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+async fn metadata(
+    State(state): St,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return not_allowed(&method, "/metadata", "GET");
     }
@@ -151,11 +250,19 @@ async fn metadata(State(state): St, method: Method, headers: HeaderMap, RawQuery
         return r;
     }
     let mut r = (StatusCode::OK, state.capability.clone()).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
     r
 }
 
-async fn history(state: &AppState, method: Method, headers: HeaderMap, query: Option<String>, rtype: Option<&str>, id: Option<&str>) -> Response {
+async fn history(
+    state: &AppState,
+    method: Method,
+    headers: HeaderMap,
+    query: Option<String>,
+    rtype: Option<&str>,
+    id: Option<&str>,
+) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return not_allowed(&method, "_history", "GET");
     }
@@ -163,18 +270,33 @@ async fn history(state: &AppState, method: Method, headers: HeaderMap, query: Op
         return r;
     }
     let (params, warnings) = HistoryParams::from_pairs(&pairs(&query));
-    let result = state.records.history(rtype, id, &params, &state.config.base_url).await.map(|mut r| {
-        r.issues.extend(warnings);
-        r
-    });
+    let result = state
+        .records
+        .history(rtype, id, &params, &state.config.base_url)
+        .await
+        .map(|mut r| {
+            r.issues.extend(warnings);
+            r
+        });
     finish(result, state, Prefer::Representation)
 }
 
-async fn system_history(State(state): St, method: Method, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+async fn system_history(
+    State(state): St,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     history(&state, method, headers, query, None, None).await
 }
 
-async fn type_history(State(state): St, Path(rtype): Path<String>, method: Method, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+async fn type_history(
+    State(state): St,
+    Path(rtype): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     history(&state, method, headers, query, Some(&rtype), None).await
 }
 
@@ -208,11 +330,19 @@ async fn type_level(
                 Err(r) => return r,
             };
             let ine = headers.get("if-none-exist").and_then(|h| h.to_str().ok());
-            finish(records.create(&rtype, resource, ine).await, &state, prefer(&headers))
+            finish(
+                records.create(&rtype, resource, ine).await,
+                &state,
+                prefer(&headers),
+            )
         }
         Method::PUT => {
             let Some(q) = criteria else {
-                return error(400, IssueCode::Invalid, format!("PUT needs {rtype}/[id], or {rtype}?criteria for a conditional update"));
+                return error(
+                    400,
+                    IssueCode::Invalid,
+                    format!("PUT needs {rtype}/[id], or {rtype}?criteria for a conditional update"),
+                );
             };
             let resource = match json_body(&state, &headers, body, false).await {
                 Ok(b) => b,
@@ -222,29 +352,58 @@ async fn type_level(
                 Ok(v) => v,
                 Err(r) => return r,
             };
-            finish(records.conditional_update(&rtype, &q, resource, im).await, &state, prefer(&headers))
+            finish(
+                records.conditional_update(&rtype, &q, resource, im).await,
+                &state,
+                prefer(&headers),
+            )
         }
         Method::DELETE => {
             let Some(q) = criteria else {
-                return error(400, IssueCode::Invalid, format!("DELETE needs {rtype}/[id], or {rtype}?criteria for a conditional delete"));
+                return error(
+                    400,
+                    IssueCode::Invalid,
+                    format!(
+                        "DELETE needs {rtype}/[id], or {rtype}?criteria for a conditional delete"
+                    ),
+                );
             };
-            finish(records.conditional_delete(&rtype, &q).await, &state, prefer(&headers))
+            finish(
+                records.conditional_delete(&rtype, &q).await,
+                &state,
+                prefer(&headers),
+            )
         }
         Method::GET | Method::HEAD => match criteria {
-            Some(q) => finish(records.find_by_criteria(&rtype, &q, &state.config.base_url).await, &state, Prefer::Representation),
+            Some(q) => finish(
+                records
+                    .find_by_criteria(&rtype, &q, &state.config.base_url)
+                    .await,
+                &state,
+                Prefer::Representation,
+            ),
             None => error(
                 400,
                 IssueCode::NotSupported,
-                format!("searching {rtype} needs criteria for now: identifier=[system|]value or _id=id"),
+                format!(
+                    "searching {rtype} needs criteria for now: identifier=[system|]value or _id=id"
+                ),
             ),
         },
-        _ => not_allowed(&method, &format!("[base]/{rtype}"), "GET, POST, PUT (conditional), DELETE (conditional)"),
+        _ => not_allowed(
+            &method,
+            &format!("[base]/{rtype}"),
+            "GET, POST, PUT (conditional), DELETE (conditional)",
+        ),
     }
 }
 
 /// The query without `_format`/`_pretty`, which concern the response only.
 fn strip_format(q: &str) -> String {
-    q.split('&').filter(|p| !p.starts_with("_format=") && !p.starts_with("_pretty=")).collect::<Vec<_>>().join("&")
+    q.split('&')
+        .filter(|p| !p.starts_with("_format=") && !p.starts_with("_pretty="))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 async fn instance(
@@ -264,17 +423,37 @@ async fn instance(
         Err(r) => return r,
     };
     match method {
-        Method::GET | Method::HEAD => finish(records.read(&rtype, &id).await, &state, Prefer::Representation),
+        Method::GET | Method::HEAD => finish(
+            records.read(&rtype, &id).await,
+            &state,
+            Prefer::Representation,
+        ),
         Method::PUT => match json_body(&state, &headers, body, false).await {
-            Ok(resource) => finish(records.update(&rtype, &id, resource, im).await, &state, prefer(&headers)),
+            Ok(resource) => finish(
+                records.update(&rtype, &id, resource, im).await,
+                &state,
+                prefer(&headers),
+            ),
             Err(r) => r,
         },
         Method::PATCH => match json_body(&state, &headers, body, true).await {
-            Ok(patch) => finish(records.patch(&rtype, &id, patch, im).await, &state, prefer(&headers)),
+            Ok(patch) => finish(
+                records.patch(&rtype, &id, patch, im).await,
+                &state,
+                prefer(&headers),
+            ),
             Err(r) => r,
         },
-        Method::DELETE => finish(records.delete(&rtype, &id, im).await, &state, prefer(&headers)),
-        _ => not_allowed(&method, &format!("[base]/{rtype}/{id}"), "GET, PUT, PATCH, DELETE"),
+        Method::DELETE => finish(
+            records.delete(&rtype, &id, im).await,
+            &state,
+            prefer(&headers),
+        ),
+        _ => not_allowed(
+            &method,
+            &format!("[base]/{rtype}/{id}"),
+            "GET, PUT, PATCH, DELETE",
+        ),
     }
 }
 
@@ -291,5 +470,9 @@ async fn vread(
     if let Err(r) = negotiate(&headers, &query) {
         return r;
     }
-    finish(state.records.vread(&rtype, &id, &vid).await, &state, Prefer::Representation)
+    finish(
+        state.records.vread(&rtype, &id, &vid).await,
+        &state,
+        Prefer::Representation,
+    )
 }

@@ -4,8 +4,17 @@ use kizuna_fhir::r4;
 use serde_json::{Value, json};
 
 /// Interactions every resource type supports.
-const TYPE_INTERACTIONS: &[&str] =
-    &["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"];
+const TYPE_INTERACTIONS: &[&str] = &[
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+];
 
 /// The search parameters really implemented (exact matches, used by conditional operations).
 fn search_params() -> Value {
@@ -25,11 +34,10 @@ pub fn capability_statement(base_url: &str, backend: &str) -> Value {
         .map(|t| {
             let has_identifier = defs.type_def(t).is_some_and(|d| d.element(&format!("{t}.identifier")).is_some());
             let mut params = search_params();
-            if !has_identifier {
-                if let Some(a) = params.as_array_mut() {
+            if !has_identifier
+                && let Some(a) = params.as_array_mut() {
                     a.truncate(1);
                 }
-            }
             json!({
                 "type": t,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{t}"),

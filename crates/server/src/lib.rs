@@ -33,7 +33,10 @@ pub struct Config {
 impl Config {
     /// Defaults for a server listening on `addr`.
     pub fn for_addr(addr: std::net::SocketAddr) -> Config {
-        Config { base_url: format!("http://{addr}/fhir"), max_body_bytes: 64 * 1024 * 1024 }
+        Config {
+            base_url: format!("http://{addr}/fhir"),
+            max_body_bytes: 64 * 1024 * 1024,
+        }
     }
 }
 
@@ -46,17 +49,33 @@ pub(crate) struct AppState {
 /// The whole HTTP application.
 pub fn app(records: Records, config: Config) -> Router {
     let capability = bytes::Bytes::from(
-        serde_json::to_vec(&capability_statement(&config.base_url, records.store().backend_name())).unwrap_or_default(),
+        serde_json::to_vec(&capability_statement(
+            &config.base_url,
+            records.store().backend_name(),
+        ))
+        .unwrap_or_default(),
     );
-    let state = Arc::new(AppState { records, config, capability });
+    let state = Arc::new(AppState {
+        records,
+        config,
+        capability,
+    });
     Router::new()
         .nest("/fhir", api::routes())
         .fallback(api::not_found)
         .with_state(state)
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(reply::panic_response))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            reply::panic_response,
+        ))
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then finishes requests in flight.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

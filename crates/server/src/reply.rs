@@ -11,14 +11,18 @@ pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 
 fn json_response(status: StatusCode, body: Bytes) -> Response {
     let mut r = (status, body).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
     r
 }
 
 /// An OperationOutcome response.
 pub fn outcome(status: u16, issues: &[Issue]) -> Response {
     let body = serde_json::to_vec(&operation_outcome(issues)).unwrap_or_default();
-    json_response(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), Bytes::from(body))
+    json_response(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        Bytes::from(body),
+    )
 }
 
 pub fn error(status: u16, code: IssueCode, message: impl Into<String>) -> Response {
@@ -51,33 +55,37 @@ pub fn success(reply: Reply, base: &str, prefer: Prefer) -> Response {
             json_response(status, Bytes::from(body))
         }
         (_, Prefer::Minimal) => status.into_response(),
-        (Payload::Version(Version { body: Some(body), .. }), Prefer::Representation) => {
-            json_response(status, Bytes::copy_from_slice(body.as_bytes()))
-        }
+        (
+            Payload::Version(Version {
+                body: Some(body), ..
+            }),
+            Prefer::Representation,
+        ) => json_response(status, Bytes::copy_from_slice(body.as_bytes())),
         // Nothing to return (a delete): say what happened, unless the status forbids a body.
         (Payload::None | Payload::Version(_), Prefer::Representation) => {
             if reply.issues.is_empty() || status == StatusCode::NO_CONTENT {
                 status.into_response()
             } else {
-                let body = serde_json::to_vec(&operation_outcome(&reply.issues)).unwrap_or_default();
+                let body =
+                    serde_json::to_vec(&operation_outcome(&reply.issues)).unwrap_or_default();
                 json_response(status, Bytes::from(body))
             }
         }
-        (Payload::Json(j), Prefer::Representation) => {
-            json_response(status, Bytes::from(serde_json::to_vec(j).unwrap_or_default()))
-        }
+        (Payload::Json(j), Prefer::Representation) => json_response(
+            status,
+            Bytes::from(serde_json::to_vec(j).unwrap_or_default()),
+        ),
     };
     if let Some(v) = reply.stored() {
         version_headers(resp.headers_mut(), v);
     }
-    if matches!(reply.status, 200 | 201) {
-        if let Some(loc) = &reply.location {
-            if let Ok(h) = HeaderValue::from_str(&format!("{base}/{loc}")) {
-                resp.headers_mut().insert(header::LOCATION, h.clone());
-                if reply.status == 201 {
-                    resp.headers_mut().insert(header::CONTENT_LOCATION, h);
-                }
-            }
+    if matches!(reply.status, 200 | 201)
+        && let Some(loc) = &reply.location
+        && let Ok(h) = HeaderValue::from_str(&format!("{base}/{loc}"))
+    {
+        resp.headers_mut().insert(header::LOCATION, h.clone());
+        if reply.status == 201 {
+            resp.headers_mut().insert(header::CONTENT_LOCATION, h);
         }
     }
     resp
@@ -95,5 +103,9 @@ pub fn failure(f: Failure) -> Response {
 /// server keeps serving).
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
-    error(500, IssueCode::Exception, "internal error while processing the request; it was logged for the operators")
+    error(
+        500,
+        IssueCode::Exception,
+        "internal error while processing the request; it was logged for the operators",
+    )
 }

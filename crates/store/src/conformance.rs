@@ -2,8 +2,8 @@
 //! and calls [`run_all`]; a failure panics with the name of the check.
 
 use crate::{
-    Batch, Condition, HistoryQuery, HistoryScope, IndexRows, Method, OnFail, Store, StoreError, TokenCriterion,
-    TokenRow, Write, WriteOutcome,
+    Batch, Condition, HistoryQuery, HistoryScope, IndexRows, Method, OnFail, Store, StoreError,
+    TokenCriterion, TokenRow, Write, WriteOutcome,
 };
 use serde_json::{Value, json};
 
@@ -31,11 +31,15 @@ fn simple_hash(v: &Value) -> [u8; 32] {
 }
 
 fn one(w: Write) -> Batch {
-    Batch { conditions: vec![], writes: vec![w] }
+    Batch {
+        conditions: vec![],
+        writes: vec![w],
+    }
 }
 
 fn body_of(v: &crate::Version) -> Value {
-    serde_json::from_str(v.body.as_deref().expect("live version has a body")).expect("stored JSON parses")
+    serde_json::from_str(v.body.as_deref().expect("live version has a body"))
+        .expect("stored JSON parses")
 }
 
 /// Runs every check against a fresh, empty store.
@@ -52,61 +56,165 @@ pub async fn run_all(store: &Store) {
 }
 
 async fn versions_and_meta(store: &Store) {
-    let w = store.commit(one(put("Patient", "p1", json!({"resourceType": "Patient", "id": "p1", "active": true})))).await.unwrap();
+    let w = store
+        .commit(one(put(
+            "Patient",
+            "p1",
+            json!({"resourceType": "Patient", "id": "p1", "active": true}),
+        )))
+        .await
+        .unwrap();
     assert_eq!(w[0].outcome, WriteOutcome::Created, "first put creates");
     let v1 = w[0].version.clone().unwrap();
     assert_eq!(v1.version, 1);
     let b = body_of(&v1);
     assert_eq!(b["meta"]["versionId"], "1");
-    assert!(b["meta"]["lastUpdated"].as_str().unwrap().ends_with("+09:00"), "lastUpdated in JST");
+    assert!(
+        b["meta"]["lastUpdated"]
+            .as_str()
+            .unwrap()
+            .ends_with("+09:00"),
+        "lastUpdated in JST"
+    );
     let read = store.read("Patient", "p1").await.unwrap().unwrap();
     assert_eq!(read.body, v1.body, "read returns exactly what was stored");
 
-    let w = store.commit(one(put("Patient", "p1", json!({"resourceType": "Patient", "id": "p1", "active": false})))).await.unwrap();
+    let w = store
+        .commit(one(put(
+            "Patient",
+            "p1",
+            json!({"resourceType": "Patient", "id": "p1", "active": false}),
+        )))
+        .await
+        .unwrap();
     assert_eq!(w[0].outcome, WriteOutcome::Updated);
     let v2 = w[0].version.clone().unwrap();
     assert_eq!(v2.version, 2);
     assert!(v2.last_updated > v1.last_updated, "timestamps increase");
-    assert_eq!(body_of(&store.vread("Patient", "p1", 1).await.unwrap().unwrap())["active"], true);
-    assert_eq!(body_of(&store.vread("Patient", "p1", 2).await.unwrap().unwrap())["active"], false);
+    assert_eq!(
+        body_of(&store.vread("Patient", "p1", 1).await.unwrap().unwrap())["active"],
+        true
+    );
+    assert_eq!(
+        body_of(&store.vread("Patient", "p1", 2).await.unwrap().unwrap())["active"],
+        false
+    );
     assert!(store.vread("Patient", "p1", 3).await.unwrap().is_none());
     assert!(store.read("Patient", "nope").await.unwrap().is_none());
-    assert!(store.read("Observation", "p1").await.unwrap().is_none(), "ids are per type");
+    assert!(
+        store.read("Observation", "p1").await.unwrap().is_none(),
+        "ids are per type"
+    );
 }
 
 async fn unchanged_updates_make_no_version(store: &Store) {
     let body = json!({"resourceType": "Patient", "id": "u1", "gender": "female"});
     let mut w = put("Patient", "u1", body.clone());
-    if let Write::Put { skip_if_unchanged, .. } = &mut w {
+    if let Write::Put {
+        skip_if_unchanged, ..
+    } = &mut w
+    {
         *skip_if_unchanged = true;
     }
-    assert_eq!(store.commit(one(w.clone())).await.unwrap()[0].outcome, WriteOutcome::Created);
+    assert_eq!(
+        store.commit(one(w.clone())).await.unwrap()[0].outcome,
+        WriteOutcome::Created
+    );
     let again = store.commit(one(w)).await.unwrap();
-    assert_eq!(again[0].outcome, WriteOutcome::Unchanged, "same content again is a no-op");
+    assert_eq!(
+        again[0].outcome,
+        WriteOutcome::Unchanged,
+        "same content again is a no-op"
+    );
     assert_eq!(again[0].version.as_ref().unwrap().version, 1);
-    assert_eq!(store.read("Patient", "u1").await.unwrap().unwrap().version, 1);
+    assert_eq!(
+        store.read("Patient", "u1").await.unwrap().unwrap().version,
+        1
+    );
 }
 
 async fn delete_and_resurrect(store: &Store) {
-    store.commit(one(put("Observation", "d1", json!({"resourceType": "Observation", "id": "d1"})))).await.unwrap();
-    let w = store.commit(one(Write::Delete { rtype: "Observation".into(), id: "d1".into() })).await.unwrap();
+    store
+        .commit(one(put(
+            "Observation",
+            "d1",
+            json!({"resourceType": "Observation", "id": "d1"}),
+        )))
+        .await
+        .unwrap();
+    let w = store
+        .commit(one(Write::Delete {
+            rtype: "Observation".into(),
+            id: "d1".into(),
+        }))
+        .await
+        .unwrap();
     assert_eq!(w[0].outcome, WriteOutcome::Deleted);
     let tomb = store.read("Observation", "d1").await.unwrap().unwrap();
     assert!(tomb.is_deleted() && tomb.version == 2 && tomb.method == Method::Delete);
-    let w = store.commit(one(Write::Delete { rtype: "Observation".into(), id: "d1".into() })).await.unwrap();
-    assert_eq!(w[0].outcome, WriteOutcome::NothingToDelete, "deleting twice changes nothing");
-    assert_eq!(store.read("Observation", "d1").await.unwrap().unwrap().version, 2);
-    let w = store.commit(one(Write::Delete { rtype: "Observation".into(), id: "never".into() })).await.unwrap();
+    let w = store
+        .commit(one(Write::Delete {
+            rtype: "Observation".into(),
+            id: "d1".into(),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(
+        w[0].outcome,
+        WriteOutcome::NothingToDelete,
+        "deleting twice changes nothing"
+    );
+    assert_eq!(
+        store
+            .read("Observation", "d1")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
+    let w = store
+        .commit(one(Write::Delete {
+            rtype: "Observation".into(),
+            id: "never".into(),
+        }))
+        .await
+        .unwrap();
     assert_eq!(w[0].outcome, WriteOutcome::NothingToDelete);
     assert!(w[0].version.is_none());
-    let w = store.commit(one(put("Observation", "d1", json!({"resourceType": "Observation", "id": "d1"})))).await.unwrap();
-    assert_eq!(w[0].outcome, WriteOutcome::Created, "a deleted resource can be brought back");
+    let w = store
+        .commit(one(put(
+            "Observation",
+            "d1",
+            json!({"resourceType": "Observation", "id": "d1"}),
+        )))
+        .await
+        .unwrap();
+    assert_eq!(
+        w[0].outcome,
+        WriteOutcome::Created,
+        "a deleted resource can be brought back"
+    );
     assert_eq!(w[0].version.as_ref().unwrap().version, 3);
-    assert!(store.vread("Observation", "d1", 2).await.unwrap().unwrap().is_deleted());
+    assert!(
+        store
+            .vread("Observation", "d1", 2)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_deleted()
+    );
 }
 
 async fn conditions_make_batches_all_or_nothing(store: &Store) {
-    store.commit(one(put("Patient", "c1", json!({"resourceType": "Patient", "id": "c1"})))).await.unwrap();
+    store
+        .commit(one(put(
+            "Patient",
+            "c1",
+            json!({"resourceType": "Patient", "id": "c1"}),
+        )))
+        .await
+        .unwrap();
     let batch = Batch {
         conditions: vec![Condition::Version {
             rtype: "Patient".into(),
@@ -115,25 +223,59 @@ async fn conditions_make_batches_all_or_nothing(store: &Store) {
             on_fail: OnFail::PreconditionFailed,
         }],
         writes: vec![
-            put("Patient", "c2", json!({"resourceType": "Patient", "id": "c2"})),
-            put("Patient", "c1", json!({"resourceType": "Patient", "id": "c1", "active": true})),
+            put(
+                "Patient",
+                "c2",
+                json!({"resourceType": "Patient", "id": "c2"}),
+            ),
+            put(
+                "Patient",
+                "c1",
+                json!({"resourceType": "Patient", "id": "c1", "active": true}),
+            ),
         ],
     };
     match store.commit(batch).await {
-        Err(StoreError::ConditionFailed { index: 0, on_fail: OnFail::PreconditionFailed }) => {}
+        Err(StoreError::ConditionFailed {
+            index: 0,
+            on_fail: OnFail::PreconditionFailed,
+        }) => {}
         other => panic!("a failed condition must refuse the batch, got {other:?}"),
     }
-    assert!(store.read("Patient", "c2").await.unwrap().is_none(), "nothing of a refused batch is stored");
-    assert_eq!(store.read("Patient", "c1").await.unwrap().unwrap().version, 1);
+    assert!(
+        store.read("Patient", "c2").await.unwrap().is_none(),
+        "nothing of a refused batch is stored"
+    );
+    assert_eq!(
+        store.read("Patient", "c1").await.unwrap().unwrap().version,
+        1
+    );
 
     let ok = Batch {
         conditions: vec![
-            Condition::Version { rtype: "Patient".into(), id: "c1".into(), version: Some(1), on_fail: OnFail::Retry },
-            Condition::Version { rtype: "Patient".into(), id: "c3".into(), version: None, on_fail: OnFail::Retry },
+            Condition::Version {
+                rtype: "Patient".into(),
+                id: "c1".into(),
+                version: Some(1),
+                on_fail: OnFail::Retry,
+            },
+            Condition::Version {
+                rtype: "Patient".into(),
+                id: "c3".into(),
+                version: None,
+                on_fail: OnFail::Retry,
+            },
         ],
-        writes: vec![put("Patient", "c3", json!({"resourceType": "Patient", "id": "c3"}))],
+        writes: vec![put(
+            "Patient",
+            "c3",
+            json!({"resourceType": "Patient", "id": "c3"}),
+        )],
     };
-    assert_eq!(store.commit(ok).await.unwrap()[0].outcome, WriteOutcome::Created);
+    assert_eq!(
+        store.commit(ok).await.unwrap()[0].outcome,
+        WriteOutcome::Created
+    );
 
     // A failing batch among many concurrent ones leaves the others intact (group commit).
     let mut tasks = Vec::new();
@@ -143,8 +285,17 @@ async fn conditions_make_batches_all_or_nothing(store: &Store) {
             let version = if i % 10 == 0 { Some(99) } else { None };
             let id = format!("g{i}");
             s.commit(Batch {
-                conditions: vec![Condition::Version { rtype: "Patient".into(), id: id.clone(), version, on_fail: OnFail::Retry }],
-                writes: vec![put("Patient", &id, json!({"resourceType": "Patient", "id": id}))],
+                conditions: vec![Condition::Version {
+                    rtype: "Patient".into(),
+                    id: id.clone(),
+                    version,
+                    on_fail: OnFail::Retry,
+                }],
+                writes: vec![put(
+                    "Patient",
+                    &id,
+                    json!({"resourceType": "Patient", "id": id}),
+                )],
             })
             .await
             .is_ok()
@@ -153,26 +304,81 @@ async fn conditions_make_batches_all_or_nothing(store: &Store) {
     for (i, t) in tasks.into_iter().enumerate() {
         let ok = t.await.unwrap();
         assert_eq!(ok, i % 10 != 0, "batch {i}");
-        assert_eq!(store.read("Patient", &format!("g{i}")).await.unwrap().is_some(), i % 10 != 0);
+        assert_eq!(
+            store
+                .read("Patient", &format!("g{i}"))
+                .await
+                .unwrap()
+                .is_some(),
+            i % 10 != 0
+        );
     }
 }
 
 async fn token_index_and_matches(store: &Store) {
-    let mut w = put("Patient", "t1", json!({"resourceType": "Patient", "id": "t1"}));
+    let mut w = put(
+        "Patient",
+        "t1",
+        json!({"resourceType": "Patient", "id": "t1"}),
+    );
     if let Write::Put { index, .. } = &mut w {
-        index.tokens.push(TokenRow { param: "identifier".into(), system: Some("urn:sys".into()), code: "123".into() });
-        index.tokens.push(TokenRow { param: "identifier".into(), system: None, code: "nosys".into() });
+        index.tokens.push(TokenRow {
+            param: "identifier".into(),
+            system: Some("urn:sys".into()),
+            code: "123".into(),
+        });
+        index.tokens.push(TokenRow {
+            param: "identifier".into(),
+            system: None,
+            code: "nosys".into(),
+        });
     }
     store.commit(one(w)).await.unwrap();
     let crit = |system: Option<&str>, code: &str| {
-        vec![TokenCriterion { param: "identifier".into(), system: system.map(str::to_string), code: code.into() }]
+        vec![TokenCriterion {
+            param: "identifier".into(),
+            system: system.map(str::to_string),
+            code: code.into(),
+        }]
     };
-    assert_eq!(store.find("Patient", &crit(Some("urn:sys"), "123"), 10).await.unwrap(), vec!["t1"]);
-    assert_eq!(store.find("Patient", &crit(None, "123"), 10).await.unwrap(), vec!["t1"]);
-    assert!(store.find("Patient", &crit(Some("urn:other"), "123"), 10).await.unwrap().is_empty());
-    assert_eq!(store.find("Patient", &crit(Some(""), "nosys"), 10).await.unwrap(), vec!["t1"]);
-    assert!(store.find("Observation", &crit(None, "123"), 10).await.unwrap().is_empty(), "index is per type");
-    let by_id = vec![TokenCriterion { param: "_id".into(), system: None, code: "t1".into() }];
+    assert_eq!(
+        store
+            .find("Patient", &crit(Some("urn:sys"), "123"), 10)
+            .await
+            .unwrap(),
+        vec!["t1"]
+    );
+    assert_eq!(
+        store.find("Patient", &crit(None, "123"), 10).await.unwrap(),
+        vec!["t1"]
+    );
+    assert!(
+        store
+            .find("Patient", &crit(Some("urn:other"), "123"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .find("Patient", &crit(Some(""), "nosys"), 10)
+            .await
+            .unwrap(),
+        vec!["t1"]
+    );
+    assert!(
+        store
+            .find("Observation", &crit(None, "123"), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "index is per type"
+    );
+    let by_id = vec![TokenCriterion {
+        param: "_id".into(),
+        system: None,
+        code: "t1".into(),
+    }];
     assert_eq!(store.find("Patient", &by_id, 10).await.unwrap(), vec!["t1"]);
 
     // A conditional create: "no Patient with identifier 456" holds once, not twice.
@@ -184,21 +390,59 @@ async fn token_index_and_matches(store: &Store) {
             on_fail: OnFail::Retry,
         }],
         writes: vec![{
-            let mut w = put("Patient", "t2", json!({"resourceType": "Patient", "id": "t2"}));
+            let mut w = put(
+                "Patient",
+                "t2",
+                json!({"resourceType": "Patient", "id": "t2"}),
+            );
             if let Write::Put { index, .. } = &mut w {
-                index.tokens.push(TokenRow { param: "identifier".into(), system: Some("urn:sys".into()), code: "456".into() });
+                index.tokens.push(TokenRow {
+                    param: "identifier".into(),
+                    system: Some("urn:sys".into()),
+                    code: "456".into(),
+                });
             }
             w
         }],
     };
     store.commit(cond()).await.unwrap();
-    assert!(matches!(store.commit(cond()).await, Err(StoreError::ConditionFailed { .. })));
+    assert!(matches!(
+        store.commit(cond()).await,
+        Err(StoreError::ConditionFailed { .. })
+    ));
 
     // Updating replaces the index rows; deleting removes them.
-    store.commit(one(put("Patient", "t1", json!({"resourceType": "Patient", "id": "t1"})))).await.unwrap();
-    assert!(store.find("Patient", &crit(None, "123"), 10).await.unwrap().is_empty(), "old index rows replaced");
-    store.commit(one(Write::Delete { rtype: "Patient".into(), id: "t2".into() })).await.unwrap();
-    assert!(store.find("Patient", &crit(None, "456"), 10).await.unwrap().is_empty(), "deleted resources do not match");
+    store
+        .commit(one(put(
+            "Patient",
+            "t1",
+            json!({"resourceType": "Patient", "id": "t1"}),
+        )))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .find("Patient", &crit(None, "123"), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "old index rows replaced"
+    );
+    store
+        .commit(one(Write::Delete {
+            rtype: "Patient".into(),
+            id: "t2".into(),
+        }))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .find("Patient", &crit(None, "456"), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "deleted resources do not match"
+    );
 }
 
 async fn same_resource_twice_in_one_batch(store: &Store) {
@@ -206,24 +450,55 @@ async fn same_resource_twice_in_one_batch(store: &Store) {
         .commit(Batch {
             conditions: vec![],
             writes: vec![
-                put("Patient", "twice", json!({"resourceType": "Patient", "id": "twice", "active": true})),
-                put("Patient", "twice", json!({"resourceType": "Patient", "id": "twice", "active": false})),
+                put(
+                    "Patient",
+                    "twice",
+                    json!({"resourceType": "Patient", "id": "twice", "active": true}),
+                ),
+                put(
+                    "Patient",
+                    "twice",
+                    json!({"resourceType": "Patient", "id": "twice", "active": false}),
+                ),
             ],
         })
         .await
         .unwrap();
     assert_eq!(w[0].version.as_ref().unwrap().version, 1);
     assert_eq!(w[1].version.as_ref().unwrap().version, 2);
-    assert_eq!(body_of(&store.read("Patient", "twice").await.unwrap().unwrap())["active"], false);
+    assert_eq!(
+        body_of(&store.read("Patient", "twice").await.unwrap().unwrap())["active"],
+        false
+    );
 }
 
 async fn history_scopes_and_paging(store: &Store) {
     let start = jiff::Timestamp::now().as_microsecond();
     for i in 0..5 {
-        store.commit(one(put("Encounter", "h1", json!({"resourceType": "Encounter", "id": "h1", "n": i})))).await.unwrap();
+        store
+            .commit(one(put(
+                "Encounter",
+                "h1",
+                json!({"resourceType": "Encounter", "id": "h1", "n": i}),
+            )))
+            .await
+            .unwrap();
     }
-    store.commit(one(put("Encounter", "h2", json!({"resourceType": "Encounter", "id": "h2"})))).await.unwrap();
-    store.commit(one(Write::Delete { rtype: "Encounter".into(), id: "h2".into() })).await.unwrap();
+    store
+        .commit(one(put(
+            "Encounter",
+            "h2",
+            json!({"resourceType": "Encounter", "id": "h2"}),
+        )))
+        .await
+        .unwrap();
+    store
+        .commit(one(Write::Delete {
+            rtype: "Encounter".into(),
+            id: "h2".into(),
+        }))
+        .await
+        .unwrap();
 
     let q = |scope: HistoryScope, count: usize, before: Option<i64>| HistoryQuery {
         scope,
@@ -232,7 +507,10 @@ async fn history_scopes_and_paging(store: &Store) {
         count,
         before_seq: before,
     };
-    let inst = HistoryScope::Instance { rtype: "Encounter".into(), id: "h1".into() };
+    let inst = HistoryScope::Instance {
+        rtype: "Encounter".into(),
+        id: "h1".into(),
+    };
     let page = store.history(q(inst.clone(), 10, None)).await.unwrap();
     let versions: Vec<u64> = page.versions.iter().map(|v| v.version).collect();
     assert_eq!(versions, vec![5, 4, 3, 2, 1], "newest first");
@@ -240,30 +518,91 @@ async fn history_scopes_and_paging(store: &Store) {
 
     // Paging: 2 per page, 3 pages, nothing lost or repeated, even with a write in between.
     let p1 = store.history(q(inst.clone(), 2, None)).await.unwrap();
-    store.commit(one(put("Encounter", "h1", json!({"resourceType": "Encounter", "id": "h1", "n": 99})))).await.unwrap();
-    let p2 = store.history(q(inst.clone(), 2, p1.next_before_seq)).await.unwrap();
-    let p3 = store.history(q(inst.clone(), 2, p2.next_before_seq)).await.unwrap();
-    let got: Vec<u64> = [p1, p2, p3.clone()].iter().flat_map(|p| p.versions.iter().map(|v| v.version)).collect();
+    store
+        .commit(one(put(
+            "Encounter",
+            "h1",
+            json!({"resourceType": "Encounter", "id": "h1", "n": 99}),
+        )))
+        .await
+        .unwrap();
+    let p2 = store
+        .history(q(inst.clone(), 2, p1.next_before_seq))
+        .await
+        .unwrap();
+    let p3 = store
+        .history(q(inst.clone(), 2, p2.next_before_seq))
+        .await
+        .unwrap();
+    let got: Vec<u64> = [p1, p2, p3.clone()]
+        .iter()
+        .flat_map(|p| p.versions.iter().map(|v| v.version))
+        .collect();
     assert_eq!(got, vec![5, 4, 3, 2, 1]);
     assert!(p3.next_before_seq.is_none());
 
-    let ty = store.history(q(HistoryScope::Type { rtype: "Encounter".into() }, 100, None)).await.unwrap();
+    let ty = store
+        .history(q(
+            HistoryScope::Type {
+                rtype: "Encounter".into(),
+            },
+            100,
+            None,
+        ))
+        .await
+        .unwrap();
     assert_eq!(ty.versions.len(), 8, "6 versions of h1 and 2 of h2");
-    assert!(ty.versions.iter().any(|v| v.id == "h2" && v.is_deleted() && v.method == Method::Delete));
-    let sys = store.history(q(HistoryScope::System, 1000, None)).await.unwrap();
+    assert!(
+        ty.versions
+            .iter()
+            .any(|v| v.id == "h2" && v.is_deleted() && v.method == Method::Delete)
+    );
+    let sys = store
+        .history(q(HistoryScope::System, 1000, None))
+        .await
+        .unwrap();
     assert!(sys.versions.len() >= 8);
-    assert!(sys.versions.windows(2).all(|w| w[0].last_updated >= w[1].last_updated), "system history newest first");
+    assert!(
+        sys.versions
+            .windows(2)
+            .all(|w| w[0].last_updated >= w[1].last_updated),
+        "system history newest first"
+    );
 
     // _at: the version current at an instant.
-    let all = store.history(q(inst.clone(), 10, None)).await.unwrap().versions;
+    let all = store
+        .history(q(inst.clone(), 10, None))
+        .await
+        .unwrap()
+        .versions;
     let v3 = all.iter().find(|v| v.version == 3).unwrap();
-    let at = HistoryQuery { scope: inst, since: None, at: Some((v3.last_updated, v3.last_updated + 1)), count: 10, before_seq: None };
-    let current_then: Vec<u64> = store.history(at).await.unwrap().versions.iter().map(|v| v.version).collect();
+    let at = HistoryQuery {
+        scope: inst,
+        since: None,
+        at: Some((v3.last_updated, v3.last_updated + 1)),
+        count: 10,
+        before_seq: None,
+    };
+    let current_then: Vec<u64> = store
+        .history(at)
+        .await
+        .unwrap()
+        .versions
+        .iter()
+        .map(|v| v.version)
+        .collect();
     assert_eq!(current_then, vec![3]);
 }
 
 async fn concurrent_updates_lose_nothing(store: &Store) {
-    store.commit(one(put("Basic", "counter", json!({"resourceType": "Basic", "id": "counter", "n": 0})))).await.unwrap();
+    store
+        .commit(one(put(
+            "Basic",
+            "counter",
+            json!({"resourceType": "Basic", "id": "counter", "n": 0}),
+        )))
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let s = store.clone();
@@ -279,7 +618,11 @@ async fn concurrent_updates_lose_nothing(store: &Store) {
                         version: Some(cur.version),
                         on_fail: OnFail::Retry,
                     }],
-                    writes: vec![put("Basic", "counter", json!({"resourceType": "Basic", "id": "counter", "n": n + 1}))],
+                    writes: vec![put(
+                        "Basic",
+                        "counter",
+                        json!({"resourceType": "Basic", "id": "counter", "n": n + 1}),
+                    )],
                 };
                 match s.commit(batch).await {
                     Ok(_) => done += 1,
@@ -293,7 +636,11 @@ async fn concurrent_updates_lose_nothing(store: &Store) {
         t.await.unwrap();
     }
     let cur = store.read("Basic", "counter").await.unwrap().unwrap();
-    assert_eq!(body_of(&cur)["n"], 80, "optimistic concurrency loses no update");
+    assert_eq!(
+        body_of(&cur)["n"],
+        80,
+        "optimistic concurrency loses no update"
+    );
     assert_eq!(cur.version, 81);
 }
 
@@ -301,12 +648,27 @@ async fn decimals_survive(store: &Store) {
     let body: Value =
         serde_json::from_str(r#"{"resourceType":"Observation","id":"dec","valueQuantity":{"value":1.50,"unit":"mg"},"x":[0.000001,1e3]}"#)
             .unwrap();
-    store.commit(one(put("Observation", "dec", body))).await.unwrap();
-    let text = store.read("Observation", "dec").await.unwrap().unwrap().body.unwrap();
-    assert!(text.contains("\"value\":1.50"), "decimal precision kept: {text}");
+    store
+        .commit(one(put("Observation", "dec", body)))
+        .await
+        .unwrap();
+    let text = store
+        .read("Observation", "dec")
+        .await
+        .unwrap()
+        .unwrap()
+        .body
+        .unwrap();
+    assert!(
+        text.contains("\"value\":1.50"),
+        "decimal precision kept: {text}"
+    );
     // Exponents come back in serde_json's canonical spelling, the same number.
     assert!(text.contains("[0.000001,1e+3]"), "number text kept: {text}");
-    assert!(text.starts_with(r#"{"resourceType":"Observation","id":"dec","meta":{"#), "meta after id: {text}");
+    assert!(
+        text.starts_with(r#"{"resourceType":"Observation","id":"dec","meta":{"#),
+        "meta after id: {text}"
+    );
     let stats = store.stats().await.unwrap();
     assert!(stats.resources > 10 && stats.versions > stats.resources);
 }

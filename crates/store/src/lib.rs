@@ -109,9 +109,19 @@ pub enum OnFail {
 pub enum Condition {
     /// The current version of `rtype/id` is `version` (None: no version at all; a deleted
     /// resource's current version is its tombstone's).
-    Version { rtype: String, id: String, version: Option<u64>, on_fail: OnFail },
+    Version {
+        rtype: String,
+        id: String,
+        version: Option<u64>,
+        on_fail: OnFail,
+    },
     /// The ids of the live `rtype` resources matching all `criteria` are exactly `ids` (sorted).
-    Matches { rtype: String, criteria: Vec<TokenCriterion>, ids: Vec<String>, on_fail: OnFail },
+    Matches {
+        rtype: String,
+        criteria: Vec<TokenCriterion>,
+        ids: Vec<String>,
+        on_fail: OnFail,
+    },
 }
 
 /// One write of a batch.
@@ -229,7 +239,9 @@ impl Store {
         if location.starts_with("postgres://") || location.starts_with("postgresql://") {
             Ok(Store::Postgres(PostgresStore::connect(location).await?))
         } else {
-            Ok(Store::Sqlite(SqliteStore::open(std::path::Path::new(location))?))
+            Ok(Store::Sqlite(SqliteStore::open(std::path::Path::new(
+                location,
+            ))?))
         }
     }
 
@@ -249,7 +261,12 @@ impl Store {
     }
 
     /// A specific version of a resource, if it exists.
-    pub async fn vread(&self, rtype: &str, id: &str, version: u64) -> Result<Option<Version>, StoreError> {
+    pub async fn vread(
+        &self,
+        rtype: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<Version>, StoreError> {
         match self {
             Store::Sqlite(s) => s.vread(rtype, id, version),
             Store::Postgres(s) => s.vread(rtype, id, version).await,
@@ -265,7 +282,12 @@ impl Store {
     }
 
     /// Ids of the live resources of `rtype` matching all `criteria`, sorted, at most `limit`.
-    pub async fn find(&self, rtype: &str, criteria: &[TokenCriterion], limit: usize) -> Result<Vec<String>, StoreError> {
+    pub async fn find(
+        &self,
+        rtype: &str,
+        criteria: &[TokenCriterion],
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
         match self {
             Store::Sqlite(s) => s.find(rtype, criteria, limit).await,
             Store::Postgres(s) => s.find(rtype, criteria, limit).await,
@@ -289,16 +311,22 @@ impl Store {
 
 /// Sets `meta.versionId` and `meta.lastUpdated` and serializes: the stored form of a version.
 fn stamp(body: &mut Value, version: u64, last_updated: Micros) -> Arc<str> {
-    if !body.get("meta").is_some_and(Value::is_object) {
-        if let Some(obj) = body.as_object_mut() {
-            // Conventional place: after resourceType and id.
-            let at = obj.keys().take_while(|k| *k == "resourceType" || *k == "id").count();
-            obj.shift_insert(at, "meta".into(), Value::Object(Default::default()));
-        }
+    if !body.get("meta").is_some_and(Value::is_object)
+        && let Some(obj) = body.as_object_mut()
+    {
+        // Conventional place: after resourceType and id.
+        let at = obj
+            .keys()
+            .take_while(|k| *k == "resourceType" || *k == "id")
+            .count();
+        obj.shift_insert(at, "meta".into(), Value::Object(Default::default()));
     }
     if let Some(meta) = body.get_mut("meta").and_then(Value::as_object_mut) {
         meta.insert("versionId".into(), Value::String(version.to_string()));
-        meta.insert("lastUpdated".into(), Value::String(format_instant(last_updated)));
+        meta.insert(
+            "lastUpdated".into(),
+            Value::String(format_instant(last_updated)),
+        );
     }
     Arc::from(serde_json::to_string(body).unwrap_or_default())
 }
@@ -307,7 +335,9 @@ fn stamp(body: &mut Value, version: u64, last_updated: Micros) -> Arc<str> {
 pub fn format_instant(micros: Micros) -> String {
     let ts = jiff::Timestamp::from_microsecond(micros).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let offset = jiff::tz::Offset::constant(9);
-    ts.to_zoned(jiff::tz::TimeZone::fixed(offset)).strftime("%Y-%m-%dT%H:%M:%S%.6f%:z").to_string()
+    ts.to_zoned(jiff::tz::TimeZone::fixed(offset))
+        .strftime("%Y-%m-%dT%H:%M:%S%.6f%:z")
+        .to_string()
 }
 
 /// Now, in microseconds; strictly after `previous` (timestamps of one store never repeat).

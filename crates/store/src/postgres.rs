@@ -6,8 +6,8 @@
 //! with match conditions run SERIALIZABLE. Serialization failures and deadlocks are retried.
 
 use crate::{
-    Batch, Condition, HistoryPage, HistoryQuery, HistoryScope, Method, Micros, Stats, StoreError, TokenCriterion,
-    Version, Write, WriteOutcome, Written, next_timestamp, stamp,
+    Batch, Condition, HistoryPage, HistoryQuery, HistoryScope, Method, Micros, Stats, StoreError,
+    TokenCriterion, Version, Write, WriteOutcome, Written, next_timestamp, stamp,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::collections::HashMap;
@@ -67,32 +67,51 @@ impl PostgresStore {
     /// Connects to `url` and migrates the schema (serialized by an advisory lock, so several
     /// nodes may start at once).
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
-        let config: tokio_postgres::Config =
-            url.parse().map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
-        let mgr = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+        let mgr = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
         let pool = Pool::builder(mgr)
             .max_size(32)
             .build()
             .map_err(|e| StoreError::Unavailable(format!("cannot build connection pool: {e}")))?;
-        let store = PostgresStore { pool, last_ts: Arc::new(AtomicI64::new(0)) };
+        let store = PostgresStore {
+            pool,
+            last_ts: Arc::new(AtomicI64::new(0)),
+        };
         store.migrate().await?;
         Ok(store)
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(|e| StoreError::Unavailable(format!("PostgreSQL: {e}")))
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("PostgreSQL: {e}")))
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock(7420001)", &[]).await?;
+        tx.execute("SELECT pg_advisory_xact_lock(7420001)", &[])
+            .await?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
         )
         .await?;
-        let current: i32 =
-            tx.query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[]).await?.get(0);
+        let current: i32 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                &[],
+            )
+            .await?
+            .get(0);
         if current as usize > MIGRATIONS.len() {
             return Err(StoreError::Unavailable(format!(
                 "the database's schema is version {current}, newer than this kizuna ({}); upgrade kizuna",
@@ -107,7 +126,10 @@ impl PostgresStore {
             )
             .await?;
         }
-        let max_ts: i64 = tx.query_one("SELECT coalesce(max(last_updated), 0) FROM history", &[]).await?.get(0);
+        let max_ts: i64 = tx
+            .query_one("SELECT coalesce(max(last_updated), 0) FROM history", &[])
+            .await?
+            .get(0);
         self.last_ts.fetch_max(max_ts, Ordering::SeqCst);
         tx.commit().await?;
         Ok(())
@@ -117,7 +139,10 @@ impl PostgresStore {
         let mut prev = self.last_ts.load(Ordering::SeqCst);
         loop {
             let ts = next_timestamp(prev);
-            match self.last_ts.compare_exchange(prev, ts, Ordering::SeqCst, Ordering::SeqCst) {
+            match self
+                .last_ts
+                .compare_exchange(prev, ts, Ordering::SeqCst, Ordering::SeqCst)
+            {
                 Ok(_) => return ts,
                 Err(p) => prev = p,
             }
@@ -132,10 +157,18 @@ impl PostgresStore {
                  JOIN history h ON h.seq = r.seq WHERE r.type = $1 AND r.id = $2",
             )
             .await?;
-        Ok(client.query_opt(&st, &[&rtype, &id]).await?.map(|r| version_row(rtype, id, &r)))
+        Ok(client
+            .query_opt(&st, &[&rtype, &id])
+            .await?
+            .map(|r| version_row(rtype, id, &r)))
     }
 
-    pub async fn vread(&self, rtype: &str, id: &str, version: u64) -> Result<Option<Version>, StoreError> {
+    pub async fn vread(
+        &self,
+        rtype: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<Version>, StoreError> {
         let client = self.client().await?;
         let st = client
             .prepare_cached(
@@ -143,23 +176,38 @@ impl PostgresStore {
                  JOIN history h ON h.res_key = r.res_key AND h.version = $3 WHERE r.type = $1 AND r.id = $2",
             )
             .await?;
-        Ok(client.query_opt(&st, &[&rtype, &id, &(version as i64)]).await?.map(|r| version_row(rtype, id, &r)))
+        Ok(client
+            .query_opt(&st, &[&rtype, &id, &(version as i64)])
+            .await?
+            .map(|r| version_row(rtype, id, &r)))
     }
 
-    pub async fn find(&self, rtype: &str, criteria: &[TokenCriterion], limit: usize) -> Result<Vec<String>, StoreError> {
+    pub async fn find(
+        &self,
+        rtype: &str,
+        criteria: &[TokenCriterion],
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
         let client = self.client().await?;
         find_ids(&**client, rtype, criteria, limit).await
     }
 
     pub async fn commit(&self, batch: Batch) -> Result<Vec<Written>, StoreError> {
-        let serializable = batch.conditions.iter().any(|c| matches!(c, Condition::Matches { .. }));
+        let serializable = batch
+            .conditions
+            .iter()
+            .any(|c| matches!(c, Condition::Matches { .. }));
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut client = self.client().await?;
             let tx = client
                 .build_transaction()
-                .isolation_level(if serializable { IsolationLevel::Serializable } else { IsolationLevel::ReadCommitted })
+                .isolation_level(if serializable {
+                    IsolationLevel::Serializable
+                } else {
+                    IsolationLevel::ReadCommitted
+                })
                 .start()
                 .await?;
             let result = match self.apply(&tx, &batch).await {
@@ -167,12 +215,16 @@ impl PostgresStore {
                 Err(e) => Err(e),
             };
             match result {
-                Err(StoreError::Backend(msg)) if msg.starts_with(RETRYABLE) && attempt < RETRIES => {
+                Err(StoreError::Backend(msg))
+                    if msg.starts_with(RETRYABLE) && attempt < RETRIES =>
+                {
                     tokio::time::sleep(std::time::Duration::from_millis(attempt as u64 * 2)).await;
                     continue;
                 }
                 Err(StoreError::Backend(msg)) if msg.starts_with(RETRYABLE) => {
-                    return Err(StoreError::Backend(format!("gave up after {RETRIES} attempts: {msg}")));
+                    return Err(StoreError::Backend(format!(
+                        "gave up after {RETRIES} attempts: {msg}"
+                    )));
                 }
                 other => return other,
             }
@@ -182,16 +234,30 @@ impl PostgresStore {
     async fn apply(&self, tx: &Transaction<'_>, batch: &Batch) -> Result<Vec<Written>, StoreError> {
         for (index, cond) in batch.conditions.iter().enumerate() {
             let (holds, on_fail) = match cond {
-                Condition::Version { rtype, id, version, on_fail } => {
+                Condition::Version {
+                    rtype,
+                    id,
+                    version,
+                    on_fail,
+                } => {
                     let row = tx
-                        .query_opt("SELECT version FROM resource WHERE type = $1 AND id = $2 FOR UPDATE", &[rtype, id])
+                        .query_opt(
+                            "SELECT version FROM resource WHERE type = $1 AND id = $2 FOR UPDATE",
+                            &[rtype, id],
+                        )
                         .await
                         .map_err(StoreError::from_pg)?;
                     (row.map(|r| r.get::<_, i64>(0) as u64) == *version, *on_fail)
                 }
-                Condition::Matches { rtype, criteria, ids, on_fail } => {
-                    (find_ids(tx, rtype, criteria, ids.len() + 1).await? == *ids, *on_fail)
-                }
+                Condition::Matches {
+                    rtype,
+                    criteria,
+                    ids,
+                    on_fail,
+                } => (
+                    find_ids(tx, rtype, criteria, ids.len() + 1).await? == *ids,
+                    *on_fail,
+                ),
             };
             if !holds {
                 return Err(StoreError::ConditionFailed { index, on_fail });
@@ -202,7 +268,9 @@ impl PostgresStore {
         let mut rounds: Vec<Vec<usize>> = Vec::new();
         for (i, w) in batch.writes.iter().enumerate() {
             let key = match w {
-                Write::Put { rtype, id, .. } | Write::Delete { rtype, id } => (rtype.as_str(), id.as_str()),
+                Write::Put { rtype, id, .. } | Write::Delete { rtype, id } => {
+                    (rtype.as_str(), id.as_str())
+                }
             };
             let round = seen.entry(key).and_modify(|r| *r += 1).or_insert(0);
             if rounds.len() <= *round {
@@ -214,7 +282,10 @@ impl PostgresStore {
         for round in rounds {
             self.apply_round(tx, batch, &round, &mut out).await?;
         }
-        Ok(out.into_iter().map(|w| w.expect("every write belongs to one round")).collect())
+        Ok(out
+            .into_iter()
+            .map(|w| w.expect("every write belongs to one round"))
+            .collect())
     }
 
     async fn apply_round(
@@ -225,7 +296,9 @@ impl PostgresStore {
         out: &mut [Option<Written>],
     ) -> Result<(), StoreError> {
         let key = |i: usize| match &batch.writes[i] {
-            Write::Put { rtype, id, .. } | Write::Delete { rtype, id } => (rtype.clone(), id.clone()),
+            Write::Put { rtype, id, .. } | Write::Delete { rtype, id } => {
+                (rtype.clone(), id.clone())
+            }
         };
         let keys: Vec<(String, String)> = round.iter().map(|&i| key(i)).collect();
         let mut current = lock_current(tx, &keys).await?;
@@ -237,7 +310,10 @@ impl PostgresStore {
             .filter(|k| !current.contains_key(k))
             .collect();
         if !missing.is_empty() {
-            let (t, d): (Vec<&str>, Vec<&str>) = missing.iter().map(|(a, b)| (a.as_str(), b.as_str())).unzip();
+            let (t, d): (Vec<&str>, Vec<&str>) = missing
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .unzip();
             let rows = tx
                 .query(
                     "INSERT INTO resource (type, id, version, seq, deleted, last_updated)
@@ -251,9 +327,21 @@ impl PostgresStore {
             for r in rows {
                 let k = (r.get::<_, String>(0), r.get::<_, String>(1));
                 inserted.insert(k.clone());
-                current.insert(k, Current { res_key: r.get(2), version: 0, seq: None, deleted: true, hash: None });
+                current.insert(
+                    k,
+                    Current {
+                        res_key: r.get(2),
+                        version: 0,
+                        seq: None,
+                        deleted: true,
+                        hash: None,
+                    },
+                );
             }
-            let raced: Vec<(String, String)> = missing.into_iter().filter(|k| !inserted.contains(k)).collect();
+            let raced: Vec<(String, String)> = missing
+                .into_iter()
+                .filter(|k| !inserted.contains(k))
+                .collect();
             if !raced.is_empty() {
                 current.extend(lock_current(tx, &raced).await?);
             }
@@ -269,17 +357,38 @@ impl PostgresStore {
         let mut h_hash: Vec<Option<Vec<u8>>> = Vec::new();
         let mut h_body: Vec<Option<String>> = Vec::new();
         let mut index_res: Vec<i64> = Vec::new();
-        let mut tok = (Vec::new(), Vec::new(), Vec::new(), Vec::<Option<String>>::new(), Vec::new());
+        let mut tok = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::<Option<String>>::new(),
+            Vec::new(),
+        );
         let mut pending: Vec<(usize, i64, Version, WriteOutcome)> = Vec::new();
         for &i in round {
             let k = key(i);
             let cur = current.get(&k);
             match &batch.writes[i] {
-                Write::Put { rtype, id, body, method, content_hash, skip_if_unchanged, index } => {
-                    let cur = cur.ok_or_else(|| StoreError::Backend("resource row vanished".into()))?;
-                    if *skip_if_unchanged && !cur.deleted && cur.hash.as_deref() == Some(&content_hash[..]) {
+                Write::Put {
+                    rtype,
+                    id,
+                    body,
+                    method,
+                    content_hash,
+                    skip_if_unchanged,
+                    index,
+                } => {
+                    let cur =
+                        cur.ok_or_else(|| StoreError::Backend("resource row vanished".into()))?;
+                    if *skip_if_unchanged
+                        && !cur.deleted
+                        && cur.hash.as_deref() == Some(&content_hash[..])
+                    {
                         let v = load_seq(tx, cur.seq.unwrap_or(0), rtype, id).await?;
-                        out[i] = Some(Written { outcome: WriteOutcome::Unchanged, version: Some(v) });
+                        out[i] = Some(Written {
+                            outcome: WriteOutcome::Unchanged,
+                            version: Some(v),
+                        });
                         continue;
                     }
                     let ts = self.next_ts();
@@ -305,8 +414,19 @@ impl PostgresStore {
                         tok.3.push(t.system.clone());
                         tok.4.push(t.code.clone());
                     }
-                    let outcome = if cur.deleted { WriteOutcome::Created } else { WriteOutcome::Updated };
-                    let v = Version { rtype: rtype.clone(), id: id.clone(), version, last_updated: ts, method: *method, body: Some(text) };
+                    let outcome = if cur.deleted {
+                        WriteOutcome::Created
+                    } else {
+                        WriteOutcome::Updated
+                    };
+                    let v = Version {
+                        rtype: rtype.clone(),
+                        id: id.clone(),
+                        version,
+                        last_updated: ts,
+                        method: *method,
+                        body: Some(text),
+                    };
                     pending.push((i, cur.res_key, v, outcome));
                 }
                 Write::Delete { rtype, id } => match cur {
@@ -325,14 +445,29 @@ impl PostgresStore {
                         h_hash.push(None);
                         h_body.push(None);
                         index_res.push(cur.res_key);
-                        let v = Version { rtype: rtype.clone(), id: id.clone(), version, last_updated: ts, method: Method::Delete, body: None };
+                        let v = Version {
+                            rtype: rtype.clone(),
+                            id: id.clone(),
+                            version,
+                            last_updated: ts,
+                            method: Method::Delete,
+                            body: None,
+                        };
                         pending.push((i, cur.res_key, v, WriteOutcome::Deleted));
                     }
                     Some(cur) => {
                         let v = load_seq(tx, cur.seq.unwrap_or(0), rtype, id).await?;
-                        out[i] = Some(Written { outcome: WriteOutcome::NothingToDelete, version: Some(v) });
+                        out[i] = Some(Written {
+                            outcome: WriteOutcome::NothingToDelete,
+                            version: Some(v),
+                        });
                     }
-                    None => out[i] = Some(Written { outcome: WriteOutcome::NothingToDelete, version: None }),
+                    None => {
+                        out[i] = Some(Written {
+                            outcome: WriteOutcome::NothingToDelete,
+                            version: None,
+                        })
+                    }
                 },
             }
         }
@@ -377,7 +512,12 @@ impl PostgresStore {
         )
         .await
         .map_err(StoreError::from_pg)?;
-        tx.execute("DELETE FROM token_index WHERE res_key = ANY($1)", &[&index_res]).await.map_err(StoreError::from_pg)?;
+        tx.execute(
+            "DELETE FROM token_index WHERE res_key = ANY($1)",
+            &[&index_res],
+        )
+        .await
+        .map_err(StoreError::from_pg)?;
         if !tok.0.is_empty() {
             tx.execute(
                 "INSERT INTO token_index (res_key, type, param, system, code)
@@ -388,7 +528,10 @@ impl PostgresStore {
             .map_err(StoreError::from_pg)?;
         }
         for (i, _, v, outcome) in pending {
-            out[i] = Some(Written { outcome, version: Some(v) });
+            out[i] = Some(Written {
+                outcome,
+                version: Some(v),
+            });
         }
         Ok(())
     }
@@ -435,7 +578,8 @@ impl PostgresStore {
         }
         sql.push_str(" ORDER BY h.seq DESC LIMIT ");
         arg(&mut sql, Box::new((q.count + 1) as i64));
-        let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| &**a as &(dyn ToSql + Sync)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            args.iter().map(|a| &**a as &(dyn ToSql + Sync)).collect();
         let rows = client.query(&sql, &refs).await?;
         let mut versions = Vec::new();
         let mut seqs = Vec::new();
@@ -457,14 +601,26 @@ impl PostgresStore {
         } else {
             None
         };
-        Ok(HistoryPage { versions, next_before_seq })
+        Ok(HistoryPage {
+            versions,
+            next_before_seq,
+        })
     }
 
     pub async fn stats(&self) -> Result<Stats, StoreError> {
         let client = self.client().await?;
-        let resources: i64 = client.query_one("SELECT count(*) FROM resource WHERE NOT deleted", &[]).await?.get(0);
-        let versions: i64 = client.query_one("SELECT count(*) FROM history", &[]).await?.get(0);
-        Ok(Stats { resources: resources as u64, versions: versions as u64 })
+        let resources: i64 = client
+            .query_one("SELECT count(*) FROM resource WHERE NOT deleted", &[])
+            .await?
+            .get(0);
+        let versions: i64 = client
+            .query_one("SELECT count(*) FROM history", &[])
+            .await?
+            .get(0);
+        Ok(Stats {
+            resources: resources as u64,
+            versions: versions as u64,
+        })
     }
 }
 
@@ -474,7 +630,10 @@ const RETRYABLE: &str = "retryable: ";
 impl StoreError {
     fn from_pg(e: tokio_postgres::Error) -> StoreError {
         match e.code() {
-            Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED => {
+            Some(c)
+                if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+            {
                 StoreError::Backend(format!("{RETRYABLE}{e}"))
             }
             _ => StoreError::Backend(e.to_string()),
@@ -524,9 +683,17 @@ async fn lock_current(
         .collect())
 }
 
-async fn load_seq(tx: &Transaction<'_>, seq: i64, rtype: &str, id: &str) -> Result<Version, StoreError> {
+async fn load_seq(
+    tx: &Transaction<'_>,
+    seq: i64,
+    rtype: &str,
+    id: &str,
+) -> Result<Version, StoreError> {
     let row = tx
-        .query_one("SELECT version, last_updated, method, body FROM history WHERE seq = $1", &[&seq])
+        .query_one(
+            "SELECT version, last_updated, method, body FROM history WHERE seq = $1",
+            &[&seq],
+        )
         .await
         .map_err(StoreError::from_pg)?;
     Ok(version_row(rtype, id, &row))

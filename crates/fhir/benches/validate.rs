@@ -1,15 +1,15 @@
 //! Validation throughput over the Synthea export (about 7,000 resources of 10 patients).
 //!
-//! Meaningful in release mode:
-//! `cargo test --release -p kizuna-fhir --test validate_throughput -- --nocapture`
+//! `cargo bench -p kizuna-fhir --bench validate` (figures go to BENCHMARKS.md; nothing here
+//! asserts on time).
 
+#[path = "../tests/common/mod.rs"]
 mod common;
 
 use kizuna_fhir::validate_resource;
 use std::time::Instant;
 
-#[test]
-fn synthea_throughput() {
+fn main() {
     let Some(resources) = common::synthea() else {
         return;
     };
@@ -44,8 +44,4 @@ fn synthea_throughput() {
             ""
         }
     );
-    if !cfg!(debug_assertions) {
-        // A loose floor (the target is well above 20,000/s) that a busy shared machine still meets.
-        assert!(per_sec > 10_000.0, "{per_sec:.0} resources/s");
-    }
 }
