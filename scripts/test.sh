@@ -21,6 +21,11 @@ if [ -z "$(pg_bin)" ] || [ ! -x "$(pg_bin)/initdb" ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
 fi
 PG_BIN="$(pg_bin)"
+if ! command -v curl >/dev/null; then
+  log "installing curl (an independent HTTP client for the end-to-end tests)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq curl >/dev/null
+fi
 FIXTURES="${KIZUNA_FIXTURES:-$(cd .. && pwd)/shared/fixtures}"
 if [ ! -d "$FIXTURES" ]; then
   echo "warning: fixtures not found at $FIXTURES (set KIZUNA_FIXTURES); tests that need them will say so" >&2
@@ -54,10 +59,8 @@ if [ ${#shift_args[@]} -eq 0 ]; then
   cargo fmt --all -- --check
   log "cargo clippy"
   cargo clippy --workspace --all-targets --locked -- -D warnings
-  log "cargo test (debug build, both backends)"
+  log "cargo test (every crate, both backends, the kizuna binary end to end)"
   cargo test --workspace --locked
-  log "release build and end-to-end tests of the kizuna binary"
-  cargo test --release --locked -p kizuna -- --include-ignored
 else
   cargo test --locked "${shift_args[@]}"
 fi

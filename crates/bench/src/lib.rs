@@ -96,7 +96,9 @@ pub async fn run(plan: &Plan, progress: Arc<dyn Progress>) -> Result<Vec<Figures
         .await
         .with_context(|| format!("cannot connect to {}", plan.url))?;
     let (status, body) = probe.request("GET", "metadata", None).await?;
-    if status != 200 || !body.windows(22).any(|w| w == b"\"CapabilityStatement\"") {
+    let is_capability = serde_json::from_slice::<Value>(&body)
+        .is_ok_and(|v| v["resourceType"] == "CapabilityStatement");
+    if status != 200 || !is_capability {
         bail!(
             "{}/metadata did not answer with a CapabilityStatement (HTTP {status}); is this a FHIR base URL?",
             plan.url

@@ -1,10 +1,10 @@
 //! People and places: names, addresses, telephone numbers, the age pyramid.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::data::names::{FAMILY, GIVEN_FEMALE, GIVEN_MALE, era};
 use crate::data::places::{City, PREFECTURES, Prefecture};
-use crate::fhir::{human_name, katakana};
+use crate::fhir::{arr, human_name, katakana, obj};
 use crate::rng::Rng;
 
 /// A Japanese personal name with its katakana reading.
@@ -28,17 +28,12 @@ impl PersonName {
         }
     }
 
-    /// `佐藤 太郎`
-    pub(crate) fn text(&self) -> String {
-        format!("{} {}", self.family, self.given)
-    }
-
     /// The two HumanNames of JP Core: kanji (`IDE`) then katakana (`SYL`).
     pub(crate) fn fhir(&self) -> Value {
-        json!([
+        arr![
             human_name("IDE", self.family, self.given),
             human_name("SYL", &self.family_kana, &self.given_kana),
-        ])
+        ]
     }
 }
 
@@ -55,14 +50,25 @@ impl Address {
     pub(crate) fn random(rng: &mut Rng, pref: usize, city: usize) -> Address {
         let c = &PREFECTURES[pref].cities[city];
         let (town, postal3) = rng.pick(c.towns);
-        let postal = format!("{postal3}-{:04}", rng.below(10_000));
+        // Urban postal codes mostly read NNN-00NN.
+        let tail = if rng.chance(0.8) {
+            rng.below(100)
+        } else {
+            rng.below(1000)
+        };
+        let postal = format!("{postal3}-{tail:04}");
         let line = format!(
             "{town}{}-{}-{}",
             rng.int(1, 5),
             rng.int(1, 30),
             rng.int(1, 25)
         );
-        Address { pref, city, postal, line }
+        Address {
+            pref,
+            city,
+            postal,
+            line,
+        }
     }
 
     pub(crate) fn prefecture(&self) -> &'static Prefecture {
@@ -76,16 +82,16 @@ impl Address {
     pub(crate) fn fhir(&self, use_: &str, kind: &str) -> Value {
         let state = self.prefecture().name;
         let city = self.municipality().name;
-        json!({
+        obj! {
             "use": use_,
             "type": kind,
             "text": format!("〒{} {state}{city}{}", self.postal, self.line),
-            "line": [self.line],
+            "line": arr![self.line.as_str()],
             "city": city,
             "state": state,
-            "postalCode": self.postal,
+            "postalCode": self.postal.as_str(),
             "country": "JP",
-        })
+        }
     }
 }
 
@@ -170,6 +176,9 @@ mod tests {
         let old_share = f64::from(old) / f64::from(n);
         let female_share = f64::from(female) / f64::from(n);
         assert!((0.26..0.33).contains(&old_share), "65+ share {old_share}");
-        assert!((0.49..0.54).contains(&female_share), "female share {female_share}");
+        assert!(
+            (0.49..0.54).contains(&female_share),
+            "female share {female_share}"
+        );
     }
 }

@@ -1,12 +1,12 @@
 //! FHIR R4 JSON for the clinical resources: Encounter, Condition,
 //! AllergyIntolerance, MedicationRequest and Observation.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::data::clinical::{Drug, Dx, Form, Lab, Schedule};
 use crate::fhir::{
-    ACT_CODE, ICD10, LOINC, MERIT9_UNIT, UCUM, YJ, coding, concept, concept_code, dec, reference,
-    text_concept, ucum,
+    ACT_CODE, ICD10, LOINC, MERIT9_UNIT, UCUM, YJ, arr, coding, concept, concept_code, dec, obj,
+    reference, text_concept, ucum,
 };
 use crate::time::Moment;
 
@@ -62,28 +62,28 @@ pub(crate) fn encounter(e: &EncounterSpec) -> Value {
     if let Some(end) = e.end {
         period.insert("end".into(), end.fhir().into());
     }
-    let mut r = json!({
+    let mut r = obj! {
         "resourceType": "Encounter",
         "id": e.id,
         "status": if e.end.is_some() { "finished" } else { "in-progress" },
         "class": e.class.coding(),
-        "type": [text_concept(e.kind)],
+        "type": arr![text_concept(e.kind)],
         "serviceType": text_concept(e.dept),
         "subject": reference("Patient", e.patient),
-        "participant": [{
-            "type": [concept_code(PARTICIPATION, "ATND", "attender")],
+        "participant": arr![obj! {
+            "type": arr![concept_code(PARTICIPATION, "ATND", "attender")],
             "individual": reference("Practitioner", e.doctor),
         }],
         "period": period,
-    });
+    };
     let o = r.as_object_mut().expect("object");
     if let Some(dx) = e.reason {
-        o.insert("reasonCode".into(), json!([concept(ICD10, dx.icd10, dx.name)]));
+        o.insert("reasonCode".into(), arr![concept(ICD10, dx.icd10, dx.name)]);
     }
     if e.class == Class::Inpatient && e.end.is_some() {
         o.insert(
             "hospitalization".into(),
-            json!({ "dischargeDisposition": concept_code(DISCHARGE, "home", "Home") }),
+            obj! { "dischargeDisposition": concept_code(DISCHARGE, "home", "Home") },
         );
     }
     o.insert("serviceProvider".into(), reference("Organization", e.org));
@@ -109,17 +109,20 @@ pub(crate) fn condition(c: &ConditionSpec) -> Value {
     } else {
         ("encounter-diagnosis", "Encounter Diagnosis")
     };
-    let (status, status_display) =
-        if c.abatement.is_some() { ("resolved", "Resolved") } else { ("active", "Active") };
-    let mut r = json!({
+    let (status, status_display) = if c.abatement.is_some() {
+        ("resolved", "Resolved")
+    } else {
+        ("active", "Active")
+    };
+    let mut r = obj! {
         "resourceType": "Condition",
         "id": c.id,
         "clinicalStatus": concept_code(CONDITION_CLINICAL, status, status_display),
         "verificationStatus": concept_code(CONDITION_VERIFICATION, "confirmed", "Confirmed"),
-        "category": [concept_code(CONDITION_CATEGORY, cat_code, cat_display)],
+        "category": arr![concept_code(CONDITION_CATEGORY, cat_code, cat_display)],
         "code": concept(ICD10, c.dx.icd10, c.dx.name),
         "subject": reference("Patient", c.patient),
-    });
+    };
     let o = r.as_object_mut().expect("object");
     if let Some(enc) = c.encounter {
         o.insert("encounter".into(), reference("Encounter", enc));
@@ -155,18 +158,22 @@ pub(crate) struct AllergySpec<'a> {
 }
 
 pub(crate) fn allergy(a: &AllergySpec) -> Value {
-    let (status, status_display) = if a.resolved { ("resolved", "Resolved") } else { ("active", "Active") };
-    let mut r = json!({
+    let (status, status_display) = if a.resolved {
+        ("resolved", "Resolved")
+    } else {
+        ("active", "Active")
+    };
+    let mut r = obj! {
         "resourceType": "AllergyIntolerance",
         "id": a.id,
         "clinicalStatus": concept_code(ALLERGY_CLINICAL, status, status_display),
         "verificationStatus": concept_code(ALLERGY_VERIFICATION, "confirmed", "Confirmed"),
         "type": a.kind,
-        "category": [a.category],
+        "category": arr![a.category],
         "criticality": if a.high { "high" } else { "low" },
         "code": text_concept(a.name),
         "patient": reference("Patient", a.patient),
-    });
+    };
     let o = r.as_object_mut().expect("object");
     if let Some(enc) = a.encounter {
         o.insert("encounter".into(), reference("Encounter", enc));
@@ -178,10 +185,16 @@ pub(crate) fn allergy(a: &AllergySpec) -> Value {
     if let Some(doc) = a.doctor {
         o.insert("recorder".into(), reference("Practitioner", doc));
     }
-    let severity = if a.severe { "severe" } else if a.high { "moderate" } else { "mild" };
+    let severity = if a.severe {
+        "severe"
+    } else if a.high {
+        "moderate"
+    } else {
+        "mild"
+    };
     o.insert(
         "reaction".into(),
-        json!([{ "manifestation": [text_concept(a.reaction)], "severity": severity }]),
+        arr![obj! { "manifestation": arr![text_concept(a.reaction)], "severity": severity }],
     );
     r
 }
@@ -213,12 +226,19 @@ fn quantity(form: Form, value: Value) -> Value {
 }
 
 fn format_amount(v: f64) -> String {
-    if (v - v.round()).abs() < 1e-9 { format!("{}", v as i64) } else { format!("{v:.1}") }
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:.1}")
+    }
 }
 
 /// (per-day intakes, timing text, EventTiming codes)
 fn schedule(drug: &Drug) -> (f64, &'static str, &'static [&'static str]) {
     let topical = matches!(drug.form, Form::Ointment | Form::Tape);
+    if drug.form == Form::Intravenous {
+        return (1.0, "1日1回 点滴静注", &[]);
+    }
     match drug.schedule {
         Schedule::Morning => (1.0, "1日1回 朝食後", &["PCM"]),
         Schedule::Evening => (1.0, "1日1回 夕食後", &["PCV"]),
@@ -249,13 +269,17 @@ pub(crate) struct MedSpec<'a> {
     pub active: bool,
     /// outpatient | inpatient | discharge
     pub category: &'a str,
+    /// Community pharmacy expected to dispense (院外処方).
+    pub pharmacy: Option<&'a str>,
 }
 
 pub(crate) fn medication_request(m: &MedSpec) -> Value {
     let drug = m.drug;
     let (per_day, timing_text, when) = schedule(drug);
     let (route_code, route_display) = match drug.form {
-        Form::Tablet if drug.schedule == Schedule::AsNeeded && drug.name.contains("舌下") => ("SL", "舌下"),
+        Form::Tablet if drug.schedule == Schedule::AsNeeded && drug.name.contains("舌下") => {
+            ("SL", "舌下")
+        }
         Form::Tablet | Form::Capsule | Form::Powder | Form::Sachet => ("PO", "口"),
         Form::Ointment => ("TP", "局所"),
         Form::Tape => ("TD", "経皮"),
@@ -273,7 +297,11 @@ pub(crate) fn medication_request(m: &MedSpec) -> Value {
         format!("1回{}{unit_text}", format_amount(m.dose))
     };
     let text = if as_needed {
-        let when_text = if route_code == "SL" { "胸痛発作時 舌下" } else { "発熱時・疼痛時 頓用" };
+        let when_text = if route_code == "SL" {
+            "胸痛発作時 舌下"
+        } else {
+            "発熱時・疼痛時 頓用"
+        };
         format!("{dose_text} {when_text} {}回分", as_needed_count(drug))
     } else {
         format!("{dose_text} {timing_text} {}日分", m.days)
@@ -291,9 +319,15 @@ pub(crate) fn medication_request(m: &MedSpec) -> Value {
             repeat.insert("periodUnit".into(), "d".into());
         }
         if !when.is_empty() {
-            repeat.insert("when".into(), json!(when));
+            repeat.insert(
+                "when".into(),
+                Value::Array(when.iter().map(|w| Value::from(*w)).collect()),
+            );
         }
-        dosage.insert("timing".into(), json!({ "repeat": repeat, "code": text_concept(timing_text) }));
+        dosage.insert(
+            "timing".into(),
+            obj! { "repeat": repeat, "code": text_concept(timing_text) },
+        );
     } else {
         dosage.insert("asNeededBoolean".into(), true.into());
     }
@@ -302,38 +336,48 @@ pub(crate) fn medication_request(m: &MedSpec) -> Value {
         let places = if drug.form == Form::Powder { 1 } else { 0 };
         dosage.insert(
             "doseAndRate".into(),
-            json!([{ "doseQuantity": quantity(drug.form, dec(m.dose, places)) }]),
+            arr![obj! { "doseQuantity": quantity(drug.form, dec(m.dose, places)) }],
         );
     }
 
-    let mut r = json!({
+    let mut r = obj! {
         "resourceType": "MedicationRequest",
         "id": m.id,
         "status": if m.active { "active" } else { "completed" },
         "intent": "order",
-        "category": [concept_code(MEDREQ_CATEGORY, m.category, category_display(m.category))],
+        "category": arr![concept_code(MEDREQ_CATEGORY, m.category, category_display(m.category))],
         "medicationCodeableConcept": concept(YJ, drug.yj, drug.name),
         "subject": reference("Patient", m.patient),
         "encounter": reference("Encounter", m.encounter),
         "authoredOn": m.authored.fhir(),
         "requester": reference("Practitioner", m.doctor),
-    });
+    };
     let o = r.as_object_mut().expect("object");
     if !m.reasons.is_empty() {
-        let refs: Vec<Value> = m.reasons.iter().map(|id| reference("Condition", id)).collect();
+        let refs: Vec<Value> = m
+            .reasons
+            .iter()
+            .map(|id| reference("Condition", id))
+            .collect();
         o.insert("reasonReference".into(), Value::Array(refs));
     }
-    o.insert("dosageInstruction".into(), json!([dosage]));
+    o.insert("dosageInstruction".into(), arr![dosage]);
     if drug.form != Form::Intravenous {
         let mut dispense = Map::new();
         let (amount, form) = dispensed(drug, m.dose, per_day, m.days);
         let dispense_qty = match form {
             Some(f) => quantity(f, amount),
-            None => json!({ "value": amount, "unit": "本" }),
+            None => obj! { "value": amount, "unit": "本" },
         };
         dispense.insert("quantity".into(), dispense_qty);
         if !as_needed {
-            dispense.insert("expectedSupplyDuration".into(), ucum(m.days.into(), "日", "d"));
+            dispense.insert(
+                "expectedSupplyDuration".into(),
+                ucum(m.days.into(), "日", "d"),
+            );
+        }
+        if let Some(ph) = m.pharmacy {
+            dispense.insert("performer".into(), reference("Organization", ph));
         }
         o.insert("dispenseRequest".into(), Value::Object(dispense));
     }
@@ -389,16 +433,24 @@ pub(crate) struct ObsSpec<'a> {
 
 fn category(vital: bool) -> Value {
     if vital {
-        json!([concept_code(OBSERVATION_CATEGORY, "vital-signs", "Vital Signs")])
+        arr![concept_code(
+            OBSERVATION_CATEGORY,
+            "vital-signs",
+            "Vital Signs"
+        )]
     } else {
-        json!([concept_code(OBSERVATION_CATEGORY, "laboratory", "Laboratory")])
+        arr![concept_code(
+            OBSERVATION_CATEGORY,
+            "laboratory",
+            "Laboratory"
+        )]
     }
 }
 
 fn interpretation(value: f64, range: (Option<f64>, Option<f64>)) -> Option<Value> {
     match range {
-        (_, Some(hi)) if value > hi => Some(json!([concept_code(INTERPRETATION, "H", "High")])),
-        (Some(lo), _) if value < lo => Some(json!([concept_code(INTERPRETATION, "L", "Low")])),
+        (_, Some(hi)) if value > hi => Some(arr![concept_code(INTERPRETATION, "H", "High")]),
+        (Some(lo), _) if value < lo => Some(arr![concept_code(INTERPRETATION, "L", "Low")]),
         _ => None,
     }
 }
@@ -406,23 +458,31 @@ fn interpretation(value: f64, range: (Option<f64>, Option<f64>)) -> Option<Value
 fn reference_range(lab: &Lab, range: (Option<f64>, Option<f64>)) -> Value {
     let mut m = Map::new();
     if let Some(lo) = range.0 {
-        m.insert("low".into(), ucum(dec(lo, lab.places.max(decimals(lo))), lab.unit, lab.ucum));
+        m.insert(
+            "low".into(),
+            ucum(dec(lo, lab.places.max(decimals(lo))), lab.unit, lab.ucum),
+        );
     }
     if let Some(hi) = range.1 {
-        m.insert("high".into(), ucum(dec(hi, lab.places.max(decimals(hi))), lab.unit, lab.ucum));
+        m.insert(
+            "high".into(),
+            ucum(dec(hi, lab.places.max(decimals(hi))), lab.unit, lab.ucum),
+        );
     }
-    json!([m])
+    arr![m]
 }
 
 /// Decimals needed to print a reference limit exactly (0.14 → 2).
 fn decimals(v: f64) -> usize {
-    (0..4).find(|&p| (v * 10f64.powi(p as i32) - (v * 10f64.powi(p as i32)).round()).abs() < 1e-6).unwrap_or(4)
+    (0..4)
+        .find(|&p| (v * 10f64.powi(p as i32) - (v * 10f64.powi(p as i32)).round()).abs() < 1e-6)
+        .unwrap_or(4)
 }
 
 /// A laboratory result or simple vital sign with a quantity value.
 pub(crate) fn observation(o: &ObsSpec, lab: &Lab, value: f64, vital: bool) -> Value {
     let value = crate::fhir::round(value, lab.places);
-    let mut r = json!({
+    let mut r = obj! {
         "resourceType": "Observation",
         "id": o.id,
         "status": "final",
@@ -431,13 +491,17 @@ pub(crate) fn observation(o: &ObsSpec, lab: &Lab, value: f64, vital: bool) -> Va
         "subject": reference("Patient", o.patient),
         "encounter": reference("Encounter", o.encounter),
         "effectiveDateTime": o.when.fhir(),
-    });
+    };
     let obj = r.as_object_mut().expect("object");
     if !vital {
-        obj.insert("issued".into(), o.when.plus_minutes(90).fhir().into());
-        obj.insert("performer".into(), json!([reference("Organization", o.org)]));
+        let issued = o.when.plus_minutes(90).not_after_day(o.when.day);
+        obj.insert("issued".into(), issued.fhir().into());
+        obj.insert("performer".into(), arr![reference("Organization", o.org)]);
     }
-    obj.insert("valueQuantity".into(), ucum(dec(value, lab.places), lab.unit, lab.ucum));
+    obj.insert(
+        "valueQuantity".into(),
+        ucum(dec(value, lab.places), lab.unit, lab.ucum),
+    );
     let range = lab.range(o.female);
     if o.ranges && (range.0.is_some() || range.1.is_some()) {
         if let Some(i) = interpretation(value, range) {
@@ -453,18 +517,18 @@ pub(crate) fn blood_pressure(o: &ObsSpec, sbp: f64, dbp: f64) -> Value {
     use crate::data::clinical::{BP_PANEL, DIASTOLIC, SYSTOLIC};
     let component = |lab: &Lab, v: f64| {
         let v = v.round();
-        let mut c = json!({
+        let mut c = obj! {
             "code": concept(LOINC, lab.loinc, lab.name),
             "valueQuantity": ucum(dec(v, 0), lab.unit, lab.ucum),
-        });
-        if o.ranges {
-            if let Some(i) = interpretation(v, lab.male) {
-                c.as_object_mut().expect("object").insert("interpretation".into(), i);
-            }
+        };
+        if let Some(i) = interpretation(v, lab.male).filter(|_| o.ranges) {
+            c.as_object_mut()
+                .expect("object")
+                .insert("interpretation".into(), i);
         }
         c
     };
-    json!({
+    obj! {
         "resourceType": "Observation",
         "id": o.id,
         "status": "final",
@@ -473,8 +537,8 @@ pub(crate) fn blood_pressure(o: &ObsSpec, sbp: f64, dbp: f64) -> Value {
         "subject": reference("Patient", o.patient),
         "encounter": reference("Encounter", o.encounter),
         "effectiveDateTime": o.when.fhir(),
-        "component": [component(&SYSTOLIC, sbp), component(&DIASTOLIC, dbp)],
-    })
+        "component": arr![component(&SYSTOLIC, sbp), component(&DIASTOLIC, dbp)],
+    }
 }
 
 #[cfg(test)]
@@ -506,14 +570,28 @@ mod tests {
             reasons: &reasons,
             active: false,
             category: "outpatient",
+            pharmacy: None,
         };
         let v = medication_request(&m);
         assert_eq!(v["dispenseRequest"]["quantity"]["value"].to_string(), "112");
-        assert_eq!(v["dosageInstruction"][0]["timing"]["repeat"]["frequency"], 2);
-        assert_eq!(v["dosageInstruction"][0]["text"], "1回2錠 1日2回 朝夕食後 28日分");
-        let weekly = MedSpec { drug: &c::ALENDRONATE, dose: 1.0, ..m };
+        assert_eq!(
+            v["dosageInstruction"][0]["timing"]["repeat"]["frequency"],
+            2
+        );
+        assert_eq!(
+            v["dosageInstruction"][0]["text"],
+            "1回2錠 1日2回 朝夕食後 28日分"
+        );
+        let weekly = MedSpec {
+            drug: &c::ALENDRONATE,
+            dose: 1.0,
+            ..m
+        };
         let v = medication_request(&weekly);
         assert_eq!(v["dispenseRequest"]["quantity"]["value"].to_string(), "4");
-        assert_eq!(v["dosageInstruction"][0]["timing"]["repeat"]["periodUnit"], "wk");
+        assert_eq!(
+            v["dosageInstruction"][0]["timing"]["repeat"]["periodUnit"],
+            "wk"
+        );
     }
 }

@@ -1,6 +1,26 @@
 //! Small builders for FHIR R4 JSON datatypes.
 
-use serde_json::{Number, Value, json};
+/// Builds a JSON object by moving the values in. (`serde_json::json!`
+/// re-serialises every embedded expression into a fresh `Value`, which
+/// dominated generation time.)
+macro_rules! obj {
+    ($($k:literal : $v:expr),* $(,)?) => {{
+        let mut m = serde_json::Map::with_capacity(0 $(+ { let _ = $k; 1 })*);
+        $(m.insert(String::from($k), serde_json::Value::from($v));)*
+        serde_json::Value::Object(m)
+    }};
+}
+pub(crate) use obj;
+
+/// Builds a JSON array by moving the values in.
+macro_rules! arr {
+    ($($v:expr),* $(,)?) => {
+        serde_json::Value::Array(vec![$(serde_json::Value::from($v)),*])
+    };
+}
+pub(crate) use arr;
+
+use serde_json::{Number, Value};
 
 pub(crate) const UCUM: &str = "http://unitsofmeasure.org";
 pub(crate) const LOINC: &str = "http://loinc.org";
@@ -32,7 +52,10 @@ pub(crate) fn dec(v: f64, places: usize) -> Value {
     if s.starts_with('-') && s[1..].bytes().all(|b| b == b'0' || b == b'.') {
         s.remove(0);
     }
-    Value::Number(s.parse::<Number>().expect("formatted decimal is a valid JSON number"))
+    Value::Number(
+        s.parse::<Number>()
+            .expect("formatted decimal is a valid JSON number"),
+    )
 }
 
 /// Rounds to `places` decimals (the value that [`dec`] would print).
@@ -41,41 +64,41 @@ pub(crate) fn round(v: f64, places: usize) -> f64 {
 }
 
 pub(crate) fn reference(kind: &str, id: &str) -> Value {
-    json!({ "reference": format!("{kind}/{id}") })
+    obj! { "reference": format!("{kind}/{id}") }
 }
 
 pub(crate) fn coding(system: &str, code: &str, display: &str) -> Value {
-    json!({ "system": system, "code": code, "display": display })
+    obj! { "system": system, "code": code, "display": display }
 }
 
 /// CodeableConcept with one coding and `text` = display.
 pub(crate) fn concept(system: &str, code: &str, display: &str) -> Value {
-    json!({ "coding": [coding(system, code, display)], "text": display })
+    obj! { "coding": arr![coding(system, code, display)], "text": display }
 }
 
 /// CodeableConcept with one coding and no text.
 pub(crate) fn concept_code(system: &str, code: &str, display: &str) -> Value {
-    json!({ "coding": [coding(system, code, display)] })
+    obj! { "coding": arr![coding(system, code, display)] }
 }
 
 pub(crate) fn text_concept(text: &str) -> Value {
-    json!({ "text": text })
+    obj! { "text": text }
 }
 
 /// Quantity with a UCUM unit.
 pub(crate) fn ucum(value: Value, unit: &str, code: &str) -> Value {
-    json!({ "value": value, "unit": unit, "system": UCUM, "code": code })
+    obj! { "value": value, "unit": unit, "system": UCUM, "code": code }
 }
 
 /// HumanName in the JP Core style: `IDE` (kanji) or `SYL` (katakana).
 pub(crate) fn human_name(representation: &str, family: &str, given: &str) -> Value {
-    json!({
-        "extension": [{ "url": EN_REPRESENTATION, "valueCode": representation }],
+    obj! {
+        "extension": arr![obj! { "url": EN_REPRESENTATION, "valueCode": representation }],
         "use": "official",
         "text": format!("{family} {given}"),
         "family": family,
-        "given": [given],
-    })
+        "given": arr![given],
+    }
 }
 
 /// Converts hiragana to katakana (other characters unchanged).

@@ -73,7 +73,11 @@ const ORDER: [Chronic; 22] = [
 
 /// Piecewise prevalence by age: `[(from_age, p)]`, last matching band wins.
 fn band(age: i32, bands: &[(i32, f64)]) -> f64 {
-    bands.iter().rev().find(|(from, _)| age >= *from).map_or(0.0, |b| b.1)
+    bands
+        .iter()
+        .rev()
+        .find(|(from, _)| age >= *from)
+        .map_or(0.0, |b| b.1)
 }
 
 impl Chronic {
@@ -112,33 +116,72 @@ impl Chronic {
         let sex = |m: f64, f: f64| if female { f } else { m };
         let p = match self {
             Hypertension => {
-                band(age, &[(20, 0.005), (30, 0.03), (40, 0.10), (50, 0.22), (60, 0.38), (70, 0.50), (80, 0.58)])
-                    * if age < 70 { sex(1.15, 0.85) } else { 1.0 }
+                band(
+                    age,
+                    &[
+                        (20, 0.005),
+                        (30, 0.03),
+                        (40, 0.10),
+                        (50, 0.22),
+                        (60, 0.38),
+                        (70, 0.50),
+                        (80, 0.58),
+                    ],
+                ) * if age < 70 { sex(1.15, 0.85) } else { 1.0 }
             }
             Diabetes => {
-                band(age, &[(20, 0.002), (30, 0.01), (40, 0.04), (50, 0.09), (60, 0.14), (70, 0.16)])
-                    * sex(1.45, 0.6)
+                band(
+                    age,
+                    &[
+                        (20, 0.002),
+                        (30, 0.01),
+                        (40, 0.04),
+                        (50, 0.09),
+                        (60, 0.14),
+                        (70, 0.16),
+                    ],
+                ) * sex(1.45, 0.6)
                     * if has(Hypertension) { 1.5 } else { 1.0 }
             }
             Dyslipidemia => {
-                band(age, &[(20, 0.005), (30, 0.03), (40, 0.08), (50, 0.17), (60, 0.25)])
-                    * if female && age >= 55 { 1.25 } else if female { 0.7 } else { 1.0 }
-                    * if has(Diabetes) { 1.8 } else { 1.0 }
+                band(
+                    age,
+                    &[(20, 0.005), (30, 0.03), (40, 0.08), (50, 0.17), (60, 0.25)],
+                ) * if female && age >= 55 {
+                    1.25
+                } else if female {
+                    0.7
+                } else {
+                    1.0
+                } * if has(Diabetes) { 1.8 } else { 1.0 }
             }
             AtrialFibrillation => {
                 band(age, &[(50, 0.005), (60, 0.015), (70, 0.03), (80, 0.05)]) * sex(1.5, 0.7)
             }
             Ckd => {
-                band(age, &[(40, 0.005), (50, 0.02), (60, 0.05), (70, 0.10), (80, 0.18)])
-                    * if has(Diabetes) { 2.0 } else { 1.0 }
+                band(
+                    age,
+                    &[(40, 0.005), (50, 0.02), (60, 0.05), (70, 0.10), (80, 0.18)],
+                ) * if has(Diabetes) { 2.0 } else { 1.0 }
                     * if has(Hypertension) { 1.5 } else { 1.0 }
             }
             Asthma => band(age, &[(1, 0.07), (15, 0.04), (65, 0.05)]),
-            AtopicDermatitis => band(age, &[(0, 0.12), (6, 0.10), (16, 0.08), (31, 0.04), (50, 0.01)]),
+            AtopicDermatitis => band(
+                age,
+                &[(0, 0.12), (6, 0.10), (16, 0.08), (31, 0.04), (50, 0.01)],
+            ),
             GastricCancer => band(age, &[(40, 0.004), (60, 0.012), (70, 0.018)]) * sex(1.6, 0.5),
             Stroke => {
-                band(age, &[(45, 0.002), (50, 0.006), (60, 0.015), (70, 0.035), (80, 0.06)])
-                    * if has(Hypertension) { 1.5 } else { 1.0 }
+                band(
+                    age,
+                    &[
+                        (45, 0.002),
+                        (50, 0.006),
+                        (60, 0.015),
+                        (70, 0.035),
+                        (80, 0.06),
+                    ],
+                ) * if has(Hypertension) { 1.5 } else { 1.0 }
                     * if has(AtrialFibrillation) { 2.5 } else { 1.0 }
             }
             Osteoporosis => {
@@ -150,7 +193,11 @@ impl Chronic {
             }
             Gerd => band(age, &[(20, 0.04), (50, 0.07)]),
             Hyperuricemia => {
-                if female { band(age, &[(60, 0.015)]) } else { band(age, &[(30, 0.08)]) }
+                if female {
+                    band(age, &[(60, 0.015)])
+                } else {
+                    band(age, &[(30, 0.08)])
+                }
             }
             Dementia => band(age, &[(70, 0.03), (80, 0.08), (85, 0.15), (90, 0.25)]),
             Pollinosis => band(age, &[(5, 0.15), (60, 0.07)]),
@@ -232,9 +279,9 @@ impl Person {
 pub(crate) fn allergies(rng: &mut Rng, p: &Person) -> Vec<Allergy> {
     let child = p.age < 15;
     let rate = match p.age {
-        0..=5 => 0.10,
-        6..=14 => 0.08,
-        _ => 0.09,
+        0..=5 => 0.12,
+        6..=14 => 0.10,
+        _ => 0.12,
     };
     let mut out: Vec<Allergy> = Vec::new();
     let mut n = usize::from(rng.chance(rate));
@@ -242,7 +289,13 @@ pub(crate) fn allergies(rng: &mut Rng, p: &Person) -> Vec<Allergy> {
         n = 2;
     }
     for _ in 0..n {
-        let a = rng.pick_by(c::ALLERGENS, |a| if child { a.child_weight } else { a.adult_weight });
+        let a = rng.pick_by(c::ALLERGENS, |a| {
+            if child {
+                a.child_weight
+            } else {
+                a.adult_weight
+            }
+        });
         if out.iter().any(|x| std::ptr::eq(x.allergen, a)) {
             continue;
         }
@@ -255,12 +308,13 @@ pub(crate) fn allergies(rng: &mut Rng, p: &Person) -> Vec<Allergy> {
         let onset = onset.min(p.today - 1);
         let high = rng.chance(a.high_risk);
         // Most infant egg / milk allergies are outgrown by school age.
-        let outgrown = a.category == "food" && a.child_weight >= 20 && p.age >= 6 && rng.chance(0.6);
+        let outgrown =
+            a.category == "food" && a.child_weight >= 20 && p.age >= 6 && rng.chance(0.6);
         out.push(Allergy {
             allergen: a,
             onset,
             high,
-            reaction: rng.pick(a.reactions),
+            reaction: a.reactions[rng.index(a.reactions.len())],
             severe: high && rng.chance(0.5),
             resolved: outgrown,
         });
@@ -268,16 +322,28 @@ pub(crate) fn allergies(rng: &mut Rng, p: &Person) -> Vec<Allergy> {
     out
 }
 
-fn pick_drug(rng: &mut Rng, options: &[(&'static Drug, u32)], avoid: &dyn Fn(&Drug) -> bool) -> &'static Drug {
+fn pick_drug(
+    rng: &mut Rng,
+    options: &[(&'static Drug, u32)],
+    avoid: &dyn Fn(&Drug) -> bool,
+) -> &'static Drug {
     let allowed: Vec<(&'static Drug, u32)> =
         options.iter().copied().filter(|(d, _)| !avoid(d)).collect();
-    let pool = if allowed.is_empty() { options.to_vec() } else { allowed };
+    let pool = if allowed.is_empty() {
+        options.to_vec()
+    } else {
+        allowed
+    };
     let weights: Vec<u32> = pool.iter().map(|o| o.1).collect();
     pool[rng.weighted(&weights)].0
 }
 
 /// The chronic conditions of a person, in evaluation order.
-pub(crate) fn chronic_conditions(rng: &mut Rng, p: &Person, allergies: &[Allergy]) -> Vec<Condition> {
+pub(crate) fn chronic_conditions(
+    rng: &mut Rng,
+    p: &Person,
+    allergies: &[Allergy],
+) -> Vec<Condition> {
     let nsaid_allergy = allergies.iter().any(|a| a.allergen.nsaid && !a.resolved);
     let avoid = |d: &Drug| d.nsaid && nsaid_allergy;
     let years = crate::time::years_between(p.window_start, p.today).max(1);
@@ -295,16 +361,31 @@ pub(crate) fn chronic_conditions(rng: &mut Rng, p: &Person, allergies: &[Allergy
         } else {
             let span_years = i64::from((p.age - years - kind.min_onset_age()).clamp(0, 20));
             let lo = (p.window_start - (span_years as i32) * 365).max(earliest);
-            rng.int(i64::from(lo), i64::from(p.window_start - 1).max(i64::from(lo))) as i32
+            rng.int(
+                i64::from(lo),
+                i64::from(p.window_start - 1).max(i64::from(lo)),
+            ) as i32
         };
         let severity = rng.f64();
         let (dx, drugs, added) = treatment(rng, kind, p, &out, onset, severity, &avoid);
-        out.push(Condition { kind, dx, onset, care: kind.care(p.age, rng), drugs, added, severity });
+        out.push(Condition {
+            kind,
+            dx,
+            onset,
+            care: kind.care(p.age, rng),
+            drugs,
+            added,
+            severity,
+        });
     }
     out
 }
 
-type Treatment = (&'static Dx, Vec<&'static Drug>, Option<(i32, &'static Drug)>);
+type Treatment = (
+    &'static Dx,
+    Vec<&'static Drug>,
+    Option<(i32, &'static Drug)>,
+);
 
 fn treatment(
     rng: &mut Rng,
@@ -317,41 +398,102 @@ fn treatment(
 ) -> Treatment {
     use Chronic::*;
     let has = |k: Chronic| others.iter().any(|c| c.kind == k);
-    let later = |rng: &mut Rng, lo: i64, hi: i64| onset + rng.int(lo, hi) as i32;
+    // Escalation happens some months after diagnosis; for long-standing
+    // disease, at some point in the last years (often inside the history).
+    let later = |rng: &mut Rng, lo: i64, hi: i64| {
+        let from = if onset < p.window_start {
+            p.window_start - 730
+        } else {
+            onset
+        };
+        (from + rng.int(lo, hi) as i32)
+            .min(p.today - 1)
+            .max(onset + 1)
+    };
     let child = p.age < 15;
     match kind {
         Hypertension => {
-            let first = pick_drug(rng, &[(&c::AMLODIPINE, 55), (&c::CANDESARTAN, 25), (&c::OLMESARTAN, 20)], avoid);
+            let first = pick_drug(
+                rng,
+                &[
+                    (&c::AMLODIPINE, 55),
+                    (&c::CANDESARTAN, 25),
+                    (&c::OLMESARTAN, 20),
+                ],
+                avoid,
+            );
             let mut drugs = vec![first];
             if severity > 0.8 {
-                drugs.push(if std::ptr::eq(first, &c::AMLODIPINE) { &c::OLMESARTAN } else { &c::AMLODIPINE });
+                drugs.push(if std::ptr::eq(first, &c::AMLODIPINE) {
+                    &c::OLMESARTAN
+                } else {
+                    &c::AMLODIPINE
+                });
             }
             (&c::HYPERTENSION, drugs, None)
         }
         Diabetes => {
-            let first = if p.age >= 75 || rng.chance(0.35) { &c::SITAGLIPTIN } else { &c::METFORMIN };
+            let first = if p.age >= 75 || rng.chance(0.35) {
+                &c::SITAGLIPTIN
+            } else {
+                &c::METFORMIN
+            };
             let added = (severity > 0.55).then(|| {
                 let second = if std::ptr::eq(first, &c::METFORMIN) {
-                    pick_drug(rng, &[(&c::SITAGLIPTIN, 50), (&c::DAPAGLIFLOZIN, 35), (&c::GLIMEPIRIDE, 15)], avoid)
+                    pick_drug(
+                        rng,
+                        &[
+                            (&c::SITAGLIPTIN, 50),
+                            (&c::DAPAGLIFLOZIN, 35),
+                            (&c::GLIMEPIRIDE, 15),
+                        ],
+                        avoid,
+                    )
                 } else {
-                    pick_drug(rng, &[(&c::DAPAGLIFLOZIN, 50), (&c::GLIMEPIRIDE, 30), (&c::METFORMIN, 20)], avoid)
+                    pick_drug(
+                        rng,
+                        &[
+                            (&c::DAPAGLIFLOZIN, 50),
+                            (&c::GLIMEPIRIDE, 30),
+                            (&c::METFORMIN, 20),
+                        ],
+                        avoid,
+                    )
                 };
                 (later(rng, 180, 900), second)
             });
             (&c::DIABETES, vec![first], added)
         }
         Dyslipidemia => {
-            let statin = pick_drug(rng, &[(&c::ROSUVASTATIN, 40), (&c::ATORVASTATIN, 35), (&c::PITAVASTATIN, 25)], avoid);
+            let statin = pick_drug(
+                rng,
+                &[
+                    (&c::ROSUVASTATIN, 40),
+                    (&c::ATORVASTATIN, 35),
+                    (&c::PITAVASTATIN, 25),
+                ],
+                avoid,
+            );
             let added = (severity > 0.85).then(|| (later(rng, 120, 720), &c::EZETIMIBE));
             (&c::DYSLIPIDEMIA, vec![statin], added)
         }
-        AtrialFibrillation => (&c::ATRIAL_FIBRILLATION, vec![&c::APIXABAN, &c::BISOPROLOL], None),
+        AtrialFibrillation => (
+            &c::ATRIAL_FIBRILLATION,
+            vec![&c::APIXABAN, &c::BISOPROLOL],
+            None,
+        ),
         Ckd => {
             let dx = if severity > 0.85 { &c::CKD4 } else { &c::CKD3 };
             let on_arb = others.iter().any(|o| {
-                o.drugs.iter().any(|d| std::ptr::eq(*d, &c::CANDESARTAN) || std::ptr::eq(*d, &c::OLMESARTAN))
+                o.drugs
+                    .iter()
+                    .any(|d| std::ptr::eq(*d, &c::CANDESARTAN) || std::ptr::eq(*d, &c::OLMESARTAN))
             });
-            let drugs = if on_arb { vec![] } else { vec![&c::CANDESARTAN] };
+            let drugs = if on_arb {
+                vec![]
+            } else {
+                vec![&c::CANDESARTAN]
+            };
             (dx, drugs, None)
         }
         Asthma => {
@@ -363,7 +505,11 @@ fn treatment(
             (&c::ASTHMA, drugs, None)
         }
         AtopicDermatitis => {
-            let steroid = if child || rng.chance(0.3) { &c::HYDROCORTISONE_OINT } else { &c::BETAMETHASONE_OINT };
+            let steroid = if child || rng.chance(0.3) {
+                &c::HYDROCORTISONE_OINT
+            } else {
+                &c::BETAMETHASONE_OINT
+            };
             let mut drugs = vec![&c::HEPARINOID, steroid];
             if p.age >= 15 && rng.chance(0.6) {
                 drugs.push(&c::OLOPATADINE);
@@ -382,7 +528,11 @@ fn treatment(
             (&c::CEREBRAL_INFARCTION, drugs, None)
         }
         Osteoporosis => {
-            let dx = if p.female { &c::OSTEOPOROSIS_PM } else { &c::OSTEOPOROSIS };
+            let dx = if p.female {
+                &c::OSTEOPOROSIS_PM
+            } else {
+                &c::OSTEOPOROSIS
+            };
             (dx, vec![&c::ALENDRONATE, &c::ELDECALCITOL], None)
         }
         Gerd => {
@@ -399,7 +549,15 @@ fn treatment(
             (&c::POLLINOSIS, vec![d], None)
         }
         KneeOa => {
-            let nsaid = pick_drug(rng, &[(&c::CELECOXIB, 45), (&c::LOXOPROFEN, 35), (&c::ACETAMINOPHEN, 20)], avoid);
+            let nsaid = pick_drug(
+                rng,
+                &[
+                    (&c::CELECOXIB, 45),
+                    (&c::LOXOPROFEN, 35),
+                    (&c::ACETAMINOPHEN, 20),
+                ],
+                avoid,
+            );
             let mut drugs = vec![nsaid];
             if std::ptr::eq(nsaid, &c::LOXOPROFEN) {
                 drugs.push(&c::REBAMIPIDE);
@@ -416,162 +574,18 @@ fn treatment(
         }
         Constipation => (&c::CONSTIPATION, vec![&c::MAGNESIUM_OXIDE], None),
         Bph => (&c::BPH, vec![&c::TAMSULOSIN], None),
-        HeartFailure => (&c::HEART_FAILURE, vec![&c::FUROSEMIDE, &c::BISOPROLOL], None),
+        HeartFailure => (
+            &c::HEART_FAILURE,
+            vec![&c::FUROSEMIDE, &c::BISOPROLOL],
+            None,
+        ),
         Copd => (&c::COPD, vec![&c::TIOTROPIUM], None),
-        Angina => (&c::ANGINA, vec![&c::ASPIRIN, &c::BISOPROLOL, &c::NITROGLYCERIN], None),
+        Angina => (
+            &c::ANGINA,
+            vec![&c::ASPIRIN, &c::BISOPROLOL, &c::NITROGLYCERIN],
+            None,
+        ),
     }
-}
-
-/// Acute, self-limited problems.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Acute {
-    Urti,
-    Influenza,
-    Covid,
-    Gastroenteritis,
-    Uti,
-    Bronchitis,
-    Sinusitis,
-    LowBackPain,
-    AnkleSprain,
-    Pneumonia,
-    HipFracture,
-}
-
-const ACUTE: [Acute; 11] = [
-    Acute::Urti,
-    Acute::Influenza,
-    Acute::Covid,
-    Acute::Gastroenteritis,
-    Acute::Uti,
-    Acute::Bronchitis,
-    Acute::Sinusitis,
-    Acute::LowBackPain,
-    Acute::AnkleSprain,
-    Acute::Pneumonia,
-    Acute::HipFracture,
-];
-
-impl Acute {
-    pub(crate) fn dx(self) -> &'static Dx {
-        match self {
-            Acute::Urti => &c::URTI,
-            Acute::Influenza => &c::INFLUENZA,
-            Acute::Covid => &c::COVID19,
-            Acute::Gastroenteritis => &c::GASTROENTERITIS,
-            Acute::Uti => &c::UTI,
-            Acute::Bronchitis => &c::BRONCHITIS,
-            Acute::Sinusitis => &c::SINUSITIS,
-            Acute::LowBackPain => &c::LOW_BACK_PAIN,
-            Acute::AnkleSprain => &c::ANKLE_SPRAIN,
-            Acute::Pneumonia => &c::PNEUMONIA,
-            Acute::HipFracture => &c::HIP_FRACTURE,
-        }
-    }
-
-    /// Relative frequency by age and sex.
-    fn weight(self, age: i32, female: bool) -> u32 {
-        let child = age < 15;
-        let old = age >= 65;
-        match self {
-            Acute::Urti => if child { 50 } else { 30 },
-            Acute::Influenza => 12,
-            Acute::Covid => 6,
-            Acute::Gastroenteritis => if child { 18 } else { 8 },
-            Acute::Uti => if female { 8 + 6 * u32::from(old) } else { 2 * u32::from(old) },
-            Acute::Bronchitis => if child { 10 } else { 6 },
-            Acute::Sinusitis => if child { 3 } else { 5 },
-            Acute::LowBackPain => if child { 0 } else { 10 },
-            Acute::AnkleSprain => if (10..50).contains(&age) { 5 } else { 1 },
-            Acute::Pneumonia => if age >= 75 { 10 } else if old || age < 6 { 3 } else { 1 },
-            Acute::HipFracture => if age >= 75 { 3 + 3 * u32::from(female) } else { 0 },
-        }
-    }
-
-    /// Whether the episode is seasonal (winter infections).
-    pub(crate) fn winter(self) -> bool {
-        matches!(self, Acute::Influenza | Acute::Urti | Acute::Bronchitis | Acute::Gastroenteritis)
-    }
-
-    pub(crate) fn care(self, age: i32) -> Care {
-        match self {
-            Acute::Pneumonia if age >= 65 => Care::Hospital(Dept::Internal),
-            Acute::HipFracture => Care::Hospital(Dept::Orthopedics),
-            Acute::LowBackPain | Acute::AnkleSprain => Care::Orthopedics,
-            Acute::Sinusitis if age >= 15 => Care::Otolaryngology,
-            _ => Care::Primary,
-        }
-    }
-
-    /// Days until resolution.
-    pub(crate) fn duration(self, rng: &mut Rng) -> i32 {
-        let (lo, hi) = match self {
-            Acute::Urti | Acute::Gastroenteritis => (3, 10),
-            Acute::Influenza | Acute::Covid => (5, 10),
-            Acute::Uti => (5, 14),
-            Acute::Bronchitis | Acute::Sinusitis => (7, 21),
-            Acute::LowBackPain | Acute::AnkleSprain => (14, 42),
-            Acute::Pneumonia => (10, 28),
-            Acute::HipFracture => (60, 120),
-        };
-        rng.int(lo, hi) as i32
-    }
-
-    pub(crate) fn febrile(self) -> bool {
-        matches!(
-            self,
-            Acute::Urti | Acute::Influenza | Acute::Covid | Acute::Uti | Acute::Bronchitis | Acute::Pneumonia
-        )
-    }
-
-    /// Adult drugs (children get weight-based powders, chosen by the caller).
-    pub(crate) fn drugs(self, avoid_nsaid: bool, avoid_cephem: bool) -> Vec<&'static Drug> {
-        let pain = if avoid_nsaid { &c::ACETAMINOPHEN } else { &c::LOXOPROFEN };
-        let antibiotic = if avoid_cephem { &c::LEVOFLOXACIN } else { &c::CEFCAPENE };
-        match self {
-            Acute::Urti => vec![&c::ACETAMINOPHEN, &c::CARBOCISTEINE],
-            Acute::Influenza => vec![&c::OSELTAMIVIR, &c::ACETAMINOPHEN],
-            Acute::Covid => vec![&c::ACETAMINOPHEN],
-            Acute::Gastroenteritis => vec![&c::DOMPERIDONE],
-            Acute::Uti => vec![antibiotic],
-            Acute::Bronchitis => vec![&c::CARBOCISTEINE],
-            Acute::Sinusitis => vec![antibiotic, &c::CARBOCISTEINE],
-            Acute::LowBackPain => vec![pain, &c::REBAMIPIDE],
-            Acute::AnkleSprain => {
-                if avoid_nsaid { vec![&c::ACETAMINOPHEN] } else { vec![&c::LOXOPROFEN_TAPE] }
-            }
-            Acute::Pneumonia => vec![&c::LEVOFLOXACIN],
-            Acute::HipFracture => vec![&c::ACETAMINOPHEN],
-        }
-    }
-
-    /// Paediatric (weight-based) drugs.
-    pub(crate) fn child_drugs(self) -> Vec<&'static Drug> {
-        match self {
-            Acute::Urti | Acute::Bronchitis | Acute::Sinusitis => {
-                vec![&c::ACETAMINOPHEN_GRANULE, &c::CARBOCISTEINE_SYRUP]
-            }
-            Acute::Influenza => vec![&c::OSELTAMIVIR_SYRUP, &c::ACETAMINOPHEN_GRANULE],
-            Acute::Covid | Acute::Pneumonia | Acute::Uti => vec![&c::ACETAMINOPHEN_GRANULE],
-            _ => vec![],
-        }
-    }
-}
-
-/// Mean number of acute episodes per year at a given age.
-pub(crate) fn acute_rate(age: i32) -> f64 {
-    match age {
-        0..=5 => 3.0,
-        6..=14 => 1.6,
-        15..=64 => 0.5,
-        65..=74 => 0.7,
-        _ => 0.9,
-    }
-}
-
-pub(crate) fn acute_kind(rng: &mut Rng, age: i32, female: bool) -> Acute {
-    let weights: Vec<u32> = ACUTE.iter().map(|a| a.weight(age, female)).collect();
-    ACUTE[rng.weighted(&weights)]
 }
 
 #[cfg(test)]
@@ -598,7 +612,10 @@ mod tests {
             for i in 0..4000 {
                 let mut rng = Rng::new(11, DOMAIN_PATIENT, i);
                 let p = person(age, i % 2 == 0);
-                n += chronic_conditions(&mut rng, &p, &[]).iter().filter(|c| c.kind == kind).count();
+                n += chronic_conditions(&mut rng, &p, &[])
+                    .iter()
+                    .filter(|c| c.kind == kind)
+                    .count();
             }
             n
         };
@@ -626,8 +643,18 @@ mod tests {
 
     #[test]
     fn nsaid_allergy_avoids_nsaids() {
-        let nsaid = c::ALLERGENS.iter().find(|a| a.nsaid).expect("NSAID allergen");
-        let allergy = Allergy { allergen: nsaid, onset: 0, high: true, reaction: "喘息発作", severe: false, resolved: false };
+        let nsaid = c::ALLERGENS
+            .iter()
+            .find(|a| a.nsaid)
+            .expect("NSAID allergen");
+        let allergy = Allergy {
+            allergen: nsaid,
+            onset: 0,
+            high: true,
+            reaction: "喘息発作",
+            severe: false,
+            resolved: false,
+        };
         for i in 0..3000 {
             let mut rng = Rng::new(4, DOMAIN_PATIENT, i);
             let p = person(72, true);

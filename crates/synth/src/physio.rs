@@ -11,7 +11,11 @@ use crate::time::years_between;
 
 /// Fraction of a treatment's full effect reached `days` after it started.
 fn response(day: i32, start: i32, tau_days: f64) -> f64 {
-    if day < start { 0.0 } else { 1.0 - exp(-f64::from(day - start) / tau_days) }
+    if day < start {
+        0.0
+    } else {
+        1.0 - exp(-f64::from(day - start) / tau_days)
+    }
 }
 
 /// Years from `day` until `today` (positive in the past).
@@ -21,10 +25,24 @@ fn years_before(day: i32, today: i32) -> f64 {
 
 /// Mean height (cm) of Japanese children by age in years (male, female).
 const CHILD_HEIGHT: [(f64, f64); 18] = [
-    (66.0, 65.0), (76.0, 74.5), (86.0, 85.0), (94.5, 93.5), (101.5, 101.0), (108.5, 107.5),
-    (115.5, 115.0), (122.0, 121.0), (128.0, 127.0), (133.5, 133.0), (139.0, 140.0),
-    (145.5, 146.5), (153.0, 152.0), (160.0, 155.0), (165.0, 156.5), (168.5, 157.0),
-    (170.0, 157.5), (170.5, 158.0),
+    (66.0, 65.0),
+    (76.0, 74.5),
+    (86.0, 85.0),
+    (94.5, 93.5),
+    (101.5, 101.0),
+    (108.5, 107.5),
+    (115.5, 115.0),
+    (122.0, 121.0),
+    (128.0, 127.0),
+    (133.5, 133.0),
+    (139.0, 140.0),
+    (145.5, 146.5),
+    (153.0, 152.0),
+    (160.0, 155.0),
+    (165.0, 156.5),
+    (168.5, 157.0),
+    (170.0, 157.5),
+    (170.5, 158.0),
 ];
 
 /// Infection context of a measurement.
@@ -75,18 +93,27 @@ pub(crate) struct Physio {
     beta_blocker: Option<i32>,
     hypothyroid: Option<i32>,
     cancer: Option<i32>,
-    ckd4: bool,
 }
 
 impl Physio {
-    pub(crate) fn new(rng: &mut Rng, female: bool, birth: i32, today: i32, conds: &[Condition]) -> Physio {
+    pub(crate) fn new(
+        rng: &mut Rng,
+        female: bool,
+        birth: i32,
+        today: i32,
+        conds: &[Condition],
+    ) -> Physio {
         let age = years_between(birth, today);
         let find = |k: Chronic| conds.iter().find(|c| c.kind == k);
         let has = |k: Chronic| find(k).is_some();
         let birth_year = crate::time::civil_from_days(birth).0;
         // Secular trend: people born later are taller.
         let trend = f64::from((birth_year - 1930).clamp(0, 50)) / 50.0;
-        let adult_height = if female { 148.0 + 10.0 * trend } else { 160.0 + 11.0 * trend };
+        let adult_height = if female {
+            148.0 + 10.0 * trend
+        } else {
+            160.0 + 11.0 * trend
+        };
         let height_z = rng.normal();
         let mut bmi = rng.gauss(if female { 21.8 } else { 23.6 }, 2.8);
         if has(Chronic::Diabetes) || has(Chronic::Hypertension) {
@@ -98,7 +125,11 @@ impl Physio {
         let sev = |k: Chronic| find(k).map_or(0.0, |c| c.severity);
 
         let ht = find(Chronic::Hypertension).map(|h| {
-            (h.onset, 145.0 + 25.0 * h.severity + rng.gauss(0.0, 4.0), 124.0 + 16.0 * h.severity)
+            (
+                h.onset,
+                145.0 + 25.0 * h.severity + rng.gauss(0.0, 4.0),
+                124.0 + 16.0 * h.severity,
+            )
         });
         let dm = find(Chronic::Diabetes).map(|d| Dm {
             onset: d.onset,
@@ -106,10 +137,18 @@ impl Physio {
             target: 6.4 + 1.3 * d.severity,
             drift: 0.05 + 0.25 * d.severity,
             added: d.added.map(|a| a.0),
-            sglt2: d.added.filter(|a| std::ptr::eq(a.1, &c::DAPAGLIFLOZIN)).map(|a| a.0),
+            sglt2: d
+                .added
+                .filter(|a| std::ptr::eq(a.1, &c::DAPAGLIFLOZIN))
+                .map(|a| a.0),
         });
         let dl = find(Chronic::Dyslipidemia).map(|d| {
-            (d.onset, 160.0 + 55.0 * d.severity, rng.range(0.55, 0.7), d.added.map(|a| a.0))
+            (
+                d.onset,
+                160.0 + 55.0 * d.severity,
+                rng.range(0.55, 0.7),
+                d.added.map(|a| a.0),
+            )
         });
         let mut ldl = rng.gauss(112.0, 22.0);
         if female && age >= 55 {
@@ -119,10 +158,17 @@ impl Physio {
         let ckd4 = ckd.is_some_and(|c| std::ptr::eq(c.dx, &c::CKD4));
         let (egfr_today, egfr_slope) = match ckd {
             Some(_) if ckd4 => (rng.range(16.0, 29.0), rng.range(2.0, 4.0)),
-            Some(k) => (rng.range(31.0, 58.0) - 10.0 * k.severity, rng.range(0.8, 2.5)),
-            None => ((rng.gauss(108.0 - 0.75 * f64::from(age), 11.0)).clamp(61.0, 125.0), 0.5),
+            Some(k) => (
+                rng.range(31.0, 58.0) - 10.0 * k.severity,
+                rng.range(0.8, 2.5),
+            ),
+            None => (
+                (rng.gauss(108.0 - 0.75 * f64::from(age), 11.0)).clamp(61.0, 125.0),
+                0.5,
+            ),
         };
-        let hu = find(Chronic::Hyperuricemia).map(|h| (h.onset, 7.9 + 1.5 * h.severity, rng.range(5.2, 6.6)));
+        let hu = find(Chronic::Hyperuricemia)
+            .map(|h| (h.onset, 7.9 + 1.5 * h.severity, rng.range(5.2, 6.6)));
         let beta_blocker = conds
             .iter()
             .filter(|c| c.drugs.iter().any(|d| std::ptr::eq(*d, &c::BISOPROLOL)))
@@ -142,32 +188,50 @@ impl Physio {
             dm,
             ldl,
             dl,
-            hdl: (if female { rng.gauss(66.0, 12.0) } else { rng.gauss(55.0, 11.0) }
-                - 5.0 * f64::from(u8::from(has(Chronic::Diabetes)))
+            hdl: (if female {
+                rng.gauss(66.0, 12.0)
+            } else {
+                rng.gauss(55.0, 11.0)
+            } - 5.0 * f64::from(u8::from(has(Chronic::Diabetes)))
                 - (bmi - 22.0))
                 .clamp(28.0, 120.0),
             tg: rng.lognormal(
-                (if female { 82.0 } else { 112.0 }) + 35.0 * sev(Chronic::Diabetes) + 8.0 * (bmi - 22.0).max(0.0),
+                (if female { 82.0 } else { 112.0 })
+                    + 35.0 * sev(Chronic::Diabetes)
+                    + 8.0 * (bmi - 22.0).max(0.0),
                 0.3,
             ),
             egfr_today,
             egfr_slope,
-            ua: if female { rng.gauss(4.5, 0.8) } else { rng.gauss(5.9, 0.9) },
+            ua: if female {
+                rng.gauss(4.5, 0.8)
+            } else {
+                rng.gauss(5.9, 0.9)
+            },
             hu,
             alt: rng.lognormal(if female { 14.0 } else { 20.0 }, 0.3) + 2.0 * (bmi - 22.0).max(0.0),
             ast: rng.lognormal(20.0, 0.2),
             ggt: rng.lognormal(if female { 18.0 } else { 30.0 }, 0.45),
-            hb: if female { rng.gauss(13.0, 0.8) } else { rng.gauss(14.8, 0.9) }
-                - 0.03 * f64::from((age - 60).max(0)),
+            hb: if female {
+                rng.gauss(13.0, 0.8)
+            } else {
+                rng.gauss(14.8, 0.9)
+            } - 0.03 * f64::from((age - 60).max(0)),
             wbc: rng.gauss(6.0, 1.1).clamp(3.6, 9.5),
             plt: rng.gauss(255.0, 45.0) - 0.5 * f64::from((age - 50).max(0)),
-            potassium: rng.gauss(4.2, 0.2) + if ckd4 { 0.6 } else if ckd.is_some() { 0.3 } else { 0.0 },
+            potassium: rng.gauss(4.2, 0.2)
+                + if ckd4 {
+                    0.6
+                } else if ckd.is_some() {
+                    0.3
+                } else {
+                    0.0
+                },
             hr: rng.gauss(72.0, 7.0),
             af: has(Chronic::AtrialFibrillation),
             beta_blocker,
             hypothyroid: find(Chronic::Hypothyroidism).map(|h| h.onset),
             cancer: find(Chronic::GastricCancer).map(|g| g.onset),
-            ckd4,
         }
     }
 
@@ -185,7 +249,8 @@ impl Physio {
         let i = (age.max(0.0) as usize).min(16);
         let frac = age.max(0.0) - i as f64;
         let pick = |h: (f64, f64)| if self.female { h.1 } else { h.0 };
-        let mean = pick(CHILD_HEIGHT[i]) + (pick(CHILD_HEIGHT[i + 1]) - pick(CHILD_HEIGHT[i])) * frac;
+        let mean =
+            pick(CHILD_HEIGHT[i]) + (pick(CHILD_HEIGHT[i + 1]) - pick(CHILD_HEIGHT[i])) * frac;
         mean * (1.0 + 0.04 * self.height_z)
     }
 
@@ -193,14 +258,18 @@ impl Physio {
         let age = self.age_years(day);
         if age < 18.0 {
             // Children: BMI dips after infancy and rises in adolescence.
-            let base = if age < 1.0 { 17.0 } else if age < 6.0 { 15.8 } else { 15.8 + (age - 6.0) * 0.45 };
+            let base = if age < 1.0 {
+                17.0
+            } else if age < 6.0 {
+                15.8
+            } else {
+                15.8 + (age - 6.0) * 0.45
+            };
             return base + 0.25 * (self.bmi - 22.5);
         }
         let mut b = self.bmi - self.bmi_slope * years_before(day, self.today);
-        if let Some(d) = &self.dm {
-            if let Some(s) = d.sglt2 {
-                b -= 0.8 * response(day, s, 120.0);
-            }
+        if let Some(s) = self.dm.as_ref().and_then(|d| d.sglt2) {
+            b -= 0.8 * response(day, s, 120.0);
         }
         b.clamp(14.0, 45.0)
     }
@@ -247,9 +316,13 @@ impl Physio {
             return self.hba1c + (d.untreated - self.hba1c) * lead;
         }
         let mut v = d.untreated - (d.untreated - d.target) * response(day, d.onset, 80.0);
-        v += d.drift * f64::from(day - d.onset) / 365.25;
+        // Control slowly deteriorates (from diagnosis, or from the start of
+        // the observed history for long-standing disease), until a second
+        // drug is added.
+        let drift_from = d.onset.max(self.today - 6 * 365);
+        v += (d.drift * f64::from(day - drift_from) / 365.25).clamp(0.0, 1.2);
         if let Some(a) = d.added {
-            v -= (0.7 + d.drift) * response(day, a, 80.0);
+            v -= 0.7 * response(day, a.max(drift_from), 80.0);
         }
         v
     }
@@ -257,7 +330,11 @@ impl Physio {
     /// Systolic and diastolic blood pressure on `day`.
     pub(crate) fn blood_pressure(&self, rng: &mut Rng, day: i32) -> (f64, f64) {
         let age = self.age_years(day);
-        let mut sbp = if age < 15.0 { 92.0 + age * 1.2 } else { self.sbp_normal };
+        let mut sbp = if age < 15.0 {
+            92.0 + age * 1.2
+        } else {
+            self.sbp_normal
+        };
         if let Some((onset, untreated, target)) = self.ht {
             let lead = (1.0 - f64::from(onset - day) / 540.0).clamp(0.0, 1.0);
             sbp = if day < onset {
@@ -268,12 +345,18 @@ impl Physio {
         }
         let sbp = (sbp + rng.gauss(0.0, 7.0)).clamp(78.0, 220.0);
         let elderly = (age - 65.0).max(0.0) * 0.2;
-        let dbp = (0.55 * sbp + 12.0 - elderly + rng.gauss(0.0, 4.5)).clamp(42.0, 130.0).min(sbp - 20.0);
+        let dbp = (0.55 * sbp + 12.0 - elderly + rng.gauss(0.0, 4.5))
+            .clamp(42.0, 130.0)
+            .min(sbp - 20.0);
         (sbp, dbp)
     }
 
     pub(crate) fn heart_rate(&self, rng: &mut Rng, day: i32) -> f64 {
-        let mut hr = if self.age_years(day) < 6.0 { 105.0 } else { self.hr };
+        let mut hr = if self.age_years(day) < 6.0 {
+            105.0
+        } else {
+            self.hr
+        };
         if self.af {
             hr += rng.range(5.0, 25.0);
         }
@@ -298,14 +381,22 @@ impl Physio {
             l if l == c::HBA1C.loinc => self.hba1c_on(day) + noise(rng, 0.15),
             l if l == c::GLUCOSE.loinc => {
                 let a = self.hba1c_on(day);
-                let postprandial = if rng.chance(0.3) { rng.range(10.0, 45.0) } else { 0.0 };
+                let postprandial = if rng.chance(0.3) {
+                    rng.range(10.0, 45.0)
+                } else {
+                    0.0
+                };
                 90.0 + (a - 5.4) * 32.0 + postprandial + noise(rng, 7.0)
             }
             l if l == c::LDL.loinc => {
                 let mut v = self.ldl;
                 if let Some((onset, untreated, statin, added)) = self.dl {
                     let lead = (1.0 - f64::from(onset - day) / 720.0).clamp(0.0, 1.0);
-                    v = if day < onset { v + (untreated - v) * lead } else { untreated };
+                    v = if day < onset {
+                        v + (untreated - v) * lead
+                    } else {
+                        untreated
+                    };
                     v *= 1.0 - (1.0 - statin) * response(day, onset, 40.0);
                     if let Some(a) = added {
                         v *= 1.0 - 0.2 * response(day, a, 40.0);
@@ -354,7 +445,11 @@ impl Physio {
             l if l == c::URIC_ACID.loinc => {
                 let mut v = self.ua;
                 if let Some((onset, untreated, treated)) = self.hu {
-                    v = if day < onset { untreated } else { untreated - (untreated - treated) * response(day, onset, 50.0) };
+                    v = if day < onset {
+                        untreated
+                    } else {
+                        untreated - (untreated - treated) * response(day, onset, 50.0)
+                    };
                 }
                 v + noise(rng, 0.35)
             }
@@ -365,7 +460,8 @@ impl Physio {
             l if l == c::TSH.loinc => match self.hypothyroid {
                 Some(onset) => {
                     let untreated = 14.0;
-                    (untreated - (untreated - 2.0) * response(day, onset, 50.0)) * exp(noise(rng, 0.25))
+                    (untreated - (untreated - 2.0) * response(day, onset, 50.0))
+                        * exp(noise(rng, 0.25))
                 }
                 None => rng.lognormal(1.6, 0.35),
             },
@@ -377,11 +473,6 @@ impl Physio {
         };
         let (lo, hi) = physiologic_range(lab);
         v.clamp(lo, hi)
-    }
-
-    /// Whether the stage-4 CKD label applies (used for follow-up intensity).
-    pub(crate) fn severe_ckd(&self) -> bool {
-        self.ckd4
     }
 }
 
@@ -438,9 +529,18 @@ mod tests {
             severity: 0.7,
         };
         let mut rng = Rng::new(1, DOMAIN_PATIENT, 0);
-        let p = Physio::new(&mut rng, false, today - 60 * 365, today, std::slice::from_ref(&dm));
+        let p = Physio::new(
+            &mut rng,
+            false,
+            today - 60 * 365,
+            today,
+            std::slice::from_ref(&dm),
+        );
         let mean = |rng: &mut Rng, day: i32| {
-            (0..50).map(|_| p.lab(rng, &c::HBA1C, day, Illness::default())).sum::<f64>() / 50.0
+            (0..50)
+                .map(|_| p.lab(rng, &c::HBA1C, day, Illness::default()))
+                .sum::<f64>()
+                / 50.0
         };
         let before = mean(&mut rng, onset - 5);
         let after = mean(&mut rng, onset + 200);
@@ -456,7 +556,11 @@ mod tests {
         let p = Physio::new(&mut rng, true, today - 70 * 365, today, &[]);
         let cr = p.creatinine(&mut rng, today);
         let egfr = p.egfr_from_creatinine(today, cr);
-        assert!((egfr - p.egfr(today)).abs() < 12.0, "{cr} -> {egfr} vs {}", p.egfr(today));
+        assert!(
+            (egfr - p.egfr(today)).abs() < 12.0,
+            "{cr} -> {egfr} vs {}",
+            p.egfr(today)
+        );
         assert!((0.4..1.2).contains(&cr), "{cr}");
     }
 

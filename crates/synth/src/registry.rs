@@ -71,8 +71,22 @@ const CLINIC_DEPTS: [Dept; 8] = [
 ];
 
 const NAME_STEMS: [&str; 16] = [
-    "さくら", "ひまわり", "あおば", "みどり", "こもれび", "ふれあい", "わかば", "はなみずき",
-    "すずらん", "ひだまり", "つばさ", "かえで", "あさひ", "やまびこ", "ひかり", "のぞみ",
+    "さくら",
+    "ひまわり",
+    "あおば",
+    "みどり",
+    "こもれび",
+    "ふれあい",
+    "わかば",
+    "はなみずき",
+    "すずらん",
+    "ひだまり",
+    "つばさ",
+    "かえで",
+    "あさひ",
+    "やまびこ",
+    "ひかり",
+    "のぞみ",
 ];
 
 pub(crate) struct Doctor {
@@ -99,19 +113,6 @@ pub(crate) struct Institution {
 }
 
 impl Institution {
-    /// A doctor of the department, or of the main department, or anyone.
-    pub(crate) fn doctor(&self, dept: Dept, rng: &mut Rng) -> &Doctor {
-        let matching: Vec<&Doctor> = self.doctors.iter().filter(|d| d.dept == dept).collect();
-        if !matching.is_empty() {
-            return matching[rng.index(matching.len())];
-        }
-        let main: Vec<&Doctor> = self.doctors.iter().filter(|d| d.dept == self.dept).collect();
-        if !main.is_empty() {
-            return main[rng.index(main.len())];
-        }
-        &self.doctors[rng.index(self.doctors.len())]
-    }
-
     pub(crate) fn has_dept(&self, dept: Dept) -> bool {
         self.doctors.iter().any(|d| d.dept == dept)
     }
@@ -128,6 +129,16 @@ pub(crate) struct Cluster {
     pub city: usize,
     /// Institution indices; the first one is the hospital.
     pub members: Vec<usize>,
+}
+
+/// A community pharmacy (保険薬局) filling the cluster's outpatient prescriptions.
+pub(crate) struct Pharmacy {
+    pub id: String,
+    /// 10-digit code with point-table number 4 (調剤).
+    pub code: String,
+    pub name: String,
+    pub address: Address,
+    pub phone: String,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -180,13 +191,15 @@ const KUMIAI: [(&str, u8); 6] = [
 pub(crate) struct Registry {
     pub institutions: Vec<Institution>,
     pub clusters: Vec<Cluster>,
+    /// One per cluster, same index.
+    pub pharmacies: Vec<Pharmacy>,
     pub insurers: Vec<Insurer>,
 }
 
 /// Municipality for insurance purposes: "札幌市中央区" → "札幌市".
 fn municipality(name: &str) -> &str {
-    match name.find('市') {
-        Some(i) if i + '市'.len_utf8() < name.len() => &name[..i + '市'.len_utf8()],
+    match name.rfind('市') {
+        Some(i) if name.ends_with('区') => &name[..i + '市'.len_utf8()],
         _ => name,
     }
 }
@@ -208,9 +221,14 @@ impl Registry {
         let mut clusters = Vec::with_capacity(n_clusters);
         for _ in 0..n_clusters {
             let pref = rng.weighted(&pref_weights);
-            let city_weights: Vec<u32> = PREFECTURES[pref].cities.iter().map(|c| c.weight).collect();
+            let city_weights: Vec<u32> =
+                PREFECTURES[pref].cities.iter().map(|c| c.weight).collect();
             let city = rng.weighted(&city_weights);
-            clusters.push(Cluster { pref, city, members: Vec::new() });
+            clusters.push(Cluster {
+                pref,
+                city,
+                members: Vec::new(),
+            });
         }
         let mut institutions = Vec::with_capacity(n_institutions);
         for index in 0..n_institutions {
@@ -222,16 +240,35 @@ impl Registry {
             institutions.push(inst);
         }
 
+        let pharmacies = clusters
+            .iter()
+            .enumerate()
+            .map(|(k, c)| Self::pharmacy(&mut rng, k, c.pref, c.city, number_base))
+            .collect();
+
         let mut prefs: Vec<usize> = clusters.iter().map(|c| c.pref).collect();
         prefs.sort_unstable();
         prefs.dedup();
         let mut insurers = Vec::new();
         let mut push = |number: String, name: String, scheme, pref, city| {
-            insurers.push(Insurer { id: format!("jp-ins-{number}"), number, name, scheme, pref, city });
+            insurers.push(Insurer {
+                id: format!("jp-ins-{number}"),
+                number,
+                name,
+                scheme,
+                pref,
+                city,
+            });
         };
         for (k, (name, pref)) in KUMIAI.iter().enumerate() {
             let number = insurer_number("06", *pref, 100 + 37 * k as u32);
-            push(number, (*name).to_string(), Scheme::Kumiai, usize::from(*pref) - 1, None);
+            push(
+                number,
+                (*name).to_string(),
+                Scheme::Kumiai,
+                usize::from(*pref) - 1,
+                None,
+            );
         }
         for &p in &prefs {
             let pref = &PREFECTURES[p];
@@ -261,7 +298,13 @@ impl Registry {
                 let local = 1 + 6 * seen.len() as u32;
                 let body = format!("{:02}{local:03}", pref.code);
                 let nhi = format!("{body}{}", checkdigit::insurer(&body));
-                push(nhi, format!("{muni}国民健康保険"), Scheme::Kokuho, p, Some(ci));
+                push(
+                    nhi,
+                    format!("{muni}国民健康保険"),
+                    Scheme::Kokuho,
+                    p,
+                    Some(ci),
+                );
                 push(
                     insurer_number("39", pref.code, local),
                     format!("{}後期高齢者医療広域連合", pref.name),
@@ -271,7 +314,30 @@ impl Registry {
                 );
             }
         }
-        Registry { institutions, clusters, insurers }
+        Registry {
+            institutions,
+            clusters,
+            pharmacies,
+            insurers,
+        }
+    }
+
+    fn pharmacy(rng: &mut Rng, k: usize, pref: usize, city: usize, number_base: usize) -> Pharmacy {
+        let p = &PREFECTURES[pref];
+        let c = &p.cities[city];
+        let address = Address::random(rng, pref, city);
+        let phone = landline(rng, c.area);
+        let district = (city + 1 + 10 * (k / 8000)) % 100;
+        let body = format!("{:02}4{district:02}{:04}", p.code, number_base + k % 8000);
+        let code = format!("{body}{}", checkdigit::institution(&body));
+        let stem = NAME_STEMS[rng.index(NAME_STEMS.len())];
+        Pharmacy {
+            id: format!("jp-pharm-{:04}", k + 1),
+            code,
+            name: format!("{stem}薬局 {}店", c.short()),
+            address,
+            phone,
+        }
     }
 
     fn institution(
@@ -285,7 +351,11 @@ impl Registry {
         let p = &PREFECTURES[pref];
         let c = &p.cities[city];
         let hospital = rank == 0;
-        let dept = if hospital { Dept::Internal } else { CLINIC_DEPTS[(rank - 1) % CLINIC_DEPTS.len()] };
+        let dept = if hospital {
+            Dept::Internal
+        } else {
+            CLINIC_DEPTS[(rank - 1) % CLINIC_DEPTS.len()]
+        };
         let address = Address::random(rng, pref, city);
         let phone = landline(rng, c.area);
         // 10-digit code: prefecture, point table 1 (medical), district, number, check.
@@ -351,7 +421,13 @@ impl Registry {
     }
 
     /// The insurer of a scheme for someone living in (pref, city).
-    pub(crate) fn insurer(&self, scheme: Scheme, pref: usize, city: usize, pick: usize) -> &Insurer {
+    pub(crate) fn insurer(
+        &self,
+        scheme: Scheme,
+        pref: usize,
+        city: usize,
+        pick: usize,
+    ) -> &Insurer {
         let candidates: Vec<&Insurer> = self
             .insurers
             .iter()
@@ -370,7 +446,8 @@ impl Registry {
     }
 
     /// Organization, Practitioner and PractitionerRole resources for the
-    /// institutions, then Organization resources for the insurers.
+    /// institutions, then Organization resources for the pharmacies and the
+    /// insurers.
     pub(crate) fn resources(&self) -> Vec<Value> {
         let mut out = Vec::new();
         for inst in &self.institutions {
@@ -421,6 +498,25 @@ impl Registry {
                 }));
             }
         }
+        for ph in &self.pharmacies {
+            out.push(json!({
+                "resourceType": "Organization",
+                "id": ph.id,
+                "identifier": [{ "system": INSTITUTION_NO, "value": ph.code }],
+                "active": true,
+                "type": [{
+                    "coding": [{
+                        "system": "http://terminology.hl7.org/CodeSystem/organization-type",
+                        "code": "prov",
+                        "display": "Healthcare Provider",
+                    }],
+                    "text": "薬局",
+                }],
+                "name": ph.name,
+                "telecom": [{ "system": "phone", "value": ph.phone, "use": "work" }],
+                "address": [ph.address.fhir("work", "physical")],
+            }));
+        }
         for ins in &self.insurers {
             out.push(json!({
                 "resourceType": "Organization",
@@ -463,9 +559,17 @@ mod tests {
     fn codes_are_unique_and_valid() {
         let r = Registry::new(7, 5000);
         let mut codes: Vec<&str> = r.institutions.iter().map(|i| i.code.as_str()).collect();
+        codes.extend(r.pharmacies.iter().map(|p| p.code.as_str()));
         codes.sort_unstable();
         codes.dedup();
-        assert_eq!(codes.len(), r.institutions.len());
+        assert_eq!(codes.len(), r.institutions.len() + r.pharmacies.len());
+        for p in &r.pharmacies {
+            assert_eq!(&p.code[2..3], "4");
+            assert_eq!(
+                p.code.as_bytes()[9] - b'0',
+                checkdigit::institution(&p.code[..9])
+            );
+        }
         for i in &r.institutions {
             assert_eq!(i.code.len(), 10);
             assert_eq!(&i.code[2..3], "1");
@@ -483,5 +587,6 @@ mod tests {
         assert_eq!(municipality("札幌市中央区"), "札幌市");
         assert_eq!(municipality("四日市市"), "四日市市");
         assert_eq!(municipality("新宿区"), "新宿区");
+        assert_eq!(municipality("北九州市小倉北区"), "北九州市");
     }
 }

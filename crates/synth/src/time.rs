@@ -80,6 +80,14 @@ impl Moment {
         Moment::new(self.day, self.minute + minutes)
     }
 
+    /// The earlier of `self` and the last minute of `day`.
+    pub(crate) fn not_after_day(self, day: i32) -> Moment {
+        self.min(Moment {
+            day,
+            minute: 23 * 60 + 59,
+        })
+    }
+
     /// `YYYY-MM-DDThh:mm:00+09:00` (valid FHIR dateTime and instant).
     pub(crate) fn fhir(self) -> String {
         let (y, m, d) = civil_from_days(self.day);
@@ -96,7 +104,10 @@ mod tests {
     fn civil_round_trip() {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(days_from_civil(2000, 3, 1) - days_from_civil(2000, 2, 28), 2);
+        assert_eq!(
+            days_from_civil(2000, 3, 1) - days_from_civil(2000, 2, 28),
+            2
+        );
         for z in -50_000..50_000 {
             let (y, m, d) = civil_from_days(z);
             assert_eq!(days_from_civil(y, m, d), z);
@@ -110,7 +121,10 @@ mod tests {
         let b = days_from_civil(1950, 11, 2);
         assert_eq!(years_between(b, days_from_civil(2026, 11, 1)), 75);
         assert_eq!(years_between(b, days_from_civil(2026, 11, 2)), 76);
-        assert_eq!(date(add_years(days_from_civil(2024, 2, 29), 1)), "2025-02-28");
+        assert_eq!(
+            date(add_years(days_from_civil(2024, 2, 29), 1)),
+            "2025-02-28"
+        );
     }
 
     #[test]

@@ -268,6 +268,26 @@ pub(crate) static CARBOCISTEINE_SYRUP: Drug = Drug {
     nsaid: false,
     cephem: false,
 };
+pub(crate) static AMOXICILLIN_GRANULE: Drug = Drug {
+    name: "アモキシシリン細粒10%",
+    yj: "6131001C1210",
+    form: Form::Powder,
+    dose: 0.13,
+    max_dose: 5.0,
+    schedule: Schedule::Thrice,
+    nsaid: false,
+    cephem: false,
+};
+pub(crate) static CLARITHROMYCIN_SYRUP: Drug = Drug {
+    name: "クラリスロマイシンDS10%",
+    yj: "6149003R1143",
+    form: Form::Powder,
+    dose: 0.075,
+    max_dose: 2.0,
+    schedule: Schedule::Twice,
+    nsaid: false,
+    cephem: false,
+};
 pub(crate) static OSELTAMIVIR_SYRUP: Drug = Drug {
     name: "オセルタミビルドライシロップ3%",
     yj: "6250021R1024",
@@ -294,30 +314,153 @@ pub(crate) struct Allergen {
     pub high_risk: f64,
     pub nsaid: bool,
     pub cephem: bool,
+    pub penicillin: bool,
 }
 
 macro_rules! allergen {
     ($name:expr, $cat:expr, $kind:expr, [$($r:expr),+], $cw:expr, $aw:expr, $hr:expr) => {
         Allergen { name: $name, category: $cat, kind: $kind, reactions: &[$($r),+],
-            child_weight: $cw, adult_weight: $aw, high_risk: $hr, nsaid: false, cephem: false }
+            child_weight: $cw, adult_weight: $aw, high_risk: $hr, nsaid: false, cephem: false,
+            penicillin: false }
     };
 }
 
 pub(crate) static ALLERGENS: &[Allergen] = &[
-    allergen!("鶏卵", "food", "allergy", ["蕁麻疹", "嘔吐", "湿疹の悪化"], 40, 3, 0.2),
-    allergen!("牛乳", "food", "allergy", ["蕁麻疹", "嘔吐", "下痢"], 20, 2, 0.2),
-    allergen!("小麦", "food", "allergy", ["蕁麻疹", "運動誘発アナフィラキシー"], 12, 4, 0.4),
-    allergen!("そば", "food", "allergy", ["アナフィラキシー", "呼吸困難", "蕁麻疹"], 4, 5, 0.8),
-    allergen!("落花生", "food", "allergy", ["アナフィラキシー", "口腔内違和感", "蕁麻疹"], 8, 3, 0.7),
-    allergen!("えび", "food", "allergy", ["蕁麻疹", "口腔内違和感", "呼吸困難"], 4, 10, 0.4),
-    allergen!("かに", "food", "allergy", ["蕁麻疹", "口腔内違和感"], 2, 6, 0.3),
-    allergen!("キウイフルーツ", "food", "allergy", ["口腔アレルギー症候群"], 2, 4, 0.1),
-    allergen!("ペニシリン系抗菌薬", "medication", "allergy", ["薬疹", "蕁麻疹", "アナフィラキシー"], 3, 12, 0.6),
-    Allergen { cephem: true, ..allergen!("セフェム系抗菌薬", "medication", "allergy", ["薬疹", "蕁麻疹"], 2, 8, 0.5) },
-    Allergen { nsaid: true, ..allergen!("NSAIDs(ロキソプロフェン等)", "medication", "intolerance", ["喘息発作", "蕁麻疹", "血管性浮腫"], 1, 10, 0.6) },
-    allergen!("ヨード造影剤", "medication", "allergy", ["蕁麻疹", "悪心", "血圧低下"], 0, 5, 0.7),
-    allergen!("ハウスダスト", "environment", "allergy", ["鼻汁・くしゃみ", "喘鳴"], 6, 6, 0.05),
-    allergen!("ラテックス", "environment", "allergy", ["接触皮膚炎", "蕁麻疹"], 0, 2, 0.4),
+    allergen!(
+        "鶏卵",
+        "food",
+        "allergy",
+        ["蕁麻疹", "嘔吐", "湿疹の悪化"],
+        40,
+        3,
+        0.2
+    ),
+    allergen!(
+        "牛乳",
+        "food",
+        "allergy",
+        ["蕁麻疹", "嘔吐", "下痢"],
+        20,
+        2,
+        0.2
+    ),
+    allergen!(
+        "小麦",
+        "food",
+        "allergy",
+        ["蕁麻疹", "運動誘発アナフィラキシー"],
+        12,
+        4,
+        0.4
+    ),
+    allergen!(
+        "そば",
+        "food",
+        "allergy",
+        ["アナフィラキシー", "呼吸困難", "蕁麻疹"],
+        4,
+        5,
+        0.8
+    ),
+    allergen!(
+        "落花生",
+        "food",
+        "allergy",
+        ["アナフィラキシー", "口腔内違和感", "蕁麻疹"],
+        8,
+        3,
+        0.7
+    ),
+    allergen!(
+        "えび",
+        "food",
+        "allergy",
+        ["蕁麻疹", "口腔内違和感", "呼吸困難"],
+        4,
+        10,
+        0.4
+    ),
+    allergen!(
+        "かに",
+        "food",
+        "allergy",
+        ["蕁麻疹", "口腔内違和感"],
+        2,
+        6,
+        0.3
+    ),
+    allergen!(
+        "キウイフルーツ",
+        "food",
+        "allergy",
+        ["口腔アレルギー症候群"],
+        2,
+        4,
+        0.1
+    ),
+    Allergen {
+        penicillin: true,
+        ..allergen!(
+            "ペニシリン系抗菌薬",
+            "medication",
+            "allergy",
+            ["薬疹", "蕁麻疹", "アナフィラキシー"],
+            3,
+            12,
+            0.6
+        )
+    },
+    Allergen {
+        cephem: true,
+        ..allergen!(
+            "セフェム系抗菌薬",
+            "medication",
+            "allergy",
+            ["薬疹", "蕁麻疹"],
+            2,
+            8,
+            0.5
+        )
+    },
+    Allergen {
+        nsaid: true,
+        ..allergen!(
+            "NSAIDs(ロキソプロフェン等)",
+            "medication",
+            "intolerance",
+            ["喘息発作", "蕁麻疹", "血管性浮腫"],
+            1,
+            10,
+            0.6
+        )
+    },
+    allergen!(
+        "ヨード造影剤",
+        "medication",
+        "allergy",
+        ["蕁麻疹", "悪心", "血圧低下"],
+        0,
+        5,
+        0.7
+    ),
+    allergen!(
+        "ハウスダスト",
+        "environment",
+        "allergy",
+        ["鼻汁・くしゃみ", "喘鳴"],
+        6,
+        6,
+        0.05
+    ),
+    allergen!(
+        "ラテックス",
+        "environment",
+        "allergy",
+        ["接触皮膚炎", "蕁麻疹"],
+        0,
+        2,
+        0.4
+    ),
 ];
 
 #[cfg(test)]
@@ -327,8 +470,15 @@ mod tests {
     #[test]
     fn yj_codes_are_well_formed() {
         let all = [
-            &AMLODIPINE, &METFORMIN, &ROSUVASTATIN, &HEPARINOID, &CEFTRIAXONE,
-            &ACETAMINOPHEN_GRANULE, &OSELTAMIVIR_SYRUP, &CARBOCISTEINE_SYRUP, &TIOTROPIUM,
+            &AMLODIPINE,
+            &METFORMIN,
+            &ROSUVASTATIN,
+            &HEPARINOID,
+            &CEFTRIAXONE,
+            &ACETAMINOPHEN_GRANULE,
+            &OSELTAMIVIR_SYRUP,
+            &CARBOCISTEINE_SYRUP,
+            &TIOTROPIUM,
         ];
         for d in all {
             assert_eq!(d.yj.len(), 12, "{}", d.name);
@@ -343,7 +493,16 @@ mod tests {
 
     #[test]
     fn reference_intervals_are_ordered() {
-        for l in [&HBA1C, &GLUCOSE, &HDL, &TG, &CREATININE, &HEMOGLOBIN, &URIC_ACID, &ALT] {
+        for l in [
+            &HBA1C,
+            &GLUCOSE,
+            &HDL,
+            &TG,
+            &CREATININE,
+            &HEMOGLOBIN,
+            &URIC_ACID,
+            &ALT,
+        ] {
             for (lo, hi) in [l.male, l.female] {
                 assert!(lo.unwrap() < hi.unwrap(), "{}", l.name);
             }

@@ -414,7 +414,9 @@ mod tests {
         for (kanji, reading, weight) in all {
             assert!(!kanji.is_empty() && *weight > 0);
             assert!(
-                reading.chars().all(|c| ('\u{3041}'..='\u{309f}').contains(&c)),
+                reading
+                    .chars()
+                    .all(|c| ('\u{3041}'..='\u{309f}').contains(&c)),
                 "{kanji}: reading {reading} must be hiragana"
             );
         }

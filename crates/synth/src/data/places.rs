@@ -46,6 +46,7 @@ macro_rules! city {
     };
 }
 
+#[rustfmt::skip]
 pub(crate) static PREFECTURES: &[Prefecture] = &[
     Prefecture { code: 1, name: "北海道", pop: 522, cities: &[
         city!("札幌市中央区", "011", 25, [("北一条西", "060"), ("南三条西", "060"), ("宮の森", "064")]),

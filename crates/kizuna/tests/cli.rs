@@ -1,0 +1,441 @@
+//! The `kizuna` binary end to end: real processes, real HTTP on loopback, real signals.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn kizuna() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kizuna"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+fn fixtures() -> Option<PathBuf> {
+    let dir = std::env::var("KIZUNA_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "fixtures not found at {}",
+            dir.display()
+        );
+        eprintln!(
+            "\n*** SKIPPED: fixtures not found at {} (set KIZUNA_FIXTURES) ***\n",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// A running `kizuna serve`/`demo` and its base URL (from the one line it prints when ready).
+struct Running {
+    child: Child,
+    base: String,
+}
+
+impl Running {
+    fn start(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("kizuna starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("kizuna prints its base URL");
+            if let Some(url) = line.strip_prefix("Kizuna FHIR R4 server ready at ") {
+                return Running {
+                    child,
+                    base: url.trim().to_string(),
+                };
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    fn wait(mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "kizuna did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A minimal blocking HTTP/1.1 exchange over loopback, through curl (a real, independent client).
+fn http(method: &str, url: &str, body: Option<&str>) -> (u16, String) {
+    let mut c = Command::new("curl");
+    c.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, url]);
+    if let Some(b) = body {
+        c.args([
+            "-H",
+            "content-type: application/fhir+json",
+            "--data-binary",
+            b,
+        ]);
+    }
+    let out = c.output().expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn serve_prints_its_url_answers_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = kizuna();
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(dir.path());
+    let server = Running::start(cmd);
+    assert!(server.base.starts_with("http://127.0.0.1:") && server.base.ends_with("/fhir"));
+    let (status, body) = http("GET", &format!("{}/metadata", server.base), None);
+    assert_eq!(status, 200);
+    assert!(body.contains("CapabilityStatement"));
+    let (status, _) = http(
+        "POST",
+        &format!("{}/Patient", server.base),
+        Some(r#"{"resourceType":"Patient","gender":"male"}"#),
+    );
+    assert_eq!(status, 201);
+    server.signal("TERM");
+    assert!(
+        server.wait().success(),
+        "SIGTERM stops the server with status 0"
+    );
+}
+
+#[test]
+fn acknowledged_writes_survive_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = kizuna();
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(dir.path());
+    let server = Running::start(cmd);
+    // Writers keep creating while the server is killed; every 201 they saw must be there after.
+    let base = server.base.clone();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let base = base.clone();
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                for i in 0..10_000 {
+                    let body = format!(r#"{{"resourceType":"Basic","id":"w{w}-{i}","code":{{"text":"crash test"}}}}"#);
+                    let (status, _) = http("PUT", &format!("{base}/Basic/w{w}-{i}"), Some(&body));
+                    if status != 201 {
+                        break;
+                    }
+                    acknowledged.push(format!("w{w}-{i}"));
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.signal("KILL");
+    let _ = server.wait();
+    let acknowledged: Vec<String> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert!(
+        acknowledged.len() > 10,
+        "the writers got going ({} writes)",
+        acknowledged.len()
+    );
+
+    let mut cmd = kizuna();
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(dir.path());
+    let server = Running::start(cmd);
+    for id in &acknowledged {
+        let (status, _) = http("GET", &format!("{}/Basic/{id}", server.base), None);
+        assert_eq!(status, 200, "acknowledged Basic/{id} lost in the crash");
+    }
+    server.signal("TERM");
+    assert!(server.wait().success());
+}
+
+#[test]
+fn imports_synthea_completely_and_twice_without_duplicates() {
+    let Some(fx) = fixtures() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        let out = kizuna()
+            .args(["import", "--data"])
+            .arg(dir.path())
+            .arg(fx.join("synthea-10"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let first = run();
+    assert!(
+        first
+            .contains("7160 resources accepted (7160 created, 0 updated, 0 unchanged), 4 rejected"),
+        "{first}"
+    );
+    // The only rejections are the export's log, which holds no resources, each with its reason.
+    let rejected: Vec<&str> = first
+        .lines()
+        .filter(|l| l.contains("log.ndjson:"))
+        .collect();
+    assert_eq!(rejected.len(), 4, "{first}");
+    assert!(
+        rejected
+            .iter()
+            .all(|l| l.contains("not a FHIR resource (it has no resourceType)"))
+    );
+    let second = run();
+    assert!(
+        second.contains("7160 resources accepted (0 created, 0 updated, 7160 unchanged)"),
+        "{second}"
+    );
+}
+
+#[test]
+fn import_reports_bad_lines_and_loads_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mixed.ndjson");
+    std::fs::write(
+        &file,
+        concat!(
+            "{\"resourceType\":\"Patient\",\"id\":\"ok-1\",\"gender\":\"female\"}\n",
+            "{not json\n",
+            "{\"resourceType\":\"Patient\",\"id\":\"bad-1\",\"birthDate\":\"1999-02-30\"}\n",
+            "\n",
+            "{\"resourceType\":\"Starship\",\"id\":\"x\"}\n",
+            "{\"resourceType\":\"Observation\",\"id\":\"ok-2\",\"status\":\"final\",\"code\":{\"text\":\"t\"}}\n",
+        ),
+    )
+    .unwrap();
+    let out = kizuna()
+        .args(["import", "--data"])
+        .arg(dir.path().join("store"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("2 resources accepted (2 created, 0 updated, 0 unchanged), 3 rejected"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("mixed.ndjson:2: not valid JSON"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("mixed.ndjson:3: Patient.birthDate:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("mixed.ndjson:5:"), "{stdout}");
+    let strict = kizuna()
+        .args(["import", "--strict", "--data"])
+        .arg(dir.path().join("store"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        strict.status.code(),
+        Some(1),
+        "--strict fails when anything was rejected"
+    );
+    let missing = kizuna()
+        .args(["import", "--data"])
+        .arg(dir.path().join("store"))
+        .arg("/nonexistent/x.ndjson")
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/x.ndjson"));
+}
+
+#[test]
+fn synth_is_reproducible_and_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let generate = |name: &str, seed: &str| {
+        let path = dir.path().join(name);
+        let out = kizuna()
+            .args(["synth", "--patients", "15", "--seed", seed, "--out"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read(path).unwrap()
+    };
+    let a = generate("a.ndjson", "7");
+    let b = generate("b.ndjson", "7");
+    let c = generate("c.ndjson", "8");
+    assert_eq!(a, b, "same seed, same bytes");
+    assert_ne!(a, c);
+    // Every line the generator writes is accepted by the store's validation.
+    let out = kizuna()
+        .args(["import", "--strict", "--data"])
+        .arg(dir.path().join("s"))
+        .arg(dir.path().join("a.ndjson"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = kizuna()
+        .args(["synth", "--patients", "5", "--data"])
+        .arg(dir.path().join("t"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("5 patients"));
+}
+
+#[test]
+fn demo_serves_synthetic_patients() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = kizuna();
+    cmd.args([
+        "demo",
+        "--patients",
+        "10",
+        "--addr",
+        "127.0.0.1:0",
+        "--data",
+    ])
+    .arg(dir.path());
+    let server = Running::start(cmd);
+    let (status, body) = http(
+        "GET",
+        &format!("{}/Patient/_history?_count=20", server.base),
+        None,
+    );
+    assert_eq!(status, 200);
+    let bundle: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        bundle["entry"].as_array().unwrap().len(),
+        10,
+        "ten patients"
+    );
+    assert!(
+        body.contains("\"JP\"") || body.contains("kana") || body.contains("SYL"),
+        "Japanese patients"
+    );
+    server.signal("INT");
+    assert!(server.wait().success(), "Ctrl-C stops the demo cleanly");
+}
+
+#[test]
+fn every_subcommand_has_help_and_bad_arguments_say_how_to_fix_them() {
+    for sub in ["serve", "import", "synth", "demo", "bench"] {
+        let out = kizuna().args([sub, "--help"]).output().unwrap();
+        assert!(out.status.success(), "{sub} --help");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage: kizuna"),
+            "{sub} --help"
+        );
+    }
+    let out = kizuna()
+        .args(["serve", "--addr", "not-an-address"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--addr"));
+    let out = kizuna()
+        .args(["bench", "--workloads", "nonsense"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("choose from upload, read, transaction"));
+    let out = kizuna()
+        .args(["synth", "--patients", "3"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--out FILE.ndjson, --data DIR or --database URL")
+    );
+}
+
+#[test]
+fn bench_runs_against_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = kizuna();
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(dir.path());
+    let server = Running::start(cmd);
+    let out = kizuna()
+        .args([
+            "bench",
+            "--url",
+            &server.base,
+            "--patients",
+            "5",
+            "--seconds",
+            "1",
+            "--read-connections",
+            "4",
+            "--transaction-clients",
+            "4",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json_start = stdout.find('[').unwrap();
+    let figures: serde_json::Value = serde_json::from_str(&stdout[json_start..]).unwrap();
+    let names: Vec<&str> = figures
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["workload"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["upload", "read", "transaction"]);
+    for f in figures.as_array().unwrap() {
+        assert_eq!(f["errors"], 0, "{f}");
+        assert!(f["operations"].as_u64().unwrap() > 0, "{f}");
+    }
+    server.signal("TERM");
+    assert!(server.wait().success());
+}
