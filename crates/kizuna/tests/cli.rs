@@ -39,12 +39,17 @@ struct Running {
 
 impl Running {
     fn start(mut cmd: Command) -> Running {
-        let mut child = cmd
+        let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("kizuna starts");
-        let stdout = child.stdout.take().unwrap();
+        // From here on, Drop reaps the process whatever happens.
+        let mut running = Running {
+            child,
+            base: String::new(),
+        };
+        let stdout = running.child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -57,10 +62,8 @@ impl Running {
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .expect("kizuna prints its base URL");
             if let Some(url) = line.strip_prefix("Kizuna FHIR R4 server ready at ") {
-                return Running {
-                    child,
-                    base: url.trim().to_string(),
-                };
+                running.base = url.trim().to_string();
+                return running;
             }
         }
     }
@@ -74,7 +77,7 @@ impl Running {
         assert!(ok);
     }
 
-    fn wait(mut self) -> std::process::ExitStatus {
+    fn wait(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -83,6 +86,16 @@ impl Running {
             assert!(Instant::now() < deadline, "kizuna did not stop");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+impl Drop for Running {
+    /// A failing test must not leave a server behind.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
     }
 }
 
@@ -110,7 +123,7 @@ fn serve_prints_its_url_answers_and_stops_cleanly_on_sigterm() {
     let mut cmd = kizuna();
     cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(dir.path());
-    let server = Running::start(cmd);
+    let mut server = Running::start(cmd);
     assert!(server.base.starts_with("http://127.0.0.1:") && server.base.ends_with("/fhir"));
     let (status, body) = http("GET", &format!("{}/metadata", server.base), None);
     assert_eq!(status, 200);
@@ -134,7 +147,7 @@ fn acknowledged_writes_survive_a_crash() {
     let mut cmd = kizuna();
     cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(dir.path());
-    let server = Running::start(cmd);
+    let mut server = Running::start(cmd);
     // Writers keep creating while the server is killed; every 201 they saw must be there after.
     let base = server.base.clone();
     let writers: Vec<_> = (0..4)
@@ -170,7 +183,7 @@ fn acknowledged_writes_survive_a_crash() {
     let mut cmd = kizuna();
     cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(dir.path());
-    let server = Running::start(cmd);
+    let mut server = Running::start(cmd);
     for id in &acknowledged {
         let (status, _) = http("GET", &format!("{}/Basic/{id}", server.base), None);
         assert_eq!(status, 200, "acknowledged Basic/{id} lost in the crash");
@@ -339,7 +352,7 @@ fn demo_serves_synthetic_patients() {
         "--data",
     ])
     .arg(dir.path());
-    let server = Running::start(cmd);
+    let mut server = Running::start(cmd);
     let (status, body) = http(
         "GET",
         &format!("{}/Patient/_history?_count=20", server.base),
@@ -399,7 +412,7 @@ fn bench_runs_against_a_server() {
     let mut cmd = kizuna();
     cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(dir.path());
-    let server = Running::start(cmd);
+    let mut server = Running::start(cmd);
     let out = kizuna()
         .args([
             "bench",

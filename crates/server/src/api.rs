@@ -1,5 +1,9 @@
 //! The FHIR RESTful API routes and their translation to `kizuna-records` interactions.
 
+// Early returns carry an axum Response, which is returned to the client at once and never
+// stored: boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
 use crate::AppState;
 use crate::reply::{FHIR_JSON, error, failure, success};
 use axum::Router;

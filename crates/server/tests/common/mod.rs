@@ -1,5 +1,8 @@
 //! A real Kizuna server on a loopback port, and a small HTTP client for tests.
 
+// Shared by several test binaries, each using part of it.
+#![allow(dead_code)]
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
