@@ -9,13 +9,14 @@ use crate::{
     Batch, Condition, HistoryPage, HistoryQuery, HistoryScope, Method, Micros, Stats, StoreError,
     TokenCriterion, Version, Write, WriteOutcome, Written, next_timestamp, stamp,
 };
+use deadpool_postgres::Transaction;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{IsolationLevel, NoTls, Row, Transaction};
+use tokio_postgres::{IsolationLevel, NoTls, Row, Statement};
 
 const MIGRATIONS: &[&str] = &[
     // 1: resources, their versions, token index.
@@ -240,9 +241,8 @@ impl PostgresStore {
                     version,
                     on_fail,
                 } => {
-                    let row = tx
-                        .query_opt(
-                            "SELECT version FROM resource WHERE type = $1 AND id = $2 FOR UPDATE",
+                    let row = tx.query_opt(
+                &prep(tx, "SELECT version FROM resource WHERE type = $1 AND id = $2 FOR UPDATE").await?,
                             &[rtype, id],
                         )
                         .await
@@ -255,7 +255,7 @@ impl PostgresStore {
                     ids,
                     on_fail,
                 } => (
-                    find_ids(tx, rtype, criteria, ids.len() + 1).await? == *ids,
+                    find_ids(&**tx, rtype, criteria, ids.len() + 1).await? == *ids,
                     *on_fail,
                 ),
             };
@@ -316,9 +316,13 @@ impl PostgresStore {
                 .unzip();
             let rows = tx
                 .query(
-                    "INSERT INTO resource (type, id, version, seq, deleted, last_updated)
+                    &prep(
+                        tx,
+                        "INSERT INTO resource (type, id, version, seq, deleted, last_updated)
                      SELECT t, i, 0, 0, false, 0 FROM unnest($1::text[], $2::text[]) AS k(t, i)
                      ON CONFLICT (type, id) DO NOTHING RETURNING type, id, res_key",
+                    )
+                    .await?,
                     &[&t, &d],
                 )
                 .await
@@ -476,17 +480,16 @@ impl PostgresStore {
         }
         if !ended_seq.is_empty() {
             tx.execute(
-                "UPDATE history h SET ended = u.ts FROM unnest($1::bigint[], $2::bigint[]) AS u(seq, ts) WHERE h.seq = u.seq",
+                &prep(tx, "UPDATE history h SET ended = u.ts FROM unnest($1::bigint[], $2::bigint[]) AS u(seq, ts) WHERE h.seq = u.seq").await?,
                 &[&ended_seq, &ended_ts],
             )
             .await
             .map_err(StoreError::from_pg)?;
         }
-        let rows = tx
-            .query(
-                "INSERT INTO history (res_key, type, version, last_updated, method, hash, body)
+        let rows = tx.query(
+                &prep(tx, "INSERT INTO history (res_key, type, version, last_updated, method, hash, body)
                  SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bytea[], $7::text[])
-                 RETURNING res_key, seq",
+                 RETURNING res_key, seq").await?,
                 &[&h_res, &h_type, &h_version, &h_ts, &h_method, &h_hash, &h_body],
             )
             .await
@@ -505,23 +508,23 @@ impl PostgresStore {
             u_ts.push(v.last_updated);
         }
         tx.execute(
-            "UPDATE resource r SET version = u.v, seq = u.s, deleted = u.d, last_updated = u.ts
+                &prep(tx, "UPDATE resource r SET version = u.v, seq = u.s, deleted = u.d, last_updated = u.ts
              FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::boolean[], $5::bigint[]) AS u(k, v, s, d, ts)
-             WHERE r.res_key = u.k",
+             WHERE r.res_key = u.k").await?,
             &[&u_res, &u_version, &u_seq, &u_deleted, &u_ts],
         )
         .await
         .map_err(StoreError::from_pg)?;
         tx.execute(
-            "DELETE FROM token_index WHERE res_key = ANY($1)",
+            &prep(tx, "DELETE FROM token_index WHERE res_key = ANY($1)").await?,
             &[&index_res],
         )
         .await
         .map_err(StoreError::from_pg)?;
         if !tok.0.is_empty() {
             tx.execute(
-                "INSERT INTO token_index (res_key, type, param, system, code)
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])",
+                &prep(tx, "INSERT INTO token_index (res_key, type, param, system, code)
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])").await?,
                 &[&tok.0, &tok.1, &tok.2, &tok.3, &tok.4],
             )
             .await
@@ -624,6 +627,12 @@ impl PostgresStore {
     }
 }
 
+/// A statement prepared once per connection (tokio-postgres would otherwise prepare an unnamed
+/// statement on every call: a second round trip).
+async fn prep(tx: &Transaction<'_>, sql: &str) -> Result<Statement, StoreError> {
+    tx.prepare_cached(sql).await.map_err(StoreError::from_pg)
+}
+
 /// Prefix of backend errors worth retrying (serialization failure, deadlock).
 const RETRYABLE: &str = "retryable: ";
 
@@ -655,12 +664,11 @@ async fn lock_current(
     keys: &[(String, String)],
 ) -> Result<HashMap<(String, String), Current>, StoreError> {
     let (t, d): (Vec<&str>, Vec<&str>) = keys.iter().map(|(a, b)| (a.as_str(), b.as_str())).unzip();
-    let rows = tx
-        .query(
-            "SELECT r.type, r.id, r.res_key, r.version, r.seq, r.deleted, h.hash FROM resource r
+    let rows = tx.query(
+                &prep(tx, "SELECT r.type, r.id, r.res_key, r.version, r.seq, r.deleted, h.hash FROM resource r
              JOIN unnest($1::text[], $2::text[]) AS k(t, i) ON r.type = k.t AND r.id = k.i
              LEFT JOIN history h ON h.seq = r.seq
-             ORDER BY r.res_key FOR UPDATE OF r",
+             ORDER BY r.res_key FOR UPDATE OF r").await?,
             &[&t, &d],
         )
         .await
@@ -691,7 +699,11 @@ async fn load_seq(
 ) -> Result<Version, StoreError> {
     let row = tx
         .query_one(
-            "SELECT version, last_updated, method, body FROM history WHERE seq = $1",
+            &prep(
+                tx,
+                "SELECT version, last_updated, method, body FROM history WHERE seq = $1",
+            )
+            .await?,
             &[&seq],
         )
         .await
