@@ -7,8 +7,8 @@
 
 use crate::{
     Criteria, Failure, Payload, REPLANS, Records, Reply, Result, check_id, check_type,
-    content_hash, gone, incoming, index_rows, multiple_matches, new_id, not_found, too_busy,
-    version_conflict, with_id,
+    content_hash, gone, incoming, index_rows, multiple_matches, new_id, not_found, parse_patch,
+    patched, too_busy, version_conflict, with_id,
 };
 use base64::Engine as _;
 use kizuna_fhir::{Issue, IssueCode, operation_outcome};
@@ -466,33 +466,10 @@ impl Records {
                         });
                         condition_entry.push(e.index);
                     }
-                    let patch: json_patch::Patch =
-                        serde_json::from_value(patch_document(e).map_err(|f| nest(f, &at))?)
-                            .map_err(|err| {
-                                nest(
-                                    Failure::new(
-                                        400,
-                                        IssueCode::Invalid,
-                                        None,
-                                        format!("not a JSON Patch document: {err}"),
-                                    ),
-                                    &at,
-                                )
-                            })?;
-                    let mut doc: Value =
-                        serde_json::from_str(current.body.as_deref().unwrap_or("{}"))
-                            .unwrap_or(Value::Null);
-                    if let Err(err) = json_patch::patch(&mut doc, &patch) {
-                        return Err(nest(
-                            Failure::new(
-                                422,
-                                IssueCode::Processing,
-                                None,
-                                format!("the patch cannot be applied: {err}"),
-                            ),
-                            &at,
-                        ));
-                    }
+                    let patch = patch_document(e)
+                        .and_then(parse_patch)
+                        .map_err(|f| nest(f, &at))?;
+                    let doc = patched(&current, &patch).map_err(|f| nest(f, &at))?;
                     match incoming(&rtype, doc, Some(&id), "patch") {
                         Ok(body) => Some(Write::Put {
                             content_hash: content_hash(&body),

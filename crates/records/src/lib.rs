@@ -344,14 +344,7 @@ impl Records {
     ) -> Result<Reply> {
         check_type(rtype)?;
         check_id(id)?;
-        let patch: json_patch::Patch = serde_json::from_value(patch).map_err(|e| {
-            Failure::new(
-                400,
-                IssueCode::Invalid,
-                None,
-                format!("not a JSON Patch document (RFC 6902): {e}"),
-            )
-        })?;
+        let patch = parse_patch(patch)?;
         for _ in 0..REPLANS {
             let current = match self.store.read(rtype, id).await? {
                 None => return Err(not_found(rtype, id)),
@@ -363,23 +356,7 @@ impl Records {
             {
                 return Err(version_conflict(rtype, id, if_match));
             }
-            let mut doc: Value = serde_json::from_str(current.body.as_deref().unwrap_or("{}"))
-                .map_err(|e| {
-                    Failure::new(
-                        500,
-                        IssueCode::Exception,
-                        None,
-                        format!("stored resource unreadable: {e}"),
-                    )
-                })?;
-            json_patch::patch(&mut doc, &patch).map_err(|e| {
-                Failure::new(
-                    422,
-                    IssueCode::Processing,
-                    None,
-                    format!("the patch cannot be applied: {e}"),
-                )
-            })?;
+            let doc = patched(&current, &patch)?;
             let body = incoming(rtype, doc, Some(id), "patch")?;
             let conditions = vec![Condition::Version {
                 rtype: rtype.into(),
@@ -503,6 +480,40 @@ pub fn prepare_import(body: Value) -> Result<Write> {
     check_id(&id)?;
     let body = incoming(&rtype, body, Some(&id), "import")?;
     Ok(put_write(&rtype, &id, body, Method::Put, true))
+}
+
+/// A JSON Patch document (RFC 6902), checked before anything is read.
+fn parse_patch(doc: Value) -> Result<json_patch::Patch> {
+    serde_json::from_value(doc).map_err(|e| {
+        Failure::new(
+            400,
+            IssueCode::Invalid,
+            None,
+            format!("not a JSON Patch document (RFC 6902): {e}"),
+        )
+    })
+}
+
+/// The current version with `patch` applied (validated later, like any incoming resource).
+fn patched(current: &Version, patch: &json_patch::Patch) -> Result<Value> {
+    let mut doc: Value =
+        serde_json::from_str(current.body.as_deref().unwrap_or("{}")).map_err(|e| {
+            Failure::new(
+                500,
+                IssueCode::Exception,
+                None,
+                format!("stored resource unreadable: {e}"),
+            )
+        })?;
+    json_patch::patch(&mut doc, patch).map_err(|e| {
+        Failure::new(
+            422,
+            IssueCode::Processing,
+            None,
+            format!("the patch cannot be applied: {e}"),
+        )
+    })?;
+    Ok(doc)
 }
 
 /// Checks and normalizes a resource arriving for `interaction`: a JSON object of type `rtype`,
@@ -759,4 +770,54 @@ fn too_busy() -> Failure {
         None,
         "the resources kept changing while this request ran; try again",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON Patch cases of the official FHIR test suite (RFC 6902 examples).
+    #[test]
+    fn official_json_patch_cases() {
+        let dir = std::env::var("KIZUNA_FIXTURES")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+            });
+        let Ok(text) = std::fs::read_to_string(dir.join("fhir-r4/patch/json-patch-tests.json"))
+        else {
+            assert!(
+                std::env::var("CI").is_err(),
+                "fixtures missing under {}",
+                dir.display()
+            );
+            eprintln!(
+                "\n*** SKIPPED: fixtures not found under {} ***\n",
+                dir.display()
+            );
+            return;
+        };
+        let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
+        assert_eq!(cases.len(), 16);
+        for case in cases {
+            let name = case["comment"].as_str().unwrap_or("?");
+            let current = Version {
+                rtype: "Basic".into(),
+                id: "x".into(),
+                version: 1,
+                last_updated: 0,
+                method: Method::Put,
+                body: Some(case["doc"].to_string().into()),
+            };
+            let result = parse_patch(case["patch"].clone()).and_then(|p| patched(&current, &p));
+            match (case.get("expected"), result) {
+                (Some(expected), Ok(doc)) => assert_eq!(&doc, expected, "{name}"),
+                (None, Err(f)) => {
+                    assert!(f.status == 400 || f.status == 422, "{name}: {}", f.status)
+                }
+                (Some(_), Err(f)) => panic!("{name}: refused: {:?}", f.issues),
+                (None, Ok(doc)) => panic!("{name}: should fail, gave {doc}"),
+            }
+        }
+    }
 }
