@@ -218,20 +218,12 @@ impl Records {
             }
             let id = new_id();
             let write = put_write(rtype, &id, with_id(body.clone(), &id), Method::Post, false);
-            match self
-                .store
-                .commit(Batch {
-                    conditions,
-                    writes: vec![write],
-                })
-                .await
-            {
-                Ok(w) => return Ok(written_reply(w)),
-                Err(StoreError::ConditionFailed {
-                    on_fail: OnFail::Retry,
-                    ..
-                }) => continue,
-                Err(e) => return Err(e.into()),
+            let batch = Batch {
+                conditions,
+                writes: vec![write],
+            };
+            if let Some(reply) = self.try_commit(batch, rtype, &id, None).await? {
+                return Ok(reply);
             }
         }
         Err(too_busy())
@@ -258,18 +250,14 @@ impl Records {
             None => vec![],
         };
         let write = put_write(rtype, id, body, Method::Put, true);
-        match self
-            .store
-            .commit(Batch {
-                conditions,
-                writes: vec![write],
-            })
-            .await
-        {
-            Ok(w) => Ok(written_reply(w)),
-            Err(StoreError::ConditionFailed { .. }) => Err(version_conflict(rtype, id, if_match)),
-            Err(e) => Err(e.into()),
-        }
+        let batch = Batch {
+            conditions,
+            writes: vec![write],
+        };
+        // No condition here asks to plan again, so a reply always comes.
+        self.try_commit(batch, rtype, id, if_match)
+            .await?
+            .ok_or_else(too_busy)
     }
 
     /// `PUT [type]?criteria`: update the one match, or create if none.
@@ -312,23 +300,12 @@ impl Records {
                 });
             }
             let write = put_write(rtype, &id, body, Method::Put, true);
-            match self
-                .store
-                .commit(Batch {
-                    conditions,
-                    writes: vec![write],
-                })
-                .await
-            {
-                Ok(w) => return Ok(written_reply(w)),
-                Err(StoreError::ConditionFailed {
-                    on_fail: OnFail::Retry,
-                    ..
-                }) => continue,
-                Err(StoreError::ConditionFailed { .. }) => {
-                    return Err(version_conflict(rtype, &id, if_match));
-                }
-                Err(e) => return Err(e.into()),
+            let batch = Batch {
+                conditions,
+                writes: vec![write],
+            };
+            if let Some(reply) = self.try_commit(batch, rtype, &id, if_match).await? {
+                return Ok(reply);
             }
         }
         Err(too_busy())
@@ -369,23 +346,12 @@ impl Records {
                 },
             }];
             let write = put_write(rtype, id, body, Method::Patch, true);
-            match self
-                .store
-                .commit(Batch {
-                    conditions,
-                    writes: vec![write],
-                })
-                .await
-            {
-                Ok(w) => return Ok(written_reply(w)),
-                Err(StoreError::ConditionFailed {
-                    on_fail: OnFail::Retry,
-                    ..
-                }) => continue,
-                Err(StoreError::ConditionFailed { .. }) => {
-                    return Err(version_conflict(rtype, id, if_match));
-                }
-                Err(e) => return Err(e.into()),
+            let batch = Batch {
+                conditions,
+                writes: vec![write],
+            };
+            if let Some(reply) = self.try_commit(batch, rtype, id, if_match).await? {
+                return Ok(reply);
             }
         }
         Err(too_busy())
@@ -514,6 +480,28 @@ fn patched(current: &Version, patch: &json_patch::Patch) -> Result<Value> {
         )
     })?;
     Ok(doc)
+}
+
+impl Records {
+    /// Commits one planned write: its reply, or None when a concurrent change means planning
+    /// again; a failed `If-Match` is a 412.
+    async fn try_commit(
+        &self,
+        batch: Batch,
+        rtype: &str,
+        id: &str,
+        if_match: Option<u64>,
+    ) -> Result<Option<Reply>> {
+        match self.store.commit(batch).await {
+            Ok(w) => Ok(Some(written_reply(w))),
+            Err(StoreError::ConditionFailed {
+                on_fail: OnFail::Retry,
+                ..
+            }) => Ok(None),
+            Err(StoreError::ConditionFailed { .. }) => Err(version_conflict(rtype, id, if_match)),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 /// Checks and normalizes a resource arriving for `interaction`: a JSON object of type `rtype`,

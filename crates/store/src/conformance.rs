@@ -672,3 +672,39 @@ async fn decimals_survive(store: &Store) {
     let stats = store.stats().await.unwrap();
     assert!(stats.resources > 10 && stats.versions > stats.resources);
 }
+
+/// A fresh, empty database on the PostgreSQL server named by `KIZUNA_TEST_POSTGRES` (the test
+/// command, `scripts/test.sh`, starts a throwaway cluster and sets it), as a connection URL.
+/// None, said loudly, when it is not set outside CI; under CI its absence fails the test.
+pub async fn fresh_postgres_database() -> Option<String> {
+    let Ok(admin) = std::env::var("KIZUNA_TEST_POSTGRES") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "KIZUNA_TEST_POSTGRES is not set: run the tests through scripts/test.sh"
+        );
+        eprintln!(
+            "\n*** SKIPPED: PostgreSQL tests need KIZUNA_TEST_POSTGRES (scripts/test.sh sets it) ***\n"
+        );
+        return None;
+    };
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .expect("the test PostgreSQL answers");
+    tokio::spawn(conn);
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let name = format!(
+        "kizuna_test_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        jiff::Timestamp::now().as_nanosecond() % 1_000_000
+    );
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("a test database can be created");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .expect("the URL names a database");
+    Some(format!("{base}/{name}"))
+}

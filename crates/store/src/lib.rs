@@ -218,6 +218,24 @@ pub struct HistoryPage {
     pub next_before_seq: Option<i64>,
 }
 
+impl HistoryPage {
+    /// The page of a query that asked for `count + 1` rows (newest first, with their `seq`): the
+    /// extra row only says there is a next page.
+    fn from_rows(mut rows: Vec<(i64, Version)>, count: usize) -> HistoryPage {
+        let more = rows.len() > count;
+        rows.truncate(count);
+        let next_before_seq = if more {
+            rows.last().map(|(seq, _)| *seq)
+        } else {
+            None
+        };
+        HistoryPage {
+            versions: rows.into_iter().map(|(_, v)| v).collect(),
+            next_before_seq,
+        }
+    }
+}
+
 /// Counts for operators and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {

@@ -584,30 +584,22 @@ impl PostgresStore {
         let refs: Vec<&(dyn ToSql + Sync)> =
             args.iter().map(|a| &**a as &(dyn ToSql + Sync)).collect();
         let rows = client.query(&sql, &refs).await?;
-        let mut versions = Vec::new();
-        let mut seqs = Vec::new();
-        for row in rows {
-            seqs.push(row.get::<_, i64>(0));
-            let body: Option<String> = row.get(6);
-            versions.push(Version {
-                rtype: row.get(1),
-                id: row.get(2),
-                version: row.get::<_, i64>(3) as u64,
-                last_updated: row.get(4),
-                method: Method::parse(row.get(5)),
-                body: body.map(Arc::from),
-            });
-        }
-        let next_before_seq = if versions.len() > q.count {
-            versions.truncate(q.count);
-            seqs.get(q.count - 1).copied()
-        } else {
-            None
-        };
-        Ok(HistoryPage {
-            versions,
-            next_before_seq,
-        })
+        let page = rows
+            .into_iter()
+            .map(|row| {
+                let body: Option<String> = row.get(6);
+                let v = Version {
+                    rtype: row.get(1),
+                    id: row.get(2),
+                    version: row.get::<_, i64>(3) as u64,
+                    last_updated: row.get(4),
+                    method: Method::parse(row.get(5)),
+                    body: body.map(Arc::from),
+                };
+                (row.get::<_, i64>(0), v)
+            })
+            .collect();
+        Ok(HistoryPage::from_rows(page, q.count))
     }
 
     pub async fn stats(&self) -> Result<Stats, StoreError> {

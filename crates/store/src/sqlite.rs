@@ -329,30 +329,22 @@ fn history(c: &Connection, q: &HistoryQuery) -> Result<HistoryPage, StoreError> 
     args.push(((q.count + 1) as i64).into());
     let mut st = c.prepare_cached(&sql)?;
     let mut rows = st.query(rusqlite::params_from_iter(args))?;
-    let mut versions = Vec::new();
-    let mut seqs = Vec::new();
+    let mut page = Vec::new();
     while let Some(row) = rows.next()? {
         let body: Option<String> = row.get(6)?;
-        seqs.push(row.get::<_, i64>(0)?);
-        versions.push(Version {
-            rtype: row.get(1)?,
-            id: row.get(2)?,
-            version: row.get::<_, i64>(3)? as u64,
-            last_updated: row.get(4)?,
-            method: Method::parse(&row.get::<_, String>(5)?),
-            body: body.map(Arc::from),
-        });
+        page.push((
+            row.get::<_, i64>(0)?,
+            Version {
+                rtype: row.get(1)?,
+                id: row.get(2)?,
+                version: row.get::<_, i64>(3)? as u64,
+                last_updated: row.get(4)?,
+                method: Method::parse(&row.get::<_, String>(5)?),
+                body: body.map(Arc::from),
+            },
+        ));
     }
-    let next_before_seq = if versions.len() > q.count {
-        versions.truncate(q.count);
-        seqs.get(q.count - 1).copied()
-    } else {
-        None
-    };
-    Ok(HistoryPage {
-        versions,
-        next_before_seq,
-    })
+    Ok(HistoryPage::from_rows(page, q.count))
 }
 
 fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {

@@ -22,38 +22,9 @@ async fn sqlite_keeps_acknowledged_writes_across_reopen() {
     assert_eq!(v.version, 81);
 }
 
-/// A fresh database on the PostgreSQL server named by KIZUNA_TEST_POSTGRES (the test command
-/// starts a throwaway cluster and sets it). Without it the test says so; under CI it fails.
-async fn fresh_postgres() -> Option<String> {
-    let Ok(admin) = std::env::var("KIZUNA_TEST_POSTGRES") else {
-        if std::env::var("CI").is_ok() {
-            panic!("KIZUNA_TEST_POSTGRES is not set: run the tests through scripts/test.sh");
-        }
-        eprintln!(
-            "\n*** SKIPPED: PostgreSQL tests need KIZUNA_TEST_POSTGRES (scripts/test.sh sets it) ***\n"
-        );
-        return None;
-    };
-    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let name = format!(
-        "kizuna_test_{}_{}",
-        std::process::id(),
-        jiff::Timestamp::now().as_nanosecond() % 1_000_000_000
-    );
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
-    Some(format!("{base}/{name}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_passes_the_shared_suite() {
-    let Some(url) = fresh_postgres().await else {
+    let Some(url) = conformance::fresh_postgres_database().await else {
         return;
     };
     let store = Store::open(&url).await.unwrap();

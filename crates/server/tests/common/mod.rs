@@ -73,7 +73,12 @@ impl TestServer {
                     Some(dir),
                 )
             }
-            Backend::Postgres => (Store::open(&fresh_postgres().await?).await.unwrap(), None),
+            Backend::Postgres => (
+                Store::open(&kizuna_store::conformance::fresh_postgres_database().await?)
+                    .await
+                    .unwrap(),
+                None,
+            ),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -148,36 +153,6 @@ impl TestServer {
         self.request(method, path, &h, Some(serde_json::to_vec(body).unwrap()))
             .await
     }
-}
-
-/// A fresh database on the server named by KIZUNA_TEST_POSTGRES (set by scripts/test.sh).
-pub async fn fresh_postgres() -> Option<String> {
-    let Ok(admin) = std::env::var("KIZUNA_TEST_POSTGRES") else {
-        if std::env::var("CI").is_ok() {
-            panic!("KIZUNA_TEST_POSTGRES is not set: run the tests through scripts/test.sh");
-        }
-        eprintln!(
-            "\n*** SKIPPED: PostgreSQL tests need KIZUNA_TEST_POSTGRES (scripts/test.sh sets it) ***\n"
-        );
-        return None;
-    };
-    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let name = format!(
-        "kizuna_api_{}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
-        jiff::Timestamp::now().as_nanosecond() % 1_000_000
-    );
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
-    Some(format!("{base}/{name}"))
 }
 
 /// Where the shared fixtures are (`KIZUNA_FIXTURES`, or `../shared/fixtures` beside the repo).
