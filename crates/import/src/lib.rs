@@ -309,12 +309,12 @@ fn read_file(
     if path.extension().and_then(|e| e.to_str()) == Some("json") {
         let text = std::fs::read_to_string(path).map_err(input_err)?;
         let bytes = text.len() as u64;
-        let items = match serde_json::from_str::<Value>(&text) {
+        let items = match kizuna_fhir::json::parse(text.as_bytes()) {
             Ok(v) => bundle_items(&file, v),
             Err(e) => vec![(
                 Source {
                     file: file.clone(),
-                    line: e.line() as u64,
+                    line: 1,
                     entry: None,
                 },
                 Item::Bad(format!("not valid JSON: {e}")),
@@ -470,9 +470,8 @@ fn prepare(chunk: Chunk) -> (Prepared, u64) {
         .into_iter()
         .map(|(source, item)| {
             let value = match item {
-                Item::Text(t) => {
-                    serde_json::from_str::<Value>(&t).map_err(|e| format!("not valid JSON: {e}"))
-                }
+                Item::Text(t) => kizuna_fhir::json::parse(t.as_bytes())
+                    .map_err(|e| format!("not valid JSON: {e}")),
                 Item::Parsed(v) => Ok(v),
                 Item::Bad(b) => Err(b),
             };

@@ -155,11 +155,11 @@ async fn json_body(
             format!("the request body exceeds the limit of {limit} bytes (raise it with kizuna serve --max-body-mb)"),
         )
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
+    kizuna_fhir::json::parse(&bytes).map_err(|e| {
         error(
             400,
             IssueCode::Structure,
-            format!("the body is not valid JSON: {e}"),
+            format!("the body is not valid FHIR JSON: {e}"),
         )
     })
 }

@@ -757,6 +757,20 @@ async fn bad_input_gets_operation_outcomes(s: &TestServer) {
     oo(&r);
     let r = s.send("POST", "/Patient", &json!([1, 2])).await;
     assert_eq!(r.status, 400);
+    let dup = br#"{"resourceType":"Patient","gender":"male","gender":"female"}"#.to_vec();
+    let r = s
+        .request(
+            "POST",
+            "/Patient",
+            &[("content-type", "application/fhir+json")],
+            Some(dup),
+        )
+        .await;
+    assert_eq!(
+        r.status, 400,
+        "a property given twice is refused, not silently overwritten"
+    );
+    assert!(String::from_utf8_lossy(&r.body).contains("$.gender appears twice"));
     let r = s
         .send(
             "POST",
