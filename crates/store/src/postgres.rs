@@ -288,6 +288,8 @@ impl PostgresStore {
             .collect())
     }
 
+    /// Applies writes to distinct resources. New resources are created in one statement
+    /// (resource row, history row and index rows together); the rest are locked and updated.
     async fn apply_round(
         &self,
         tx: &Transaction<'_>,
@@ -295,100 +297,48 @@ impl PostgresStore {
         round: &[usize],
         out: &mut [Option<Written>],
     ) -> Result<(), StoreError> {
+        let created = self.create_new(tx, batch, round, out).await?;
+        let rest: Vec<usize> = round
+            .iter()
+            .copied()
+            .filter(|i| !created.contains(i))
+            .collect();
+        if rest.is_empty() {
+            return Ok(());
+        }
         let key = |i: usize| match &batch.writes[i] {
             Write::Put { rtype, id, .. } | Write::Delete { rtype, id } => {
                 (rtype.clone(), id.clone())
             }
         };
-        let keys: Vec<(String, String)> = round.iter().map(|&i| key(i)).collect();
-        let mut current = lock_current(tx, &keys).await?;
-        // Create the missing resources' rows (Puts only), then lock what concurrent writers made.
-        let missing: Vec<(String, String)> = round
-            .iter()
-            .filter(|&&i| matches!(batch.writes[i], Write::Put { .. }))
-            .map(|&i| key(i))
-            .filter(|k| !current.contains_key(k))
-            .collect();
-        if !missing.is_empty() {
-            let (t, d): (Vec<&str>, Vec<&str>) = missing
-                .iter()
-                .map(|(a, b)| (a.as_str(), b.as_str()))
-                .unzip();
-            let rows = tx
-                .query(
-                    &prep(
-                        tx,
-                        "INSERT INTO resource (type, id, version, seq, deleted, last_updated)
-                     SELECT t, i, 0, 0, false, 0 FROM unnest($1::text[], $2::text[]) AS k(t, i)
-                     ON CONFLICT (type, id) DO NOTHING RETURNING type, id, res_key",
-                    )
-                    .await?,
-                    &[&t, &d],
-                )
-                .await
-                .map_err(StoreError::from_pg)?;
-            let mut inserted = std::collections::HashSet::new();
-            for r in rows {
-                let k = (r.get::<_, String>(0), r.get::<_, String>(1));
-                inserted.insert(k.clone());
-                current.insert(
-                    k,
-                    Current {
-                        res_key: r.get(2),
-                        version: 0,
-                        seq: None,
-                        deleted: true,
-                        hash: None,
-                    },
-                );
-            }
-            let raced: Vec<(String, String)> = missing
-                .into_iter()
-                .filter(|k| !inserted.contains(k))
-                .collect();
-            if !raced.is_empty() {
-                current.extend(lock_current(tx, &raced).await?);
-            }
-        }
+        let keys: Vec<(String, String)> = rest.iter().map(|&i| key(i)).collect();
+        let current = lock_current(tx, &keys).await?;
 
-        let mut ended_seq = Vec::new();
-        let mut ended_ts = Vec::new();
-        let mut h_res = Vec::new();
-        let mut h_type = Vec::new();
-        let mut h_version = Vec::new();
-        let mut h_ts = Vec::new();
-        let mut h_method = Vec::new();
-        let mut h_hash: Vec<Option<Vec<u8>>> = Vec::new();
-        let mut h_body: Vec<Option<String>> = Vec::new();
+        let mut ended = (Vec::new(), Vec::new());
+        let mut h = HistoryRows::default();
         let mut index_res: Vec<i64> = Vec::new();
-        let mut tok = (
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::<Option<String>>::new(),
-            Vec::new(),
-        );
-        let mut pending: Vec<(usize, i64, Version, WriteOutcome)> = Vec::new();
-        for &i in round {
-            let k = key(i);
-            let cur = current.get(&k);
-            match &batch.writes[i] {
-                Write::Put {
-                    rtype,
-                    id,
-                    body,
-                    method,
-                    content_hash,
-                    skip_if_unchanged,
-                    index,
-                } => {
-                    let cur =
-                        cur.ok_or_else(|| StoreError::Backend("resource row vanished".into()))?;
+        let mut tok = TokenRows::default();
+        let mut pending: Vec<(usize, Version, WriteOutcome)> = Vec::new();
+        for &i in &rest {
+            let cur = current.get(&key(i));
+            match (&batch.writes[i], cur) {
+                (
+                    Write::Put {
+                        rtype,
+                        id,
+                        body,
+                        method,
+                        content_hash,
+                        skip_if_unchanged,
+                        index,
+                    },
+                    Some(cur),
+                ) => {
                     if *skip_if_unchanged
                         && !cur.deleted
                         && cur.hash.as_deref() == Some(&content_hash[..])
                     {
-                        let v = load_seq(tx, cur.seq.unwrap_or(0), rtype, id).await?;
+                        let v = load_seq(tx, cur.seq, rtype, id).await?;
                         out[i] = Some(Written {
                             outcome: WriteOutcome::Unchanged,
                             version: Some(v),
@@ -397,27 +347,20 @@ impl PostgresStore {
                     }
                     let ts = self.next_ts();
                     let version = cur.version + 1;
-                    let mut body = body.clone();
-                    let text = stamp(&mut body, version, ts);
-                    if let Some(seq) = cur.seq {
-                        ended_seq.push(seq);
-                        ended_ts.push(ts);
-                    }
-                    h_res.push(cur.res_key);
-                    h_type.push(rtype.clone());
-                    h_version.push(version as i64);
-                    h_ts.push(ts);
-                    h_method.push(method.as_str());
-                    h_hash.push(Some(content_hash.to_vec()));
-                    h_body.push(Some(text.to_string()));
+                    let text = stamp(&mut body.clone(), version, ts);
+                    ended.0.push(cur.seq);
+                    ended.1.push(ts);
+                    h.push(
+                        cur.res_key,
+                        rtype,
+                        version,
+                        ts,
+                        method.as_str(),
+                        Some(content_hash.to_vec()),
+                        Some(text.to_string()),
+                    );
                     index_res.push(cur.res_key);
-                    for t in &index.tokens {
-                        tok.0.push(cur.res_key);
-                        tok.1.push(rtype.clone());
-                        tok.2.push(t.param.clone());
-                        tok.3.push(t.system.clone());
-                        tok.4.push(t.code.clone());
-                    }
+                    tok.extend(cur.res_key, rtype, index);
                     let outcome = if cur.deleted {
                         WriteOutcome::Created
                     } else {
@@ -431,87 +374,80 @@ impl PostgresStore {
                         method: *method,
                         body: Some(text),
                     };
-                    pending.push((i, cur.res_key, v, outcome));
+                    pending.push((i, v, outcome));
                 }
-                Write::Delete { rtype, id } => match cur {
-                    Some(cur) if !cur.deleted => {
-                        let ts = self.next_ts();
-                        let version = cur.version + 1;
-                        if let Some(seq) = cur.seq {
-                            ended_seq.push(seq);
-                            ended_ts.push(ts);
-                        }
-                        h_res.push(cur.res_key);
-                        h_type.push(rtype.clone());
-                        h_version.push(version as i64);
-                        h_ts.push(ts);
-                        h_method.push(Method::Delete.as_str());
-                        h_hash.push(None);
-                        h_body.push(None);
-                        index_res.push(cur.res_key);
-                        let v = Version {
-                            rtype: rtype.clone(),
-                            id: id.clone(),
-                            version,
-                            last_updated: ts,
-                            method: Method::Delete,
-                            body: None,
-                        };
-                        pending.push((i, cur.res_key, v, WriteOutcome::Deleted));
-                    }
-                    Some(cur) => {
-                        let v = load_seq(tx, cur.seq.unwrap_or(0), rtype, id).await?;
-                        out[i] = Some(Written {
-                            outcome: WriteOutcome::NothingToDelete,
-                            version: Some(v),
-                        });
-                    }
-                    None => {
-                        out[i] = Some(Written {
-                            outcome: WriteOutcome::NothingToDelete,
-                            version: None,
-                        })
-                    }
-                },
+                (Write::Put { .. }, None) => {
+                    // Rows of `resource` are never removed: a create that conflicted finds it.
+                    return Err(StoreError::Backend(format!(
+                        "{RETRYABLE}a resource row vanished"
+                    )));
+                }
+                (Write::Delete { rtype, id }, Some(cur)) if !cur.deleted => {
+                    let ts = self.next_ts();
+                    let version = cur.version + 1;
+                    ended.0.push(cur.seq);
+                    ended.1.push(ts);
+                    h.push(
+                        cur.res_key,
+                        rtype,
+                        version,
+                        ts,
+                        Method::Delete.as_str(),
+                        None,
+                        None,
+                    );
+                    index_res.push(cur.res_key);
+                    let v = Version {
+                        rtype: rtype.clone(),
+                        id: id.clone(),
+                        version,
+                        last_updated: ts,
+                        method: Method::Delete,
+                        body: None,
+                    };
+                    pending.push((i, v, WriteOutcome::Deleted));
+                }
+                (Write::Delete { rtype, id }, Some(cur)) => {
+                    let v = load_seq(tx, cur.seq, rtype, id).await?;
+                    out[i] = Some(Written {
+                        outcome: WriteOutcome::NothingToDelete,
+                        version: Some(v),
+                    });
+                }
+                (Write::Delete { .. }, None) => {
+                    out[i] = Some(Written {
+                        outcome: WriteOutcome::NothingToDelete,
+                        version: None,
+                    });
+                }
             }
         }
         if pending.is_empty() {
             return Ok(());
         }
-        if !ended_seq.is_empty() {
-            tx.execute(
-                &prep(tx, "UPDATE history h SET ended = u.ts FROM unnest($1::bigint[], $2::bigint[]) AS u(seq, ts) WHERE h.seq = u.seq").await?,
-                &[&ended_seq, &ended_ts],
-            )
-            .await
-            .map_err(StoreError::from_pg)?;
-        }
-        let rows = tx.query(
-                &prep(tx, "INSERT INTO history (res_key, type, version, last_updated, method, hash, body)
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bytea[], $7::text[])
-                 RETURNING res_key, seq").await?,
-                &[&h_res, &h_type, &h_version, &h_ts, &h_method, &h_hash, &h_body],
-            )
-            .await
-            .map_err(StoreError::from_pg)?;
-        let seq_of: HashMap<i64, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        let mut u_res = Vec::new();
-        let mut u_version = Vec::new();
-        let mut u_seq = Vec::new();
-        let mut u_deleted = Vec::new();
-        let mut u_ts = Vec::new();
-        for (_, res_key, v, _) in &pending {
-            u_res.push(*res_key);
-            u_version.push(v.version as i64);
-            u_seq.push(seq_of.get(res_key).copied().unwrap_or(0));
-            u_deleted.push(v.body.is_none());
-            u_ts.push(v.last_updated);
-        }
         tx.execute(
-                &prep(tx, "UPDATE resource r SET version = u.v, seq = u.s, deleted = u.d, last_updated = u.ts
-             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::boolean[], $5::bigint[]) AS u(k, v, s, d, ts)
-             WHERE r.res_key = u.k").await?,
-            &[&u_res, &u_version, &u_seq, &u_deleted, &u_ts],
+            &prep(tx, "UPDATE history h SET ended = u.ts FROM unnest($1::bigint[], $2::bigint[]) AS u(seq, ts) WHERE h.seq = u.seq").await?,
+            &[&ended.0, &ended.1],
+        )
+        .await
+        .map_err(StoreError::from_pg)?;
+        // The resource rows take their new state and a fresh history seq; the history rows follow.
+        let deleted: Vec<bool> = h.body.iter().map(Option::is_none).collect();
+        tx.execute(
+            &prep(
+                tx,
+                "WITH u AS (
+                    UPDATE resource r SET version = x.v, seq = nextval('history_seq_seq'), deleted = x.d, last_updated = x.ts
+                    FROM unnest($1::bigint[], $3::bigint[], $4::bigint[], $8::boolean[]) AS x(k, v, ts, d)
+                    WHERE r.res_key = x.k RETURNING r.res_key, r.seq)
+                 INSERT INTO history (seq, res_key, type, version, last_updated, method, hash, body)
+                 SELECT u.seq, x.k, x.t, x.v, x.ts, x.m, x.h, x.b
+                 FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bytea[], $7::text[])
+                      AS x(k, t, v, ts, m, h, b)
+                 JOIN u ON u.res_key = x.k",
+            )
+            .await?,
+            &[&h.res_key, &h.rtype, &h.version, &h.ts, &h.method, &h.hash, &h.body, &deleted],
         )
         .await
         .map_err(StoreError::from_pg)?;
@@ -521,22 +457,126 @@ impl PostgresStore {
         )
         .await
         .map_err(StoreError::from_pg)?;
-        if !tok.0.is_empty() {
+        if !tok.res_key.is_empty() {
             tx.execute(
-                &prep(tx, "INSERT INTO token_index (res_key, type, param, system, code)
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])").await?,
-                &[&tok.0, &tok.1, &tok.2, &tok.3, &tok.4],
+                &prep(
+                    tx,
+                    "INSERT INTO token_index (res_key, type, param, system, code)
+                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])",
+                )
+                .await?,
+                &[&tok.res_key, &tok.rtype, &tok.param, &tok.system, &tok.code],
             )
             .await
             .map_err(StoreError::from_pg)?;
         }
-        for (i, _, v, outcome) in pending {
+        for (i, v, outcome) in pending {
             out[i] = Some(Written {
                 outcome,
                 version: Some(v),
             });
         }
         Ok(())
+    }
+
+    /// Creates, in one statement, every Put of `round` whose resource does not exist yet;
+    /// returns their write indexes (the others already exist).
+    async fn create_new(
+        &self,
+        tx: &Transaction<'_>,
+        batch: &Batch,
+        round: &[usize],
+        out: &mut [Option<Written>],
+    ) -> Result<Vec<usize>, StoreError> {
+        let mut tried: HashMap<(String, String), (usize, Version)> = HashMap::new();
+        let (mut t, mut d, mut ts, mut m, mut hash, mut body) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let mut tok = (
+            Vec::<&str>::new(),
+            Vec::<&str>::new(),
+            Vec::<&str>::new(),
+            Vec::<Option<&str>>::new(),
+            Vec::<&str>::new(),
+        );
+        for &i in round {
+            let Write::Put {
+                rtype,
+                id,
+                body: b,
+                method,
+                content_hash,
+                index,
+                ..
+            } = &batch.writes[i]
+            else {
+                continue;
+            };
+            let now = self.next_ts();
+            let text = stamp(&mut b.clone(), 1, now);
+            t.push(rtype.as_str());
+            d.push(id.as_str());
+            ts.push(now);
+            m.push(method.as_str());
+            hash.push(content_hash.to_vec());
+            body.push(text.to_string());
+            for row in &index.tokens {
+                tok.0.push(rtype);
+                tok.1.push(id);
+                tok.2.push(&row.param);
+                tok.3.push(row.system.as_deref());
+                tok.4.push(&row.code);
+            }
+            let v = Version {
+                rtype: rtype.clone(),
+                id: id.clone(),
+                version: 1,
+                last_updated: now,
+                method: *method,
+                body: Some(text),
+            };
+            tried.insert((rtype.clone(), id.clone()), (i, v));
+        }
+        if tried.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows = tx
+            .query(
+                &prep(
+                    tx,
+                    "WITH x AS (
+                        SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::text[])
+                        AS x(t, i, ts, m, h, b)),
+                     ins AS (
+                        INSERT INTO resource (type, id, version, seq, deleted, last_updated)
+                        SELECT t, i, 1, nextval('history_seq_seq'), false, ts FROM x
+                        ON CONFLICT (type, id) DO NOTHING RETURNING res_key, type, id, seq),
+                     hist AS (
+                        INSERT INTO history (seq, res_key, type, version, last_updated, method, hash, body)
+                        SELECT ins.seq, ins.res_key, x.t, 1, x.ts, x.m, x.h, x.b
+                        FROM ins JOIN x ON x.t = ins.type AND x.i = ins.id),
+                     tok AS (
+                        INSERT INTO token_index (res_key, type, param, system, code)
+                        SELECT ins.res_key, k.t, k.p, k.s, k.c
+                        FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) AS k(t, i, p, s, c)
+                        JOIN ins ON ins.type = k.t AND ins.id = k.i)
+                     SELECT type, id FROM ins",
+                )
+                .await?,
+                &[&t, &d, &ts, &m, &hash, &body, &tok.0, &tok.1, &tok.2, &tok.3, &tok.4],
+            )
+            .await
+            .map_err(StoreError::from_pg)?;
+        let mut created = Vec::with_capacity(rows.len());
+        for r in rows {
+            if let Some((i, v)) = tried.remove(&(r.get(0), r.get(1))) {
+                out[i] = Some(Written {
+                    outcome: WriteOutcome::Created,
+                    version: Some(v),
+                });
+                created.push(i);
+            }
+        }
+        Ok(created)
     }
 
     pub async fn history(&self, q: HistoryQuery) -> Result<HistoryPage, StoreError> {
@@ -619,6 +659,62 @@ impl PostgresStore {
     }
 }
 
+/// Columns of history rows to insert, one vector per column (for `unnest`).
+#[derive(Default)]
+struct HistoryRows {
+    res_key: Vec<i64>,
+    rtype: Vec<String>,
+    version: Vec<i64>,
+    ts: Vec<i64>,
+    method: Vec<&'static str>,
+    hash: Vec<Option<Vec<u8>>>,
+    body: Vec<Option<String>>,
+}
+
+impl HistoryRows {
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        res_key: i64,
+        rtype: &str,
+        version: u64,
+        ts: i64,
+        method: &'static str,
+        hash: Option<Vec<u8>>,
+        body: Option<String>,
+    ) {
+        self.res_key.push(res_key);
+        self.rtype.push(rtype.to_string());
+        self.version.push(version as i64);
+        self.ts.push(ts);
+        self.method.push(method);
+        self.hash.push(hash);
+        self.body.push(body);
+    }
+}
+
+/// Columns of token index rows to insert.
+#[derive(Default)]
+struct TokenRows {
+    res_key: Vec<i64>,
+    rtype: Vec<String>,
+    param: Vec<String>,
+    system: Vec<Option<String>>,
+    code: Vec<String>,
+}
+
+impl TokenRows {
+    fn extend(&mut self, res_key: i64, rtype: &str, index: &crate::IndexRows) {
+        for t in &index.tokens {
+            self.res_key.push(res_key);
+            self.rtype.push(rtype.to_string());
+            self.param.push(t.param.clone());
+            self.system.push(t.system.clone());
+            self.code.push(t.code.clone());
+        }
+    }
+}
+
 /// A statement prepared once per connection (tokio-postgres would otherwise prepare an unnamed
 /// statement on every call: a second round trip).
 async fn prep(tx: &Transaction<'_>, sql: &str) -> Result<Statement, StoreError> {
@@ -645,8 +741,7 @@ impl StoreError {
 struct Current {
     res_key: i64,
     version: u64,
-    /// None for a row created in this transaction.
-    seq: Option<i64>,
+    seq: i64,
     deleted: bool,
     hash: Option<Vec<u8>>,
 }
@@ -668,13 +763,12 @@ async fn lock_current(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let seq: i64 = r.get(4);
             (
                 (r.get(0), r.get(1)),
                 Current {
                     res_key: r.get(2),
                     version: r.get::<_, i64>(3) as u64,
-                    seq: (seq != 0).then_some(seq),
+                    seq: r.get(4),
                     deleted: r.get(5),
                     hash: r.get(6),
                 },
