@@ -149,40 +149,23 @@ where
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Chunk, ImportError>>(IN_FLIGHT);
     let file = Arc::new(PathBuf::from(label));
     let producer = std::thread::spawn(move || {
-        let mut chunk = Chunk {
-            items: Vec::with_capacity(CHUNK),
-            bytes: 0,
-        };
+        let mut out = Chunker::new(&tx);
         let mut n = 0u64;
         for group in source {
-            chunk.bytes += 1;
+            out.add_bytes(1);
             for v in group {
                 n += 1;
-                chunk.items.push((
-                    Source {
-                        file: file.clone(),
-                        line: n,
-                        entry: None,
-                    },
-                    Item::Parsed(v),
-                ));
-            }
-            if chunk.items.len() >= CHUNK {
-                let full = std::mem::replace(
-                    &mut chunk,
-                    Chunk {
-                        items: Vec::with_capacity(CHUNK),
-                        bytes: 0,
-                    },
-                );
-                if tx.blocking_send(Ok(full)).is_err() {
+                let source = Source {
+                    file: file.clone(),
+                    line: n,
+                    entry: None,
+                };
+                if !out.push(source, Item::Parsed(v)) {
                     return;
                 }
             }
         }
-        if !chunk.items.is_empty() || chunk.bytes > 0 {
-            let _ = tx.blocking_send(Ok(chunk));
-        }
+        out.finish();
     });
     let report = pipeline(store, rx, progress).await?;
     let _ = producer.join();
@@ -296,105 +279,111 @@ fn is_loadable(p: &Path) -> bool {
     )
 }
 
-fn read_file(
-    path: &Path,
-    tx: &tokio::sync::mpsc::Sender<Result<Chunk, ImportError>>,
-) -> Result<(), ImportError> {
+fn read_file(path: &Path, tx: &Sender) -> Result<(), ImportError> {
     let file = Arc::new(path.to_path_buf());
     let input_err = |e: std::io::Error| ImportError::Input {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let f = std::fs::File::open(path).map_err(input_err)?;
+    let mut out = Chunker::new(tx);
     if path.extension().and_then(|e| e.to_str()) == Some("json") {
-        let text = std::fs::read_to_string(path).map_err(input_err)?;
-        let bytes = text.len() as u64;
-        let items = match kizuna_fhir::json::parse(text.as_bytes()) {
+        let bytes = std::fs::read(path).map_err(input_err)?;
+        out.add_bytes(bytes.len() as u64);
+        let items = match kizuna_fhir::json::parse(&bytes) {
             Ok(v) => bundle_items(&file, v),
-            Err(e) => vec![(
-                Source {
-                    file: file.clone(),
-                    line: 1,
-                    entry: None,
-                },
-                Item::Bad(format!("not valid JSON: {e}")),
-            )],
-        };
-        let mut items = items;
-        let mut bytes = bytes;
-        while !items.is_empty() {
-            let rest = items.split_off(items.len().min(CHUNK));
-            if tx.blocking_send(Ok(Chunk { items, bytes })).is_err() {
-                return Ok(());
-            }
-            items = rest;
-            bytes = 0;
-        }
-        return Ok(());
-    }
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
-    let mut line_no = 0u64;
-    let mut chunk = Chunk {
-        items: Vec::with_capacity(CHUNK),
-        bytes: 0,
-    };
-    let mut buf = String::new();
-    loop {
-        buf.clear();
-        let n = match reader.read_line(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                line_no += 1;
-                chunk.items.push((
+            Err(e) => {
+                vec![(
                     Source {
                         file: file.clone(),
-                        line: line_no,
+                        line: 1,
                         entry: None,
                     },
-                    Item::Bad("not UTF-8 text".into()),
-                ));
-                // Skip the rest of the bad line.
-                let mut skip = Vec::new();
-                let n = reader.read_until(b'\n', &mut skip).map_err(input_err)?;
-                chunk.bytes += n as u64;
-                continue;
+                    Item::Bad(format!("not valid JSON: {e}")),
+                )]
             }
-            Err(e) => return Err(input_err(e)),
         };
+        for (source, item) in items {
+            if !out.push(source, item) {
+                return Ok(());
+            }
+        }
+        out.finish();
+        return Ok(());
+    }
+    let f = std::fs::File::open(path).map_err(input_err)?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
+    let mut line_no = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf).map_err(input_err)?;
         if n == 0 {
             break;
         }
         line_no += 1;
-        chunk.bytes += n as u64;
-        let line = buf.trim();
-        if line.is_empty() {
-            continue;
-        }
-        chunk.items.push((
-            Source {
-                file: file.clone(),
-                line: line_no,
-                entry: None,
-            },
-            Item::Text(line.to_string()),
-        ));
-        if chunk.items.len() >= CHUNK {
-            let full = std::mem::replace(
-                &mut chunk,
-                Chunk {
-                    items: Vec::with_capacity(CHUNK),
-                    bytes: 0,
-                },
-            );
-            if tx.blocking_send(Ok(full)).is_err() {
-                return Ok(());
-            }
+        out.add_bytes(n as u64);
+        let source = Source {
+            file: file.clone(),
+            line: line_no,
+            entry: None,
+        };
+        let item = match std::str::from_utf8(&buf) {
+            Ok(line) if line.trim().is_empty() => continue,
+            Ok(line) => Item::Text(line.trim().to_string()),
+            Err(_) => Item::Bad("not UTF-8 text".into()),
+        };
+        if !out.push(source, item) {
+            return Ok(());
         }
     }
-    if !chunk.items.is_empty() || chunk.bytes > 0 {
-        let _ = tx.blocking_send(Ok(chunk));
-    }
+    out.finish();
     Ok(())
+}
+
+type Sender = tokio::sync::mpsc::Sender<Result<Chunk, ImportError>>;
+
+/// Fills chunks of `CHUNK` items and sends each when full (blocking: it runs on a reader thread).
+struct Chunker<'a> {
+    tx: &'a Sender,
+    chunk: Chunk,
+}
+
+impl<'a> Chunker<'a> {
+    fn new(tx: &'a Sender) -> Chunker<'a> {
+        Chunker {
+            tx,
+            chunk: Chunk {
+                items: Vec::with_capacity(CHUNK),
+                bytes: 0,
+            },
+        }
+    }
+
+    fn add_bytes(&mut self, n: u64) {
+        self.chunk.bytes += n;
+    }
+
+    /// Adds an item; false when the pipeline has stopped listening.
+    fn push(&mut self, source: Source, item: Item) -> bool {
+        self.chunk.items.push((source, item));
+        if self.chunk.items.len() < CHUNK {
+            return true;
+        }
+        let full = std::mem::replace(
+            &mut self.chunk,
+            Chunk {
+                items: Vec::with_capacity(CHUNK),
+                bytes: 0,
+            },
+        );
+        self.tx.blocking_send(Ok(full)).is_ok()
+    }
+
+    fn finish(self) {
+        if !self.chunk.items.is_empty() || self.chunk.bytes > 0 {
+            let _ = self.tx.blocking_send(Ok(self.chunk));
+        }
+    }
 }
 
 /// The resources of a `.json` file: a Bundle's entries (ids from `urn:uuid:` fullUrls, and
@@ -439,26 +428,10 @@ fn bundle_items(file: &Arc<PathBuf>, v: Value) -> Vec<(Source, Item)> {
     }
     for (_, item) in &mut resources {
         if let Item::Parsed(r) = item {
-            rewrite(r, &map);
+            kizuna_records::rewrite_references(r, &map);
         }
     }
     resources
-}
-
-fn rewrite(v: &mut Value, map: &HashMap<String, String>) {
-    if map.is_empty() {
-        return;
-    }
-    match v {
-        Value::String(s) => {
-            if let Some(n) = map.get(s.as_str()) {
-                *s = n.clone();
-            }
-        }
-        Value::Array(a) => a.iter_mut().for_each(|x| rewrite(x, map)),
-        Value::Object(o) => o.values_mut().for_each(|x| rewrite(x, map)),
-        _ => {}
-    }
 }
 
 type Prepared = Vec<(Source, Result<(String, Write), String>)>;

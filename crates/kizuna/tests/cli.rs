@@ -238,18 +238,22 @@ fn imports_synthea_completely_and_twice_without_duplicates() {
 fn import_reports_bad_lines_and_loads_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("mixed.ndjson");
-    std::fs::write(
-        &file,
-        concat!(
-            "{\"resourceType\":\"Patient\",\"id\":\"ok-1\",\"gender\":\"female\"}\n",
-            "{not json\n",
-            "{\"resourceType\":\"Patient\",\"id\":\"bad-1\",\"birthDate\":\"1999-02-30\"}\n",
-            "\n",
-            "{\"resourceType\":\"Starship\",\"id\":\"x\"}\n",
-            "{\"resourceType\":\"Observation\",\"id\":\"ok-2\",\"status\":\"final\",\"code\":{\"text\":\"t\"}}\n",
-        ),
+    let mut text = concat!(
+        "{\"resourceType\":\"Patient\",\"id\":\"ok-1\",\"gender\":\"female\"}\n",
+        "{not json\n",
+        "{\"resourceType\":\"Patient\",\"id\":\"bad-1\",\"birthDate\":\"1999-02-30\"}\n",
+        "\n",
+        "{\"resourceType\":\"Starship\",\"id\":\"x\"}\n",
+        "{\"resourceType\":\"Observation\",\"id\":\"ok-2\",\"status\":\"final\",\"code\":{\"text\":\"t\"}}\n",
     )
-    .unwrap();
+    .as_bytes()
+    .to_vec();
+    // Line 7 is Latin-1, not UTF-8; line 8, right after it, must still load.
+    text.extend_from_slice(b"{\"resourceType\":\"Basic\",\"code\":{\"text\":\"caf\xe9\"}}\n");
+    text.extend_from_slice(
+        b"{\"resourceType\":\"Basic\",\"id\":\"ok-3\",\"code\":{\"text\":\"cafe\"}}\n",
+    );
+    std::fs::write(&file, text).unwrap();
     let out = kizuna()
         .args(["import", "--data"])
         .arg(dir.path().join("store"))
@@ -259,7 +263,11 @@ fn import_reports_bad_lines_and_loads_the_rest() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(
-        stdout.contains("2 resources accepted (2 created, 0 updated, 0 unchanged), 3 rejected"),
+        stdout.contains("3 resources accepted (3 created, 0 updated, 0 unchanged), 4 rejected"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("mixed.ndjson:7: not UTF-8 text"),
         "{stdout}"
     );
     assert!(

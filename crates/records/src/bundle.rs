@@ -796,7 +796,7 @@ fn patch_document(e: &Entry) -> Result<Value> {
 
 /// Replaces every string equal to a key of `map` (references, uris), and occurrences inside
 /// narrative `div`s (links and images), as a transaction requires.
-fn rewrite_references(v: &mut Value, map: &HashMap<String, String>) {
+pub fn rewrite_references(v: &mut Value, map: &HashMap<String, String>) {
     if map.is_empty() {
         return;
     }

@@ -25,7 +25,7 @@ use kizuna_store::{
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub use bundle::{Prefer, parse_etag, status_line};
+pub use bundle::{Prefer, parse_etag, rewrite_references, status_line};
 pub use criteria::Criteria;
 pub use history::HistoryParams;
 pub use time::parse_instant_range;
