@@ -6,17 +6,21 @@
 //! entries independently (and concurrently, so they share the store's group commits).
 
 use crate::{
-    Criteria, Failure, Payload, REPLANS, Records, Reply, Result, check_id, check_type,
+    Criteria, Failure, IfNoneExist, Payload, REPLANS, Records, Reply, Result, check_id, check_type,
     content_hash, gone, incoming, index_rows, multiple_matches, new_id, not_found, parse_patch,
     patched, too_busy, version_conflict, with_id,
 };
 use base64::Engine as _;
+use futures::StreamExt as _;
 use kizuna_fhir::{Issue, IssueCode, operation_outcome};
 use kizuna_store::{
     Batch, Condition, Method, OnFail, StoreError, Version, Write, WriteOutcome, format_instant,
 };
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
+
+/// Entries of a batch Bundle processed at once.
+const BATCH_CONCURRENCY: usize = 16;
 
 /// What the client wants back (`Prefer: return=...`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -103,17 +107,35 @@ impl Records {
     }
 
     async fn batch(&self, entries: &[Value], base: &str, prefer: Prefer) -> Result<Reply> {
-        let futures = entries.iter().enumerate().map(|(i, raw)| async move {
-            match parse_entry(i, raw, base) {
-                Ok(e) => match self.single(&e, base).await {
-                    Ok(r) => response_entry(&r, base, prefer),
-                    Err(f) => failure_entry(&f, i),
-                },
-                Err(f) => failure_entry(&f, i),
-            }
-        });
-        let responses = futures::future::join_all(futures).await;
+        // Parsed up front (owned), then run concurrently (sharing group commits), a bounded
+        // number at a time, answered in order.
+        let parsed: Vec<std::result::Result<Entry, Failure>> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| parse_entry(i, raw, base))
+            .collect();
+        let responses: Vec<Value> = futures::stream::iter(parsed.into_iter().enumerate())
+            .map(|(i, parsed)| self.batch_entry(i, parsed, base, prefer))
+            .buffered(BATCH_CONCURRENCY)
+            .collect()
+            .await;
         Ok(bundle_reply("batch-response", responses))
+    }
+
+    async fn batch_entry(
+        &self,
+        i: usize,
+        parsed: std::result::Result<Entry, Failure>,
+        base: &str,
+        prefer: Prefer,
+    ) -> Value {
+        match parsed {
+            Ok(e) => match self.single(&e, base).await {
+                Ok(r) => response_entry(&r, base, prefer),
+                Err(f) => failure_entry(&f, i),
+            },
+            Err(f) => failure_entry(&f, i),
+        }
     }
 
     /// One entry of a batch as the corresponding single interaction.
@@ -203,7 +225,10 @@ impl Records {
         entries.sort_by_key(|e| (e.verb, e.index));
         let mut last_conflict = None;
         for _ in 0..REPLANS {
-            let plan = self.plan(&entries).await?;
+            let Some(plan) = self.plan(&entries).await? else {
+                last_conflict = Some(too_busy());
+                continue;
+            };
             let Plan {
                 batch,
                 outcomes,
@@ -254,7 +279,8 @@ impl Records {
     }
 
     /// Assigns identities, resolves criteria and references, validates, and builds the batch.
-    async fn plan(&self, entries: &[Entry]) -> Result<Plan> {
+    /// None: the state changed while planning; plan again.
+    async fn plan(&self, entries: &[Entry]) -> Result<Option<Plan>> {
         let mut conditions: Vec<Condition> = Vec::new();
         let mut condition_entry: Vec<usize> = Vec::new();
         let mut outcomes = vec![Planned::Write; entries.len()];
@@ -293,21 +319,22 @@ impl Records {
                 (Verb::Post, _, _) => match &e.if_none_exist {
                     Some(q) => {
                         let c = Criteria::parse(&e.rtype, q).map_err(|f| nest(f, &at))?;
-                        let found = self.store().find(&e.rtype, &c.tokens, 2).await?;
-                        conditions.push(c.condition(&e.rtype, found.clone()));
-                        condition_entry.push(e.index);
-                        match found.as_slice() {
-                            [] => Some(new_id()),
-                            [one] => {
-                                match self.store().read(&e.rtype, one).await? {
-                                    Some(v) if !v.is_deleted() => {
-                                        outcomes[pos] = Planned::Existing(v)
-                                    }
-                                    _ => return Err(too_busy()),
-                                }
-                                Some(one.clone())
+                        match self
+                            .if_none_exist(&e.rtype, &c)
+                            .await
+                            .map_err(|f| nest(f, &at))?
+                        {
+                            Some(IfNoneExist::Create(cond)) => {
+                                conditions.push(cond);
+                                condition_entry.push(e.index);
+                                Some(new_id())
                             }
-                            _ => return Err(nest(multiple_matches(&e.rtype, "ifNoneExist"), &at)),
+                            Some(IfNoneExist::Existing(v)) => {
+                                let id = v.id.clone();
+                                outcomes[pos] = Planned::Existing(v);
+                                Some(id)
+                            }
+                            None => return Ok(None),
                         }
                     }
                     None => Some(new_id()),
@@ -315,25 +342,18 @@ impl Records {
                 (Verb::Put, Some(id), _) => Some(id.clone()),
                 (Verb::Put, None, Some(q)) => {
                     let c = Criteria::parse(&e.rtype, q).map_err(|f| nest(f, &at))?;
-                    let found = self.store().find(&e.rtype, &c.tokens, 2).await?;
-                    conditions.push(c.condition(&e.rtype, found.clone()));
-                    condition_entry.push(e.index);
-                    match found.as_slice() {
-                        [] => Some(
-                            e.resource
-                                .as_ref()
-                                .and_then(|r| r.get("id"))
-                                .and_then(Value::as_str)
-                                .map_or_else(new_id, str::to_string),
-                        ),
-                        [one] => Some(one.clone()),
-                        _ => {
-                            return Err(nest(
-                                multiple_matches(&e.rtype, "a conditional update"),
-                                &at,
-                            ));
-                        }
-                    }
+                    let body_id = e
+                        .resource
+                        .as_ref()
+                        .and_then(|r| r.get("id"))
+                        .and_then(Value::as_str);
+                    let (id, conds) = self
+                        .conditional_target(&e.rtype, &c, body_id)
+                        .await
+                        .map_err(|f| nest(f, &at))?;
+                    condition_entry.extend(conds.iter().map(|_| e.index));
+                    conditions.extend(conds);
+                    Some(id)
                 }
                 (Verb::Patch, Some(id), _) => Some(id.clone()),
                 _ => {
@@ -385,6 +405,66 @@ impl Records {
             }
         }
 
+        // A GET that would fail fails the transaction before anything is written; the version
+        // it reads is pinned by a condition so the answer after commit is the one checked.
+        for e in entries.iter().filter(|e| e.verb == Verb::Get) {
+            let (Some(id), at) = (&e.id, format!("Bundle.entry[{}]", e.index)) else {
+                continue;
+            };
+            let written = entries
+                .iter()
+                .zip(&targets)
+                .zip(&outcomes)
+                .find_map(|((w, t), o)| {
+                    (matches!(o, Planned::Write)
+                        && t.as_ref().is_some_and(|(rt, i)| *rt == e.rtype && i == id))
+                    .then_some(w.verb)
+                });
+            match (written, &e.vid) {
+                (Some(Verb::Delete), None) => {
+                    return Err(nest(
+                        Failure::new(
+                            410,
+                            IssueCode::Deleted,
+                            None,
+                            format!("{}/{id} is deleted by this transaction", e.rtype),
+                        ),
+                        &at,
+                    ));
+                }
+                (Some(_), None) => {}
+                (_, vid) => {
+                    let current = self.store().read(&e.rtype, id).await?;
+                    let readable = match (vid, &current) {
+                        (None, Some(v)) => !v.is_deleted(),
+                        (Some(vid), Some(v)) => {
+                            vid.parse::<u64>().is_ok_and(|n| n >= 1 && n <= v.version)
+                        }
+                        (_, None) => false,
+                    };
+                    if !readable {
+                        let f = match (vid, current) {
+                            (None, Some(v)) => gone(v),
+                            _ => Failure::new(
+                                404,
+                                IssueCode::NotFound,
+                                None,
+                                format!("{}/{id} (as asked by this GET) does not exist", e.rtype),
+                            ),
+                        };
+                        return Err(nest(f, &at));
+                    }
+                    conditions.push(Condition::Version {
+                        rtype: e.rtype.clone(),
+                        id: id.clone(),
+                        version: current.map(|v| v.version),
+                        on_fail: OnFail::Retry,
+                    });
+                    condition_entry.push(e.index);
+                }
+            }
+        }
+
         let mut writes = Vec::new();
         let mut write_of = vec![None; entries.len()];
         for (pos, e) in entries.iter().enumerate() {
@@ -409,10 +489,12 @@ impl Records {
                         )
                         .await
                     {
+                        status = status.max(f.status);
                         problems.extend(f.issues);
                         continue;
                     }
-                    let resource = if e.verb == Verb::Post {
+                    // The server chose the id of a create and of a conditional update.
+                    let resource = if e.verb == Verb::Post || e.id.is_none() {
                         with_id(resource, &id)
                     } else {
                         resource
@@ -505,12 +587,12 @@ impl Records {
                 deleted: None,
             });
         }
-        Ok(Plan {
+        Ok(Some(Plan {
             batch: Batch { conditions, writes },
             outcomes,
             write_of,
             condition_entry,
-        })
+        }))
     }
 
     /// Replaces `Type?criteria` references by the one resource they match.

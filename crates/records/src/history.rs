@@ -27,8 +27,9 @@ impl HistoryParams {
         let mut warnings = Vec::new();
         for (k, v) in pairs {
             match k.as_str() {
-                "_since" => p.since = Some(v.clone()),
-                "_at" => p.at = Some(v.clone()),
+                // An unencoded '+' of an offset arrives as a space; read it as meant.
+                "_since" => p.since = Some(v.replace(' ', "+")),
+                "_at" => p.at = Some(v.replace(' ', "+")),
                 "_count" => p.count = Some(v.clone()),
                 "_page" => p.page = Some(v.clone()),
                 "_format" | "_pretty" => {}

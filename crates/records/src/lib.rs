@@ -124,7 +124,7 @@ impl From<StoreError> for Failure {
                     500,
                     IssueCode::Exception,
                     None,
-                    "internal storage error; the change was not stored",
+                    "internal storage error: the outcome of a change in flight is unknown; read the resource before retrying",
                 )
             }
         }
@@ -203,17 +203,11 @@ impl Records {
         for _ in 0..REPLANS {
             let mut conditions = Vec::new();
             if let Some(c) = &criteria {
-                let found = self.store.find(rtype, &c.tokens, 2).await?;
-                match found.len() {
-                    0 => conditions.push(c.condition(rtype, vec![])),
-                    1 => {
-                        // Already there: the existing resource, nothing written.
-                        return match self.store.read(rtype, &found[0]).await? {
-                            Some(v) if !v.is_deleted() => Ok(Reply::version(200, v)),
-                            _ => continue,
-                        };
-                    }
-                    _ => return Err(multiple_matches(rtype, "If-None-Exist")),
+                match self.if_none_exist(rtype, c).await? {
+                    Some(IfNoneExist::Create(cond)) => conditions.push(cond),
+                    // Already there: the existing resource, nothing written.
+                    Some(IfNoneExist::Existing(v)) => return Ok(Reply::version(200, v)),
+                    None => continue,
                 }
             }
             let id = new_id();
@@ -271,26 +265,9 @@ impl Records {
         check_type(rtype)?;
         let criteria = Criteria::parse(rtype, query)?;
         for _ in 0..REPLANS {
-            let found = self.store.find(rtype, &criteria.tokens, 2).await?;
-            let body_id = body.get("id").and_then(Value::as_str).map(str::to_string);
-            let id = match (found.as_slice(), &body_id) {
-                ([], Some(b)) => b.clone(),
-                ([], None) => new_id(),
-                ([one], Some(b)) if one != b => {
-                    return Err(Failure::new(
-                        400,
-                        IssueCode::Invalid,
-                        Some(format!("{rtype}.id")),
-                        format!(
-                            "the resource's id '{b}' is not that of the resource matching the criteria ('{one}')"
-                        ),
-                    ));
-                }
-                ([one], _) => one.clone(),
-                _ => return Err(multiple_matches(rtype, "the conditional update")),
-            };
+            let body_id = body.get("id").and_then(Value::as_str);
+            let (id, mut conditions) = self.conditional_target(rtype, &criteria, body_id).await?;
             let body = incoming(rtype, with_id(body.clone(), &id), Some(&id), "update")?;
-            let mut conditions = vec![criteria.condition(rtype, found.clone())];
             if let Some(v) = if_match {
                 conditions.push(Condition::Version {
                     rtype: rtype.into(),
@@ -482,7 +459,79 @@ fn patched(current: &Version, patch: &json_patch::Patch) -> Result<Value> {
     Ok(doc)
 }
 
+/// What the criteria of a conditional create found.
+enum IfNoneExist {
+    /// Nothing: create, on the condition that still nothing matches.
+    Create(Condition),
+    /// One resource: it is the answer, nothing is written.
+    Existing(Version),
+}
+
 impl Records {
+    /// Resolves `If-None-Exist` criteria. None: the state changed while looking; plan again.
+    async fn if_none_exist(&self, rtype: &str, c: &Criteria) -> Result<Option<IfNoneExist>> {
+        let found = self.store.find(rtype, &c.tokens, 2).await?;
+        match found.as_slice() {
+            [] => Ok(Some(IfNoneExist::Create(c.condition(rtype, vec![])))),
+            [one] => Ok(match self.store.read(rtype, one).await? {
+                Some(v) if !v.is_deleted() => Some(IfNoneExist::Existing(v)),
+                _ => None,
+            }),
+            _ => Err(multiple_matches(rtype, "If-None-Exist")),
+        }
+    }
+
+    /// The id a conditional update writes: the one match, or with none the body's id (if no
+    /// other resource has it) or a new one; with the conditions that choice relies on.
+    async fn conditional_target(
+        &self,
+        rtype: &str,
+        criteria: &Criteria,
+        body_id: Option<&str>,
+    ) -> Result<(String, Vec<Condition>)> {
+        let found = self.store.find(rtype, &criteria.tokens, 2).await?;
+        let mut conditions = vec![criteria.condition(rtype, found.clone())];
+        let id = match (found.as_slice(), body_id) {
+            ([], None) => new_id(),
+            ([], Some(b)) => {
+                check_id(b)?;
+                // Create-on-update with the body's id, unless that id is another resource,
+                // which the criteria did not select.
+                let current = self.store.read(rtype, b).await?;
+                if current.as_ref().is_some_and(|v| !v.is_deleted()) {
+                    return Err(Failure::new(
+                        409,
+                        IssueCode::Conflict,
+                        Some(format!("{rtype}.id")),
+                        format!(
+                            "{rtype}/{b} exists but does not match the criteria; it is not overwritten"
+                        ),
+                    ));
+                }
+                conditions.push(Condition::Version {
+                    rtype: rtype.into(),
+                    id: b.into(),
+                    version: current.map(|v| v.version),
+                    on_fail: OnFail::Retry,
+                });
+                b.to_string()
+            }
+            ([one], Some(b)) if one != b => {
+                return Err(Failure::new(
+                    400,
+                    IssueCode::Invalid,
+                    Some(format!("{rtype}.id")),
+                    format!(
+                        "the resource's id '{b}' is not that of the resource matching the criteria ('{one}')"
+                    ),
+                ));
+            }
+            ([one], _) => one.clone(),
+            _ => return Err(multiple_matches(rtype, "the conditional update")),
+        };
+        Ok((id, conditions))
+    }
+
     /// Commits one planned write: its reply, or None when a concurrent change means planning
     /// again; a failed `If-Match` is a 412.
     async fn try_commit(
@@ -504,6 +553,26 @@ impl Records {
     }
 }
 
+/// Deepest nesting a stored resource may have. Real resources stay far below it; the JSON
+/// parser refuses input past 128 levels, so nothing stored may be deeper (a patch could
+/// otherwise build a resource that can no longer be read back).
+const MAX_DEPTH: usize = 100;
+
+/// Nesting depth of a JSON value (a scalar is 0), without recursion.
+fn depth(v: &Value) -> usize {
+    let mut max = 0;
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        max = max.max(d);
+        match v {
+            Value::Array(a) => stack.extend(a.iter().map(|x| (x, d + 1))),
+            Value::Object(o) => stack.extend(o.values().map(|x| (x, d + 1))),
+            _ => {}
+        }
+    }
+    max
+}
+
 /// Checks and normalizes a resource arriving for `interaction`: a JSON object of type `rtype`,
 /// with `id` equal to `url_id` (update) or none kept (create), valid against R4.
 fn incoming(
@@ -513,6 +582,14 @@ fn incoming(
     interaction: &str,
 ) -> Result<Value> {
     check_type(rtype)?;
+    if depth(&body) > MAX_DEPTH {
+        return Err(Failure::new(
+            400,
+            IssueCode::TooCostly,
+            None,
+            format!("the resource is nested more than {MAX_DEPTH} levels deep"),
+        ));
+    }
     let Some(obj) = body.as_object_mut() else {
         return Err(Failure::new(
             400,

@@ -45,6 +45,7 @@ on_both_backends!(
     batch_entries_are_independent,
     prefer_return,
     bad_input_gets_operation_outcomes,
+    edge_cases_of_conditional_and_transactional_writes,
 );
 
 fn patient(family: &str) -> Value {
@@ -854,4 +855,81 @@ async fn patch_entries_in_transactions() {
     let r = s.send("POST", "", &tx).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(s.get("/Patient/pp").await.json()["gender"], "male");
+}
+
+async fn edge_cases_of_conditional_and_transactional_writes(s: &TestServer) {
+    // A conditional PUT inside a transaction, its body without an id: the server picks it.
+    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Patient", "identifier": [{"system": "urn:e", "value": "c1"}]},
+         "request": {"method": "PUT", "url": "Patient?identifier=urn:e|c1"}}
+    ]});
+    let r = s.send("POST", "", &tx).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["entry"][0]["response"]["status"], "201 Created");
+
+    // A transaction whose GET would fail fails whole, before anything is written.
+    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Patient", "identifier": [{"system": "urn:e", "value": "c2"}]},
+         "request": {"method": "POST", "url": "Patient"}},
+        {"request": {"method": "GET", "url": "Patient/no-such-patient"}}
+    ]});
+    let r = s.send("POST", "", &tx).await;
+    assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.issue_paths(), vec!["Bundle.entry[1]"]);
+    assert_eq!(
+        s.get("/Patient?identifier=urn:e|c2").await.json()["total"],
+        0
+    );
+
+    // A conditional update that matches nothing does not overwrite another resource by id.
+    let mut other = patient("別人");
+    other["id"] = json!("someone-else");
+    s.send("PUT", "/Patient/someone-else", &other).await;
+    let mut body = patient("本人");
+    body["id"] = json!("someone-else");
+    body["identifier"] = json!([{"system": "urn:e", "value": "c3"}]);
+    let r = s.send("PUT", "/Patient?identifier=urn:e|c3", &body).await;
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        s.get("/Patient/someone-else").await.json()["name"][0]["family"],
+        "別人"
+    );
+
+    // _since with an offset whose '+' the client did not encode.
+    let r = s
+        .get("/Patient/_history?_since=2020-01-01T00:00:00+09:00")
+        .await;
+    assert_eq!(r.status, 200);
+
+    // A patch may not build a resource nested deeper than can be read back.
+    let id = s
+        .send(
+            "POST",
+            "/Basic",
+            &json!({"resourceType": "Basic", "code": {"text": "deep"}}),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut deep = json!({"url": "http://example.org/leaf", "valueString": "x"});
+    for _ in 0..60 {
+        deep = json!({"url": "http://example.org/n", "extension": [deep]});
+    }
+    let patch = json!([{"op": "add", "path": "/extension", "value": [deep]}]);
+    let r = s
+        .request(
+            "PATCH",
+            &format!("/Basic/{id}"),
+            &[("content-type", "application/json-patch+json")],
+            Some(serde_json::to_vec(&patch).unwrap()),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        s.get(&format!("/Basic/{id}")).await.status,
+        200,
+        "the resource stays readable"
+    );
 }

@@ -78,8 +78,12 @@ impl PostgresStore {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
+        // A request waits at most 30 s for a connection, then is answered 503 (never hangs).
         let pool = Pool::builder(mgr)
             .max_size(32)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(std::time::Duration::from_secs(30)))
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
             .build()
             .map_err(|e| StoreError::Unavailable(format!("cannot build connection pool: {e}")))?;
         let store = PostgresStore {
@@ -223,8 +227,12 @@ impl PostgresStore {
                     continue;
                 }
                 Err(StoreError::Backend(msg)) if msg.starts_with(RETRYABLE) => {
-                    return Err(StoreError::Backend(format!(
-                        "gave up after {RETRIES} attempts: {msg}"
+                    tracing::warn!(
+                        attempts = RETRIES,
+                        "a batch kept conflicting with concurrent ones; refused"
+                    );
+                    return Err(StoreError::Unavailable(format!(
+                        "too much contention on the same resources ({RETRIES} attempts); try again"
                     )));
                 }
                 other => return other,
@@ -233,6 +241,21 @@ impl PostgresStore {
     }
 
     async fn apply(&self, tx: &Transaction<'_>, batch: &Batch) -> Result<Vec<Written>, StoreError> {
+        // Rows named by version conditions are locked together, in one order (res_key) that
+        // every transaction uses, so two batches never wait for each other in a cycle.
+        let version_keys: Vec<(String, String)> = batch
+            .conditions
+            .iter()
+            .filter_map(|c| match c {
+                Condition::Version { rtype, id, .. } => Some((rtype.clone(), id.clone())),
+                Condition::Matches { .. } => None,
+            })
+            .collect();
+        let locked = if version_keys.is_empty() {
+            HashMap::new()
+        } else {
+            lock_current(tx, &version_keys).await?
+        };
         for (index, cond) in batch.conditions.iter().enumerate() {
             let (holds, on_fail) = match cond {
                 Condition::Version {
@@ -240,15 +263,10 @@ impl PostgresStore {
                     id,
                     version,
                     on_fail,
-                } => {
-                    let row = tx.query_opt(
-                &prep(tx, "SELECT version FROM resource WHERE type = $1 AND id = $2 FOR UPDATE").await?,
-                            &[rtype, id],
-                        )
-                        .await
-                        .map_err(StoreError::from_pg)?;
-                    (row.map(|r| r.get::<_, i64>(0) as u64) == *version, *on_fail)
-                }
+                } => (
+                    locked.get(&(rtype.clone(), id.clone())).map(|c| c.version) == *version,
+                    *on_fail,
+                ),
                 Condition::Matches {
                     rtype,
                     criteria,
@@ -345,7 +363,8 @@ impl PostgresStore {
                         });
                         continue;
                     }
-                    let ts = self.next_ts();
+                    // Never before the previous version, whatever another node's clock says.
+                    let ts = self.next_ts().max(cur.last_updated + 1);
                     let version = cur.version + 1;
                     let text = stamp(&mut body.clone(), version, ts);
                     ended.0.push(cur.seq);
@@ -383,7 +402,8 @@ impl PostgresStore {
                     )));
                 }
                 (Write::Delete { rtype, id }, Some(cur)) if !cur.deleted => {
-                    let ts = self.next_ts();
+                    // Never before the previous version, whatever another node's clock says.
+                    let ts = self.next_ts().max(cur.last_updated + 1);
                     let version = cur.version + 1;
                     ended.0.push(cur.seq);
                     ended.1.push(ts);
@@ -498,7 +518,10 @@ impl PostgresStore {
             Vec::<Option<&str>>::new(),
             Vec::<&str>::new(),
         );
-        for &i in round {
+        // Inserted in (type, id) order, the same in every transaction.
+        let mut order: Vec<usize> = round.to_vec();
+        order.sort_by(|&a, &b| write_key(&batch.writes[a]).cmp(&write_key(&batch.writes[b])));
+        for &i in &order {
             let Write::Put {
                 rtype,
                 id,
@@ -659,6 +682,12 @@ impl PostgresStore {
     }
 }
 
+fn write_key(w: &Write) -> (&str, &str) {
+    match w {
+        Write::Put { rtype, id, .. } | Write::Delete { rtype, id } => (rtype, id),
+    }
+}
+
 /// Columns of history rows to insert, one vector per column (for `unnest`).
 #[derive(Default)]
 struct HistoryRows {
@@ -725,7 +754,7 @@ async fn prep(tx: &Transaction<'_>, sql: &str) -> Result<Statement, StoreError> 
 const RETRYABLE: &str = "retryable: ";
 
 impl StoreError {
-    fn from_pg(e: tokio_postgres::Error) -> StoreError {
+    pub(crate) fn from_pg(e: tokio_postgres::Error) -> StoreError {
         match e.code() {
             Some(c)
                 if *c == SqlState::T_R_SERIALIZATION_FAILURE
@@ -733,13 +762,23 @@ impl StoreError {
             {
                 StoreError::Backend(format!("{RETRYABLE}{e}"))
             }
-            _ => StoreError::Backend(e.to_string()),
+            // SQLSTATE and PostgreSQL's message name the problem; its DETAIL, which may quote
+            // row values, is left out so no patient data reaches the logs.
+            _ => match e.as_db_error() {
+                Some(db) => StoreError::Backend(format!(
+                    "PostgreSQL {}: {}",
+                    db.code().code(),
+                    db.message()
+                )),
+                None => StoreError::Backend(e.to_string()),
+            },
         }
     }
 }
 
 struct Current {
     res_key: i64,
+    last_updated: Micros,
     version: u64,
     seq: i64,
     deleted: bool,
@@ -752,7 +791,7 @@ async fn lock_current(
 ) -> Result<HashMap<(String, String), Current>, StoreError> {
     let (t, d): (Vec<&str>, Vec<&str>) = keys.iter().map(|(a, b)| (a.as_str(), b.as_str())).unzip();
     let rows = tx.query(
-                &prep(tx, "SELECT r.type, r.id, r.res_key, r.version, r.seq, r.deleted, h.hash FROM resource r
+                &prep(tx, "SELECT r.type, r.id, r.res_key, r.version, r.seq, r.deleted, h.hash, r.last_updated FROM resource r
              JOIN unnest($1::text[], $2::text[]) AS k(t, i) ON r.type = k.t AND r.id = k.i
              LEFT JOIN history h ON h.seq = r.seq
              ORDER BY r.res_key FOR UPDATE OF r").await?,
@@ -771,6 +810,7 @@ async fn lock_current(
                     seq: r.get(4),
                     deleted: r.get(5),
                     hash: r.get(6),
+                    last_updated: r.get(7),
                 },
             )
         })

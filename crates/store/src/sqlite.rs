@@ -371,7 +371,18 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 let batch = std::mem::take(&mut job.batch);
                 let sp_ts = last_ts;
                 let mut sp = tx.savepoint_with_name("batch")?;
-                match apply(&sp, batch, &mut last_ts) {
+                // A bug that panics refuses its own batch; the writer, and every other batch,
+                // carries on.
+                let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    apply(&sp, batch, &mut last_ts)
+                }))
+                .unwrap_or_else(|_| {
+                    tracing::error!("applying a batch panicked; it is refused and rolled back");
+                    Err(StoreError::Backend(
+                        "internal error while applying the batch".into(),
+                    ))
+                });
+                match applied {
                     Ok(w) => {
                         sp.commit()?;
                         results.push(Ok(w));
