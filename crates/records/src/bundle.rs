@@ -7,8 +7,8 @@
 
 use crate::{
     Criteria, Failure, IfNoneExist, Payload, REPLANS, Records, Reply, Result, check_id, check_type,
-    content_hash, gone, incoming, index_rows, multiple_matches, new_id, not_found, parse_patch,
-    patched, too_busy, version_conflict, with_id,
+    content_hash, gone, if_match_condition, incoming, index_rows, multiple_matches, new_id,
+    not_found, parse_patch, patched, too_busy, version_conflict, with_id,
 };
 use base64::Engine as _;
 use futures::StreamExt as _;
@@ -374,15 +374,10 @@ impl Records {
                 }
                 targets[pos] = Some((e.rtype.clone(), id));
             }
-            if let Some(v) = e.if_match
-                && let Some((t, i)) = &targets[pos]
+            if let Some((t, i)) = &targets[pos]
+                && let Some(c) = if_match_condition(t, i, e.if_match)
             {
-                conditions.push(Condition::Version {
-                    rtype: t.clone(),
-                    id: i.clone(),
-                    version: Some(v),
-                    on_fail: OnFail::PreconditionFailed,
-                });
+                conditions.push(c);
                 condition_entry.push(e.index);
             }
         }

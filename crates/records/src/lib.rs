@@ -234,15 +234,9 @@ impl Records {
     ) -> Result<Reply> {
         check_id(id)?;
         let body = incoming(rtype, body, Some(id), "update")?;
-        let conditions = match if_match {
-            Some(v) => vec![Condition::Version {
-                rtype: rtype.into(),
-                id: id.into(),
-                version: Some(v),
-                on_fail: OnFail::PreconditionFailed,
-            }],
-            None => vec![],
-        };
+        let conditions: Vec<Condition> = if_match_condition(rtype, id, if_match)
+            .into_iter()
+            .collect();
         let write = put_write(rtype, id, body, Method::Put, true);
         let batch = Batch {
             conditions,
@@ -268,14 +262,7 @@ impl Records {
             let body_id = body.get("id").and_then(Value::as_str);
             let (id, mut conditions) = self.conditional_target(rtype, &criteria, body_id).await?;
             let body = incoming(rtype, with_id(body.clone(), &id), Some(&id), "update")?;
-            if let Some(v) = if_match {
-                conditions.push(Condition::Version {
-                    rtype: rtype.into(),
-                    id: id.clone(),
-                    version: Some(v),
-                    on_fail: OnFail::PreconditionFailed,
-                });
-            }
+            conditions.extend(if_match_condition(rtype, &id, if_match));
             let write = put_write(rtype, &id, body, Method::Put, true);
             let batch = Batch {
                 conditions,
@@ -338,15 +325,9 @@ impl Records {
     pub async fn delete(&self, rtype: &str, id: &str, if_match: Option<u64>) -> Result<Reply> {
         check_type(rtype)?;
         check_id(id)?;
-        let conditions = match if_match {
-            Some(v) => vec![Condition::Version {
-                rtype: rtype.into(),
-                id: id.into(),
-                version: Some(v),
-                on_fail: OnFail::PreconditionFailed,
-            }],
-            None => vec![],
-        };
+        let conditions: Vec<Condition> = if_match_condition(rtype, id, if_match)
+            .into_iter()
+            .collect();
         match self
             .store
             .commit(Batch {
@@ -457,6 +438,16 @@ fn patched(current: &Version, patch: &json_patch::Patch) -> Result<Value> {
         )
     })?;
     Ok(doc)
+}
+
+/// The condition of an `If-Match: W/"n"`: the current version is n, or 412.
+fn if_match_condition(rtype: &str, id: &str, if_match: Option<u64>) -> Option<Condition> {
+    if_match.map(|v| Condition::Version {
+        rtype: rtype.into(),
+        id: id.into(),
+        version: Some(v),
+        on_fail: OnFail::PreconditionFailed,
+    })
 }
 
 /// What the criteria of a conditional create found.
