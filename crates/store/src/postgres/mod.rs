@@ -1,0 +1,422 @@
+//! The PostgreSQL backend, for national scale.
+//!
+//! Each batch is one transaction, committed with PostgreSQL's synchronous commit (its own WAL
+//! group commit does the rest). Writes are applied in set-based statements (`unnest` arrays), a
+//! handful of round trips per batch whatever its size; rows are locked `FOR UPDATE`, and batches
+//! with match conditions run SERIALIZABLE. Serialization failures and deadlocks are retried.
+
+use crate::{
+    Batch, Condition, HistoryPage, HistoryQuery, HistoryScope, Method, Micros, Stats, StoreError,
+    TokenCriterion, Version, Write, WriteOutcome, Written, next_timestamp, stamp,
+};
+use deadpool_postgres::Transaction;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{IsolationLevel, NoTls, Row, Statement};
+
+mod write;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: resources, their versions, token index.
+    "CREATE TABLE resource (
+        res_key BIGSERIAL PRIMARY KEY,
+        type TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        deleted BOOLEAN NOT NULL,
+        last_updated BIGINT NOT NULL,
+        UNIQUE (type, id)
+    );
+    CREATE TABLE history (
+        seq BIGSERIAL PRIMARY KEY,
+        res_key BIGINT NOT NULL,
+        type TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        last_updated BIGINT NOT NULL,
+        ended BIGINT,
+        method TEXT NOT NULL,
+        hash BYTEA,
+        body TEXT
+    );
+    CREATE UNIQUE INDEX history_version ON history (res_key, version);
+    CREATE INDEX history_type ON history (type, seq);
+    CREATE INDEX history_time ON history (last_updated);
+    CREATE TABLE token_index (
+        res_key BIGINT NOT NULL,
+        type TEXT NOT NULL,
+        param TEXT NOT NULL,
+        system TEXT,
+        code TEXT NOT NULL
+    );
+    CREATE INDEX token_lookup ON token_index (type, param, code);
+    CREATE INDEX token_res ON token_index (res_key);",
+];
+
+const RETRIES: usize = 20;
+
+/// The PostgreSQL store. Cloning shares its connection pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    last_ts: Arc<AtomicI64>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` and migrates the schema (serialized by an advisory lock, so several
+    /// nodes may start at once).
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+        let mgr = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        // A request waits at most 30 s for a connection, then is answered 503 (never hangs).
+        let pool = Pool::builder(mgr)
+            .max_size(32)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(std::time::Duration::from_secs(30)))
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("cannot build connection pool: {e}")))?;
+        let store = PostgresStore {
+            pool,
+            last_ts: Arc::new(AtomicI64::new(0)),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("PostgreSQL: {e}")))
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock(7420001)", &[])
+            .await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .await?;
+        let current: i32 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                &[],
+            )
+            .await?
+            .get(0);
+        if current as usize > MIGRATIONS.len() {
+            return Err(StoreError::Unavailable(format!(
+                "the database's schema is version {current}, newer than this kizuna ({}); upgrade kizuna",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            tx.batch_execute(sql).await?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                &[&((i + 1) as i32), &jiff::Timestamp::now().as_second()],
+            )
+            .await?;
+        }
+        let max_ts: i64 = tx
+            .query_one("SELECT coalesce(max(last_updated), 0) FROM history", &[])
+            .await?
+            .get(0);
+        self.last_ts.fetch_max(max_ts, Ordering::SeqCst);
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn next_ts(&self) -> Micros {
+        let mut prev = self.last_ts.load(Ordering::SeqCst);
+        loop {
+            let ts = next_timestamp(prev);
+            match self
+                .last_ts
+                .compare_exchange(prev, ts, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return ts,
+                Err(p) => prev = p,
+            }
+        }
+    }
+
+    pub async fn read(&self, rtype: &str, id: &str) -> Result<Option<Version>, StoreError> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "SELECT h.version, h.last_updated, h.method, h.body FROM resource r
+                 JOIN history h ON h.seq = r.seq WHERE r.type = $1 AND r.id = $2",
+            )
+            .await?;
+        Ok(client
+            .query_opt(&st, &[&rtype, &id])
+            .await?
+            .map(|r| version_row(rtype, id, &r)))
+    }
+
+    pub async fn vread(
+        &self,
+        rtype: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<Version>, StoreError> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "SELECT h.version, h.last_updated, h.method, h.body FROM resource r
+                 JOIN history h ON h.res_key = r.res_key AND h.version = $3 WHERE r.type = $1 AND r.id = $2",
+            )
+            .await?;
+        Ok(client
+            .query_opt(&st, &[&rtype, &id, &(version as i64)])
+            .await?
+            .map(|r| version_row(rtype, id, &r)))
+    }
+
+    pub async fn find(
+        &self,
+        rtype: &str,
+        criteria: &[TokenCriterion],
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let client = self.client().await?;
+        find_ids(&**client, rtype, criteria, limit).await
+    }
+
+    pub async fn history(&self, q: HistoryQuery) -> Result<HistoryPage, StoreError> {
+        let client = self.client().await?;
+        let mut sql = String::from(
+            "SELECT h.seq, r.type, r.id, h.version, h.last_updated, h.method, h.body FROM history h
+             JOIN resource r ON r.res_key = h.res_key WHERE true",
+        );
+        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        let mut arg = |sql: &mut String, v: Box<dyn ToSql + Sync + Send>| {
+            args.push(v);
+            sql.push_str(&format!("${}", args.len()));
+        };
+        match &q.scope {
+            HistoryScope::Instance { rtype, id } => {
+                sql.push_str(" AND h.res_key = (SELECT res_key FROM resource WHERE type = ");
+                arg(&mut sql, Box::new(rtype.clone()));
+                sql.push_str(" AND id = ");
+                arg(&mut sql, Box::new(id.clone()));
+                sql.push(')');
+            }
+            HistoryScope::Type { rtype } => {
+                sql.push_str(" AND h.type = ");
+                arg(&mut sql, Box::new(rtype.clone()));
+            }
+            HistoryScope::System => {}
+        }
+        if let Some(since) = q.since {
+            sql.push_str(" AND h.last_updated >= ");
+            arg(&mut sql, Box::new(since));
+        }
+        if let Some((start, end)) = q.at {
+            sql.push_str(" AND h.last_updated < ");
+            arg(&mut sql, Box::new(end));
+            sql.push_str(" AND (h.ended IS NULL OR h.ended > ");
+            arg(&mut sql, Box::new(start));
+            sql.push(')');
+        }
+        if let Some(before) = q.before_seq {
+            sql.push_str(" AND h.seq < ");
+            arg(&mut sql, Box::new(before));
+        }
+        sql.push_str(" ORDER BY h.seq DESC LIMIT ");
+        arg(&mut sql, Box::new((q.count + 1) as i64));
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            args.iter().map(|a| &**a as &(dyn ToSql + Sync)).collect();
+        let rows = client.query(&sql, &refs).await?;
+        let page = rows
+            .into_iter()
+            .map(|row| {
+                let body: Option<String> = row.get(6);
+                let v = Version {
+                    rtype: row.get(1),
+                    id: row.get(2),
+                    version: row.get::<_, i64>(3) as u64,
+                    last_updated: row.get(4),
+                    method: Method::parse(row.get(5)),
+                    body: body.map(Arc::from),
+                };
+                (row.get::<_, i64>(0), v)
+            })
+            .collect();
+        Ok(HistoryPage::from_rows(page, q.count))
+    }
+
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        let client = self.client().await?;
+        let resources: i64 = client
+            .query_one("SELECT count(*) FROM resource WHERE NOT deleted", &[])
+            .await?
+            .get(0);
+        let versions: i64 = client
+            .query_one("SELECT count(*) FROM history", &[])
+            .await?
+            .get(0);
+        Ok(Stats {
+            resources: resources as u64,
+            versions: versions as u64,
+        })
+    }
+}
+
+/// A statement prepared once per connection (tokio-postgres would otherwise prepare an unnamed
+/// statement on every call: a second round trip).
+async fn prep(tx: &Transaction<'_>, sql: &str) -> Result<Statement, StoreError> {
+    tx.prepare_cached(sql).await.map_err(StoreError::from_pg)
+}
+
+/// Prefix of backend errors worth retrying (serialization failure, deadlock).
+const RETRYABLE: &str = "retryable: ";
+
+impl StoreError {
+    pub(crate) fn from_pg(e: tokio_postgres::Error) -> StoreError {
+        match e.code() {
+            Some(c)
+                if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+            {
+                StoreError::Backend(format!("{RETRYABLE}{e}"))
+            }
+            // SQLSTATE and PostgreSQL's message name the problem; its DETAIL, which may quote
+            // row values, is left out so no patient data reaches the logs.
+            _ => match e.as_db_error() {
+                Some(db) => StoreError::Backend(format!(
+                    "PostgreSQL {}: {}",
+                    db.code().code(),
+                    db.message()
+                )),
+                None => StoreError::Backend(e.to_string()),
+            },
+        }
+    }
+}
+
+struct Current {
+    res_key: i64,
+    last_updated: Micros,
+    version: u64,
+    seq: i64,
+    deleted: bool,
+    hash: Option<Vec<u8>>,
+}
+
+async fn lock_current(
+    tx: &Transaction<'_>,
+    keys: &[(String, String)],
+) -> Result<HashMap<(String, String), Current>, StoreError> {
+    let (t, d): (Vec<&str>, Vec<&str>) = keys.iter().map(|(a, b)| (a.as_str(), b.as_str())).unzip();
+    let rows = tx.query(
+                &prep(tx, "SELECT r.type, r.id, r.res_key, r.version, r.seq, r.deleted, h.hash, r.last_updated FROM resource r
+             JOIN unnest($1::text[], $2::text[]) AS k(t, i) ON r.type = k.t AND r.id = k.i
+             LEFT JOIN history h ON h.seq = r.seq
+             ORDER BY r.res_key FOR UPDATE OF r").await?,
+            &[&t, &d],
+        )
+        .await
+        .map_err(StoreError::from_pg)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                (r.get(0), r.get(1)),
+                Current {
+                    res_key: r.get(2),
+                    version: r.get::<_, i64>(3) as u64,
+                    seq: r.get(4),
+                    deleted: r.get(5),
+                    hash: r.get(6),
+                    last_updated: r.get(7),
+                },
+            )
+        })
+        .collect())
+}
+
+async fn load_seq(
+    tx: &Transaction<'_>,
+    seq: i64,
+    rtype: &str,
+    id: &str,
+) -> Result<Version, StoreError> {
+    let row = tx
+        .query_one(
+            &prep(
+                tx,
+                "SELECT version, last_updated, method, body FROM history WHERE seq = $1",
+            )
+            .await?,
+            &[&seq],
+        )
+        .await
+        .map_err(StoreError::from_pg)?;
+    Ok(version_row(rtype, id, &row))
+}
+
+fn version_row(rtype: &str, id: &str, row: &Row) -> Version {
+    let body: Option<String> = row.get(3);
+    Version {
+        rtype: rtype.to_string(),
+        id: id.to_string(),
+        version: row.get::<_, i64>(0) as u64,
+        last_updated: row.get(1),
+        method: Method::parse(row.get(2)),
+        body: body.map(Arc::from),
+    }
+}
+
+async fn find_ids<C: tokio_postgres::GenericClient>(
+    c: &C,
+    rtype: &str,
+    criteria: &[TokenCriterion],
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    let mut sql = String::from("SELECT r.id FROM resource r WHERE r.type = $1 AND NOT r.deleted");
+    let mut args: Vec<String> = vec![rtype.to_string()];
+    for crit in criteria {
+        if crit.param == "_id" {
+            args.push(crit.code.clone());
+            sql.push_str(&format!(" AND r.id = ${}", args.len()));
+            continue;
+        }
+        args.push(crit.param.clone());
+        let p = args.len();
+        args.push(crit.code.clone());
+        let cd = args.len();
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM token_index t WHERE t.res_key = r.res_key AND t.type = r.type AND t.param = ${p} AND t.code = ${cd}"
+        ));
+        match &crit.system {
+            None => {}
+            Some(s) if s.is_empty() => sql.push_str(" AND t.system IS NULL"),
+            Some(s) => {
+                args.push(s.clone());
+                sql.push_str(&format!(" AND t.system = ${}", args.len()));
+            }
+        }
+        sql.push(')');
+    }
+    sql.push_str(&format!(" ORDER BY r.id LIMIT {limit}"));
+    let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+    let rows = c.query(&sql, &refs).await.map_err(StoreError::from_pg)?;
+    Ok(rows.into_iter().map(|r| r.get(0)).collect())
+}
