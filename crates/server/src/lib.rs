@@ -64,6 +64,7 @@ pub fn app(records: Records, config: Config) -> Router {
         .nest("/fhir", api::routes())
         .fallback(api::not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn(reply::pretty))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             reply::panic_response,
         ))

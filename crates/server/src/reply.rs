@@ -109,3 +109,35 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         "internal error while processing the request; it was logged for the operators",
     )
 }
+
+/// `_pretty=true`: FHIR JSON responses indented for people reading them (all other responses,
+/// and requests without it, pass untouched).
+pub async fn pretty(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let wanted = req.uri().query().is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "_pretty" && v == "true")
+    });
+    let resp = next.run(req).await;
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/fhir+json"));
+    if !wanted || !is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return error(
+            500,
+            IssueCode::Exception,
+            "the response could not be read back for _pretty",
+        );
+    };
+    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(v) => serde_json::to_vec_pretty(&v)
+            .map(Bytes::from)
+            .unwrap_or(bytes),
+        Err(_) => bytes,
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
+}

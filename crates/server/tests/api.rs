@@ -71,6 +71,10 @@ async fn capability_statement(s: &TestServer) {
         .map(|i| i["code"].as_str().unwrap())
         .collect();
     assert_eq!(interactions, vec!["transaction", "batch", "history-system"]);
+    // _pretty=true: the same JSON, indented for people.
+    let pretty = s.get("/metadata?_pretty=true").await;
+    assert!(String::from_utf8_lossy(&pretty.body).contains("\n  \"resourceType\""));
+    assert_eq!(pretty.json(), cs);
 }
 
 async fn create_read_update_versions(s: &TestServer) {
