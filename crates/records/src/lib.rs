@@ -288,28 +288,9 @@ impl Records {
         check_id(id)?;
         let patch = parse_patch(patch)?;
         for _ in 0..REPLANS {
-            let current = match self.store.read(rtype, id).await? {
-                None => return Err(not_found(rtype, id)),
-                Some(v) if v.is_deleted() => return Err(gone(v)),
-                Some(v) => v,
-            };
-            if let Some(expected) = if_match
-                && expected != current.version
-            {
-                return Err(version_conflict(rtype, id, if_match));
-            }
-            let doc = patched(&current, &patch)?;
+            let (doc, condition) = self.patch_current(rtype, id, &patch, if_match).await?;
             let body = incoming(rtype, doc, Some(id), "patch")?;
-            let conditions = vec![Condition::Version {
-                rtype: rtype.into(),
-                id: id.into(),
-                version: Some(current.version),
-                on_fail: if if_match.is_some() {
-                    OnFail::PreconditionFailed
-                } else {
-                    OnFail::Retry
-                },
-            }];
+            let conditions = vec![condition];
             let write = put_write(rtype, id, body, Method::Patch, true);
             let batch = Batch {
                 conditions,
@@ -466,6 +447,37 @@ impl Records {
             _ => return Err(multiple_matches(rtype, "the conditional update")),
         };
         Ok((id, conditions))
+    }
+
+    /// The current version of `rtype/id` with `patch` applied (not yet validated), and the
+    /// condition that it is still current at commit; a stale `If-Match` is a 412 at once.
+    async fn patch_current(
+        &self,
+        rtype: &str,
+        id: &str,
+        patch: &json_patch::Patch,
+        if_match: Option<u64>,
+    ) -> Result<(Value, Condition)> {
+        let current = match self.store.read(rtype, id).await? {
+            None => return Err(not_found(rtype, id)),
+            Some(v) if v.is_deleted() => return Err(gone(v)),
+            Some(v) => v,
+        };
+        if if_match.is_some_and(|expected| expected != current.version) {
+            return Err(version_conflict(rtype, id, if_match));
+        }
+        let doc = patched(&current, patch)?;
+        let condition = Condition::Version {
+            rtype: rtype.into(),
+            id: id.into(),
+            version: Some(current.version),
+            on_fail: if if_match.is_some() {
+                OnFail::PreconditionFailed
+            } else {
+                OnFail::Retry
+            },
+        };
+        Ok((doc, condition))
     }
 
     /// Commits one planned write: its reply, or None when a concurrent change means planning

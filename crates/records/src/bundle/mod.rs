@@ -8,7 +8,7 @@
 use crate::{
     Criteria, Failure, IfNoneExist, Payload, REPLANS, Records, Reply, Result, check_id, check_type,
     content_hash, gone, if_match_condition, incoming, index_rows, multiple_matches, new_id,
-    not_found, parse_patch, patched, too_busy, version_conflict, with_id,
+    parse_patch, too_busy, version_conflict, with_id,
 };
 use base64::Engine as _;
 use futures::StreamExt as _;
@@ -540,24 +540,15 @@ impl Records {
                     }
                 }
                 Verb::Patch => {
-                    let current = match self.store().read(&rtype, &id).await? {
-                        None => return Err(nest(not_found(&rtype, &id), &at)),
-                        Some(v) if v.is_deleted() => return Err(nest(gone(v), &at)),
-                        Some(v) => v,
-                    };
-                    if e.if_match.is_none() {
-                        conditions.push(Condition::Version {
-                            rtype: rtype.clone(),
-                            id: id.clone(),
-                            version: Some(current.version),
-                            on_fail: OnFail::Retry,
-                        });
-                        condition_entry.push(e.index);
-                    }
                     let patch = patch_document(e)
                         .and_then(parse_patch)
                         .map_err(|f| nest(f, &at))?;
-                    let doc = patched(&current, &patch).map_err(|f| nest(f, &at))?;
+                    let (doc, condition) = self
+                        .patch_current(&rtype, &id, &patch, e.if_match)
+                        .await
+                        .map_err(|f| nest(f, &at))?;
+                    conditions.push(condition);
+                    condition_entry.push(e.index);
                     match incoming(&rtype, doc, Some(&id), "patch") {
                         Ok(body) => Some(Write::Put {
                             content_hash: content_hash(&body),
