@@ -68,6 +68,8 @@ pub struct SqliteStore {
 }
 
 struct Inner {
+    /// Held (locked) for as long as the store is open.
+    _lock: std::fs::File,
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     writer: mpsc::Sender<Job>,
@@ -82,6 +84,31 @@ impl SqliteStore {
                 dir.display()
             ))
         })?;
+        // One process per data directory: its writer thread is the only writer.
+        let lock_path = dir.join("kizuna.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot open {}: {e}", lock_path.display()))
+            })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Unavailable(format!(
+                    "another kizuna process is using the data directory {}; stop it first, or send the data through its API",
+                    dir.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError::Unavailable(format!(
+                    "cannot lock {}: {e}",
+                    lock_path.display()
+                )));
+            }
+        }
         let path = dir.join("kizuna.db");
         let mut conn = Connection::open(&path)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
@@ -98,6 +125,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
+                _lock: lock,
                 path,
                 readers: Mutex::new(Vec::new()),
                 writer: tx,

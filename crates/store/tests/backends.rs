@@ -42,3 +42,32 @@ async fn postgres_passes_the_shared_suite() {
         81
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_per_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap().to_string();
+    let first = Store::open(&path).await.unwrap();
+    let second = Store::open(&path).await;
+    let Err(e) = second else {
+        panic!("a second store on the same directory must be refused")
+    };
+    assert!(
+        e.to_string()
+            .contains("another kizuna process is using the data directory"),
+        "{e}"
+    );
+    drop(first);
+    // Once the first is closed, the directory can be opened again.
+    let mut reopened = None;
+    for _ in 0..50 {
+        match Store::open(&path).await {
+            Ok(s) => {
+                reopened = Some(s);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+    assert!(reopened.is_some());
+}
