@@ -1,9 +1,8 @@
 //! History at instance, type and system level, as `history` Bundles paged by a cursor.
 
-use crate::{
-    Failure, Payload, Records, Reply, Result, check_id, check_type, not_found, parse_instant_range,
-};
+use crate::{Failure, Payload, Records, Reply, Result, check_id, check_type, not_found};
 use kizuna_fhir::{Issue, IssueCode};
+use kizuna_search::values::parse_date_period;
 use kizuna_store::{HistoryQuery, HistoryScope, Method, Version, format_instant};
 use serde_json::{Value, json};
 
@@ -27,9 +26,9 @@ impl HistoryParams {
         let mut warnings = Vec::new();
         for (k, v) in pairs {
             match k.as_str() {
-                // An unencoded '+' of an offset arrives as a space; read it as meant.
-                "_since" => p.since = Some(v.replace(' ', "+")),
-                "_at" => p.at = Some(v.replace(' ', "+")),
+                // (parse_date_period reads an unencoded '+' that arrived as a space as meant.)
+                "_since" => p.since = Some(v.clone()),
+                "_at" => p.at = Some(v.clone()),
                 "_count" => p.count = Some(v.clone()),
                 "_page" => p.page = Some(v.clone()),
                 "_format" | "_pretty" => {}
@@ -83,18 +82,17 @@ impl Records {
         };
         let since = match &params.since {
             Some(s) => Some(
-                parse_instant_range(s)
-                    .ok_or_else(|| {
-                        bad("_since", s, "an instant such as 2024-05-01T10:00:00+09:00")
-                    })?
-                    .0,
+                parse_date_period(s)
+                    .map_err(|_| bad("_since", s, "an instant such as 2024-05-01T10:00:00+09:00"))?
+                    .start_micros,
             ),
             None => None,
         };
         let at = match &params.at {
             Some(s) => Some(
-                parse_instant_range(s)
-                    .ok_or_else(|| bad("_at", s, "a date or dateTime such as 2024-05-01"))?,
+                parse_date_period(s)
+                    .map(|p| (p.start_micros, p.end_micros))
+                    .map_err(|_| bad("_at", s, "a date or dateTime such as 2024-05-01"))?,
             ),
             None => None,
         };

@@ -16,7 +16,6 @@ mod bundle;
 mod criteria;
 mod history;
 mod incoming;
-mod time;
 
 use kizuna_fhir::{Issue, IssueCode};
 use kizuna_store::{
@@ -29,7 +28,6 @@ pub use criteria::Criteria;
 pub use history::HistoryParams;
 use incoming::{check_id, check_type, incoming, new_id, parse_patch, patched, put_write, with_id};
 pub use incoming::{content_hash, index_rows, prepare_import};
-pub use time::parse_instant_range;
 
 /// How many times a plan is made again when concurrent writers keep changing what it read.
 const REPLANS: usize = 50;

@@ -1,0 +1,25 @@
+//! `kizuna-search`: FHIR R4 search (<https://hl7.org/fhir/R4/search.html>).
+//!
+//! Owns what a search means: the search parameters of the specification ([`registry`]), the
+//! syntax of their values ([`values`], with exact decimals in [`decimal`]), and the parsing of a
+//! search request into a checked, typed query ([`parse()`] → [`Query`]) that the store's SQL
+//! generators and the in-memory evaluator consume. Index extraction (the values a resource
+//! gives each parameter) and evaluation will live here too.
+//!
+//! Must never: know HTTP (it takes decoded query pairs and a [`Handling`], and answers with
+//! [`kizuna_fhir::Issue`]s, never status codes or headers) or touch storage directly (the store
+//! turns a [`Query`] into SQL; this crate does not call it).
+
+pub mod decimal;
+pub mod parse;
+pub mod query;
+pub mod registry;
+pub mod values;
+
+pub use decimal::Decimal;
+pub use parse::{Handling, parse, parse_query_string};
+pub use query::{
+    DEFAULT_COUNT, Filter, Include, MAX_CHAIN_DEPTH, MAX_COUNT, MAX_OR_VALUES, Modifier, Query,
+    SortKey, Summary, Total, Value,
+};
+pub use registry::{ParamKind, SearchParam};
