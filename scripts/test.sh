@@ -26,6 +26,11 @@ if ! command -v curl >/dev/null; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq curl >/dev/null
 fi
+if [ ! -f tools/fhirpath-oracle/node_modules/fhirpath/package.json ]; then
+  log "installing the FHIRPath oracle (fhirpath.js, pinned by tools/fhirpath-oracle/package-lock.json)"
+  npm ci --prefix tools/fhirpath-oracle --no-audit --no-fund \
+    || echo "warning: could not install tools/fhirpath-oracle; the FHIRPath oracle test will say so" >&2
+fi
 FIXTURES="${KIZUNA_FIXTURES:-$(cd .. && pwd)/shared/fixtures}"
 if [ ! -d "$FIXTURES" ]; then
   echo "warning: fixtures not found at $FIXTURES (set KIZUNA_FIXTURES); tests that need them will say so" >&2

@@ -8,6 +8,7 @@
 //! `serde_json::Value`, so every other crate can call it from any context.
 
 pub mod definitions;
+pub mod fhirpath;
 pub mod issue;
 pub mod json;
 pub mod validate;
