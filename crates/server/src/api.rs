@@ -325,6 +325,13 @@ async fn type_level(
     if let Err(r) = negotiate(&headers, &query) {
         return r;
     }
+    if !kizuna_fhir::r4().is_resource_type(&rtype) {
+        return error(
+            404,
+            IssueCode::NotSupported,
+            format!("'{rtype}' is not a FHIR R4 resource type"),
+        );
+    }
     let records: &Records = &state.records;
     let criteria = query.as_deref().map(strip_format).filter(|q| !q.is_empty());
     match method {

@@ -813,6 +813,11 @@ async fn bad_input_gets_operation_outcomes(s: &TestServer) {
     assert_eq!(r.status, 406);
     let r = s.get("/metadata?_format=xml").await;
     assert_eq!(r.status, 406);
+    assert_eq!(
+        s.get("/Spaceship").await.status,
+        404,
+        "unknown type, even without criteria"
+    );
     let r = s.get("/nowhere/at/all/really").await;
     assert_eq!(r.status, 404);
     oo(&r);
