@@ -1,6 +1,8 @@
 //! A corpus of broken (and a few tricky but valid) resources: for each, exactly which issues
 //! (path and code) the validator must report.
 
+mod common;
+
 use kizuna_fhir::{Issue, IssueCode, validate_resource};
 use serde_json::{Value, json};
 
@@ -409,20 +411,7 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn show(issues: &[Issue]) -> String {
-    issues
-        .iter()
-        .map(|i| {
-            format!(
-                "    {} [{}] {}",
-                i.expression.as_deref().unwrap_or("-"),
-                i.code.code(),
-                i.message
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use common::show;
 
 #[test]
 fn broken_resources_report_exactly_the_expected_issues() {

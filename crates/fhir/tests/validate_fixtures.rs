@@ -2,23 +2,10 @@
 
 mod common;
 
-use kizuna_fhir::{Issue, validate_resource};
+use kizuna_fhir::validate_resource;
 use std::collections::BTreeSet;
 
-fn show(issues: &[Issue]) -> String {
-    issues
-        .iter()
-        .map(|i| {
-            format!(
-                "  {} [{}] {}",
-                i.expression.as_deref().unwrap_or("-"),
-                i.code.code(),
-                i.message
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use common::show;
 
 #[test]
 fn official_examples_are_valid() {

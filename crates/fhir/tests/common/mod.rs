@@ -53,3 +53,19 @@ pub fn synthea() -> Option<Vec<(String, usize, serde_json::Value)>> {
     }
     Some(out)
 }
+
+/// Issues as lines for assertion messages.
+pub fn show(issues: &[kizuna_fhir::Issue]) -> String {
+    issues
+        .iter()
+        .map(|i| {
+            format!(
+                "    {} [{}] {}",
+                i.expression.as_deref().unwrap_or("-"),
+                i.code.code(),
+                i.message
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
