@@ -3,14 +3,16 @@
 //! Owns what a search means: the search parameters of the specification ([`registry`]), the
 //! syntax of their values ([`values`], with exact decimals in [`decimal`]), and the parsing of a
 //! search request into a checked, typed query ([`parse()`] → [`Query`]) that the store's SQL
-//! generators and the in-memory evaluator consume. Index extraction (the values a resource
-//! gives each parameter) and evaluation will live here too.
+//! generators and the in-memory evaluator consume; and index extraction ([`extract`]: the
+//! values a resource gives each parameter, by FHIRPath, with [`extract::normalize_string`] as
+//! the one string normalization of both sides). Evaluation will live here too.
 //!
 //! Must never: know HTTP (it takes decoded query pairs and a [`Handling`], and answers with
 //! [`kizuna_fhir::Issue`]s, never status codes or headers) or touch storage directly (the store
 //! turns a [`Query`] into SQL; this crate does not call it).
 
 pub mod decimal;
+pub mod extract;
 pub mod parse;
 pub mod query;
 pub mod registry;
