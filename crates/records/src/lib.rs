@@ -488,7 +488,7 @@ impl Records {
         if_match: Option<u64>,
     ) -> Result<Option<Reply>> {
         match self.store.commit(batch).await {
-            Ok(w) => Ok(Some(written_reply(w))),
+            Ok(w) => written_reply(w).map(Some),
             Err(StoreError::ConditionFailed {
                 on_fail: OnFail::Retry,
                 ..
@@ -499,23 +499,40 @@ impl Records {
     }
 }
 
-fn written_reply(mut w: Vec<Written>) -> Reply {
-    let w = w.remove(0);
-    let status = match w.outcome {
+/// The reply to a committed single put. A store that answers without the version is a bug,
+/// reported as a 500, never a panic.
+fn written_reply(w: Vec<Written>) -> Result<Reply> {
+    let Some(Written {
+        outcome,
+        version: Some(version),
+    }) = w.into_iter().next()
+    else {
+        return Err(Failure::new(
+            500,
+            IssueCode::Exception,
+            None,
+            "internal error: the store did not report the version it wrote",
+        ));
+    };
+    let status = match outcome {
         WriteOutcome::Created => 201,
         _ => 200,
     };
-    let mut r = Reply::version(status, w.version.expect("a put always yields a version"));
-    if w.outcome == WriteOutcome::Unchanged {
+    let mut r = Reply::version(status, version);
+    if outcome == WriteOutcome::Unchanged {
         r.issues.push(Issue::information(
             "the resource is unchanged; no new version was created",
         ));
     }
-    r
+    Ok(r)
 }
 
-fn deleted_reply(mut w: Vec<Written>, rtype: &str, id: &str) -> Reply {
-    let w = w.remove(0);
+fn deleted_reply(w: Vec<Written>, rtype: &str, id: &str) -> Reply {
+    // No result at all reads as "nothing changed", the safe answer for a delete.
+    let w = w.into_iter().next().unwrap_or(Written {
+        outcome: WriteOutcome::NothingToDelete,
+        version: None,
+    });
     let mut r = Reply {
         status: 200,
         payload: Payload::None,

@@ -5,12 +5,12 @@
 #![allow(clippy::result_large_err)]
 
 use crate::AppState;
-use crate::reply::{FHIR_JSON, error, failure, success};
+use crate::reply::{error, failure, json_response, success};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::any;
 use bytes::Bytes;
 use kizuna_fhir::IssueCode;
@@ -103,6 +103,19 @@ fn negotiate(headers: &HeaderMap, query: &Option<String>) -> Result<(), Response
         }
     }
     Ok(())
+}
+
+/// For endpoints that only read: GET or HEAD, answered in JSON.
+fn read_only(
+    method: &Method,
+    headers: &HeaderMap,
+    query: &Option<String>,
+    what: &str,
+) -> Result<(), Response> {
+    if method != Method::GET && method != Method::HEAD {
+        return Err(not_allowed(method, what, "GET"));
+    }
+    negotiate(headers, query)
 }
 
 /// The request body as JSON, after checking its content type and size.
@@ -247,16 +260,10 @@ async fn metadata(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if method != Method::GET && method != Method::HEAD {
-        return not_allowed(&method, "/metadata", "GET");
-    }
-    if let Err(r) = negotiate(&headers, &query) {
+    if let Err(r) = read_only(&method, &headers, &query, "/metadata") {
         return r;
     }
-    let mut r = (StatusCode::OK, state.capability.clone()).into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
-    r
+    json_response(StatusCode::OK, state.capability.clone())
 }
 
 async fn history(
@@ -267,10 +274,7 @@ async fn history(
     rtype: Option<&str>,
     id: Option<&str>,
 ) -> Response {
-    if method != Method::GET && method != Method::HEAD {
-        return not_allowed(&method, "_history", "GET");
-    }
-    if let Err(r) = negotiate(&headers, &query) {
+    if let Err(r) = read_only(&method, &headers, &query, "_history") {
         return r;
     }
     let (params, warnings) = HistoryParams::from_pairs(&pairs(&query));
@@ -475,10 +479,7 @@ async fn vread(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if method != Method::GET && method != Method::HEAD {
-        return not_allowed(&method, "a version", "GET");
-    }
-    if let Err(r) = negotiate(&headers, &query) {
+    if let Err(r) = read_only(&method, &headers, &query, "a version") {
         return r;
     }
     finish(

@@ -7,9 +7,9 @@ use kizuna_fhir::{Issue, IssueCode, operation_outcome};
 use kizuna_records::{Failure, Payload, Prefer, Reply};
 use kizuna_store::Version;
 
-pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 
-fn json_response(status: StatusCode, body: Bytes) -> Response {
+pub fn json_response(status: StatusCode, body: Bytes) -> Response {
     let mut r = (status, body).into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));

@@ -107,10 +107,14 @@ impl PostgresStore {
         for round in rounds {
             self.apply_round(tx, batch, &round, &mut out).await?;
         }
-        Ok(out
-            .into_iter()
-            .map(|w| w.expect("every write belongs to one round"))
-            .collect())
+        // Every write belongs to exactly one round; a gap would be a bug, refused as an error.
+        out.into_iter()
+            .map(|w| {
+                w.ok_or_else(|| {
+                    StoreError::Backend("internal error: a write was not applied".into())
+                })
+            })
+            .collect()
     }
 
     /// Applies writes to distinct resources. New resources are created in one statement
