@@ -1,74 +1,45 @@
 //! Criteria of conditional operations (`If-None-Exist`, conditional update and delete,
-//! conditional references in transactions). Until the search engine exists they are exact
-//! identifier matches: `identifier=[system|]value` and `_id=id`, combined with `&`.
+//! conditional references in transactions): full search criteria, parsed strictly (a criterion
+//! that cannot be honoured is an error, never ignored, since ignoring one could select more).
 
 use crate::{Failure, Result};
 use kizuna_fhir::IssueCode;
-use kizuna_store::{Condition, OnFail, TokenCriterion};
+use kizuna_search::{Filter, Handling};
+use kizuna_store::{Condition, OnFail};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Criteria {
-    pub tokens: Vec<TokenCriterion>,
+    pub filters: Vec<Filter>,
 }
 
 impl Criteria {
-    /// Parses a query string (`identifier=http://sys|123&_id=abc`, URL-encoded or not).
+    /// Parses a query string (`identifier=http://sys|123&birthdate=1970`, URL-encoded or not).
     pub fn parse(rtype: &str, query: &str) -> Result<Criteria> {
         let query = query.trim_start_matches('?');
-        let mut tokens = Vec::new();
-        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-            let (name, value) = (name.into_owned(), value.into_owned());
-            if value.is_empty() {
-                return Err(bad(format!("the criterion '{name}' has no value")));
-            }
-            match name.as_str() {
-                "identifier" => {
-                    let (system, code) = match value.split_once('|') {
-                        Some((s, c)) => (Some(s.to_string()), c.to_string()),
-                        None => (None, value.clone()),
-                    };
-                    if code.is_empty() {
-                        return Err(bad(
-                            "identifier=system| without a value cannot select one resource".into(),
-                        ));
-                    }
-                    tokens.push(TokenCriterion {
-                        param: "identifier".into(),
-                        system,
-                        code,
-                    });
-                }
-                "_id" => tokens.push(TokenCriterion {
-                    param: "_id".into(),
-                    system: None,
-                    code: value,
-                }),
-                other => {
-                    return Err(bad(format!(
-                        "conditional operations on {rtype} support the criteria 'identifier' and '_id'; '{other}' is not supported yet"
-                    )));
-                }
-            }
+        let (parsed, _) = kizuna_search::parse_query_string(Some(rtype), query, Handling::Strict)
+            .map_err(|issues| Failure::issues(400, issues))?;
+        if parsed.filters.is_empty() {
+            return Err(Failure::new(
+                400,
+                IssueCode::Invalid,
+                None,
+                "the conditional operation has no criteria",
+            ));
         }
-        if tokens.is_empty() {
-            return Err(bad("the conditional operation has no criteria".into()));
-        }
-        Ok(Criteria { tokens })
+        Ok(Criteria {
+            filters: parsed.filters,
+        })
     }
 
     /// The condition that the matches are still exactly `ids`.
     pub fn condition(&self, rtype: &str, ids: Vec<String>) -> Condition {
         Condition::Matches {
             rtype: rtype.into(),
-            criteria: self.tokens.clone(),
+            filters: self.filters.clone(),
             ids,
             on_fail: OnFail::Retry,
         }
     }
-}
-
-fn bad(message: String) -> Failure {
-    Failure::new(400, IssueCode::Invalid, None, message)
 }
 
 #[cfg(test)]
@@ -76,32 +47,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_identifier_and_id() {
+    fn parses_any_search_criteria() {
         let c = Criteria::parse("Patient", "identifier=urn%3Aoid%3A1.2%7C123&_id=x").unwrap();
-        assert_eq!(c.tokens[0].system.as_deref(), Some("urn:oid:1.2"));
-        assert_eq!(c.tokens[0].code, "123");
-        assert_eq!(c.tokens[1].param, "_id");
-        let c = Criteria::parse("Patient", "?identifier=abc").unwrap();
-        assert_eq!(c.tokens[0].system, None);
-        let c = Criteria::parse("Patient", "identifier=|abc").unwrap();
-        assert_eq!(c.tokens[0].system.as_deref(), Some(""));
+        assert_eq!(c.filters.len(), 2);
+        let c = Criteria::parse("Patient", "?family=山田&birthdate=ge1970").unwrap();
+        assert_eq!(c.filters.len(), 2);
     }
 
     #[test]
     fn refuses_what_it_cannot_match() {
         assert_eq!(
-            Criteria::parse("Patient", "name=x").unwrap_err().status,
+            Criteria::parse("Patient", "nonsense=x").unwrap_err().status,
             400
         );
         assert_eq!(Criteria::parse("Patient", "").unwrap_err().status, 400);
         assert_eq!(
-            Criteria::parse("Patient", "identifier=")
-                .unwrap_err()
-                .status,
+            Criteria::parse("Patient", "_count=5").unwrap_err().status,
             400
         );
         assert_eq!(
-            Criteria::parse("Patient", "identifier=sys|")
+            Criteria::parse("Patient", "birthdate=notadate")
                 .unwrap_err()
                 .status,
             400

@@ -4,7 +4,7 @@
 
 use crate::{Failure, Result};
 use kizuna_fhir::{Issue, IssueCode, json::is_valid_id, r4, validate_resource};
-use kizuna_store::{IndexRows, Method, TokenRow, Version, Write};
+use kizuna_store::{IndexRows, Method, Version, Write};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -244,26 +244,11 @@ pub fn content_hash(body: &Value) -> [u8; 32] {
     Sha256::digest(&text).into()
 }
 
-/// The index rows stored with a resource. Until the search engine exists this is the
-/// `identifier` token of every resource type that has one, which conditional operations use.
+/// The search index rows stored with a resource: every search parameter's values.
 pub fn index_rows(body: &Value) -> IndexRows {
-    let mut rows = IndexRows::default();
-    let ids = match body.get("identifier") {
-        Some(Value::Array(a)) => a.iter().collect::<Vec<_>>(),
-        Some(v @ Value::Object(_)) => vec![v],
-        _ => vec![],
-    };
-    for ident in ids {
-        if let Some(value) = ident.get("value").and_then(Value::as_str) {
-            rows.tokens.push(TokenRow {
-                param: "identifier".into(),
-                system: ident
-                    .get("system")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                code: value.to_string(),
-            });
-        }
-    }
-    rows
+    let rtype = body
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    IndexRows::from_entries(rtype, &kizuna_search::extract::extract(body))
 }

@@ -93,7 +93,7 @@ impl Failure {
             deleted: None,
         }
     }
-    fn issues(status: u16, issues: Vec<Issue>) -> Failure {
+    pub(crate) fn issues(status: u16, issues: Vec<Issue>) -> Failure {
         Failure {
             status,
             issues,
@@ -117,6 +117,13 @@ impl From<StoreError> for Failure {
                 None,
                 format!("storage unavailable: {m}"),
             ),
+            StoreError::Unsupported(m) => Failure::new(
+                400,
+                IssueCode::NotSupported,
+                None,
+                format!("not supported: {m}"),
+            ),
+            StoreError::TooCostly(m) => Failure::new(503, IssueCode::TooCostly, None, m),
             StoreError::Backend(m) => {
                 tracing::error!(error = %m, "storage error");
                 Failure::new(
@@ -330,7 +337,7 @@ impl Records {
         check_type(rtype)?;
         let criteria = Criteria::parse(rtype, query)?;
         for _ in 0..REPLANS {
-            let found = self.store.find(rtype, &criteria.tokens, 2).await?;
+            let found = self.store.find(rtype, &criteria.filters, 2).await?;
             let id = match found.as_slice() {
                 [] => {
                     let mut r = Reply {
@@ -385,7 +392,7 @@ enum IfNoneExist {
 impl Records {
     /// Resolves `If-None-Exist` criteria. None: the state changed while looking; plan again.
     async fn if_none_exist(&self, rtype: &str, c: &Criteria) -> Result<Option<IfNoneExist>> {
-        let found = self.store.find(rtype, &c.tokens, 2).await?;
+        let found = self.store.find(rtype, &c.filters, 2).await?;
         match found.as_slice() {
             [] => Ok(Some(IfNoneExist::Create(c.condition(rtype, vec![])))),
             [one] => Ok(match self.store.read(rtype, one).await? {
@@ -404,7 +411,7 @@ impl Records {
         criteria: &Criteria,
         body_id: Option<&str>,
     ) -> Result<(String, Vec<Condition>)> {
-        let found = self.store.find(rtype, &criteria.tokens, 2).await?;
+        let found = self.store.find(rtype, &criteria.filters, 2).await?;
         let mut conditions = vec![criteria.condition(rtype, found.clone())];
         let id = match (found.as_slice(), body_id) {
             ([], None) => new_id(),

@@ -120,6 +120,20 @@ impl Decimal {
         (Decimal::new(c - 5, e), Decimal::new(c + 5, e))
     }
 
+    /// The bounds `[value - |value|/10, value + |value|/10]` of an approximate (`ap`) search,
+    /// exactly: `100` gives `(90, 110)`, `-2.5` gives `(-2.75, -2.25)`, `0` gives `(0, 0)`.
+    pub fn approx_bounds(&self) -> (Decimal, Decimal) {
+        // c × 10^e ± |c| × 10^(e-1) = (10c ± |c|) × 10^(e-1); |c| < 10^34 so 11|c| fits (the
+        // saturating operations only guard coefficients no parse can produce).
+        let c = self.coefficient.saturating_mul(10);
+        let tenth = self.coefficient.saturating_abs();
+        let e = self.exponent.saturating_sub(1);
+        (
+            Decimal::new(c.saturating_sub(tenth), e),
+            Decimal::new(c.saturating_add(tenth), e),
+        )
+    }
+
     /// The same value with trailing zeros of the coefficient removed (`100.00` → `1e2`).
     fn normalized(&self) -> Decimal {
         if self.coefficient == 0 {
@@ -296,6 +310,21 @@ mod tests {
         assert!(d("1e30") > d("999999999999999999999999999999"));
         assert!(d("-1e30") < d("-999999999999999999999999999999"));
         assert_eq!(d("0").cmp(&d("-0.000")), Ordering::Equal);
+    }
+
+    #[test]
+    fn approx_bounds_are_a_tenth_either_side() {
+        for (text, low, high) in [
+            ("100", "90", "110"),
+            ("-2.5", "-2.75", "-2.25"),
+            ("0", "0", "0"),
+            ("1e2", "90", "110"),
+            ("5.40e-3", "0.004860", "0.005940"),
+            ("1e-999", "0.9e-999", "1.1e-999"),
+        ] {
+            let (l, h) = d(text).approx_bounds();
+            assert_eq!((l, h), (d(low), d(high)), "{text}");
+        }
     }
 
     #[test]

@@ -5,13 +5,16 @@
 //! search request into a checked, typed query ([`parse()`] → [`Query`]) that the store's SQL
 //! generators and the in-memory evaluator consume; and index extraction ([`extract`]: the
 //! values a resource gives each parameter, by FHIRPath, with [`extract::normalize_string`] as
-//! the one string normalization of both sides). Evaluation will live here too.
+//! the one string normalization of both sides); and [`evaluate`], the brute-force in-memory
+//! evaluator of a [`Query`] over a set of resources, which spells out what every criterion
+//! means and is the oracle the store's SQL engines are tested against.
 //!
 //! Must never: know HTTP (it takes decoded query pairs and a [`Handling`], and answers with
 //! [`kizuna_fhir::Issue`]s, never status codes or headers) or touch storage directly (the store
 //! turns a [`Query`] into SQL; this crate does not call it).
 
 pub mod decimal;
+pub mod evaluate;
 pub mod extract;
 pub mod parse;
 pub mod query;

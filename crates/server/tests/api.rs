@@ -389,9 +389,9 @@ async fn conditional_create_update_delete(s: &TestServer) {
         s.get("/Patient?identifier=urn:test|new-1").await.json()["total"],
         0
     );
-    // Criteria we cannot evaluate yet are refused, not ignored.
+    // Criteria that cannot be honoured are refused, not ignored.
     assert_eq!(
-        s.send_with("POST", "/Patient", &[("if-none-exist", "name=x")], &p)
+        s.send_with("POST", "/Patient", &[("if-none-exist", "nonsense=x")], &p)
             .await
             .status,
         400

@@ -3,12 +3,14 @@
 
 use crate::{
     Batch, Condition, HistoryQuery, HistoryScope, IndexRows, Method, OnFail, Store, StoreError,
-    TokenCriterion, TokenRow, Write, WriteOutcome,
+    Write, WriteOutcome,
 };
 use serde_json::{Value, json};
 
+/// A Put of `body`, with the index rows extraction gives it.
 fn put(rtype: &str, id: &str, body: Value) -> Write {
     let hash = simple_hash(&body);
+    let index = IndexRows::from_entries(rtype, &kizuna_search::extract::extract(&body));
     Write::Put {
         rtype: rtype.into(),
         id: id.into(),
@@ -16,7 +18,15 @@ fn put(rtype: &str, id: &str, body: Value) -> Write {
         method: Method::Put,
         content_hash: hash,
         skip_if_unchanged: false,
-        index: IndexRows::default(),
+        index,
+    }
+}
+
+/// The filters of a query string on `rtype` (which must parse).
+pub fn filters(rtype: &str, query: &str) -> Vec<kizuna_search::Filter> {
+    match kizuna_search::parse_query_string(Some(rtype), query, kizuna_search::Handling::Strict) {
+        Ok((q, _)) => q.filters,
+        Err(issues) => panic!("{query}: {issues:?}"),
     }
 }
 
@@ -316,30 +326,19 @@ async fn conditions_make_batches_all_or_nothing(store: &Store) {
 }
 
 async fn token_index_and_matches(store: &Store) {
-    let mut w = put(
+    let w = put(
         "Patient",
         "t1",
-        json!({"resourceType": "Patient", "id": "t1"}),
+        json!({"resourceType": "Patient", "id": "t1", "identifier": [
+            {"system": "urn:sys", "value": "123"}, {"value": "nosys"}]}),
     );
-    if let Write::Put { index, .. } = &mut w {
-        index.tokens.push(TokenRow {
-            param: "identifier".into(),
-            system: Some("urn:sys".into()),
-            code: "123".into(),
-        });
-        index.tokens.push(TokenRow {
-            param: "identifier".into(),
-            system: None,
-            code: "nosys".into(),
-        });
-    }
     store.commit(one(w)).await.unwrap();
     let crit = |system: Option<&str>, code: &str| {
-        vec![TokenCriterion {
-            param: "identifier".into(),
-            system: system.map(str::to_string),
-            code: code.into(),
-        }]
+        let value = match system {
+            Some(s) => format!("{s}|{code}"),
+            None => code.to_string(),
+        };
+        filters("Patient", &format!("identifier={value}"))
     };
     assert_eq!(
         store
@@ -374,35 +373,24 @@ async fn token_index_and_matches(store: &Store) {
             .is_empty(),
         "index is per type"
     );
-    let by_id = vec![TokenCriterion {
-        param: "_id".into(),
-        system: None,
-        code: "t1".into(),
-    }];
+    let by_id = filters("Patient", "_id=t1");
     assert_eq!(store.find("Patient", &by_id, 10).await.unwrap(), vec!["t1"]);
 
     // A conditional create: "no Patient with identifier 456" holds once, not twice.
     let cond = || Batch {
         conditions: vec![Condition::Matches {
             rtype: "Patient".into(),
-            criteria: crit(Some("urn:sys"), "456"),
+            filters: crit(Some("urn:sys"), "456"),
             ids: vec![],
             on_fail: OnFail::Retry,
         }],
         writes: vec![{
-            let mut w = put(
+            put(
                 "Patient",
                 "t2",
-                json!({"resourceType": "Patient", "id": "t2"}),
-            );
-            if let Write::Put { index, .. } = &mut w {
-                index.tokens.push(TokenRow {
-                    param: "identifier".into(),
-                    system: Some("urn:sys".into()),
-                    code: "456".into(),
-                });
-            }
-            w
+                json!({"resourceType": "Patient", "id": "t2", "identifier": [
+                    {"system": "urn:sys", "value": "456"}]}),
+            )
         }],
     };
     store.commit(cond()).await.unwrap();

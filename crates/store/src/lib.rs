@@ -16,13 +16,17 @@
 //! Must never: interpret FHIR beyond `meta`, know HTTP, or log resource content (logs carry no
 //! patient data).
 
+pub mod index;
 mod postgres;
+pub mod search;
 mod sqlite;
 
 use serde_json::Value;
 use std::sync::Arc;
 
+pub use index::{CompositeRow, IndexRow, IndexRows};
 pub use postgres::PostgresStore;
+pub use search::{Cursor, Hit, SearchResult, SearchSpec, SortValue};
 pub use sqlite::SqliteStore;
 
 /// Microseconds since the Unix epoch, UTC.
@@ -74,28 +78,6 @@ impl Version {
     }
 }
 
-/// A token index row (system may be empty): `identifier` = `urn:oid:...|12345`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenRow {
-    pub param: String,
-    pub system: Option<String>,
-    pub code: String,
-}
-
-/// The index rows of one resource version, computed by the caller.
-#[derive(Debug, Clone, Default)]
-pub struct IndexRows {
-    pub tokens: Vec<TokenRow>,
-}
-
-/// A token criterion: `param=[system|]code` (system None = any system; Some("") = no system).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenCriterion {
-    pub param: String,
-    pub system: Option<String>,
-    pub code: String,
-}
-
 /// Why a condition failed: a precondition the client asked for (HTTP 412), or a state the
 /// caller read while planning that has since changed (re-plan and retry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,10 +97,10 @@ pub enum Condition {
         version: Option<u64>,
         on_fail: OnFail,
     },
-    /// The ids of the live `rtype` resources matching all `criteria` are exactly `ids` (sorted).
+    /// The ids of the live `rtype` resources matching all `filters` are exactly `ids` (sorted).
     Matches {
         rtype: String,
-        criteria: Vec<TokenCriterion>,
+        filters: Vec<kizuna_search::Filter>,
         ids: Vec<String>,
         on_fail: OnFail,
     },
@@ -177,6 +159,12 @@ pub enum StoreError {
     Unavailable(String),
     #[error("storage error: {0}")]
     Backend(String),
+    /// A search the engine cannot run (the message names what).
+    #[error("not supported: {0}")]
+    Unsupported(String),
+    /// A search that ran past its time budget and was cancelled.
+    #[error("{0}")]
+    TooCostly(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -299,16 +287,53 @@ impl Store {
         }
     }
 
-    /// Ids of the live resources of `rtype` matching all `criteria`, sorted, at most `limit`.
+    /// Ids of the live resources of `rtype` matching all `filters`, sorted, at most `limit`.
     pub async fn find(
         &self,
         rtype: &str,
-        criteria: &[TokenCriterion],
+        filters: &[kizuna_search::Filter],
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
+        let result = self.search(find_spec(rtype, filters, limit)).await?;
+        Ok(sorted_ids(result.hits))
+    }
+
+    /// One page of a search, with the total when asked.
+    pub async fn search(&self, spec: SearchSpec) -> Result<SearchResult, StoreError> {
         match self {
-            Store::Sqlite(s) => s.find(rtype, criteria, limit).await,
-            Store::Postgres(s) => s.find(rtype, criteria, limit).await,
+            Store::Sqlite(s) => s.search(spec).await,
+            Store::Postgres(s) => s.search(spec).await,
+        }
+    }
+
+    /// The live resources that the `params` (index keys) of the resources `from` refer to,
+    /// only those of `target_type` if given; at most `limit`.
+    pub async fn referenced(
+        &self,
+        from: &[i64],
+        params: &[i32],
+        target_type: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Hit>, StoreError> {
+        let sql = search::referenced(from, params, target_type, limit);
+        match self {
+            Store::Sqlite(s) => s.hits(sql).await,
+            Store::Postgres(s) => s.hits(sql).await,
+        }
+    }
+
+    /// The live resources whose `params` (index keys) refer to one of `targets` (type, id);
+    /// at most `limit`.
+    pub async fn referring(
+        &self,
+        targets: &[(String, String)],
+        params: &[i32],
+        limit: usize,
+    ) -> Result<Vec<Hit>, StoreError> {
+        let sql = search::referring(targets, params, limit);
+        match self {
+            Store::Sqlite(s) => s.hits(sql).await,
+            Store::Postgres(s) => s.hits(sql).await,
         }
     }
 
@@ -325,6 +350,26 @@ impl Store {
             Store::Postgres(s) => s.stats().await,
         }
     }
+}
+
+/// The search behind [`Store::find`] and match conditions.
+fn find_spec(rtype: &str, filters: &[kizuna_search::Filter], limit: usize) -> SearchSpec {
+    SearchSpec {
+        types: vec![rtype.to_string()],
+        filters: filters.to_vec(),
+        sort: Vec::new(),
+        count: limit,
+        cursor: None,
+        backward: false,
+        total: false,
+        budget: std::time::Duration::from_secs(30),
+    }
+}
+
+fn sorted_ids(hits: Vec<Hit>) -> Vec<String> {
+    let mut ids: Vec<String> = hits.into_iter().map(|h| h.version.id).collect();
+    ids.sort();
+    ids
 }
 
 /// Sets `meta.versionId` and `meta.lastUpdated` and serializes: the stored form of a version.

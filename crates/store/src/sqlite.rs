@@ -5,9 +5,11 @@
 //! commits once (`synchronous=FULL`: the WAL is fsynced before the commit returns) and only then
 //! acknowledges all of them. Readers use a small pool of read-only connections.
 
+use crate::search::{self, Arg, Dialect, Hit, SearchResult, SearchSpec, SortValue, Sql};
 use crate::{
     Batch, Condition, HistoryPage, HistoryQuery, HistoryScope, IndexRows, Method, Micros, Stats,
-    StoreError, TokenCriterion, Version, Write, WriteOutcome, Written, next_timestamp, stamp,
+    StoreError, Version, Write, WriteOutcome, Written, find_spec, next_timestamp, sorted_ids,
+    stamp,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -50,6 +52,33 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX token_lookup ON token_index (type, param, code);
     CREATE INDEX token_res ON token_index (res_key);",
+    // 2: typed search indexes (see `index.rs`) in place of the token index.
+    "DROP TABLE token_index;
+    CREATE TABLE search_index (
+        param INTEGER NOT NULL,
+        c1 TEXT NOT NULL,
+        c2 TEXT NOT NULL,
+        c3 TEXT NOT NULL,
+        lo INTEGER NOT NULL,
+        hi INTEGER NOT NULL,
+        res_key INTEGER NOT NULL,
+        PRIMARY KEY (param, c1, c2, c3, lo, hi, res_key)
+    ) WITHOUT ROWID;
+    CREATE INDEX search_index_res ON search_index (res_key, param);
+    CREATE TABLE composite_index (
+        param INTEGER NOT NULL,
+        a1 TEXT NOT NULL,
+        a2 TEXT NOT NULL,
+        b1 TEXT NOT NULL,
+        b2 TEXT NOT NULL,
+        b3 TEXT NOT NULL,
+        blo INTEGER NOT NULL,
+        bhi INTEGER NOT NULL,
+        c3 TEXT NOT NULL,
+        res_key INTEGER NOT NULL
+    );
+    CREATE INDEX composite_lookup ON composite_index (param, a1, a2, b1, res_key);
+    CREATE INDEX composite_res ON composite_index (res_key);",
 ];
 
 const READERS: usize = 8;
@@ -214,14 +243,12 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
     }
 
-    pub async fn find(
-        &self,
-        rtype: &str,
-        criteria: &[TokenCriterion],
-        limit: usize,
-    ) -> Result<Vec<String>, StoreError> {
-        let (rtype, criteria) = (rtype.to_string(), criteria.to_vec());
-        self.read_blocking(move |c| find_ids(c, &rtype, &criteria, limit))
+    pub async fn search(&self, spec: SearchSpec) -> Result<SearchResult, StoreError> {
+        self.read_blocking(move |c| run_search(c, &spec)).await
+    }
+
+    pub async fn hits(&self, sql: Sql) -> Result<Vec<Hit>, StoreError> {
+        self.read_blocking(move |c| run_hits(c, &sql, 0, None))
             .await
     }
 
@@ -284,40 +311,103 @@ fn version_row(rtype: &str, id: &str, row: &rusqlite::Row) -> rusqlite::Result<V
     })
 }
 
-fn find_ids(
+fn bind(args: &[Arg]) -> Vec<rusqlite::types::Value> {
+    args.iter()
+        .map(|a| match a {
+            Arg::I32(i) => rusqlite::types::Value::Integer(i64::from(*i)),
+            Arg::I64(i) => rusqlite::types::Value::Integer(*i),
+            Arg::Text(t) => rusqlite::types::Value::Text(t.clone()),
+        })
+        .collect()
+}
+
+/// Runs `f` with a progress handler that interrupts statements once `deadline` has passed.
+fn within<T>(
     c: &Connection,
-    rtype: &str,
-    criteria: &[TokenCriterion],
-    limit: usize,
-) -> Result<Vec<String>, StoreError> {
-    let mut sql = String::from("SELECT r.id FROM resource r WHERE r.type = ? AND r.deleted = 0");
-    let mut args: Vec<String> = vec![rtype.to_string()];
-    for crit in criteria {
-        if crit.param == "_id" {
-            sql.push_str(" AND r.id = ?");
-            args.push(crit.code.clone());
-            continue;
+    deadline: std::time::Instant,
+    f: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    c.progress_handler(10_000, Some(move || std::time::Instant::now() > deadline));
+    let result = f();
+    c.progress_handler(0, None::<fn() -> bool>);
+    result.map_err(|e| match e {
+        StoreError::Backend(m) if m.contains("interrupted") => {
+            StoreError::TooCostly("the search ran past its time budget and was cancelled".into())
         }
-        sql.push_str(" AND EXISTS (SELECT 1 FROM token_index t WHERE t.res_key = r.res_key AND t.type = r.type AND t.param = ? AND t.code = ?");
-        args.push(crit.param.clone());
-        args.push(crit.code.clone());
-        match &crit.system {
-            None => {}
-            Some(s) if s.is_empty() => sql.push_str(" AND t.system IS NULL"),
-            Some(s) => {
-                sql.push_str(" AND t.system = ?");
-                args.push(s.clone());
+        e => e,
+    })
+}
+
+/// Rows of the hit columns (`res_key, type, id, version, last_updated, method, body`) followed
+/// by `keys` sort keys.
+fn run_hits(
+    c: &Connection,
+    sql: &Sql,
+    keys: usize,
+    deadline: Option<std::time::Instant>,
+) -> Result<Vec<Hit>, StoreError> {
+    let run = || -> Result<Vec<Hit>, StoreError> {
+        let mut st = c.prepare_cached(&sql.text)?;
+        let rows = st.query_map(rusqlite::params_from_iter(bind(&sql.args)), |row| {
+            let rtype: String = row.get(1)?;
+            let id: String = row.get(2)?;
+            let body: Option<String> = row.get(6)?;
+            let mut sort = Vec::with_capacity(keys);
+            for i in 0..keys {
+                sort.push(match row.get_ref(search::PAGE_COLUMNS + i)? {
+                    rusqlite::types::ValueRef::Integer(n) => SortValue::Int(n),
+                    rusqlite::types::ValueRef::Text(t) => {
+                        SortValue::Text(String::from_utf8_lossy(t).into_owned())
+                    }
+                    _ => SortValue::Null,
+                });
             }
-        }
-        sql.push(')');
+            Ok(Hit {
+                res_key: row.get(0)?,
+                keys: sort,
+                version: Version {
+                    rtype,
+                    id,
+                    version: row.get::<_, i64>(3)? as u64,
+                    last_updated: row.get(4)?,
+                    method: Method::parse(&row.get::<_, String>(5)?),
+                    body: body.map(Arc::from),
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    };
+    match deadline {
+        Some(d) => within(c, d, run),
+        None => run(),
     }
-    sql.push_str(" ORDER BY r.id LIMIT ?");
-    args.push(limit.to_string());
-    let mut st = c.prepare_cached(&sql)?;
-    let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| {
-        r.get::<_, String>(0)
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn run_search(c: &Connection, spec: &SearchSpec) -> Result<SearchResult, StoreError> {
+    let deadline = std::time::Instant::now() + spec.budget;
+    let plan = search::plan(spec, Dialect::Sqlite)?;
+    let mut hits = if spec.count > 0 || plan.count.is_none() {
+        run_hits(c, &plan.page, plan.keys, Some(deadline))?
+    } else {
+        Vec::new()
+    };
+    let more = hits.len() > spec.count;
+    hits.truncate(spec.count);
+    if spec.backward {
+        hits.reverse();
+    }
+    let total = match &plan.count {
+        Some(sql) => Some(within(c, deadline, || {
+            let n: i64 = c.query_row(
+                &sql.text,
+                rusqlite::params_from_iter(bind(&sql.args)),
+                |r| r.get(0),
+            )?;
+            Ok(n as u64)
+        })?),
+        None => None,
+    };
+    Ok(SearchResult { hits, more, total })
 }
 
 fn history(c: &Connection, q: &HistoryQuery) -> Result<HistoryPage, StoreError> {
@@ -453,10 +543,10 @@ fn apply(c: &Connection, batch: Batch, last_ts: &mut Micros) -> Result<Vec<Writt
             } => current(c, rtype, id)?.map(|cur| cur.version) == *version,
             Condition::Matches {
                 rtype,
-                criteria,
+                filters,
                 ids,
                 ..
-            } => find_ids(c, rtype, criteria, ids.len() + 1)? == *ids,
+            } => sorted_ids(run_search(c, &find_spec(rtype, filters, ids.len() + 1))?.hits) == *ids,
         };
         if !holds {
             let on_fail = match cond {
@@ -505,7 +595,7 @@ fn apply(c: &Connection, batch: Batch, last_ts: &mut Micros) -> Result<Vec<Writt
                     Some(&content_hash),
                     Some(&text),
                 )?;
-                write_index(c, res_key, &rtype, &index)?;
+                write_index(c, res_key, &index)?;
                 let outcome = if cur.as_ref().is_none_or(|c| c.deleted) {
                     WriteOutcome::Created
                 } else {
@@ -539,8 +629,7 @@ fn apply(c: &Connection, batch: Batch, last_ts: &mut Micros) -> Result<Vec<Writt
                         None,
                         None,
                     )?;
-                    c.prepare_cached("DELETE FROM token_index WHERE res_key = ?1")?
-                        .execute(params![cur.res_key])?;
+                    write_index(c, cur.res_key, &IndexRows::default())?;
                     Written {
                         outcome: WriteOutcome::Deleted,
                         version: Some(Version {
@@ -638,19 +727,24 @@ fn put_version(
     Ok(res_key)
 }
 
-fn write_index(
-    c: &Connection,
-    res_key: i64,
-    rtype: &str,
-    index: &IndexRows,
-) -> Result<(), StoreError> {
-    c.prepare_cached("DELETE FROM token_index WHERE res_key = ?1")?
+fn write_index(c: &Connection, res_key: i64, index: &IndexRows) -> Result<(), StoreError> {
+    c.prepare_cached("DELETE FROM search_index WHERE res_key = ?1")?
+        .execute(params![res_key])?;
+    c.prepare_cached("DELETE FROM composite_index WHERE res_key = ?1")?
         .execute(params![res_key])?;
     let mut ins = c.prepare_cached(
-        "INSERT INTO token_index (res_key, type, param, system, code) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT OR IGNORE INTO search_index (param, c1, c2, c3, lo, hi, res_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
-    for t in &index.tokens {
-        ins.execute(params![res_key, rtype, t.param, t.system, t.code])?;
+    for r in &index.rows {
+        ins.execute(params![r.param, r.c1, r.c2, r.c3, r.lo, r.hi, res_key])?;
+    }
+    let mut ins = c.prepare_cached(
+        "INSERT INTO composite_index (param, a1, a2, b1, b2, b3, blo, bhi, c3, res_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for r in &index.composites {
+        ins.execute(params![
+            r.param, r.a1, r.a2, r.b1, r.b2, r.b3, r.blo, r.bhi, r.c3, res_key
+        ])?;
     }
     Ok(())
 }

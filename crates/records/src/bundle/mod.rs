@@ -198,7 +198,7 @@ impl Records {
     pub async fn find_by_criteria(&self, rtype: &str, query: &str, base: &str) -> Result<Reply> {
         check_type(rtype)?;
         let criteria = Criteria::parse(rtype, query)?;
-        let ids = self.store().find(rtype, &criteria.tokens, 1001).await?;
+        let ids = self.store().find(rtype, &criteria.filters, 1001).await?;
         if ids.len() > 1000 {
             return Err(Failure::new(
                 400,
@@ -310,7 +310,7 @@ impl Records {
                 (Verb::Delete, Some(id), _) => Some(id.clone()),
                 (Verb::Delete, None, Some(q)) => {
                     let c = Criteria::parse(&e.rtype, q).map_err(|f| nest(f, &at))?;
-                    let found = self.store().find(&e.rtype, &c.tokens, 2).await?;
+                    let found = self.store().find(&e.rtype, &c.filters, 2).await?;
                     conditions.push(c.condition(&e.rtype, found.clone()));
                     condition_entry.push(e.index);
                     match found.as_slice() {
@@ -614,7 +614,7 @@ impl Records {
                 f
             })?;
             let c = Criteria::parse(rtype, q)?;
-            let found = self.store().find(rtype, &c.tokens, 2).await?;
+            let found = self.store().find(rtype, &c.filters, 2).await?;
             if found.len() != 1 {
                 return Err(Failure::new(
                     if found.is_empty() { 404 } else { 412 },

@@ -5,9 +5,10 @@
 //! handful of round trips per batch whatever its size; rows are locked `FOR UPDATE`, and batches
 //! with match conditions run SERIALIZABLE. Serialization failures and deadlocks are retried.
 
+use crate::search::{self, Arg, Dialect, Hit, SearchResult, SearchSpec, SortValue, Sql};
 use crate::{
     Batch, Condition, HistoryPage, HistoryQuery, HistoryScope, Method, Micros, Stats, StoreError,
-    TokenCriterion, Version, Write, WriteOutcome, Written, next_timestamp, stamp,
+    Version, Write, WriteOutcome, Written, next_timestamp, stamp,
 };
 use deadpool_postgres::Transaction;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -55,6 +56,35 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX token_lookup ON token_index (type, param, code);
     CREATE INDEX token_res ON token_index (res_key);",
+    // 2: typed search indexes (see `index.rs`) in place of the token index; bytewise text
+    // order ("C") everywhere index values meet resource types and ids.
+    r#"DROP TABLE token_index;
+    ALTER TABLE resource ALTER COLUMN type TYPE TEXT COLLATE "C", ALTER COLUMN id TYPE TEXT COLLATE "C";
+    CREATE TABLE search_index (
+        param INTEGER NOT NULL,
+        c1 TEXT COLLATE "C" NOT NULL,
+        c2 TEXT COLLATE "C" NOT NULL,
+        c3 TEXT COLLATE "C" NOT NULL,
+        lo BIGINT NOT NULL,
+        hi BIGINT NOT NULL,
+        res_key BIGINT NOT NULL
+    );
+    CREATE INDEX search_index_lookup ON search_index (param, c1, c2, c3, lo, hi, res_key);
+    CREATE INDEX search_index_res ON search_index (res_key, param);
+    CREATE TABLE composite_index (
+        param INTEGER NOT NULL,
+        a1 TEXT COLLATE "C" NOT NULL,
+        a2 TEXT COLLATE "C" NOT NULL,
+        b1 TEXT COLLATE "C" NOT NULL,
+        b2 TEXT COLLATE "C" NOT NULL,
+        b3 TEXT COLLATE "C" NOT NULL,
+        blo BIGINT NOT NULL,
+        bhi BIGINT NOT NULL,
+        c3 TEXT COLLATE "C" NOT NULL,
+        res_key BIGINT NOT NULL
+    );
+    CREATE INDEX composite_lookup ON composite_index (param, a1, a2, b1, res_key);
+    CREATE INDEX composite_res ON composite_index (res_key);"#,
 ];
 
 const RETRIES: usize = 20;
@@ -189,14 +219,20 @@ impl PostgresStore {
             .map(|r| version_row(rtype, id, &r)))
     }
 
-    pub async fn find(
-        &self,
-        rtype: &str,
-        criteria: &[TokenCriterion],
-        limit: usize,
-    ) -> Result<Vec<String>, StoreError> {
+    pub async fn search(&self, spec: SearchSpec) -> Result<SearchResult, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let ms = spec.budget.as_millis().max(1);
+        tx.batch_execute(&format!("SET LOCAL statement_timeout = {ms}"))
+            .await?;
+        let result = run_search(&*tx, &spec).await?;
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    pub async fn hits(&self, sql: Sql) -> Result<Vec<Hit>, StoreError> {
         let client = self.client().await?;
-        find_ids(&**client, rtype, criteria, limit).await
+        query_hits(&**client, &sql, 0).await
     }
 
     pub async fn history(&self, q: HistoryQuery) -> Result<HistoryPage, StoreError> {
@@ -297,6 +333,9 @@ impl StoreError {
             {
                 StoreError::Backend(format!("{RETRYABLE}{e}"))
             }
+            Some(c) if *c == SqlState::QUERY_CANCELED => StoreError::TooCostly(
+                "the search ran past its time budget and was cancelled".into(),
+            ),
             // SQLSTATE and PostgreSQL's message name the problem; its DETAIL, which may quote
             // row values, is left out so no patient data reaches the logs.
             _ => match e.as_db_error() {
@@ -384,39 +423,97 @@ fn version_row(rtype: &str, id: &str, row: &Row) -> Version {
     }
 }
 
-async fn find_ids<C: tokio_postgres::GenericClient>(
-    c: &C,
-    rtype: &str,
-    criteria: &[TokenCriterion],
-    limit: usize,
-) -> Result<Vec<String>, StoreError> {
-    let mut sql = String::from("SELECT r.id FROM resource r WHERE r.type = $1 AND NOT r.deleted");
-    let mut args: Vec<String> = vec![rtype.to_string()];
-    for crit in criteria {
-        if crit.param == "_id" {
-            args.push(crit.code.clone());
-            sql.push_str(&format!(" AND r.id = ${}", args.len()));
-            continue;
-        }
-        args.push(crit.param.clone());
-        let p = args.len();
-        args.push(crit.code.clone());
-        let cd = args.len();
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM token_index t WHERE t.res_key = r.res_key AND t.type = r.type AND t.param = ${p} AND t.code = ${cd}"
-        ));
-        match &crit.system {
-            None => {}
-            Some(s) if s.is_empty() => sql.push_str(" AND t.system IS NULL"),
-            Some(s) => {
-                args.push(s.clone());
-                sql.push_str(&format!(" AND t.system = ${}", args.len()));
+/// Binds generated arguments.
+fn bind(args: &[Arg]) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    args.iter()
+        .map(|a| -> Box<dyn ToSql + Sync + Send> {
+            match a {
+                Arg::I32(i) => Box::new(*i),
+                Arg::I64(i) => Box::new(*i),
+                Arg::Text(t) => Box::new(t.clone()),
             }
-        }
-        sql.push(')');
+        })
+        .collect()
+}
+
+fn hit_row(row: &Row, keys: usize) -> Hit {
+    let rtype: String = row.get(1);
+    let id: String = row.get(2);
+    let body: Option<String> = row.get(6);
+    let sort = (0..keys)
+        .map(|i| {
+            let at = search::PAGE_COLUMNS + i;
+            if let Ok(Some(n)) = row.try_get::<_, Option<i64>>(at) {
+                SortValue::Int(n)
+            } else if let Ok(Some(t)) = row.try_get::<_, Option<String>>(at) {
+                SortValue::Text(t)
+            } else {
+                SortValue::Null
+            }
+        })
+        .collect();
+    Hit {
+        res_key: row.get(0),
+        keys: sort,
+        version: Version {
+            rtype,
+            id,
+            version: row.get::<_, i64>(3) as u64,
+            last_updated: row.get(4),
+            method: Method::parse(row.get(5)),
+            body: body.map(Arc::from),
+        },
     }
-    sql.push_str(&format!(" ORDER BY r.id LIMIT {limit}"));
-    let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-    let rows = c.query(&sql, &refs).await.map_err(StoreError::from_pg)?;
-    Ok(rows.into_iter().map(|r| r.get(0)).collect())
+}
+
+async fn query_hits<C: tokio_postgres::GenericClient>(
+    c: &C,
+    sql: &Sql,
+    keys: usize,
+) -> Result<Vec<Hit>, StoreError> {
+    let args = bind(&sql.args);
+    let refs: Vec<&(dyn ToSql + Sync)> = args
+        .iter()
+        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let rows = c
+        .query(&sql.numbered(), &refs)
+        .await
+        .map_err(StoreError::from_pg)?;
+    Ok(rows.iter().map(|r| hit_row(r, keys)).collect())
+}
+
+/// Runs a search on `c` (inside the caller's transaction, whose statement timeout bounds it).
+async fn run_search<C: tokio_postgres::GenericClient>(
+    c: &C,
+    spec: &SearchSpec,
+) -> Result<SearchResult, StoreError> {
+    let plan = search::plan(spec, Dialect::Postgres)?;
+    let mut hits = if spec.count > 0 || plan.count.is_none() {
+        query_hits(c, &plan.page, plan.keys).await?
+    } else {
+        Vec::new()
+    };
+    let more = hits.len() > spec.count;
+    hits.truncate(spec.count);
+    if spec.backward {
+        hits.reverse();
+    }
+    let total = match &plan.count {
+        Some(sql) => {
+            let args = bind(&sql.args);
+            let refs: Vec<&(dyn ToSql + Sync)> = args
+                .iter()
+                .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            let n: i64 = c
+                .query_one(&sql.numbered(), &refs)
+                .await
+                .map_err(StoreError::from_pg)?
+                .get(0);
+            Some(n as u64)
+        }
+        None => None,
+    };
+    Ok(SearchResult { hits, more, total })
 }

@@ -76,11 +76,15 @@ impl PostgresStore {
                 ),
                 Condition::Matches {
                     rtype,
-                    criteria,
+                    filters,
                     ids,
                     on_fail,
                 } => (
-                    find_ids(&**tx, rtype, criteria, ids.len() + 1).await? == *ids,
+                    crate::sorted_ids(
+                        super::run_search(&**tx, &crate::find_spec(rtype, filters, ids.len() + 1))
+                            .await?
+                            .hits,
+                    ) == *ids,
                     *on_fail,
                 ),
             };
@@ -146,7 +150,7 @@ impl PostgresStore {
         let mut ended = (Vec::new(), Vec::new());
         let mut h = HistoryRows::default();
         let mut index_res: Vec<i64> = Vec::new();
-        let mut tok = TokenRows::default();
+        let mut idx = IndexCols::default();
         let mut pending: Vec<(usize, Version, WriteOutcome)> = Vec::new();
         for &i in &rest {
             let cur = current.get(&key(i));
@@ -190,7 +194,7 @@ impl PostgresStore {
                         Some(text.to_string()),
                     );
                     index_res.push(cur.res_key);
-                    tok.extend(cur.res_key, rtype, index);
+                    idx.extend(cur.res_key, index);
                     let outcome = if cur.deleted {
                         WriteOutcome::Created
                     } else {
@@ -282,25 +286,7 @@ impl PostgresStore {
         )
         .await
         .map_err(StoreError::from_pg)?;
-        tx.execute(
-            &prep(tx, "DELETE FROM token_index WHERE res_key = ANY($1)").await?,
-            &[&index_res],
-        )
-        .await
-        .map_err(StoreError::from_pg)?;
-        if !tok.res_key.is_empty() {
-            tx.execute(
-                &prep(
-                    tx,
-                    "INSERT INTO token_index (res_key, type, param, system, code)
-                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])",
-                )
-                .await?,
-                &[&tok.res_key, &tok.rtype, &tok.param, &tok.system, &tok.code],
-            )
-            .await
-            .map_err(StoreError::from_pg)?;
-        }
+        idx.replace(tx, &index_res).await?;
         for (i, v, outcome) in pending {
             out[i] = Some(Written {
                 outcome,
@@ -319,16 +305,10 @@ impl PostgresStore {
         round: &[usize],
         out: &mut [Option<Written>],
     ) -> Result<Vec<usize>, StoreError> {
-        let mut tried: HashMap<(String, String), (usize, Version)> = HashMap::new();
+        let mut tried: HashMap<(String, String), (usize, Version, &crate::IndexRows)> =
+            HashMap::new();
         let (mut t, mut d, mut ts, mut m, mut hash, mut body) =
             (vec![], vec![], vec![], vec![], vec![], vec![]);
-        let mut tok = (
-            Vec::<&str>::new(),
-            Vec::<&str>::new(),
-            Vec::<&str>::new(),
-            Vec::<Option<&str>>::new(),
-            Vec::<&str>::new(),
-        );
         // Inserted in (type, id) order, the same in every transaction.
         let mut order: Vec<usize> = round.to_vec();
         order.sort_by(|&a, &b| write_key(&batch.writes[a]).cmp(&write_key(&batch.writes[b])));
@@ -353,13 +333,6 @@ impl PostgresStore {
             m.push(method.as_str());
             hash.push(content_hash.to_vec());
             body.push(text.to_string());
-            for row in &index.tokens {
-                tok.0.push(rtype);
-                tok.1.push(id);
-                tok.2.push(&row.param);
-                tok.3.push(row.system.as_deref());
-                tok.4.push(&row.code);
-            }
             let v = Version {
                 rtype: rtype.clone(),
                 id: id.clone(),
@@ -368,7 +341,7 @@ impl PostgresStore {
                 method: *method,
                 body: Some(text),
             };
-            tried.insert((rtype.clone(), id.clone()), (i, v));
+            tried.insert((rtype.clone(), id.clone()), (i, v, index));
         }
         if tried.is_empty() {
             return Ok(vec![]);
@@ -387,22 +360,19 @@ impl PostgresStore {
                      hist AS (
                         INSERT INTO history (seq, res_key, type, version, last_updated, method, hash, body)
                         SELECT ins.seq, ins.res_key, x.t, 1, x.ts, x.m, x.h, x.b
-                        FROM ins JOIN x ON x.t = ins.type AND x.i = ins.id),
-                     tok AS (
-                        INSERT INTO token_index (res_key, type, param, system, code)
-                        SELECT ins.res_key, k.t, k.p, k.s, k.c
-                        FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) AS k(t, i, p, s, c)
-                        JOIN ins ON ins.type = k.t AND ins.id = k.i)
-                     SELECT type, id FROM ins",
+                        FROM ins JOIN x ON x.t = ins.type AND x.i = ins.id)
+                     SELECT type, id, res_key FROM ins",
                 )
                 .await?,
-                &[&t, &d, &ts, &m, &hash, &body, &tok.0, &tok.1, &tok.2, &tok.3, &tok.4],
+                &[&t, &d, &ts, &m, &hash, &body],
             )
             .await
             .map_err(StoreError::from_pg)?;
         let mut created = Vec::with_capacity(rows.len());
+        let mut idx = IndexCols::default();
         for r in rows {
-            if let Some((i, v)) = tried.remove(&(r.get(0), r.get(1))) {
+            if let Some((i, v, index)) = tried.remove(&(r.get(0), r.get(1))) {
+                idx.extend(r.get(2), index);
                 out[i] = Some(Written {
                     outcome: WriteOutcome::Created,
                     version: Some(v),
@@ -410,6 +380,7 @@ impl PostgresStore {
                 created.push(i);
             }
         }
+        idx.insert(tx).await?;
         Ok(created)
     }
 }
@@ -454,24 +425,92 @@ impl HistoryRows {
     }
 }
 
-/// Columns of token index rows to insert.
+/// Columns of index rows to insert, one vector per column (for `unnest`).
 #[derive(Default)]
-struct TokenRows {
+struct IndexCols {
     res_key: Vec<i64>,
-    rtype: Vec<String>,
-    param: Vec<String>,
-    system: Vec<Option<String>>,
-    code: Vec<String>,
+    param: Vec<i32>,
+    c1: Vec<String>,
+    c2: Vec<String>,
+    c3: Vec<String>,
+    lo: Vec<i64>,
+    hi: Vec<i64>,
+    /// composite_index: res_key, param, a1, a2, b1, b2, b3, blo, bhi, c3
+    comp: (
+        Vec<i64>,
+        Vec<i32>,
+        [Vec<String>; 5],
+        Vec<i64>,
+        Vec<i64>,
+        Vec<String>,
+    ),
 }
 
-impl TokenRows {
-    fn extend(&mut self, res_key: i64, rtype: &str, index: &crate::IndexRows) {
-        for t in &index.tokens {
+impl IndexCols {
+    fn extend(&mut self, res_key: i64, index: &crate::IndexRows) {
+        for r in &index.rows {
             self.res_key.push(res_key);
-            self.rtype.push(rtype.to_string());
-            self.param.push(t.param.clone());
-            self.system.push(t.system.clone());
-            self.code.push(t.code.clone());
+            self.param.push(r.param);
+            self.c1.push(r.c1.clone());
+            self.c2.push(r.c2.clone());
+            self.c3.push(r.c3.clone());
+            self.lo.push(r.lo);
+            self.hi.push(r.hi);
         }
+        for r in &index.composites {
+            let c = &mut self.comp;
+            c.0.push(res_key);
+            c.1.push(r.param);
+            for (col, v) in c.2.iter_mut().zip([&r.a1, &r.a2, &r.b1, &r.b2, &r.b3]) {
+                col.push(v.clone());
+            }
+            c.3.push(r.blo);
+            c.4.push(r.bhi);
+            c.5.push(r.c3.clone());
+        }
+    }
+
+    /// Replaces the index rows of `res_keys` by these.
+    async fn replace(&self, tx: &Transaction<'_>, res_keys: &[i64]) -> Result<(), StoreError> {
+        for sql in [
+            "DELETE FROM search_index WHERE res_key = ANY($1)",
+            "DELETE FROM composite_index WHERE res_key = ANY($1)",
+        ] {
+            tx.execute(&prep(tx, sql).await?, &[&res_keys])
+                .await
+                .map_err(StoreError::from_pg)?;
+        }
+        self.insert(tx).await
+    }
+
+    async fn insert(&self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+        if !self.res_key.is_empty() {
+            tx.execute(
+                &prep(
+                    tx,
+                    "INSERT INTO search_index (param, c1, c2, c3, lo, hi, res_key)
+                     SELECT * FROM unnest($1::integer[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[])",
+                )
+                .await?,
+                &[&self.param, &self.c1, &self.c2, &self.c3, &self.lo, &self.hi, &self.res_key],
+            )
+            .await
+            .map_err(StoreError::from_pg)?;
+        }
+        let c = &self.comp;
+        if !c.0.is_empty() {
+            tx.execute(
+                &prep(
+                    tx,
+                    "INSERT INTO composite_index (param, a1, a2, b1, b2, b3, blo, bhi, c3, res_key)
+                     SELECT * FROM unnest($1::integer[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[], $10::bigint[])",
+                )
+                .await?,
+                &[&c.1, &c.2[0], &c.2[1], &c.2[2], &c.2[3], &c.2[4], &c.3, &c.4, &c.5, &c.0],
+            )
+            .await
+            .map_err(StoreError::from_pg)?;
+        }
+        Ok(())
     }
 }

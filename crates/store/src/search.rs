@@ -1,0 +1,968 @@
+//! Search: turns the criteria and sort of a parsed [`kizuna_search::Query`] into one SQL
+//! statement over the index tables (see [`crate::index`]), for either backend.
+//!
+//! The meaning of every criterion is the one `kizuna_search::evaluate` documents (the
+//! in-memory evaluator the property tests compare this against). Each criterion becomes a set
+//! of `res_key`s (a `SELECT res_key …`); the page is the first set, narrowed by `IN` each other
+//! set, ordered by the sort keys and `res_key`, after a keyset cursor, `LIMIT count + 1`.
+//! Index rows exist only for live resources, so sets over the index need no liveness check;
+//! sets over `resource` (`_id`, `_lastUpdated`, `:not`, `:missing=true`) check `deleted`.
+
+use crate::index::{UNIT_MARK, decimal_key, param_key};
+use crate::{StoreError, Version};
+use kizuna_search::registry::{self, ParamKind, SearchParam};
+use kizuna_search::values::{DateRange, NumberValue, Prefix, QuantityValue, Reference, Token};
+use kizuna_search::{Decimal, Filter, Modifier, SortKey, Value};
+
+/// What to search: the criteria and order of a query, over one or more resource types, one
+/// page at a time.
+#[derive(Debug, Clone)]
+pub struct SearchSpec {
+    /// The resource types searched (one for a type-level search).
+    pub types: Vec<String>,
+    pub filters: Vec<Filter>,
+    pub sort: Vec<SortKey>,
+    /// Page size (0: only the total).
+    pub count: usize,
+    /// Continue after (or, `backward`, before) this row.
+    pub cursor: Option<Cursor>,
+    pub backward: bool,
+    /// Whether to count every match.
+    pub total: bool,
+    /// Give up (with [`StoreError::TooCostly`]) after this long.
+    pub budget: std::time::Duration,
+}
+
+/// A position in a result order: the sort key values of a row and its `res_key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub keys: Vec<SortValue>,
+    pub res_key: i64,
+}
+
+/// The value of one sort key of one row (`Null`: the resource has no value; it sorts last).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortValue {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+/// One row of a page.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub res_key: i64,
+    pub keys: Vec<SortValue>,
+    pub version: Version,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchResult {
+    /// The page, in result order.
+    pub hits: Vec<Hit>,
+    /// Whether rows follow the page in the direction searched.
+    pub more: bool,
+    pub total: Option<u64>,
+}
+
+/// A bound argument of a generated statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    I32(i32),
+    I64(i64),
+    Text(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A statement under construction: SQL with `?` placeholders, and their arguments in order.
+/// The PostgreSQL backend renumbers placeholders to `$n` ([`Sql::numbered`]).
+#[derive(Debug, Default)]
+pub struct Sql {
+    pub text: String,
+    pub args: Vec<Arg>,
+}
+
+impl Sql {
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+    fn arg(&mut self, a: Arg) {
+        self.text.push('?');
+        self.args.push(a);
+    }
+    fn text_arg(&mut self, s: &str) {
+        self.arg(Arg::Text(s.to_string()));
+    }
+    fn int_arg(&mut self, i: i64) {
+        self.arg(Arg::I64(i));
+    }
+
+    /// The text with `$1, $2, …` for `?` (generated SQL has no `?` anywhere else).
+    pub fn numbered(&self) -> String {
+        let mut out = String::with_capacity(self.text.len() + 16);
+        let mut n = 0;
+        for ch in self.text.chars() {
+            if ch == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(ch);
+            }
+        }
+        out
+    }
+}
+
+/// The statements of one search: the page, and the count when asked.
+pub struct Plan {
+    pub page: Sql,
+    pub count: Option<Sql>,
+    pub keys: usize,
+}
+
+/// The columns the page statement returns, in order, before the sort keys.
+pub const PAGE_COLUMNS: usize = 7;
+
+pub fn plan(spec: &SearchSpec, dialect: Dialect) -> Result<Plan, StoreError> {
+    let g = Gen { dialect };
+    let mut sets = Vec::new();
+    for f in &spec.filters {
+        let mut s = Sql::default();
+        g.set(f, &spec.types, &mut s)?;
+        sets.push(s);
+    }
+    let base = |out: &mut Sql| {
+        if sets.is_empty() {
+            out.push("SELECT res_key FROM resource WHERE deleted = FALSE AND type IN (");
+            list(out, &spec.types, |o, t| o.text_arg(t));
+            out.push(")");
+        } else {
+            append(out, &sets[0]);
+        }
+    };
+    let narrow = |out: &mut Sql| {
+        for s in sets.iter().skip(1) {
+            out.push(" AND p.res_key IN (");
+            append(out, s);
+            out.push(")");
+        }
+    };
+    let count = spec.total.then(|| {
+        let mut c = Sql::default();
+        c.push("SELECT count(*) FROM (SELECT DISTINCT res_key FROM (");
+        base(&mut c);
+        c.push(") b) p WHERE 1 = 1");
+        narrow(&mut c);
+        c
+    });
+    let mut page = Sql::default();
+    page.push("SELECT q.res_key, q.type, q.id, q.version, q.last_updated, h.method, h.body");
+    for i in 0..spec.sort.len() {
+        page.push(&format!(", q.k{i}"));
+    }
+    page.push(" FROM (SELECT r.res_key, r.type, r.id, r.version, r.last_updated, r.seq");
+    for (i, key) in spec.sort.iter().enumerate() {
+        page.push(", ");
+        g.sort_expr(key, &spec.types, &mut page)?;
+        page.push(&format!(" AS k{i}"));
+    }
+    page.push(" FROM (SELECT DISTINCT res_key FROM (");
+    base(&mut page);
+    page.push(") b) p JOIN resource r ON r.res_key = p.res_key WHERE r.deleted = FALSE");
+    narrow(&mut page);
+    page.push(") q JOIN history h ON h.seq = q.seq");
+    if let Some(c) = &spec.cursor {
+        page.push(" WHERE ");
+        keyset(spec, c, &mut page);
+    }
+    page.push(" ORDER BY ");
+    for (i, key) in spec.sort.iter().enumerate() {
+        let descending = key.descending != spec.backward;
+        let nulls = if spec.backward { "FIRST" } else { "LAST" };
+        page.push(&format!(
+            "q.k{i} {} NULLS {nulls}, ",
+            if descending { "DESC" } else { "ASC" }
+        ));
+    }
+    page.push(if spec.backward {
+        "q.res_key DESC"
+    } else {
+        "q.res_key ASC"
+    });
+    page.push(" LIMIT ");
+    page.int_arg(spec.count as i64 + 1);
+    Ok(Plan {
+        page,
+        count,
+        keys: spec.sort.len(),
+    })
+}
+
+const HIT_COLUMNS: &str = "r.res_key, r.type, r.id, r.version, r.last_updated, h.method, h.body";
+
+/// The live resources that index keys `params` of the resources `from` refer to.
+pub fn referenced(from: &[i64], params: &[i32], target_type: Option<&str>, limit: usize) -> Sql {
+    let mut out = Sql::default();
+    out.push(&format!(
+        "SELECT {HIT_COLUMNS} FROM resource r JOIN history h ON h.seq = r.seq WHERE r.deleted = FALSE AND r.res_key IN (SELECT t.res_key FROM search_index s JOIN resource t ON t.type = s.c2 AND t.id = s.c1 WHERE s.res_key IN ("
+    ));
+    if from.is_empty() {
+        out.push("NULL");
+    }
+    list(&mut out, from, |o, k| o.int_arg(*k));
+    out.push(") AND s.param IN (");
+    if params.is_empty() {
+        out.push("NULL");
+    }
+    list(&mut out, params, |o, k| o.arg(Arg::I32(*k)));
+    out.push(")");
+    if let Some(t) = target_type {
+        out.push(" AND s.c2 = ");
+        out.text_arg(t);
+    }
+    out.push(") ORDER BY r.res_key LIMIT ");
+    out.int_arg(limit as i64);
+    out
+}
+
+/// The live resources whose index keys `params` refer to one of `targets`.
+pub fn referring(targets: &[(String, String)], params: &[i32], limit: usize) -> Sql {
+    let mut out = Sql::default();
+    out.push(&format!(
+        "SELECT {HIT_COLUMNS} FROM resource r JOIN history h ON h.seq = r.seq WHERE r.deleted = FALSE AND r.res_key IN (SELECT s.res_key FROM search_index s WHERE s.param IN ("
+    ));
+    if params.is_empty() {
+        out.push("NULL");
+    }
+    list(&mut out, params, |o, k| o.arg(Arg::I32(*k)));
+    out.push(") AND (");
+    if targets.is_empty() {
+        out.push("1 = 0");
+    }
+    for (i, (t, id)) in targets.iter().enumerate() {
+        if i > 0 {
+            out.push(" OR ");
+        }
+        out.push("(s.c1 = ");
+        out.text_arg(id);
+        out.push(" AND s.c2 = ");
+        out.text_arg(t);
+        out.push(")");
+    }
+    out.push(")) ORDER BY r.res_key LIMIT ");
+    out.int_arg(limit as i64);
+    out
+}
+
+fn append(out: &mut Sql, s: &Sql) {
+    out.text.push_str(&s.text);
+    out.args.extend(s.args.iter().cloned());
+}
+
+fn list<T>(out: &mut Sql, items: &[T], mut f: impl FnMut(&mut Sql, &T)) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(", ");
+        }
+        f(out, item);
+    }
+}
+
+fn sort_arg(out: &mut Sql, v: &SortValue) {
+    match v {
+        SortValue::Null => out.push("NULL"),
+        SortValue::Int(i) => out.int_arg(*i),
+        SortValue::Text(t) => out.text_arg(t),
+    }
+}
+
+/// The rows strictly after (or, backward, before) the cursor in result order.
+fn keyset(spec: &SearchSpec, c: &Cursor, out: &mut Sql) {
+    out.push("(");
+    for (i, key) in spec.sort.iter().enumerate() {
+        let Some(v) = c.keys.get(i) else { break };
+        for (j, _) in spec.sort.iter().enumerate().take(i) {
+            match c.keys.get(j) {
+                Some(SortValue::Null) | None => out.push(&format!("q.k{j} IS NULL AND ")),
+                Some(v) => {
+                    out.push(&format!("q.k{j} = "));
+                    sort_arg(out, v);
+                    out.push(" AND ");
+                }
+            }
+        }
+        let ascending = !key.descending;
+        match (v, spec.backward) {
+            // Nothing comes after a missing value; everything with a value comes before it.
+            (SortValue::Null, false) => out.push("1 = 0"),
+            (SortValue::Null, true) => out.push(&format!("q.k{i} IS NOT NULL")),
+            (v, false) => {
+                out.push(&format!("(q.k{i} {} ", if ascending { ">" } else { "<" }));
+                sort_arg(out, v);
+                out.push(&format!(" OR q.k{i} IS NULL)"));
+            }
+            (v, true) => {
+                out.push(&format!("q.k{i} {} ", if ascending { "<" } else { ">" }));
+                sort_arg(out, v);
+            }
+        }
+        out.push(" OR ");
+    }
+    for (j, _) in spec.sort.iter().enumerate() {
+        match c.keys.get(j) {
+            Some(SortValue::Null) | None => out.push(&format!("q.k{j} IS NULL AND ")),
+            Some(v) => {
+                out.push(&format!("q.k{j} = "));
+                sort_arg(out, v);
+                out.push(" AND ");
+            }
+        }
+    }
+    out.push(if spec.backward {
+        "q.res_key < "
+    } else {
+        "q.res_key > "
+    });
+    out.int_arg(c.res_key);
+    out.push(")");
+}
+
+struct Gen {
+    dialect: Dialect,
+}
+
+/// The smallest string greater than every string that starts with `prefix` (None: no bound,
+/// for an empty prefix or one made only of the last code point). Bytewise order of UTF-8 is
+/// code point order, so incrementing the last code point works.
+pub fn prefix_upper(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        if (0xD800..0xE000).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+fn unsupported(what: String) -> StoreError {
+    StoreError::Unsupported(what)
+}
+
+/// The parameter `code` as defined on `rtype` (a system search applies a criterion to every
+/// type that has it).
+fn keys_of(code: &str, types: &[String]) -> Vec<i32> {
+    types
+        .iter()
+        .filter(|t| registry::param(t, code).is_some())
+        .map(|t| param_key(t, code))
+        .collect()
+}
+
+impl Gen {
+    /// `SELECT res_key …` of the live resources of `types` matching `f`.
+    fn set(&self, f: &Filter, types: &[String], out: &mut Sql) -> Result<(), StoreError> {
+        match f {
+            Filter::Param {
+                param,
+                modifier,
+                values,
+            } => self.param_set(param, *modifier, values, types, out),
+            Filter::Missing { param, missing } => {
+                if matches!(param.code.as_str(), "_id" | "_lastUpdated") {
+                    // Every resource has both.
+                    out.push("SELECT res_key FROM resource WHERE deleted = FALSE AND ");
+                    out.push(if *missing { "1 = 0" } else { "type IN (" });
+                    if !*missing {
+                        list(out, types, |o, t| o.text_arg(t));
+                        out.push(")");
+                    }
+                    return Ok(());
+                }
+                let mut present = Sql::default();
+                self.present_set(param, types, &mut present);
+                if *missing {
+                    self.complement(types, &present, out);
+                } else {
+                    append(out, &present);
+                }
+                Ok(())
+            }
+            Filter::Chain {
+                param,
+                target_type,
+                filter,
+            } => {
+                out.push(
+                    "SELECT s.res_key FROM search_index s JOIN resource t ON t.type = s.c2 AND t.id = s.c1 AND t.deleted = FALSE WHERE s.param IN (",
+                );
+                list(out, &keys_of(&param.code, types), |o, k| {
+                    o.arg(Arg::I32(*k))
+                });
+                out.push(") AND s.c2 = ");
+                out.text_arg(target_type);
+                out.push(" AND t.res_key IN (");
+                self.set(filter, std::slice::from_ref(target_type), out)?;
+                out.push(")");
+                Ok(())
+            }
+            Filter::Has {
+                source_type,
+                param,
+                filter,
+            } => {
+                out.push(
+                    "SELECT t.res_key FROM search_index s JOIN resource t ON t.type = s.c2 AND t.id = s.c1 AND t.deleted = FALSE WHERE s.param = ",
+                );
+                out.arg(Arg::I32(param_key(source_type, &param.code)));
+                out.push(" AND s.c2 IN (");
+                list(out, types, |o, t| o.text_arg(t));
+                out.push(") AND s.res_key IN (");
+                self.set(filter, std::slice::from_ref(source_type), out)?;
+                out.push(")");
+                Ok(())
+            }
+            Filter::Text { param, .. } => Err(unsupported(format!(
+                "the {} parameter (full-text search) is not supported yet",
+                param.code
+            ))),
+            Filter::List { .. } => Err(unsupported(
+                "the _list parameter is not supported yet".into(),
+            )),
+        }
+    }
+
+    /// The live resources of `types` not in `set`.
+    fn complement(&self, types: &[String], set: &Sql, out: &mut Sql) {
+        out.push("SELECT res_key FROM resource WHERE deleted = FALSE AND type IN (");
+        list(out, types, |o, t| o.text_arg(t));
+        out.push(") AND res_key NOT IN (");
+        append(out, set);
+        out.push(")");
+    }
+
+    /// Resources with at least one index row for `param` (of any of its derived forms).
+    fn present_set(&self, param: &SearchParam, types: &[String], out: &mut Sql) {
+        let table = if param.kind == ParamKind::Composite {
+            "composite_index"
+        } else {
+            "search_index"
+        };
+        let derived: &[&str] = match param.kind {
+            ParamKind::Token => &["", ":text"],
+            ParamKind::Reference => &["", ":identifier"],
+            _ => &[""],
+        };
+        let keys: Vec<i32> = types
+            .iter()
+            .filter(|t| registry::param(t, &param.code).is_some())
+            .flat_map(|t| {
+                derived
+                    .iter()
+                    .map(move |suffix| param_key(t, &format!("{}{suffix}", param.code)))
+            })
+            .collect();
+        out.push(&format!("SELECT res_key FROM {table} WHERE param IN ("));
+        list(out, &keys, |o, k| o.arg(Arg::I32(*k)));
+        out.push(")");
+    }
+
+    fn param_set(
+        &self,
+        param: &SearchParam,
+        modifier: Modifier,
+        values: &[Value],
+        types: &[String],
+        out: &mut Sql,
+    ) -> Result<(), StoreError> {
+        match param.code.as_str() {
+            "_id" => {
+                out.push("SELECT res_key FROM resource WHERE deleted = FALSE AND type IN (");
+                list(out, types, |o, t| o.text_arg(t));
+                out.push(") AND id IN (");
+                let ids: Vec<&str> = values
+                    .iter()
+                    .filter_map(|v| match v {
+                        Value::Token(Token { code: Some(c), .. }) => Some(c.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                if ids.is_empty() {
+                    out.push("NULL");
+                }
+                list(out, &ids, |o, id| o.text_arg(id));
+                out.push(")");
+                return Ok(());
+            }
+            "_lastUpdated" => {
+                out.push("SELECT res_key FROM resource WHERE deleted = FALSE AND type IN (");
+                list(out, types, |o, t| o.text_arg(t));
+                out.push(") AND (");
+                for (i, v) in values.iter().enumerate() {
+                    if i > 0 {
+                        out.push(" OR ");
+                    }
+                    match v {
+                        Value::Date(d) => date_cond("last_updated", "(last_updated + 1)", d, out),
+                        _ => out.push("1 = 0"),
+                    }
+                }
+                out.push(")");
+                return Ok(());
+            }
+            _ => {}
+        }
+        if modifier == Modifier::Not {
+            let mut positive = Sql::default();
+            self.param_set(param, Modifier::None, values, types, &mut positive)?;
+            self.complement(types, &positive, out);
+            return Ok(());
+        }
+        let suffix = match modifier {
+            Modifier::Text => Some("text"),
+            Modifier::OfType => Some("of-type"),
+            Modifier::Identifier => Some("identifier"),
+            _ => None,
+        };
+        let table = if param.kind == ParamKind::Composite {
+            "composite_index"
+        } else {
+            "search_index"
+        };
+        let applicable: Vec<&String> = types
+            .iter()
+            .filter(|t| registry::param(t, &param.code).is_some())
+            .collect();
+        let mut first = true;
+        for t in &applicable {
+            let key = match suffix {
+                Some(s) => param_key(t, &format!("{}:{s}", param.code)),
+                None => param_key(t, &param.code),
+            };
+            for v in values {
+                if !first {
+                    out.push(" UNION ALL ");
+                }
+                first = false;
+                out.push(&format!("SELECT res_key FROM {table} WHERE param = "));
+                out.arg(Arg::I32(key));
+                out.push(" AND ");
+                self.value_cond(param, modifier, v, out)?;
+            }
+        }
+        if first {
+            // No type searched has the parameter: nothing matches.
+            out.push("SELECT res_key FROM resource WHERE 1 = 0");
+        }
+        Ok(())
+    }
+
+    /// The condition on one row of the parameter's table for one search value.
+    fn value_cond(
+        &self,
+        param: &SearchParam,
+        modifier: Modifier,
+        v: &Value,
+        out: &mut Sql,
+    ) -> Result<(), StoreError> {
+        match (param.kind, modifier, v) {
+            (_, Modifier::Text, Value::String(s)) => {
+                self.string_cond("c1", "c2", Modifier::None, s, out)
+            }
+            (_, Modifier::OfType, Value::OfType(o)) => {
+                out.push("c1 = ");
+                out.text_arg(&o.value);
+                out.push(" AND c2 = ");
+                out.text_arg(&o.type_system);
+                out.push(" AND c3 = ");
+                out.text_arg(&o.type_code);
+            }
+            (_, _, Value::Token(t)) => token_cond("c1", "c2", t, out),
+            (ParamKind::String, m, Value::String(s)) => self.string_cond("c1", "c2", m, s, out),
+            (_, _, Value::Reference(r)) => reference_cond("c1", "c2", "c3", param, r, out),
+            (_, _, Value::Date(d)) => {
+                out.push("c1 = '' AND c2 = '' AND c3 = '' AND ");
+                date_cond("lo", "hi", d, out);
+            }
+            (_, _, Value::Number(n)) => number_cond("c1", n, out),
+            (_, _, Value::Quantity(q)) => quantity_cond("c1", "c2", "c3", q, out),
+            (ParamKind::Uri, m, Value::Uri(u)) => {
+                let text = match &u.version {
+                    Some(v) => format!("{}|{v}", u.uri),
+                    None => u.uri.clone(),
+                };
+                match m {
+                    // The version plays no part in a hierarchy of URIs.
+                    Modifier::Below => prefix_cond("c1", &u.uri, out),
+                    Modifier::Above => {
+                        out.push("c1 IN (");
+                        let prefixes: Vec<&str> = u
+                            .uri
+                            .char_indices()
+                            .map(|(i, c)| &u.uri[..i + c.len_utf8()])
+                            .collect();
+                        list(out, &prefixes, |o, p| o.text_arg(p));
+                        out.push(")");
+                    }
+                    _ => {
+                        out.push("c1 = ");
+                        out.text_arg(&text);
+                    }
+                }
+            }
+            (ParamKind::Composite, _, Value::Composite(parts)) => {
+                out.push("1 = 1");
+                for (i, (part, component)) in parts.iter().zip(&param.components).enumerate() {
+                    out.push(" AND ");
+                    let cols: [&str; 5] = match i {
+                        0 => ["a1", "a2", "''", "0", "0"],
+                        1 => ["b1", "b2", "b3", "blo", "bhi"],
+                        _ => ["''", "''", "c3", "0", "0"],
+                    };
+                    self.component_cond(component.kind, cols, part, out)?;
+                }
+            }
+            (kind, m, v) => {
+                return Err(unsupported(format!(
+                    "a {} parameter with modifier {:?} and value {:?}",
+                    kind.code(),
+                    m,
+                    v.render()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn component_cond(
+        &self,
+        kind: ParamKind,
+        [t1, t2, num, lo, hi]: [&str; 5],
+        v: &Value,
+        out: &mut Sql,
+    ) -> Result<(), StoreError> {
+        match (kind, v) {
+            (_, Value::Token(t)) => token_cond(t1, t2, t, out),
+            (_, Value::String(s)) => self.string_cond(t1, t2, Modifier::None, s, out),
+            (_, Value::Date(d)) => date_cond(lo, hi, d, out),
+            (_, Value::Number(n)) => number_cond(num, n, out),
+            (_, Value::Quantity(q)) => quantity_cond(t1, t2, num, q, out),
+            (_, Value::Reference(r)) => match r {
+                Reference::Local {
+                    resource_type, id, ..
+                } => {
+                    out.push(&format!("{t1} = "));
+                    out.text_arg(id);
+                    match resource_type {
+                        Some(rt) => {
+                            out.push(&format!(" AND {t2} = "));
+                            out.text_arg(rt);
+                        }
+                        None => out.push(&format!(" AND {t2} NOT IN ('', '#')")),
+                    }
+                }
+                Reference::Url { url, .. } => {
+                    out.push(&format!("{t1} = "));
+                    out.text_arg(url);
+                    out.push(&format!(" AND {t2} = ''"));
+                }
+            },
+            (_, Value::Uri(u)) => {
+                out.push(&format!("{t1} = "));
+                out.text_arg(&match &u.version {
+                    Some(v) => format!("{}|{v}", u.uri),
+                    None => u.uri.clone(),
+                });
+            }
+            (k, v) => {
+                return Err(unsupported(format!(
+                    "a {} component with value {}",
+                    k.code(),
+                    v.render()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn string_cond(&self, norm: &str, exact: &str, m: Modifier, s: &str, out: &mut Sql) {
+        let n = kizuna_search::extract::normalize_string(s);
+        match m {
+            Modifier::Exact => {
+                out.push(&format!("{norm} = "));
+                out.text_arg(&n);
+                out.push(&format!(" AND {exact} = "));
+                out.text_arg(s);
+            }
+            Modifier::Contains => {
+                out.push(match self.dialect {
+                    Dialect::Sqlite => "instr(",
+                    Dialect::Postgres => "strpos(",
+                });
+                out.push(&format!("{norm}, "));
+                out.text_arg(&n);
+                out.push(") > 0");
+            }
+            _ => prefix_cond(norm, &n, out),
+        }
+    }
+
+    fn sort_expr(&self, key: &SortKey, types: &[String], out: &mut Sql) -> Result<(), StoreError> {
+        let agg = if key.descending { "max" } else { "min" };
+        let (expr, extra) = match (key.param.code.as_str(), key.param.kind) {
+            ("_id", _) => {
+                out.push("r.id");
+                return Ok(());
+            }
+            ("_lastUpdated", _) => {
+                out.push("r.last_updated");
+                return Ok(());
+            }
+            (_, ParamKind::Date) => (if key.descending { "x.hi" } else { "x.lo" }, ""),
+            (_, ParamKind::Token) => ("x.c1", " AND x.c1 <> ''"),
+            (_, ParamKind::String | ParamKind::Number | ParamKind::Uri) => ("x.c1", ""),
+            (_, ParamKind::Quantity) => ("x.c3", ""),
+            (_, ParamKind::Reference) => ("x.c2 || '/' || x.c1", " AND x.c2 NOT IN ('', '#')"),
+            (_, kind) => {
+                return Err(unsupported(format!(
+                    "sorting by a {} parameter ({})",
+                    kind.code(),
+                    key.param.code
+                )));
+            }
+        };
+        out.push(&format!(
+            "(SELECT {agg}({expr}) FROM search_index x WHERE x.res_key = r.res_key AND x.param IN ("
+        ));
+        list(out, &keys_of(&key.param.code, types), |o, k| {
+            o.arg(Arg::I32(*k))
+        });
+        out.push(&format!("){extra})"));
+        Ok(())
+    }
+}
+
+fn prefix_cond(col: &str, prefix: &str, out: &mut Sql) {
+    out.push(&format!("{col} >= "));
+    out.text_arg(prefix);
+    if let Some(upper) = prefix_upper(prefix) {
+        out.push(&format!(" AND {col} < "));
+        out.text_arg(&upper);
+    }
+}
+
+fn token_cond(code_col: &str, system_col: &str, t: &Token, out: &mut Sql) {
+    match (&t.system, &t.code) {
+        (None, Some(c)) => {
+            out.push(&format!("{code_col} = "));
+            out.text_arg(c);
+        }
+        (Some(s), Some(c)) => {
+            out.push(&format!("{code_col} = "));
+            out.text_arg(c);
+            out.push(&format!(" AND {system_col} = "));
+            out.text_arg(s);
+            if code_col == "c1" {
+                // The whole index prefix is fixed, so rows come in res_key order.
+                out.push(" AND c3 = '' AND lo = 0 AND hi = 0");
+            }
+        }
+        (Some(s), None) => {
+            out.push(&format!("{system_col} = "));
+            out.text_arg(s);
+        }
+        (None, None) => out.push("1 = 1"),
+    }
+}
+
+fn reference_cond(
+    id_col: &str,
+    type_col: &str,
+    version_col: &str,
+    param: &SearchParam,
+    r: &Reference,
+    out: &mut Sql,
+) {
+    match r {
+        Reference::Local {
+            resource_type,
+            id,
+            version,
+        } => {
+            out.push(&format!("{id_col} = "));
+            out.text_arg(id);
+            let implied = match (resource_type, param.targets.as_slice()) {
+                (Some(t), _) => Some(t.as_str()),
+                (None, [only]) => Some(only.as_str()),
+                _ => None,
+            };
+            match implied {
+                Some(t) => {
+                    out.push(&format!(" AND {type_col} = "));
+                    out.text_arg(t);
+                }
+                None => out.push(&format!(" AND {type_col} NOT IN ('', '#')")),
+            }
+            if let Some(v) = version {
+                out.push(&format!(" AND {version_col} = "));
+                out.text_arg(v);
+            }
+        }
+        Reference::Url { url, version } => {
+            out.push(&format!("{id_col} = "));
+            out.text_arg(url);
+            out.push(&format!(" AND {type_col} = ''"));
+            if let Some(v) = version {
+                out.push(&format!(" AND {version_col} = "));
+                out.text_arg(v);
+            }
+        }
+    }
+}
+
+/// Date semantics over a row's `[lo, hi)` (see `kizuna_search::evaluate`).
+fn date_cond(lo: &str, hi: &str, d: &DateRange, out: &mut Sql) {
+    let (sl, sh) = (d.start_micros, d.end_micros);
+    let eq = |out: &mut Sql| {
+        out.push(&format!("({lo} >= "));
+        out.int_arg(sl);
+        out.push(&format!(" AND {hi} <= "));
+        out.int_arg(sh);
+        out.push(")");
+    };
+    let cmp = |out: &mut Sql, col: &str, op: &str, v: i64| {
+        out.push(&format!("{col} {op} "));
+        out.int_arg(v);
+    };
+    match d.prefix {
+        Prefix::Eq => eq(out),
+        Prefix::Ne => {
+            out.push("NOT ");
+            eq(out);
+        }
+        Prefix::Gt => cmp(out, hi, ">", sh),
+        Prefix::Lt => cmp(out, lo, "<", sl),
+        Prefix::Ge => {
+            out.push("(");
+            cmp(out, hi, ">", sh);
+            out.push(" OR ");
+            eq(out);
+            out.push(")");
+        }
+        Prefix::Le => {
+            out.push("(");
+            cmp(out, lo, "<", sl);
+            out.push(" OR ");
+            eq(out);
+            out.push(")");
+        }
+        Prefix::Sa => cmp(out, lo, ">=", sh),
+        Prefix::Eb => cmp(out, hi, "<=", sl),
+        Prefix::Ap => {
+            let w = sh.saturating_sub(sl) / 10;
+            cmp(out, lo, "<", sh.saturating_add(w));
+            out.push(" AND ");
+            cmp(out, hi, ">", sl.saturating_sub(w));
+        }
+    }
+}
+
+/// Number semantics over a decimal key column (see `kizuna_search::evaluate`).
+fn number_cond(col: &str, n: &NumberValue, out: &mut Sql) {
+    let key = |d: &Decimal| decimal_key(d);
+    let cmp = |out: &mut Sql, op: &str, d: &Decimal| {
+        out.push(&format!("{col} {op} "));
+        out.text_arg(&key(d));
+    };
+    match n.prefix {
+        Prefix::Eq => {
+            cmp(out, ">=", &n.low);
+            out.push(" AND ");
+            cmp(out, "<", &n.high);
+        }
+        Prefix::Ne => {
+            out.push("NOT (");
+            cmp(out, ">=", &n.low);
+            out.push(" AND ");
+            cmp(out, "<", &n.high);
+            out.push(")");
+        }
+        Prefix::Gt | Prefix::Sa => cmp(out, ">", &n.value),
+        Prefix::Lt | Prefix::Eb => cmp(out, "<", &n.value),
+        Prefix::Ge => cmp(out, ">=", &n.value),
+        Prefix::Le => cmp(out, "<=", &n.value),
+        Prefix::Ap => {
+            let (low, high) = n.value.approx_bounds();
+            cmp(out, ">=", &low);
+            out.push(" AND ");
+            cmp(out, "<=", &high);
+        }
+    }
+}
+
+fn quantity_cond(
+    code_col: &str,
+    system_col: &str,
+    num_col: &str,
+    q: &QuantityValue,
+    out: &mut Sql,
+) {
+    number_cond(num_col, &q.number, out);
+    match (&q.system, &q.code) {
+        (Some(s), Some(c)) => {
+            out.push(&format!(" AND {code_col} = "));
+            out.text_arg(c);
+            out.push(&format!(" AND {system_col} = "));
+            out.text_arg(s);
+        }
+        (None, Some(c)) => {
+            out.push(&format!(" AND {code_col} = "));
+            out.text_arg(c);
+        }
+        (Some(s), None) => {
+            out.push(&format!(" AND {system_col} = "));
+            out.text_arg(s);
+        }
+        (None, None) => {
+            // Any unit; the unit rows repeat the value, so they can be left out.
+            out.push(&format!(" AND {system_col} <> "));
+            out.text_arg(UNIT_MARK);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_upper_bounds_every_extension() {
+        assert_eq!(prefix_upper("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_upper(""), None);
+        assert_eq!(prefix_upper("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_upper("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        for s in ["ab", "abc", "ab\u{10FFFF}\u{10FFFF}", "abz"] {
+            assert!(s >= "ab" && s < prefix_upper("ab").unwrap().as_str());
+        }
+    }
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres() {
+        let mut s = Sql::default();
+        s.push("a = ");
+        s.int_arg(1);
+        s.push(" AND b = ");
+        s.text_arg("x");
+        assert_eq!(s.numbered(), "a = $1 AND b = $2");
+    }
+}
