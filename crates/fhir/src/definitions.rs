@@ -36,6 +36,8 @@ pub struct ElementDef {
     pub content_reference: Option<String>,
     /// URL of the value set of a required binding, without version.
     pub required_binding: Option<String>,
+    /// Part of the summary (`_summary=true`).
+    pub is_summary: bool,
 }
 
 impl ElementDef {
@@ -106,6 +108,8 @@ pub struct Definitions {
     /// value set URL -> system -> codes
     value_sets: HashMap<String, BTreeMap<String, HashSet<String>>>,
     search_parameters: Vec<SearchParamDef>,
+    /// resource type → the search parameters that place it in a patient's compartment.
+    patient_compartment: HashMap<String, Vec<String>>,
     resource_types: Vec<String>,
 }
 
@@ -137,6 +141,7 @@ impl Definitions {
                         .collect(),
                     content_reference: row[4].as_str().map(str::to_string),
                     required_binding: row[5].as_str().map(str::to_string),
+                    is_summary: row[6].as_bool().unwrap_or(false),
                     path,
                 });
             }
@@ -229,6 +234,12 @@ impl Definitions {
                     .collect(),
             })
             .collect();
+        let patient_compartment = root["patientCompartment"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), strings(v)))
+            .collect();
         let mut resource_types: Vec<String> = types
             .values()
             .filter(|t: &&TypeDef| t.kind == TypeKind::Resource && !t.is_abstract)
@@ -242,6 +253,7 @@ impl Definitions {
             value_sets,
             search_parameters,
             resource_types,
+            patient_compartment,
         }
     }
 
@@ -273,6 +285,14 @@ impl Definitions {
 
     pub fn search_parameters(&self) -> &[SearchParamDef] {
         &self.search_parameters
+    }
+
+    /// The search parameters of `resource_type` that place a resource in a patient's
+    /// compartment (the official CompartmentDefinition `patient`); empty if it never is.
+    pub fn patient_compartment(&self, resource_type: &str) -> &[String] {
+        self.patient_compartment
+            .get(resource_type)
+            .map_or(&[], Vec::as_slice)
     }
 }
 

@@ -16,6 +16,7 @@ mod bundle;
 mod criteria;
 mod history;
 mod incoming;
+mod search;
 
 use kizuna_fhir::{Issue, IssueCode};
 use kizuna_store::{
@@ -28,6 +29,8 @@ pub use criteria::Criteria;
 pub use history::HistoryParams;
 use incoming::{check_id, check_type, incoming, new_id, parse_patch, patched, put_write, with_id};
 pub use incoming::{content_hash, index_rows, prepare_import};
+pub use kizuna_search::Handling;
+pub use search::SearchRequest;
 
 /// How many times a plan is made again when concurrent writers keep changing what it read.
 const REPLANS: usize = 50;
@@ -50,6 +53,8 @@ pub enum Payload {
     Version(Version),
     /// A computed resource (Bundle, OperationOutcome).
     Json(Value),
+    /// A computed resource already serialized (a search Bundle spliced from stored bodies).
+    Text(String),
 }
 
 impl Reply {

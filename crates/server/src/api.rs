@@ -25,10 +25,13 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/", any(system))
         .route("/metadata", any(metadata))
         .route("/_history", any(system_history))
+        .route("/_search", any(system_search))
         .route("/{rtype}", any(type_level))
         .route("/{rtype}/_history", any(type_history))
+        .route("/{rtype}/_search", any(type_search))
         .route("/{rtype}/{id}", any(instance))
         .route("/{rtype}/{id}/_history", any(instance_history))
+        .route("/{rtype}/{id}/{what}", any(compartment))
         .route("/{rtype}/{id}/_history/{vid}", any(vread))
 }
 
@@ -241,15 +244,11 @@ async fn system(
                 .await;
             finish(result, &state, Prefer::Representation)
         }
-        Method::GET => error(
-            400,
-            IssueCode::NotSupported,
-            "searching across all resource types is not available yet; search a type, e.g. GET [base]/Patient?identifier=...",
-        ),
+        Method::GET | Method::HEAD => search(&state, &headers, None, None, pairs(&query)).await,
         _ => not_allowed(
             &method,
             "the base URL",
-            "POST (batch or transaction Bundle)",
+            "GET (search), POST (batch or transaction Bundle)",
         ),
     }
 }
@@ -389,28 +388,157 @@ async fn type_level(
                 prefer(&headers),
             )
         }
-        Method::GET | Method::HEAD => match criteria {
-            Some(q) => finish(
-                records
-                    .find_by_criteria(&rtype, &q, &state.config.base_url)
-                    .await,
-                &state,
-                Prefer::Representation,
-            ),
-            None => error(
-                400,
-                IssueCode::NotSupported,
-                format!(
-                    "searching {rtype} needs criteria for now: identifier=[system|]value or _id=id"
-                ),
-            ),
-        },
+        Method::GET | Method::HEAD => {
+            search(&state, &headers, Some(rtype.clone()), None, pairs(&query)).await
+        }
         _ => not_allowed(
             &method,
             &format!("[base]/{rtype}"),
             "GET, POST, PUT (conditional), DELETE (conditional)",
         ),
     }
+}
+
+/// `Prefer: handling=strict|lenient` (lenient unless asked).
+fn handling(headers: &HeaderMap) -> kizuna_records::Handling {
+    let strict = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .any(|p| p.split([',', ';']).any(|x| x.trim() == "handling=strict"));
+    if strict {
+        kizuna_records::Handling::Strict
+    } else {
+        kizuna_records::Handling::Lenient
+    }
+}
+
+async fn search(
+    state: &AppState,
+    headers: &HeaderMap,
+    rtype: Option<String>,
+    patient: Option<String>,
+    pairs: Vec<(String, String)>,
+) -> Response {
+    let req = kizuna_records::SearchRequest {
+        rtype,
+        patient,
+        pairs,
+        handling: handling(headers),
+        base: state.config.base_url.clone(),
+    };
+    finish(
+        state.records.search(req).await,
+        state,
+        Prefer::Representation,
+    )
+}
+
+/// `POST [base]/_search` and `POST [type]/_search`: the criteria in a form body (and the URL).
+async fn post_search(
+    state: &AppState,
+    method: Method,
+    headers: HeaderMap,
+    query: Option<String>,
+    body: Body,
+    rtype: Option<String>,
+) -> Response {
+    if let Err(r) = negotiate(&headers, &query) {
+        return r;
+    }
+    if method != Method::POST {
+        return not_allowed(&method, "_search", "POST (form-encoded search parameters)");
+    }
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let form = ctype.split(';').next().unwrap_or("").trim();
+    if !form.eq_ignore_ascii_case("application/x-www-form-urlencoded") && !ctype.is_empty() {
+        return error(
+            415,
+            IssueCode::NotSupported,
+            format!(
+                "POST _search takes application/x-www-form-urlencoded parameters; the request has '{ctype}'"
+            ),
+        );
+    }
+    let limit = state.config.max_body_bytes;
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return error(
+            413,
+            IssueCode::TooLong,
+            format!("the request body exceeds the limit of {limit} bytes"),
+        );
+    };
+    let mut all = pairs(&query);
+    all.extend(form_urlencoded::parse(&bytes).into_owned());
+    if let Some(t) = &rtype
+        && !kizuna_fhir::r4().is_resource_type(t)
+    {
+        return error(
+            404,
+            IssueCode::NotSupported,
+            format!("'{t}' is not a FHIR R4 resource type"),
+        );
+    }
+    search(state, &headers, rtype, None, all).await
+}
+
+async fn system_search(
+    State(state): St,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    post_search(&state, method, headers, query, body, None).await
+}
+
+async fn type_search(
+    State(state): St,
+    Path(rtype): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    post_search(&state, method, headers, query, body, Some(rtype)).await
+}
+
+/// `GET Patient/{id}/[type]` (compartment search) and `GET Patient/{id}/$everything`.
+async fn compartment(
+    State(state): St,
+    Path((rtype, id, what)): Path<(String, String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Err(r) = read_only(&method, &headers, &query, "a compartment") {
+        return r;
+    }
+    if rtype != "Patient" {
+        return error(
+            404,
+            IssueCode::NotSupported,
+            format!("compartments other than Patient's are not supported ({rtype}/{id}/{what})"),
+        );
+    }
+    if what == "$everything" {
+        let result = state
+            .records
+            .everything(&id, &pairs(&query), &state.config.base_url)
+            .await;
+        return finish(result, &state, Prefer::Representation);
+    }
+    if !kizuna_fhir::r4().is_resource_type(&what) {
+        return error(
+            404,
+            IssueCode::NotSupported,
+            format!("'{what}' is not a FHIR R4 resource type or an operation of Patient"),
+        );
+    }
+    search(&state, &headers, Some(what), Some(id), pairs(&query)).await
 }
 
 /// The query without `_format`/`_pretty`, which concern the response only.

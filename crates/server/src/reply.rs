@@ -71,6 +71,9 @@ pub fn success(reply: Reply, base: &str, prefer: Prefer) -> Response {
                 json_response(status, Bytes::from(body))
             }
         }
+        (Payload::Text(t), Prefer::Representation) => {
+            json_response(status, Bytes::from(t.clone().into_bytes()))
+        }
         (Payload::Json(j), Prefer::Representation) => json_response(
             status,
             Bytes::from(serde_json::to_vec(j).unwrap_or_default()),

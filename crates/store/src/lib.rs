@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 pub use index::{CompositeRow, IndexRow, IndexRows};
 pub use postgres::PostgresStore;
-pub use search::{Cursor, Hit, SearchResult, SearchSpec, SortValue};
+pub use search::{Compartment, Cursor, Hit, SearchResult, SearchSpec, SortValue};
 pub use sqlite::SqliteStore;
 
 /// Microseconds since the Unix epoch, UTC.
@@ -363,6 +363,7 @@ fn find_spec(rtype: &str, filters: &[kizuna_search::Filter], limit: usize) -> Se
         backward: false,
         total: false,
         budget: std::time::Duration::from_secs(30),
+        compartment: None,
     }
 }
 

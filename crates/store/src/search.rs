@@ -31,6 +31,17 @@ pub struct SearchSpec {
     pub total: bool,
     /// Give up (with [`StoreError::TooCostly`]) after this long.
     pub budget: std::time::Duration,
+    /// Only resources in this compartment.
+    pub compartment: Option<Compartment>,
+}
+
+/// A compartment (`Patient/123`): the resources whose reference parameters `keys` (index keys,
+/// per type) point to `owner`, and the owner itself.
+#[derive(Debug, Clone)]
+pub struct Compartment {
+    pub owner_type: String,
+    pub owner_id: String,
+    pub keys: Vec<i32>,
 }
 
 /// A position in a result order: the sort key values of a row and its `res_key`.
@@ -132,6 +143,25 @@ pub const PAGE_COLUMNS: usize = 7;
 pub fn plan(spec: &SearchSpec, dialect: Dialect) -> Result<Plan, StoreError> {
     let g = Gen { dialect };
     let mut sets = Vec::new();
+    if let Some(c) = &spec.compartment {
+        let mut s = Sql::default();
+        s.push("SELECT res_key FROM search_index WHERE param IN (");
+        if c.keys.is_empty() {
+            s.push("NULL");
+        }
+        list(&mut s, &c.keys, |o, k| o.arg(Arg::I32(*k)));
+        s.push(") AND c1 = ");
+        s.text_arg(&c.owner_id);
+        s.push(" AND c2 = ");
+        s.text_arg(&c.owner_type);
+        s.push(" UNION ALL SELECT res_key FROM resource WHERE deleted = FALSE AND type IN (");
+        list(&mut s, &spec.types, |o, t| o.text_arg(t));
+        s.push(") AND type = ");
+        s.text_arg(&c.owner_type);
+        s.push(" AND id = ");
+        s.text_arg(&c.owner_id);
+        sets.push(s);
+    }
     for f in &spec.filters {
         let mut s = Sql::default();
         g.set(f, &spec.types, &mut s)?;

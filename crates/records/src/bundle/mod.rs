@@ -193,37 +193,20 @@ impl Records {
         }
     }
 
-    /// `GET [type]?identifier=...&_id=...`: the resources matching exact-identifier criteria, as
-    /// a searchset (the search engine will take this over with every search parameter).
+    /// `GET [type]?criteria` in a Bundle: a search, answered as a searchset.
     pub async fn find_by_criteria(&self, rtype: &str, query: &str, base: &str) -> Result<Reply> {
         check_type(rtype)?;
-        let criteria = Criteria::parse(rtype, query)?;
-        let ids = self.store().find(rtype, &criteria.filters, 1001).await?;
-        if ids.len() > 1000 {
-            return Err(Failure::new(
-                400,
-                IssueCode::TooCostly,
-                None,
-                "more than 1000 resources match; make the criteria more selective",
-            ));
-        }
-        let mut found = Vec::new();
-        for id in ids {
-            if let Some(Version { body: Some(b), .. }) = self.store().read(rtype, &id).await? {
-                found.push(json!({
-                    "fullUrl": format!("{base}/{rtype}/{id}"),
-                    "resource": serde_json::from_str::<Value>(&b).unwrap_or(Value::Null),
-                    "search": {"mode": "match"},
-                }));
-            }
-        }
-        let bundle = json!({"resourceType": "Bundle", "type": "searchset", "total": found.len(), "entry": found});
-        Ok(Reply {
-            status: 200,
-            payload: Payload::Json(bundle),
-            location: None,
-            issues: vec![],
+        let pairs = form_urlencoded::parse(query.trim_start_matches('?').as_bytes())
+            .into_owned()
+            .collect();
+        self.search(crate::SearchRequest {
+            rtype: Some(rtype.to_string()),
+            patient: None,
+            pairs,
+            handling: kizuna_search::Handling::Lenient,
+            base: base.to_string(),
         })
+        .await
     }
 
     async fn transaction(

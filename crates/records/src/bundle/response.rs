@@ -60,6 +60,12 @@ pub(super) fn response_entry(r: &Reply, base: &str, prefer: Prefer) -> Value {
         (Prefer::Representation, Payload::Json(j)) => {
             entry.insert("resource".into(), j.clone());
         }
+        (Prefer::Representation, Payload::Text(t)) => {
+            entry.insert(
+                "resource".into(),
+                serde_json::from_str(t).unwrap_or(Value::Null),
+            );
+        }
         (Prefer::OperationOutcome, _) => {
             response.insert("outcome".into(), operation_outcome(&r.issues));
         }
