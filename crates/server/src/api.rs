@@ -221,7 +221,7 @@ fn finish(
     }
 }
 
-async fn system(
+pub async fn system(
     State(state): St,
     method: Method,
     headers: HeaderMap,

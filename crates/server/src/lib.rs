@@ -62,6 +62,8 @@ pub fn app(records: Records, config: Config) -> Router {
     });
     Router::new()
         .nest("/fhir", api::routes())
+        // `[base]/?…` is the base URL too (system-level search, Bundles).
+        .route("/fhir/", axum::routing::any(api::system))
         .fallback(api::not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(reply::pretty))

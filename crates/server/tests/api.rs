@@ -6,31 +6,6 @@ use base64::Engine as _;
 use common::{Backend, TestServer};
 use serde_json::{Value, json};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(s) = super::TestServer::start(super::Backend::Sqlite).await {
-                        super::$name(&s).await;
-                    }
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(s) = super::TestServer::start(super::Backend::Postgres).await {
-                        super::$name(&s).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     capability_statement,
     create_read_update_versions,

@@ -71,3 +71,60 @@ async fn one_process_per_data_directory() {
     }
     assert!(reopened.is_some());
 }
+
+/// A search past its time budget is cancelled with `TooCostly` (a zero budget: cancelled as
+/// soon as SQLite checks, after its first ten thousand steps).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_cancels_a_search_past_its_budget() {
+    use kizuna_store::{Batch, Method, SearchSpec, StoreError, Write, index::IndexRows};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().to_str().unwrap()).await.unwrap();
+    let writes = (0..2000)
+        .map(|i| {
+            let body = serde_json::json!({"resourceType": "Patient", "id": format!("p{i}"),
+                "name": [{"family": format!("F{}", i % 97)}], "birthDate": "1970-01-01"});
+            Write::Put {
+                rtype: "Patient".into(),
+                id: format!("p{i}"),
+                index: IndexRows::from_entries("Patient", &kizuna_search::extract::extract(&body)),
+                body,
+                method: Method::Put,
+                content_hash: [0; 32],
+                skip_if_unchanged: false,
+            }
+        })
+        .collect();
+    store
+        .commit(Batch {
+            conditions: vec![],
+            writes,
+        })
+        .await
+        .unwrap();
+    let (query, _) = kizuna_search::parse_query_string(
+        Some("Patient"),
+        "_sort=family,-birthdate",
+        kizuna_search::Handling::Strict,
+    )
+    .unwrap();
+    let spec = SearchSpec {
+        types: vec!["Patient".into()],
+        filters: query.filters,
+        sort: query.sort,
+        count: 10,
+        cursor: None,
+        backward: false,
+        total: true,
+        budget: std::time::Duration::ZERO,
+        compartment: None,
+    };
+    assert!(matches!(
+        store.search(spec.clone()).await,
+        Err(StoreError::TooCostly(_))
+    ));
+    let generous = SearchSpec {
+        budget: std::time::Duration::from_secs(600),
+        ..spec
+    };
+    assert_eq!(store.search(generous).await.unwrap().total, Some(2000));
+}

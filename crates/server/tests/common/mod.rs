@@ -175,3 +175,30 @@ pub fn fixtures() -> Option<std::path::PathBuf> {
         None
     }
 }
+
+/// Declares each listed `async fn name(&TestServer)` as a test on both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(s) = super::TestServer::start(super::Backend::Sqlite).await {
+                        super::$name(&s).await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(s) = super::TestServer::start(super::Backend::Postgres).await {
+                        super::$name(&s).await;
+                    }
+                }
+            )*
+        }
+    };
+}

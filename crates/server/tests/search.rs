@@ -1,0 +1,390 @@
+//! Search over real HTTP on loopback, on both storage backends.
+
+mod common;
+
+use common::{Backend, TestServer};
+use serde_json::{Value, json};
+
+on_both_backends!(
+    search_by_every_kind_of_criterion,
+    paging_survives_concurrent_writes,
+    includes_compartments_and_everything,
+    result_parameters_and_errors,
+);
+
+/// Creates a resource and answers its id.
+async fn create(s: &TestServer, body: Value) -> String {
+    let rtype = body["resourceType"].as_str().unwrap().to_string();
+    let r = s.send("POST", &format!("/{rtype}"), &body).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["id"].as_str().unwrap().to_string()
+}
+
+/// The ids of the `match` entries of a search, in order.
+async fn ids(s: &TestServer, path: &str) -> Vec<String> {
+    let r = s.get(path).await;
+    assert_eq!(
+        r.status,
+        200,
+        "{path}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    matches_of(&r.json())
+}
+
+fn matches_of(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["search"]["mode"] == "match")
+        .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn link(bundle: &Value, relation: &str) -> Option<String> {
+    bundle["link"]
+        .as_array()?
+        .iter()
+        .find(|l| l["relation"] == relation)
+        .map(|l| l["url"].as_str().unwrap().to_string())
+}
+
+struct Data {
+    yamada: String,
+    tanaka: String,
+    org: String,
+    obs: Vec<String>,
+}
+
+async fn load(s: &TestServer) -> Data {
+    let org = create(
+        s,
+        json!({"resourceType": "Organization", "name": "絆クリニック"}),
+    )
+    .await;
+    let yamada = create(
+        s,
+        json!({"resourceType": "Patient", "name": [{"family": "ヤマダ", "given": ["タロウ"]}, {"family": "山田"}],
+               "gender": "male", "birthDate": "1970-04-01",
+               "identifier": [{"system": "urn:oid:1.2.392.100495.20.3.51", "value": "00012345"}],
+               "managingOrganization": {"reference": format!("Organization/{org}")}}),
+    )
+    .await;
+    let tanaka = create(
+        s,
+        json!({"resourceType": "Patient", "name": [{"family": "Tanaka"}], "gender": "female", "birthDate": "1985"}),
+    )
+    .await;
+    let mut obs = Vec::new();
+    for (i, (patient, code, value, date)) in [
+        (&yamada, "8867-4", 72.0, "2024-05-01T09:00:00+09:00"),
+        (&yamada, "8867-4", 88.0, "2024-05-03"),
+        (&yamada, "29463-7", 61.5, "2024-04-20"),
+        (&tanaka, "8867-4", 101.0, "2023-12-31T23:00:00Z"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = format!("o{i}");
+        let r = s
+            .send(
+                "PUT",
+                &format!("/Observation/{id}"),
+                &json!({"resourceType": "Observation", "id": id, "status": "final",
+                       "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                       "subject": {"reference": format!("Patient/{patient}")},
+                       "effectiveDateTime": date,
+                       "valueQuantity": {"value": value, "system": "http://unitsofmeasure.org", "code": "/min", "unit": "beats/minute"}}),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+        obs.push(id);
+    }
+    Data {
+        yamada,
+        tanaka,
+        org,
+        obs,
+    }
+}
+
+async fn search_by_every_kind_of_criterion(s: &TestServer) {
+    let d = load(s).await;
+    // Strings: kana, width and case folded; exact and contains.
+    assert_eq!(ids(s, "/Patient?family=やまだ").await, [d.yamada.clone()]);
+    assert_eq!(
+        ids(s, "/Patient?family=%EF%BE%94%EF%BE%8F").await,
+        [d.yamada.clone()]
+    ); // ﾔﾏ
+    assert_eq!(
+        ids(s, "/Patient?family:exact=Tanaka").await,
+        [d.tanaka.clone()]
+    );
+    assert!(ids(s, "/Patient?family:exact=tanaka").await.is_empty());
+    assert_eq!(
+        ids(s, "/Patient?name:contains=nak").await,
+        [d.tanaka.clone()]
+    );
+    // Tokens, :not, :missing, OR and AND.
+    assert_eq!(
+        ids(
+            s,
+            "/Patient?identifier=urn:oid:1.2.392.100495.20.3.51|00012345"
+        )
+        .await,
+        [d.yamada.clone()]
+    );
+    assert_eq!(ids(s, "/Patient?gender:not=male").await, [d.tanaka.clone()]);
+    assert_eq!(
+        ids(s, "/Patient?gender=male,female&birthdate=lt1980").await,
+        [d.yamada.clone()]
+    );
+    assert_eq!(
+        ids(s, "/Patient?organization:missing=true").await,
+        [d.tanaka.clone()]
+    );
+    // Dates at their precision, with prefixes; the JST default of dates without a zone.
+    assert_eq!(ids(s, "/Patient?birthdate=1985").await, [d.tanaka.clone()]);
+    assert_eq!(
+        ids(s, "/Patient?birthdate=1970-04").await,
+        [d.yamada.clone()]
+    );
+    assert_eq!(ids(s, "/Observation?date=2024-05-01").await, ["o0"]);
+    assert_eq!(
+        ids(s, "/Observation?date=2024-01-01").await,
+        ["o3"],
+        "23:00Z is the 1st in JST"
+    );
+    assert_eq!(
+        ids(s, "/Observation?date=ge2024-05&date=lt2024-06").await,
+        ["o0", "o1"]
+    );
+    // Quantities and numbers with precision; composite.
+    assert_eq!(ids(s, "/Observation?value-quantity=72").await, ["o0"]);
+    assert_eq!(
+        ids(s, "/Observation?value-quantity=gt80||/min").await,
+        ["o1", "o3"]
+    );
+    assert_eq!(ids(s, "/Observation?value-quantity=ap100").await, ["o3"]);
+    assert_eq!(
+        ids(
+            s,
+            "/Observation?code-value-quantity=http://loinc.org|8867-4$gt80"
+        )
+        .await,
+        ["o1", "o3"]
+    );
+    // References, chains (several forms), reverse chains.
+    assert_eq!(
+        ids(s, &format!("/Observation?subject=Patient/{}", d.tanaka)).await,
+        ["o3"]
+    );
+    assert_eq!(
+        ids(s, &format!("/Observation?patient={}", d.tanaka)).await,
+        ["o3"]
+    );
+    assert_eq!(
+        ids(s, "/Observation?subject:Patient.family=山田&_sort=date").await,
+        ["o2", "o0", "o1"]
+    );
+    assert_eq!(
+        ids(s, "/Observation?subject:Patient.organization.name=絆")
+            .await
+            .len(),
+        3
+    );
+    assert_eq!(
+        ids(s, "/Patient?_has:Observation:subject:value-quantity=gt100").await,
+        [d.tanaka.clone()]
+    );
+    assert_eq!(
+        ids(
+            s,
+            "/Organization?_has:Patient:organization:_has:Observation:subject:code=29463-7"
+        )
+        .await,
+        [d.org.clone()]
+    );
+    // _id, _lastUpdated.
+    assert_eq!(ids(s, "/Observation?_id=o1,o2").await, ["o1", "o2"]);
+    assert_eq!(ids(s, "/Observation?_lastUpdated=gt2000").await.len(), 4);
+    // Sorting on several keys, descending.
+    assert_eq!(
+        ids(s, "/Observation?_sort=code,-value-quantity").await,
+        ["o2", "o3", "o1", "o0"]
+    );
+    // Conditional operations use full criteria.
+    let r = s
+        .send(
+            "PUT",
+            "/Patient?family=Tanaka&birthdate=1985",
+            &json!({"resourceType": "Patient", "name": [{"family": "Tanaka"}], "birthDate": "1985", "gender": "other"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["id"], d.tanaka.as_str());
+    let _ = &d.obs;
+}
+
+async fn paging_survives_concurrent_writes(s: &TestServer) {
+    for i in 0..7 {
+        create(
+            s,
+            json!({"resourceType": "Patient", "name": [{"family": format!("Page{i}")}]}),
+        )
+        .await;
+    }
+    let first = s
+        .get("/Patient?family=page&_count=3&_sort=family&_total=accurate")
+        .await
+        .json();
+    assert_eq!(first["total"], 7);
+    assert!(link(&first, "previous").is_none());
+    let mut seen = matches_of(&first);
+    // A resource written while the client pages (sorting before the cursor) shifts nothing.
+    create(
+        s,
+        json!({"resourceType": "Patient", "name": [{"family": "Page0a"}]}),
+    )
+    .await;
+    let mut next = link(&first, "next");
+    let mut pages = vec![first];
+    while let Some(url) = next {
+        let page = s.get(&url).await.json();
+        seen.extend(matches_of(&page));
+        next = link(&page, "next");
+        pages.push(page);
+    }
+    let families: Vec<String> = seen.clone();
+    assert_eq!(
+        families.len(),
+        7,
+        "no repeats, nothing skipped: {families:?}"
+    );
+    assert_eq!(pages.len(), 3);
+    // The previous link of the last page gives the middle page again.
+    let prev = link(&pages[2], "previous").unwrap();
+    assert_eq!(
+        matches_of(&s.get(&prev).await.json()),
+        matches_of(&pages[1])
+    );
+    // A forged cursor is refused.
+    assert_eq!(s.get("/Patient?_page=bm9wZQ").await.status, 400);
+}
+
+async fn includes_compartments_and_everything(s: &TestServer) {
+    let d = load(s).await;
+    let b = s
+        .get(&format!("/Observation?patient={}&_include=Observation:subject&_include:iterate=Patient:organization", d.yamada))
+        .await
+        .json();
+    let modes: Vec<(String, String)> = b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["search"]["mode"].as_str().unwrap().into(),
+                e["resource"]["resourceType"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(modes.iter().filter(|(m, _)| m == "match").count(), 3);
+    assert!(modes.contains(&("include".into(), "Patient".into())));
+    assert!(
+        modes.contains(&("include".into(), "Organization".into())),
+        "{modes:?}"
+    );
+    let b = s
+        .get(&format!(
+            "/Patient?_id={}&_revinclude=Observation:subject",
+            d.tanaka
+        ))
+        .await
+        .json();
+    assert_eq!(b["entry"].as_array().unwrap().len(), 2);
+    // Compartment search and $everything.
+    assert_eq!(
+        ids(s, &format!("/Patient/{}/Observation?_sort=-date", d.yamada)).await,
+        ["o1", "o0", "o2"]
+    );
+    let all = s
+        .get(&format!("/Patient/{}/$everything", d.yamada))
+        .await
+        .json();
+    let types: Vec<&str> = all["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.iter().filter(|t| **t == "Observation").count(), 3);
+    assert!(types.contains(&"Patient") && types.contains(&"Organization"));
+    let only = s
+        .get(&format!(
+            "/Patient/{}/$everything?_type=Observation&_count=2",
+            d.yamada
+        ))
+        .await
+        .json();
+    assert_eq!(matches_of(&only).len(), 2);
+    assert!(link(&only, "next").is_some());
+    assert_eq!(s.get("/Patient/nobody/$everything").await.status, 404);
+    // System-level search, and search by POST.
+    let sys = s.get("/?_type=Patient,Organization&_total=accurate").await;
+    assert_eq!(sys.status, 200, "{}", String::from_utf8_lossy(&sys.body));
+    let sys = sys.json();
+    assert_eq!(sys["total"], 3);
+    let r = s
+        .request(
+            "POST",
+            "/Patient/_search",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            Some("family=%E5%B1%B1%E7%94%B0".into()),
+        )
+        .await;
+    assert_eq!(matches_of(&r.json()), [d.yamada.clone()]);
+}
+
+async fn result_parameters_and_errors(s: &TestServer) {
+    load(s).await;
+    let count = s.get("/Observation?_summary=count").await.json();
+    assert_eq!(count["total"], 4);
+    assert!(count.get("entry").is_none() || count["entry"].as_array().unwrap().is_empty());
+    let e = s.get("/Observation?_elements=status&_count=1").await.json();
+    let res = &e["entry"][0]["resource"];
+    assert!(res.get("valueQuantity").is_none() && res["status"] == "final");
+    assert_eq!(res["meta"]["tag"][0]["code"], "SUBSETTED");
+    // Unknown parameters: a warning by default, an error when strict.
+    let lenient = s.get("/Patient?nonsense=1").await.json();
+    let outcome = lenient["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["search"]["mode"] == "outcome")
+        .expect("a warning entry");
+    assert_eq!(outcome["resource"]["issue"][0]["severity"], "warning");
+    let strict = s
+        .request(
+            "GET",
+            "/Patient?nonsense=1",
+            &[("prefer", "handling=strict")],
+            None,
+        )
+        .await;
+    assert_eq!(strict.status, 400);
+    assert_eq!(strict.json()["resourceType"], "OperationOutcome");
+    // Bad values name the parameter.
+    let bad = s.get("/Patient?birthdate=yesterday").await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.issue_paths().iter().any(|p| p == "birthdate"),
+        "{:?}",
+        bad.issue_paths()
+    );
+    // What is not implemented says so, never silently matches everything.
+    let text = s.get("/Observation?_text=pulse").await;
+    assert_eq!(text.status, 400);
+    let _ = Value::Null;
+}
