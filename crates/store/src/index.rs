@@ -95,7 +95,7 @@ pub fn decimal_key(d: &Decimal) -> String {
     }
     let mut magnitude = c.unsigned_abs();
     let mut exponent = i64::from(d.exponent());
-    while magnitude % 10 == 0 {
+    while magnitude.is_multiple_of(10) {
         magnitude /= 10;
         exponent += 1;
     }

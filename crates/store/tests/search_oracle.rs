@@ -119,7 +119,8 @@ fn observation(rng: &mut ChaCha8Rng, i: usize, patients: usize) -> Value {
     }
     if rng.random_bool(0.8) {
         let (unit_code, unit) = *pick(rng, UNITS);
-        let mut q = json!({"value": serde_json::from_str::<Value>(*pick(rng, NUMBERS)).unwrap()});
+        let n = *pick(rng, NUMBERS);
+        let mut q = json!({"value": serde_json::from_str::<Value>(n).unwrap()});
         if rng.random_bool(0.8) {
             q["system"] = json!("http://unitsofmeasure.org");
             q["code"] = json!(unit_code);
@@ -131,9 +132,10 @@ fn observation(rng: &mut ChaCha8Rng, i: usize, patients: usize) -> Value {
     }
     if rng.random_bool(0.3) {
         let (system, code, _) = *pick(rng, CODES);
+        let n = *pick(rng, NUMBERS);
         o["component"] = json!([{
             "code": {"coding": [{"system": system, "code": code}]},
-            "valueQuantity": {"value": serde_json::from_str::<Value>(*pick(rng, NUMBERS)).unwrap(),
+            "valueQuantity": {"value": serde_json::from_str::<Value>(n).unwrap(),
                               "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}
         }]);
     }

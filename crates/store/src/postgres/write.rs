@@ -435,16 +435,18 @@ struct IndexCols {
     c3: Vec<String>,
     lo: Vec<i64>,
     hi: Vec<i64>,
-    /// composite_index: res_key, param, a1, a2, b1, b2, b3, blo, bhi, c3
-    comp: (
-        Vec<i64>,
-        Vec<i32>,
-        [Vec<String>; 5],
-        Vec<i64>,
-        Vec<i64>,
-        Vec<String>,
-    ),
+    comp: CompositeCols,
 }
+
+/// composite_index columns: res_key, param, [a1, a2, b1, b2, b3], blo, bhi, c3.
+type CompositeCols = (
+    Vec<i64>,
+    Vec<i32>,
+    [Vec<String>; 5],
+    Vec<i64>,
+    Vec<i64>,
+    Vec<String>,
+);
 
 impl IndexCols {
     fn extend(&mut self, res_key: i64, index: &crate::IndexRows) {
