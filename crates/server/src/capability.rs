@@ -16,29 +16,46 @@ const TYPE_INTERACTIONS: &[&str] = &[
     "search-type",
 ];
 
-/// The search parameters really implemented (exact matches, used by conditional operations).
-fn search_params() -> Value {
-    json!([
-        {"name": "_id", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id", "type": "token",
-         "documentation": "Exact logical id"},
-        {"name": "identifier", "type": "token",
-         "documentation": "Exact identifier match: identifier=[system|]value (resource types with an identifier element)"}
-    ])
+/// The search parameters of `rtype` that search implements (all but the special ones:
+/// `_text`, `_content`, `_query`, `near`, `_list`), with what `_include` and `_revinclude` can
+/// name.
+fn search_params(rtype: &str) -> (Vec<Value>, Vec<String>) {
+    let mut params = Vec::new();
+    let mut includes = vec![format!("{rtype}:*")];
+    for p in kizuna_search::registry::params_of(rtype) {
+        if p.kind == kizuna_search::ParamKind::Special || p.code == "_list" {
+            continue;
+        }
+        params.push(json!({"name": p.code, "definition": p.url, "type": p.kind.code()}));
+        if p.kind == kizuna_search::ParamKind::Reference {
+            includes.push(format!("{rtype}:{}", p.code));
+        }
+    }
+    (params, includes)
 }
 
 pub fn capability_statement(base_url: &str, backend: &str) -> Value {
     let defs = r4();
+    // target type -> `Source:param` that can point to it
+    let mut revincludes: std::collections::HashMap<&str, Vec<String>> = Default::default();
+    for source in defs.resource_types() {
+        for p in kizuna_search::registry::params_of(source) {
+            if p.kind == kizuna_search::ParamKind::Reference {
+                for target in &p.targets {
+                    revincludes
+                        .entry(target.as_str())
+                        .or_default()
+                        .push(format!("{source}:{}", p.code));
+                }
+            }
+        }
+    }
     let resources: Vec<Value> = defs
         .resource_types()
         .iter()
         .map(|t| {
-            let has_identifier = defs.type_def(t).is_some_and(|d| d.element(&format!("{t}.identifier")).is_some());
-            let mut params = search_params();
-            if !has_identifier
-                && let Some(a) = params.as_array_mut() {
-                    a.truncate(1);
-                }
-            json!({
+            let (params, includes) = search_params(t);
+            let mut r = json!({
                 "type": t,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{t}"),
                 "interaction": TYPE_INTERACTIONS.iter().map(|i| json!({"code": i})).collect::<Vec<_>>(),
@@ -50,8 +67,17 @@ pub fn capability_statement(base_url: &str, backend: &str) -> Value {
                 "conditionalUpdate": true,
                 "conditionalDelete": "single",
                 "referencePolicy": ["literal", "local"],
+                "searchInclude": includes,
                 "searchParam": params,
-            })
+            });
+            if let Some(rev) = revincludes.get(t.as_str()) {
+                r["searchRevInclude"] = json!(rev);
+            }
+            if t == "Patient" {
+                r["operation"] = json!([{"name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]);
+            }
+            r
         })
         .collect();
     json!({
@@ -70,9 +96,9 @@ pub fn capability_statement(base_url: &str, backend: &str) -> Value {
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Every incoming resource is validated against the base R4 definitions. Deletes keep a versioned tombstone. Conditional operations match exact identifiers until full search lands.",
+            "documentation": "Every incoming resource is validated against the base R4 definitions. Deletes keep a versioned tombstone. Search covers every R4 search parameter except _text, _content, _query, _list and near; conditional operations take full search criteria.",
             "resource": resources,
-            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}, {"code": "search-system"}],
         }]
     })
 }
