@@ -23,7 +23,10 @@ fn search_params(rtype: &str) -> (Vec<Value>, Vec<String>) {
     let mut params = Vec::new();
     let mut includes = vec![format!("{rtype}:*")];
     for p in kizuna_search::registry::params_of(rtype) {
-        if p.kind == kizuna_search::ParamKind::Special || p.code == "_list" {
+        if p.kind == kizuna_search::ParamKind::Special
+            || p.expression.is_none()
+            || p.code == "_list"
+        {
             continue;
         }
         params.push(json!({"name": p.code, "definition": p.url, "type": p.kind.code()}));

@@ -45,7 +45,38 @@ async fn capability_statement(s: &TestServer) {
         .iter()
         .map(|i| i["code"].as_str().unwrap())
         .collect();
-    assert_eq!(interactions, vec!["transaction", "batch", "history-system"]);
+    assert_eq!(
+        interactions,
+        vec!["transaction", "batch", "history-system", "search-system"]
+    );
+    let patient = &cs["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "Patient")
+        .unwrap()
+        .clone();
+    let names: Vec<&str> = patient["searchParam"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "family",
+        "birthdate",
+        "identifier",
+        "_id",
+        "_lastUpdated",
+        "_tag",
+    ] {
+        assert!(names.contains(&n), "{n}");
+    }
+    assert!(
+        !names.contains(&"_text"),
+        "unsupported parameters are not claimed"
+    );
+    assert_eq!(patient["operation"][0]["name"], "everything");
     // _pretty=true: the same JSON, indented for people.
     let pretty = s.get("/metadata?_pretty=true").await;
     assert!(String::from_utf8_lossy(&pretty.body).contains("\n  \"resourceType\""));
