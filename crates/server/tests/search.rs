@@ -332,7 +332,14 @@ async fn includes_compartments_and_everything(s: &TestServer) {
         .await
         .json();
     assert_eq!(matches_of(&only).len(), 2);
-    assert!(link(&only, "next").is_some());
+    let next = link(&only, "next").unwrap();
+    assert!(next.contains("_type=Observation"), "{next}");
+    let rest = s.get(&next).await.json();
+    assert_eq!(
+        matches_of(&rest).len(),
+        1,
+        "the last Observation, nothing of other types"
+    );
     assert_eq!(s.get("/Patient/nobody/$everything").await.status, 404);
     // System-level search, and search by POST.
     let sys = s.get("/?_type=Patient,Organization&_total=accurate").await;

@@ -76,6 +76,24 @@ pub struct SearchResult {
     pub total: Option<u64>,
 }
 
+impl SearchResult {
+    /// The result of a page statement's rows (`LIMIT count + 1`, in the direction searched):
+    /// the extra row only says more follow; a backward page is put back in result order.
+    pub fn from_rows(mut hits: Vec<Hit>, spec: &SearchSpec, total: Option<u64>) -> SearchResult {
+        let more = hits.len() > spec.count;
+        hits.truncate(spec.count);
+        if spec.backward {
+            hits.reverse();
+        }
+        SearchResult { hits, more, total }
+    }
+}
+
+/// Whether a page statement needs running: not for a count-only search.
+pub fn wants_page(spec: &SearchSpec) -> bool {
+    spec.count > 0 || !spec.total
+}
+
 /// A bound argument of a generated statement.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg {

@@ -386,16 +386,11 @@ fn run_hits(
 fn run_search(c: &Connection, spec: &SearchSpec) -> Result<SearchResult, StoreError> {
     let deadline = std::time::Instant::now() + spec.budget;
     let plan = search::plan(spec, Dialect::Sqlite)?;
-    let mut hits = if spec.count > 0 || plan.count.is_none() {
+    let hits = if search::wants_page(spec) {
         run_hits(c, &plan.page, plan.keys, Some(deadline))?
     } else {
         Vec::new()
     };
-    let more = hits.len() > spec.count;
-    hits.truncate(spec.count);
-    if spec.backward {
-        hits.reverse();
-    }
     let total = match &plan.count {
         Some(sql) => Some(within(c, deadline, || {
             let n: i64 = c.query_row(
@@ -407,7 +402,7 @@ fn run_search(c: &Connection, spec: &SearchSpec) -> Result<SearchResult, StoreEr
         })?),
         None => None,
     };
-    Ok(SearchResult { hits, more, total })
+    Ok(SearchResult::from_rows(hits, spec, total))
 }
 
 fn history(c: &Connection, q: &HistoryQuery) -> Result<HistoryPage, StoreError> {

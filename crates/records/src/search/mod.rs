@@ -166,8 +166,6 @@ impl Records {
             .filter(|t| *t == "Patient" || !r4().patient_compartment(t).is_empty())
             .cloned()
             .collect();
-        let mut query = Query::new(None);
-        query.count = EVERYTHING_COUNT;
         let mut warnings = Vec::new();
         let mut search_pairs = Vec::new();
         for (k, v) in pairs {
@@ -185,6 +183,8 @@ impl Records {
                         }
                     }
                     types.retain(|t| wanted.contains(&t.as_str()));
+                    // Kept in the query, so that the page links keep it too.
+                    search_pairs.push((k.clone(), v.clone()));
                 }
                 "_since" => search_pairs.push(("_lastUpdated".to_string(), format!("ge{v}"))),
                 "_count" | "_page" => search_pairs.push((k.clone(), v.clone())),
@@ -199,12 +199,9 @@ impl Records {
         if !search_pairs.iter().any(|(k, _)| k == "_count") {
             search_pairs.push(("_count".into(), EVERYTHING_COUNT.to_string()));
         }
-        let (parsed, more) = kizuna_search::parse(None, &search_pairs, Handling::Strict)
+        let (query, more) = kizuna_search::parse(None, &search_pairs, Handling::Strict)
             .map_err(|issues| Failure::issues(400, issues))?;
         warnings.extend(more);
-        query.filters = parsed.filters;
-        query.count = parsed.count;
-        query.page = parsed.page;
         let compartment = Compartment {
             owner_type: "Patient".into(),
             owner_id: id.to_string(),
@@ -215,19 +212,7 @@ impl Records {
             .page(&query, types, Some(compartment), &mut warnings)
             .await?;
         // The resources they refer to that are outside the compartment.
-        let outside: Vec<i32> = page
-            .hits
-            .iter()
-            .map(|h| h.version.rtype.as_str())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .flat_map(|t| {
-                registry::params_of(t)
-                    .into_iter()
-                    .filter(|p| p.kind == ParamKind::Reference)
-                    .map(move |p| param_key(t, &p.code))
-            })
-            .collect();
+        let outside = reference_keys(page.hits.iter().map(|h| h.version.rtype.as_str()));
         let from: Vec<i64> = page.hits.iter().map(|h| h.res_key).collect();
         let mut seen: HashSet<i64> = from.iter().copied().collect();
         let found = self
@@ -261,7 +246,7 @@ impl Records {
             }
             None => (None, false),
         };
-        let count_only = query.count == 0 || query.summary == Some(Summary::Count);
+        let count_only = count_only(query);
         let spec = SearchSpec {
             types,
             filters: query.filters.clone(),
@@ -401,19 +386,27 @@ impl Records {
 fn include_keys(inc: &Include, from: &[&Hit]) -> Vec<i32> {
     match (&inc.source_type, inc.param) {
         (Some(t), Some(p)) => vec![param_key(t, &p.code)],
-        _ => from
-            .iter()
-            .map(|h| h.version.rtype.as_str())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .flat_map(|t| {
-                registry::params_of(t)
-                    .into_iter()
-                    .filter(|p| p.kind == ParamKind::Reference)
-                    .map(move |p| param_key(t, &p.code))
-            })
-            .collect(),
+        _ => reference_keys(from.iter().map(|h| h.version.rtype.as_str())),
     }
+}
+
+/// Index keys of every reference parameter of the given resource types.
+fn reference_keys<'a>(types: impl Iterator<Item = &'a str>) -> Vec<i32> {
+    types
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .flat_map(|t| {
+            registry::params_of(t)
+                .into_iter()
+                .filter(|p| p.kind == ParamKind::Reference)
+                .map(move |p| param_key(t, &p.code))
+        })
+        .collect()
+}
+
+/// Whether the search asks only for the number of matches.
+fn count_only(query: &Query) -> bool {
+    query.count == 0 || query.summary == Some(Summary::Count)
 }
 
 /// Cuts the includes at [`MAX_INCLUDES`], saying so in the Bundle.
@@ -475,8 +468,7 @@ fn bundle_reply(
         text.push_str("\"}}");
     };
     let subsetting = subset::subsets(query.summary, &query.elements);
-    let count_only = query.count == 0 || query.summary == Some(Summary::Count);
-    if !count_only {
+    if !count_only(query) {
         for (hits, mode) in [(&page.hits, "match"), (&page.included, "include")] {
             for h in hits.iter() {
                 let Some(body) = &h.version.body else {

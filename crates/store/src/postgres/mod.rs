@@ -489,16 +489,11 @@ async fn run_search<C: tokio_postgres::GenericClient>(
     spec: &SearchSpec,
 ) -> Result<SearchResult, StoreError> {
     let plan = search::plan(spec, Dialect::Postgres)?;
-    let mut hits = if spec.count > 0 || plan.count.is_none() {
+    let hits = if search::wants_page(spec) {
         query_hits(c, &plan.page, plan.keys).await?
     } else {
         Vec::new()
     };
-    let more = hits.len() > spec.count;
-    hits.truncate(spec.count);
-    if spec.backward {
-        hits.reverse();
-    }
     let total = match &plan.count {
         Some(sql) => {
             let args = bind(&sql.args);
@@ -515,5 +510,5 @@ async fn run_search<C: tokio_postgres::GenericClient>(
         }
         None => None,
     };
-    Ok(SearchResult { hits, more, total })
+    Ok(SearchResult::from_rows(hits, spec, total))
 }
