@@ -396,5 +396,10 @@ async fn result_parameters_and_errors(s: &TestServer) {
     // What is not implemented says so, never silently matches everything.
     let text = s.get("/Observation?_text=pulse").await;
     assert_eq!(text.status, 400);
+    // A search too wide for one statement is refused with a reason, not a 500.
+    let tags: Vec<String> = (0..300).map(|i| format!("t{i}")).collect();
+    let wide = s.get(&format!("/?_tag={}", tags.join(","))).await;
+    assert_eq!(wide.status, 400, "{}", String::from_utf8_lossy(&wide.body));
+    assert_eq!(wide.json()["resourceType"], "OperationOutcome");
     let _ = Value::Null;
 }

@@ -155,6 +155,9 @@ pub struct Plan {
     pub keys: usize,
 }
 
+/// The most bound values one statement may take (SQLite allows 32,766, PostgreSQL 65,535).
+pub const MAX_ARGS: usize = 30_000;
+
 /// The columns the page statement returns, in order, before the sort keys.
 pub const PAGE_COLUMNS: usize = 7;
 
@@ -245,6 +248,12 @@ pub fn plan(spec: &SearchSpec, dialect: Dialect) -> Result<Plan, StoreError> {
     });
     page.push(" LIMIT ");
     page.int_arg(spec.count as i64 + 1);
+    if page.args.len() > MAX_ARGS {
+        return Err(unsupported(format!(
+            "the search needs {} values across its types and criteria (at most {MAX_ARGS}); name fewer values, or fewer types with _type",
+            page.args.len()
+        )));
+    }
     Ok(Plan {
         page,
         count,
