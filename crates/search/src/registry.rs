@@ -235,6 +235,103 @@ pub fn all() -> &'static [SearchParam] {
     &REGISTRY.params
 }
 
+/// The members of `p`'s expression that can select something in a `resource_type`: a shared
+/// definition (`AllergyIntolerance.code | Condition.code | …`) loses the members that start at
+/// another resource type, which select nothing there. None if nothing is left or `p` has no
+/// expression.
+pub fn members_for(p: &'static SearchParam, resource_type: &str) -> Option<Vec<&'static str>> {
+    let expression = p.expression.as_deref()?;
+    let defs = r4();
+    let kept: Vec<&'static str> = kizuna_fhir::fhirpath::union_members(expression)
+        .into_iter()
+        .filter(|m| {
+            let path = m.trim_start_matches(['(', ' ']);
+            let root: &str = path
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .next()
+                .unwrap_or_default();
+            let other_type = root != resource_type
+                && root != "Resource"
+                && root != "DomainResource"
+                && path[root.len()..].starts_with('.')
+                && defs.resource_types().iter().any(|t| t == root);
+            !other_type
+        })
+        .collect();
+    (!kept.is_empty()).then_some(kept)
+}
+
+/// `p`'s expression as it applies to `resource_type` (see [`members_for`]).
+pub fn expression_for(p: &'static SearchParam, resource_type: &str) -> Option<String> {
+    let members = members_for(p, resource_type)?;
+    let whole = kizuna_fhir::fhirpath::union_members(p.expression.as_deref()?).len();
+    Some(match members.as_slice() {
+        // `|` removes duplicates; a union narrowed to one member keeps doing so.
+        [one] if whole > 1 => format!("{one} | {{}}"),
+        _ => members.join(" | "),
+    })
+}
+
+/// If parameter `code` of `resource_type` selects exactly the values of other parameters of
+/// the same type and kind together (`combo-code` is `code | component-code` on Observation),
+/// those parameters. Such a parameter needs no index rows of its own: a search on it is a
+/// search on its parts. References are never parts (their targets may differ); nor are
+/// composites and special parameters.
+pub fn union_of(resource_type: &str, code: &str) -> Option<&'static [&'static SearchParam]> {
+    type Unions = HashMap<&'static str, HashMap<&'static str, Vec<&'static SearchParam>>>;
+    static UNIONS: LazyLock<Unions> = LazyLock::new(find_unions);
+    UNIONS.get(resource_type)?.get(code).map(Vec::as_slice)
+}
+
+fn find_unions() -> HashMap<&'static str, HashMap<&'static str, Vec<&'static SearchParam>>> {
+    let mut out: HashMap<&'static str, HashMap<&'static str, Vec<&'static SearchParam>>> =
+        HashMap::new();
+    for rtype in r4().resource_types() {
+        let params: Vec<(&'static SearchParam, Vec<&'static str>)> = params_of(rtype)
+            .into_iter()
+            .filter(|p| {
+                !matches!(
+                    p.kind,
+                    ParamKind::Reference | ParamKind::Composite | ParamKind::Special
+                )
+            })
+            .filter_map(|p| Some((p, members_for(p, rtype)?)))
+            .collect();
+        for (p, members) in &params {
+            if members.len() < 2 {
+                continue;
+            }
+            // Candidate parts: same kind, every member one of `p`'s, fewer members; the
+            // largest first, and they must cover `p` exactly without overlapping.
+            let mut candidates: Vec<&(&SearchParam, Vec<&str>)> = params
+                .iter()
+                .filter(|(q, m)| {
+                    q.url != p.url
+                        && q.kind == p.kind
+                        && m.len() < members.len()
+                        && m.iter().all(|x| members.contains(x))
+                })
+                .collect();
+            candidates.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.code.cmp(&b.0.code)));
+            let mut covered: Vec<&str> = Vec::new();
+            let mut parts = Vec::new();
+            for (q, m) in candidates {
+                if m.iter().any(|x| covered.contains(x)) {
+                    continue;
+                }
+                covered.extend(m.iter().copied());
+                parts.push(*q);
+            }
+            if covered.len() == members.len() {
+                out.entry(rtype.as_str())
+                    .or_default()
+                    .insert(p.code.as_str(), parts);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +356,49 @@ mod tests {
         assert!(param("Patient", "_text").is_some());
         assert!(param("Bundle", "_text").is_none());
         assert!(param("Binary", "_id").is_some());
+    }
+
+    #[test]
+    fn shared_expressions_narrow_to_the_type() {
+        let code = param("Observation", "code").unwrap();
+        assert_eq!(
+            expression_for(code, "Observation").unwrap(),
+            "Observation.code | {}"
+        );
+        let tag = param("Observation", "_tag").unwrap();
+        assert_eq!(
+            expression_for(tag, "Observation").unwrap(),
+            "Resource.meta.tag"
+        );
+        let vq = param("Observation", "value-quantity").unwrap();
+        assert_eq!(
+            expression_for(vq, "Observation").unwrap(),
+            "(Observation.value.ofType(Quantity)) | (Observation.value.ofType(SampledData))"
+        );
+    }
+
+    #[test]
+    fn parameters_that_are_unions_of_others_are_found() {
+        let codes = |rtype: &str, code: &str| -> Option<Vec<&str>> {
+            union_of(rtype, code).map(|ps| ps.iter().map(|p| p.code.as_str()).collect())
+        };
+        assert_eq!(
+            codes("Observation", "combo-code").unwrap(),
+            ["code", "component-code"]
+        );
+        assert_eq!(
+            codes("Observation", "combo-value-quantity").unwrap(),
+            ["component-value-quantity", "value-quantity"]
+        );
+        assert!(codes("Observation", "code").is_none());
+        assert!(codes("Observation", "patient").is_none());
+        let all: usize = r4()
+            .resource_types()
+            .iter()
+            .flat_map(|t| params_of(t).into_iter().map(move |p| (t, p)))
+            .filter(|(t, p)| union_of(t, &p.code).is_some())
+            .count();
+        assert!(all >= 4, "{all}");
     }
 
     #[test]

@@ -378,6 +378,67 @@ fn japanese_examples_index_names_in_both_scripts() {
     println!("JP patients: {kana} katakana name parts folded to hiragana");
 }
 
+/// Narrowing a shared expression to one resource type (what extraction evaluates) selects the
+/// same items as the whole expression, on every example and Synthea resource, for every
+/// parameter of its type.
+#[test]
+fn narrowed_expressions_select_what_the_whole_expression_does() {
+    use kizuna_fhir::fhirpath;
+    use kizuna_search::registry;
+    let Some(dir) = fixtures() else { return };
+    let mut list = Vec::new();
+    for sub in ["fhir-r4/examples", "jp/clins"] {
+        for path in json_files(&dir.join(sub)) {
+            let text = std::fs::read_to_string(&path).unwrap();
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                resources(&v, &mut list);
+            }
+        }
+    }
+    for entry in std::fs::read_dir(dir.join("synthea-10")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "ndjson") {
+            for line in std::fs::read_to_string(&path).unwrap().lines().take(200) {
+                if let Ok(v) = serde_json::from_str::<Value>(line) {
+                    list.push(v);
+                }
+            }
+        }
+    }
+    let mut compared = 0;
+    let mut nonempty = 0;
+    for r in &list {
+        let Some(rtype) = r.get("resourceType").and_then(Value::as_str) else {
+            continue;
+        };
+        for p in registry::params_of(rtype) {
+            let Some(whole) = p.expression.as_deref() else {
+                continue;
+            };
+            let Ok(whole) = fhirpath::parse(whole) else {
+                continue;
+            };
+            let full = fhirpath::evaluate(&whole, r).map(|items| format!("{items:?}"));
+            let narrowed = match registry::expression_for(p, rtype) {
+                Some(text) => fhirpath::evaluate(&fhirpath::parse(&text).unwrap(), r)
+                    .map(|items| format!("{items:?}")),
+                None => Ok("[]".to_string()),
+            };
+            match (&full, &narrowed) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{rtype}.{} on {:?}", p.code, r.get("id")),
+                (a, b) => assert_eq!(a.is_err(), b.is_err(), "{rtype}.{}", p.code),
+            }
+            compared += 1;
+            nonempty += usize::from(full.as_ref().is_ok_and(|s| s != "[]"));
+        }
+    }
+    assert!(
+        compared > 10_000 && nonempty > 1_000,
+        "{compared} {nonempty}"
+    );
+    println!("{compared} expressions compared, {nonempty} with values");
+}
+
 /// The extraction rate on the Synthea sample; printed, never asserted (run with --nocapture,
 /// ideally with --release).
 #[test]

@@ -29,13 +29,16 @@
 //!
 //! Unused text columns hold `''` and unused integers `0`, so that every lookup is an equality
 //! on an index prefix. `param` is [`param_key`] of the resource type and parameter code (derived
-//! rows append `:text`, `:of-type` or `:identifier` to the code). Text compares bytewise (SQLite's
+//! rows append `:text`, `:of-type` or `:identifier` to the code). `_id` has no rows (searches
+//! read `resource`), and a parameter that is the union of others (`combo-code` is `code |
+//! component-code`) is searched through their rows ([`stored_keys`]). Text compares bytewise (SQLite's
 //! BINARY, PostgreSQL's `"C"` collation), which [`decimal_key`] relies on.
 
 use kizuna_search::Decimal;
 use kizuna_search::extract::{
     ComponentValue, Entries, QuantityAmount, ReferenceValue, TokenValue, normalize_string,
 };
+use kizuna_search::registry::{self, SearchParam};
 
 /// The system of the extra row that lets a quantity's `unit` be searched like its code.
 pub const UNIT_MARK: &str = "\u{1}unit";
@@ -83,6 +86,27 @@ pub fn param_key(rtype: &str, code: &str) -> i32 {
     ((h ^ (h >> 32)) & 0x7fff_ffff) as i32
 }
 
+/// Whether parameter `p` of `rtype` has rows of its own. `_id` has none (searches read the
+/// resource table), nor has a parameter that is the union of others (`combo-code` of
+/// Observation is `code | component-code`; see [`stored_keys`]).
+fn indexed(rtype: &str, p: &SearchParam) -> bool {
+    p.code != "_id" && registry::union_of(rtype, &p.code).is_none()
+}
+
+/// The `param` keys under which the rows of parameter `code` of `rtype` are stored (of its
+/// derived form `code:suffix` when `suffix` is not empty): its own key, or, for a parameter
+/// that is the union of others, theirs.
+pub fn stored_keys(rtype: &str, code: &str, suffix: &str) -> Vec<i32> {
+    match registry::union_of(rtype, code) {
+        Some(parts) => parts
+            .iter()
+            .flat_map(|p| stored_keys(rtype, &p.code, suffix))
+            .collect(),
+        None if suffix.is_empty() => vec![param_key(rtype, code)],
+        None => vec![param_key(rtype, &format!("{code}:{suffix}"))],
+    }
+}
+
 /// A text key that orders like the number: `a < b` exactly when `decimal_key(a) <
 /// decimal_key(b)` bytewise, and equal numbers (`1.0`, `1.00`) give equal keys. Negative numbers
 /// start with `1`, zero is `2`, positive numbers start with `3`; then the decimal exponent
@@ -118,6 +142,9 @@ impl IndexRows {
         let mut out = IndexRows::default();
         let key = |code: &str| param_key(rtype, code);
         for e in &entries.tokens {
+            if !indexed(rtype, e.param) {
+                continue;
+            }
             token_rows(
                 key(&e.param.code),
                 &e.param.code,
@@ -127,6 +154,9 @@ impl IndexRows {
             );
         }
         for e in &entries.strings {
+            if !indexed(rtype, e.param) {
+                continue;
+            }
             out.rows.push(IndexRow {
                 param: key(&e.param.code),
                 c1: e.value.normalized.clone(),
@@ -135,6 +165,9 @@ impl IndexRows {
             });
         }
         for e in &entries.dates {
+            if !indexed(rtype, e.param) {
+                continue;
+            }
             out.rows.push(IndexRow {
                 param: key(&e.param.code),
                 lo: e.value.start_micros,
@@ -143,6 +176,9 @@ impl IndexRows {
             });
         }
         for e in &entries.numbers {
+            if !indexed(rtype, e.param) {
+                continue;
+            }
             out.rows.push(IndexRow {
                 param: key(&e.param.code),
                 c1: decimal_key(&e.value),
@@ -150,6 +186,9 @@ impl IndexRows {
             });
         }
         for e in &entries.quantities {
+            if !indexed(rtype, e.param) {
+                continue;
+            }
             for (c1, c2, c3) in quantity_cells(&e.value) {
                 out.rows.push(IndexRow {
                     param: key(&e.param.code),
@@ -161,6 +200,9 @@ impl IndexRows {
             }
         }
         for e in &entries.references {
+            if !indexed(rtype, e.param) {
+                continue;
+            }
             let code = &e.param.code;
             if let ReferenceValue::Identifier { system, value } = &e.value {
                 if let Some(value) = value {
@@ -182,6 +224,9 @@ impl IndexRows {
             }
         }
         for e in &entries.uris {
+            if !indexed(rtype, e.param) {
+                continue;
+            }
             out.rows.push(IndexRow {
                 param: key(&e.param.code),
                 c1: e.value.clone(),
@@ -189,6 +234,9 @@ impl IndexRows {
             });
         }
         for e in &entries.composites {
+            if !indexed(rtype, e.param) {
+                continue;
+            }
             composite_rows(key(&e.param.code), &e.value, &mut out.composites);
         }
         // One row per distinct value (a quantity's unit row may repeat another value's row).

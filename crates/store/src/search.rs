@@ -8,7 +8,7 @@
 //! Index rows exist only for live resources, so sets over the index need no liveness check;
 //! sets over `resource` (`_id`, `_lastUpdated`, `:not`, `:missing=true`) check `deleted`.
 
-use crate::index::{UNIT_MARK, decimal_key, param_key};
+use crate::index::{UNIT_MARK, decimal_key, stored_keys};
 use crate::{StoreError, Version};
 use kizuna_search::registry::{self, ParamKind, SearchParam};
 use kizuna_search::values::{DateRange, NumberValue, Prefix, QuantityValue, Reference, Token};
@@ -422,7 +422,7 @@ fn keys_of(code: &str, types: &[String]) -> Vec<i32> {
     types
         .iter()
         .filter(|t| registry::param(t, code).is_some())
-        .map(|t| param_key(t, code))
+        .flat_map(|t| stored_keys(t, code, ""))
         .collect()
 }
 
@@ -479,9 +479,9 @@ impl Gen {
                 filter,
             } => {
                 out.push(
-                    "SELECT t.res_key FROM search_index s JOIN resource t ON t.type = s.c2 AND t.id = s.c1 AND t.deleted = FALSE WHERE s.param = ",
+                    "SELECT t.res_key FROM search_index s JOIN resource t ON t.type = s.c2 AND t.id = s.c1 AND t.deleted = FALSE WHERE s.",
                 );
-                out.arg(Arg::I32(param_key(source_type, &param.code)));
+                param_in(&stored_keys(source_type, &param.code, ""), out);
                 out.push(" AND s.c2 IN (");
                 list(out, types, |o, t| o.text_arg(t));
                 out.push(") AND s.res_key IN (");
@@ -516,8 +516,8 @@ impl Gen {
             "search_index"
         };
         let derived: &[&str] = match param.kind {
-            ParamKind::Token => &["", ":text"],
-            ParamKind::Reference => &["", ":identifier"],
+            ParamKind::Token => &["", "text"],
+            ParamKind::Reference => &["", "identifier"],
             _ => &[""],
         };
         let keys: Vec<i32> = types
@@ -526,7 +526,7 @@ impl Gen {
             .flat_map(|t| {
                 derived
                     .iter()
-                    .map(move |suffix| param_key(t, &format!("{}{suffix}", param.code)))
+                    .flat_map(move |suffix| stored_keys(t, &param.code, suffix))
             })
             .collect();
         out.push(&format!("SELECT res_key FROM {table} WHERE param IN ("));
@@ -602,17 +602,14 @@ impl Gen {
             .collect();
         let mut first = true;
         for t in &applicable {
-            let key = match suffix {
-                Some(s) => param_key(t, &format!("{}:{s}", param.code)),
-                None => param_key(t, &param.code),
-            };
+            let keys = stored_keys(t, &param.code, suffix.unwrap_or_default());
             for v in values {
                 if !first {
                     out.push(" UNION ALL ");
                 }
                 first = false;
-                out.push(&format!("SELECT res_key FROM {table} WHERE param = "));
-                out.arg(Arg::I32(key));
+                out.push(&format!("SELECT res_key FROM {table} WHERE "));
+                param_in(&keys, out);
                 out.push(" AND ");
                 self.value_cond(param, modifier, v, out)?;
             }
@@ -806,6 +803,18 @@ impl Gen {
         });
         out.push(&format!("){extra})"));
         Ok(())
+    }
+}
+
+/// `param = k` for one key (the common case, and the plainest plan), `param IN (…)` for more.
+fn param_in(keys: &[i32], out: &mut Sql) {
+    if let [one] = keys {
+        out.push("param = ");
+        out.arg(Arg::I32(*one));
+    } else {
+        out.push("param IN (");
+        list(out, keys, |o, k| o.arg(Arg::I32(*k)));
+        out.push(")");
     }
 }
 

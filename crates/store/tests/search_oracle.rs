@@ -211,8 +211,18 @@ fn patient_criterion(rng: &mut ChaCha8Rng, patients: usize) -> String {
 
 fn observation_criterion(rng: &mut ChaCha8Rng, patients: usize) -> String {
     let unit = pick(rng, UNITS);
-    match rng.random_range(0..16) {
+    match rng.random_range(0..20) {
         0 => format!("code={}", token_value(rng)),
+        16 => format!("combo-code={}", token_value(rng)),
+        17 => format!("combo-code:not={}", token_value(rng)),
+        18 => format!("combo-value-quantity={}", number_value(rng)),
+        19 => format!(
+            "combo-code:{}",
+            pick(
+                rng,
+                &["text=heart", "missing=true", "missing=false", "text=脈"]
+            )
+        ),
         1 => format!("code:not={}", token_value(rng)),
         2 => format!(
             "code:text={}",
@@ -275,6 +285,8 @@ fn random_query(rng: &mut ChaCha8Rng, patients: usize) -> (String, String) {
                 "code",
                 "subject",
                 "-_lastUpdated",
+                "combo-code",
+                "-combo-value-quantity",
             ]
         };
         let k1 = pick(rng, keys);

@@ -303,3 +303,71 @@ pub fn evaluate_on<'a>(
     let root = Item::Node(eval::resource_node(resource));
     eval::Evaluator::new(&root, context).run(&expr.ast)
 }
+
+/// The members of `text` if it is a union at its top level (`A.x | (B.y as Quantity)` gives
+/// `A.x` and `(B.y as Quantity)`, as written), or `text` alone. Operators that bind more
+/// loosely than `|` at the top level (`=`, `and`, `in` ...) make it one member; so does a
+/// text that does not tokenize.
+pub fn union_members(text: &str) -> Vec<&str> {
+    const LOOSER_SYMBOLS: [&str; 8] = ["<", ">", "<=", ">=", "=", "~", "!=", "!~"];
+    const LOOSER_WORDS: [&str; 7] = ["in", "contains", "and", "or", "xor", "implies", "is"];
+    let Ok(tokens) = lexer::tokenize(text) else {
+        return vec![text.trim()];
+    };
+    let mut depth = 0usize;
+    let mut cuts = Vec::new();
+    let mut after_dot = false;
+    for t in &tokens {
+        match &t.tok {
+            lexer::Tok::Sym("(" | "[" | "{") => depth += 1,
+            lexer::Tok::Sym(")" | "]" | "}") => depth = depth.saturating_sub(1),
+            lexer::Tok::Sym("|") if depth == 0 => cuts.push(t.at),
+            lexer::Tok::Sym(s) if depth == 0 && LOOSER_SYMBOLS.contains(s) => {
+                return vec![text.trim()];
+            }
+            // `is` binds more tightly than `|`, but `A | B is T` is unusual enough that
+            // keeping such a text whole is the safe reading.
+            lexer::Tok::Ident(w)
+                if depth == 0 && !after_dot && LOOSER_WORDS.contains(&w.as_str()) =>
+            {
+                return vec![text.trim()];
+            }
+            _ => {}
+        }
+        after_dot = matches!(t.tok, lexer::Tok::Sym("."));
+    }
+    let mut out = Vec::with_capacity(cuts.len() + 1);
+    let mut start = 0;
+    for cut in cuts {
+        out.push(text[start..cut].trim());
+        start = cut + 1;
+    }
+    out.push(text[start..].trim());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::union_members;
+
+    #[test]
+    fn unions_split_at_their_top_level_only() {
+        assert_eq!(
+            union_members("Observation.code | (Observation.value as Quantity) | A.b.where(c | d)"),
+            [
+                "Observation.code",
+                "(Observation.value as Quantity)",
+                "A.b.where(c | d)"
+            ]
+        );
+        assert_eq!(union_members(" Patient.name "), ["Patient.name"]);
+        assert_eq!(union_members("a | b = c"), ["a | b = c"]);
+        assert_eq!(union_members("a | b and c"), ["a | b and c"]);
+        assert_eq!(
+            union_members("ValueSet.expansion.contains | ValueSet.url"),
+            ["ValueSet.expansion.contains", "ValueSet.url"]
+        );
+        assert_eq!(union_members("a | 'x|y'"), ["a", "'x|y'"]);
+        assert_eq!(union_members("'unterminated"), ["'unterminated"]);
+    }
+}

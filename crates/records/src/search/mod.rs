@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use kizuna_fhir::{Issue, IssueCode, operation_outcome, r4};
 use kizuna_search::registry::{self, ParamKind};
 use kizuna_search::{Handling, Include, Query, Summary, Total};
-use kizuna_store::index::param_key;
+use kizuna_store::index::stored_keys;
 use kizuna_store::{Compartment, Cursor, Hit, SearchSpec, SortValue};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -90,7 +90,7 @@ fn decode_cursor(text: &str, keys: usize) -> Result<(Cursor, bool)> {
 fn compartment_keys(rtype: &str) -> Vec<i32> {
     r4().patient_compartment(rtype)
         .iter()
-        .map(|code| param_key(rtype, code))
+        .flat_map(|code| stored_keys(rtype, code, ""))
         .collect()
 }
 
@@ -367,7 +367,7 @@ impl Records {
                     .store()
                     .referring(
                         &targets,
-                        &[param_key(source, &param.code)],
+                        &stored_keys(source, &param.code, ""),
                         MAX_INCLUDES + 1,
                     )
                     .await?;
@@ -385,7 +385,7 @@ impl Records {
 /// Index keys of the reference parameters an `_include` follows from resources `from`.
 fn include_keys(inc: &Include, from: &[&Hit]) -> Vec<i32> {
     match (&inc.source_type, inc.param) {
-        (Some(t), Some(p)) => vec![param_key(t, &p.code)],
+        (Some(t), Some(p)) => stored_keys(t, &p.code, ""),
         _ => reference_keys(from.iter().map(|h| h.version.rtype.as_str())),
     }
 }
@@ -399,7 +399,7 @@ fn reference_keys<'a>(types: impl Iterator<Item = &'a str>) -> Vec<i32> {
             registry::params_of(t)
                 .into_iter()
                 .filter(|p| p.kind == ParamKind::Reference)
-                .map(move |p| param_key(t, &p.code))
+                .flat_map(move |p| stored_keys(t, &p.code, ""))
         })
         .collect()
 }
