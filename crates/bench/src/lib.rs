@@ -10,6 +10,9 @@
 //! stops by count or duration).
 
 mod client;
+mod search;
+
+pub use search::SearchKind;
 
 use anyhow::{Context, Result, bail};
 use client::Conn;
@@ -36,7 +39,9 @@ pub struct Plan {
     pub read_connections: usize,
     /// Concurrent clients of the transaction workload.
     pub transaction_clients: usize,
-    /// How long the read and transaction workloads run.
+    /// Concurrent connections of each search workload (1: latency without queueing).
+    pub search_connections: usize,
+    /// How long the read, transaction and search workloads run (each).
     pub duration: Duration,
     pub workloads: Vec<Workload>,
 }
@@ -46,6 +51,29 @@ pub enum Workload {
     Upload,
     Read,
     Transaction,
+    Search(SearchKind),
+}
+
+impl Workload {
+    /// Every workload by its name; `search` stands for all the search workloads.
+    pub fn parse(name: &str) -> Option<Vec<Workload>> {
+        Some(match name {
+            "upload" => vec![Workload::Upload],
+            "read" => vec![Workload::Read],
+            "transaction" => vec![Workload::Transaction],
+            "search" => SearchKind::ALL.into_iter().map(Workload::Search).collect(),
+            other => vec![Workload::Search(
+                SearchKind::ALL.into_iter().find(|k| k.name() == other)?,
+            )],
+        })
+    }
+
+    /// The names [`Workload::parse`] knows.
+    pub fn names() -> Vec<&'static str> {
+        let mut v = vec!["upload", "read", "transaction", "search"];
+        v.extend(SearchKind::ALL.iter().map(|k| k.name()));
+        v
+    }
 }
 
 /// One workload's figures.
@@ -110,11 +138,31 @@ pub async fn run(plan: &Plan, progress: Arc<dyn Progress>) -> Result<Vec<Figures
         ..SynthConfig::default()
     }));
     let mut out = Vec::new();
+    let mut sample = None;
     for w in &plan.workloads {
         out.push(match w {
             Workload::Upload => upload(plan, &base, &synth, progress.clone()).await?,
             Workload::Read => read(plan, &base, &synth, progress.clone()).await?,
             Workload::Transaction => transactions(plan, &base, progress.clone()).await?,
+            Workload::Search(kind) => {
+                let sample = match &sample {
+                    Some(s) => Arc::clone(s),
+                    None => {
+                        let s = Arc::new(search::Sample::of(&synth, plan.patients)?);
+                        sample = Some(s.clone());
+                        s
+                    }
+                };
+                search::run(
+                    *kind,
+                    sample,
+                    plan.search_connections,
+                    plan.duration,
+                    &base,
+                    progress.clone(),
+                )
+                .await?
+            }
         });
     }
     Ok(out)
@@ -291,7 +339,7 @@ async fn read(
                 method: "GET",
                 path,
                 body: None,
-                resources: 1,
+                count: Count::Fixed(1),
             }
         },
     )
@@ -316,7 +364,7 @@ async fn transactions(
                           "subject": {"reference": p},
                           "valueQuantity": {"value": 60 + (n % 30), "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}}
         ]});
-        Request { method: "POST", path: String::new(), body: Some(serde_json::to_vec(&bundle).unwrap_or_default()), resources: 2 }
+        Request { method: "POST", path: String::new(), body: Some(serde_json::to_vec(&bundle).unwrap_or_default()), count: Count::Fixed(2) }
     })
     .await
 }
@@ -326,7 +374,34 @@ struct Request {
     method: &'static str,
     path: String,
     body: Option<Vec<u8>>,
-    resources: u64,
+    count: Count,
+}
+
+/// How the resources a request concerns are counted.
+#[derive(Debug, Clone, Copy)]
+enum Count {
+    Fixed(u64),
+    /// The entries of the Bundle answered.
+    Entries,
+    /// The Bundle's `total` (a count query).
+    Total,
+}
+
+impl Count {
+    fn of(self, body: &[u8]) -> u64 {
+        let field = match self {
+            Count::Fixed(n) => return n,
+            Count::Entries => "entry",
+            Count::Total => "total",
+        };
+        let Ok(v) = serde_json::from_slice::<Value>(body) else {
+            return 0;
+        };
+        match &v[field] {
+            Value::Array(a) => a.len() as u64,
+            other => other.as_u64().unwrap_or(0),
+        }
+    }
 }
 
 /// Sends the requests `op` makes on `clients` connections for `duration`.
@@ -356,10 +431,10 @@ where
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let req = op(n);
                 let t = Instant::now();
-                let (status, _) = conn.request(req.method, &req.path, req.body).await?;
+                let (status, body) = conn.request(req.method, &req.path, req.body).await?;
                 hist.record(t.elapsed().as_micros() as u64).ok();
                 if status < 300 {
-                    resources += req.resources
+                    resources += req.count.of(&body)
                 } else {
                     errors += 1
                 }

@@ -78,7 +78,10 @@ struct BenchArgs {
     /// FHIR base URL of the server under test (Kizuna or any other)
     #[arg(long, default_value = "http://127.0.0.1:8080/fhir")]
     url: String,
-    /// Workloads to run, in order
+    /// Workloads to run, in order: upload, read, transaction, and the search workloads
+    /// (search-code, search-count, search-patient, search-chain, search-has, everything; `search`
+    /// runs them all). Search and read need the data the upload workload loads (same
+    /// --patients and --seed), or `kizuna synth` of the same.
     #[arg(long, value_delimiter = ',', default_value = "upload,read,transaction")]
     workloads: Vec<String>,
     /// Synthetic patients uploaded (and read)
@@ -98,7 +101,10 @@ struct BenchArgs {
     /// Concurrent clients sending small transactions
     #[arg(long, default_value_t = 64)]
     transaction_clients: usize,
-    /// Seconds each of the read and transaction workloads runs
+    /// Concurrent connections of each search workload (1 measures latency without queueing)
+    #[arg(long, default_value_t = 1)]
+    search_connections: usize,
+    /// Seconds each of the read, transaction and search workloads runs
     #[arg(long, default_value_t = 10)]
     seconds: u64,
     /// Print the figures as JSON too
@@ -533,12 +539,13 @@ impl kizuna_bench::Progress for BenchBar {
 async fn bench(a: BenchArgs) -> Result<ExitCode> {
     let mut workloads = Vec::new();
     for w in &a.workloads {
-        workloads.push(match w.as_str() {
-            "upload" => kizuna_bench::Workload::Upload,
-            "read" => kizuna_bench::Workload::Read,
-            "transaction" => kizuna_bench::Workload::Transaction,
-            other => bail!("unknown workload '{other}': choose from upload, read, transaction"),
-        });
+        match kizuna_bench::Workload::parse(w) {
+            Some(list) => workloads.extend(list),
+            None => bail!(
+                "unknown workload '{w}': choose from {}",
+                kizuna_bench::Workload::names().join(", ")
+            ),
+        }
     }
     let plan = kizuna_bench::Plan {
         url: a.url.trim_end_matches('/').to_string(),
@@ -548,6 +555,7 @@ async fn bench(a: BenchArgs) -> Result<ExitCode> {
         upload_clients: a.upload_clients,
         read_connections: a.read_connections,
         transaction_clients: a.transaction_clients,
+        search_connections: a.search_connections,
         duration: std::time::Duration::from_secs(a.seconds.max(1)),
         workloads,
     };
@@ -559,12 +567,13 @@ async fn bench(a: BenchArgs) -> Result<ExitCode> {
     )
     .await?;
     println!(
-        "{:<12} {:>8} {:>10} {:>12} {:>13} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "{:<15} {:>8} {:>10} {:>12} {:>13} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7}",
         "workload",
         "clients",
         "requests",
         "requests/s",
         "resources/s",
+        "res/req",
         "p50 ms",
         "p90 ms",
         "p99 ms",
@@ -573,12 +582,13 @@ async fn bench(a: BenchArgs) -> Result<ExitCode> {
     );
     for f in &figures {
         println!(
-            "{:<12} {:>8} {:>10} {:>12.0} {:>13.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7}",
+            "{:<15} {:>8} {:>10} {:>12.0} {:>13.0} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7}",
             f.workload,
             f.clients,
             f.operations,
             f.ops_per_sec(),
             f.resources_per_sec(),
+            f.resources as f64 / f.operations.max(1) as f64,
             f.p50_ms,
             f.p90_ms,
             f.p99_ms,

@@ -212,42 +212,61 @@ pub fn plan(spec: &SearchSpec, dialect: Dialect) -> Result<Plan, StoreError> {
         narrow(&mut c);
         c
     });
-    let mut page = Sql::default();
-    page.push("SELECT q.res_key, q.type, q.id, q.version, q.last_updated, h.method, h.body");
-    for i in 0..spec.sort.len() {
-        page.push(&format!(", q.k{i}"));
+    if let Some(page) = ordered_page(spec, &sets)? {
+        return Ok(Plan {
+            page,
+            count,
+            keys: 0,
+        });
     }
-    page.push(" FROM (SELECT r.res_key, r.type, r.id, r.version, r.last_updated, r.seq");
+    // The page's keys are chosen (filtered, keyset-bounded, sorted, limited) before any body is
+    // read: bodies are joined for the page's rows only.
+    let order = |alias: &str, out: &mut Sql| {
+        out.push(" ORDER BY ");
+        for (i, key) in spec.sort.iter().enumerate() {
+            let descending = key.descending != spec.backward;
+            let nulls = if spec.backward { "FIRST" } else { "LAST" };
+            out.push(&format!(
+                "{alias}.k{i} {} NULLS {nulls}, ",
+                if descending { "DESC" } else { "ASC" }
+            ));
+        }
+        out.push(&format!(
+            "{alias}.res_key {}",
+            if spec.backward { "DESC" } else { "ASC" }
+        ));
+    };
+    let mut page = Sql::default();
+    page.push("SELECT pg.res_key, pg.type, pg.id, pg.version, pg.last_updated, h.method, h.body");
+    for i in 0..spec.sort.len() {
+        page.push(&format!(", pg.k{i}"));
+    }
+    page.push(
+        " FROM (SELECT * FROM (SELECT r.res_key, r.type, r.id, r.version, r.last_updated, r.seq",
+    );
     for (i, key) in spec.sort.iter().enumerate() {
         page.push(", ");
         g.sort_expr(key, &spec.types, &mut page)?;
         page.push(&format!(" AS k{i}"));
     }
-    page.push(" FROM (SELECT DISTINCT res_key FROM (");
+    page.push(" FROM resource r WHERE r.deleted = FALSE AND r.res_key IN (");
     base(&mut page);
-    page.push(") b) p JOIN resource r ON r.res_key = p.res_key WHERE r.deleted = FALSE");
-    narrow(&mut page);
-    page.push(") q JOIN history h ON h.seq = q.seq");
+    page.push(")");
+    for s in sets.iter().skip(1) {
+        page.push(" AND r.res_key IN (");
+        append(&mut page, s);
+        page.push(")");
+    }
+    page.push(") q");
     if let Some(c) = &spec.cursor {
         page.push(" WHERE ");
         keyset(spec, c, &mut page);
     }
-    page.push(" ORDER BY ");
-    for (i, key) in spec.sort.iter().enumerate() {
-        let descending = key.descending != spec.backward;
-        let nulls = if spec.backward { "FIRST" } else { "LAST" };
-        page.push(&format!(
-            "q.k{i} {} NULLS {nulls}, ",
-            if descending { "DESC" } else { "ASC" }
-        ));
-    }
-    page.push(if spec.backward {
-        "q.res_key DESC"
-    } else {
-        "q.res_key ASC"
-    });
+    order("q", &mut page);
     page.push(" LIMIT ");
     page.int_arg(spec.count as i64 + 1);
+    page.push(") pg JOIN history h ON h.seq = pg.seq");
+    order("pg", &mut page);
     if page.args.len() > MAX_ARGS {
         return Err(unsupported(format!(
             "the search needs {} values across its types and criteria (at most {MAX_ARGS}); name fewer values, or fewer types with _type",
@@ -259,6 +278,73 @@ pub fn plan(spec: &SearchSpec, dialect: Dialect) -> Result<Plan, StoreError> {
         count,
         keys: spec.sort.len(),
     })
+}
+
+/// The page of an unsorted search whose first criterion is one token with system and code
+/// (`code=http://loinc.org|8867-4`): its index rows share their whole prefix, so they come in
+/// `res_key` order, and the page is read straight off the index, stopping at its last row
+/// however many resources match. None for any other search.
+fn ordered_page(spec: &SearchSpec, sets: &[Sql]) -> Result<Option<Sql>, StoreError> {
+    let (
+        Some(Filter::Param {
+            param,
+            modifier: Modifier::None,
+            values,
+        }),
+        [rtype],
+    ) = (spec.filters.first(), spec.types.as_slice())
+    else {
+        return Ok(None);
+    };
+    let [
+        Value::Token(Token {
+            system: Some(system),
+            code: Some(code),
+            ..
+        }),
+    ] = values.as_slice()
+    else {
+        return Ok(None);
+    };
+    let keys = stored_keys(rtype, &param.code, "");
+    let ([key], ParamKind::Token, true, None, false) = (
+        keys.as_slice(),
+        param.kind,
+        spec.sort.is_empty(),
+        &spec.compartment,
+        param.code == "_id",
+    ) else {
+        return Ok(None);
+    };
+    let mut page = Sql::default();
+    page.push(&format!(
+        "SELECT {HIT_COLUMNS} FROM (SELECT q.res_key FROM search_index q WHERE q.param = "
+    ));
+    page.arg(Arg::I32(*key));
+    page.push(" AND q.c1 = ");
+    page.text_arg(code);
+    page.push(" AND q.c2 = ");
+    page.text_arg(system);
+    page.push(" AND q.c3 = '' AND q.lo = 0 AND q.hi = 0");
+    if let Some(c) = &spec.cursor {
+        page.push(" AND ");
+        keyset(spec, c, &mut page);
+    }
+    for s in sets.iter().skip(1) {
+        page.push(" AND q.res_key IN (");
+        append(&mut page, s);
+        page.push(")");
+    }
+    let dir = if spec.backward { "DESC" } else { "ASC" };
+    page.push(&format!(" ORDER BY q.res_key {dir} LIMIT "));
+    page.int_arg(spec.count as i64 + 1);
+    page.push(&format!(
+        ") p JOIN resource r ON r.res_key = p.res_key JOIN history h ON h.seq = r.seq WHERE r.deleted = FALSE ORDER BY r.res_key {dir}"
+    ));
+    if page.args.len() > MAX_ARGS {
+        return Ok(None);
+    }
+    Ok(Some(page))
 }
 
 const HIT_COLUMNS: &str = "r.res_key, r.type, r.id, r.version, r.last_updated, h.method, h.body";
@@ -427,6 +513,15 @@ fn keys_of(code: &str, types: &[String]) -> Vec<i32> {
 }
 
 impl Gen {
+    /// A join whose left side drives: SQLite keeps the order of a `CROSS JOIN`; PostgreSQL
+    /// plans by cost (and has no `CROSS JOIN … ON`).
+    fn ordered_join(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "CROSS JOIN",
+            Dialect::Postgres => "JOIN",
+        }
+    }
+
     /// `SELECT res_key …` of the live resources of `types` matching `f`.
     fn set(&self, f: &Filter, types: &[String], out: &mut Sql) -> Result<(), StoreError> {
         match f {
@@ -460,15 +555,15 @@ impl Gen {
                 target_type,
                 filter,
             } => {
-                out.push(
-                    "SELECT s.res_key FROM search_index s JOIN resource t ON t.type = s.c2 AND t.id = s.c1 AND t.deleted = FALSE WHERE s.param IN (",
-                );
-                list(out, &keys_of(&param.code, types), |o, k| {
-                    o.arg(Arg::I32(*k))
-                });
-                out.push(") AND s.c2 = ");
+                // From the (usually few) targets that match to the references to them.
+                out.push(&format!(
+                    "SELECT s.res_key FROM resource t {} search_index s ON s.",
+                    self.ordered_join()
+                ));
+                param_in(&keys_of(&param.code, types), out);
+                out.push(" AND s.c1 = t.id AND s.c2 = t.type WHERE t.type = ");
                 out.text_arg(target_type);
-                out.push(" AND t.res_key IN (");
+                out.push(" AND t.deleted = FALSE AND t.res_key IN (");
                 self.set(filter, std::slice::from_ref(target_type), out)?;
                 out.push(")");
                 Ok(())
@@ -478,14 +573,16 @@ impl Gen {
                 param,
                 filter,
             } => {
-                out.push(
-                    "SELECT t.res_key FROM search_index s JOIN resource t ON t.type = s.c2 AND t.id = s.c1 AND t.deleted = FALSE WHERE s.",
-                );
+                // From the referring resources that match to what they refer to.
+                out.push(&format!(
+                    "SELECT t.res_key FROM search_index s {} resource t ON t.type = s.c2 AND t.id = s.c1 AND t.deleted = FALSE WHERE s.res_key IN (",
+                    self.ordered_join()
+                ));
+                self.set(filter, std::slice::from_ref(source_type), out)?;
+                out.push(") AND s.");
                 param_in(&stored_keys(source_type, &param.code, ""), out);
                 out.push(" AND s.c2 IN (");
                 list(out, types, |o, t| o.text_arg(t));
-                out.push(") AND s.res_key IN (");
-                self.set(filter, std::slice::from_ref(source_type), out)?;
                 out.push(")");
                 Ok(())
             }

@@ -264,6 +264,11 @@ fn random_query(rng: &mut ChaCha8Rng, patients: usize) -> (String, String) {
             }
         })
         .collect();
+    if !patient && rng.random_bool(0.25) {
+        // One code with its system first: the page is read straight off the index.
+        let (system, code, _) = *pick(rng, CODES);
+        parts.insert(0, format!("code={system}|{code}"));
+    }
     if rng.random_bool(0.6) {
         let keys: &[&str] = if patient {
             &[
