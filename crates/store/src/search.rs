@@ -155,6 +155,12 @@ pub struct Plan {
     pub keys: usize,
 }
 
+/// From this many resources matching a `_has` criterion on, targets are tested one by one
+/// (20,000 by default). A tuning knob: both plans give the same results, and the property
+/// tests run both by setting it.
+pub static MANY_REFERRERS: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(20_000);
+
 /// The most bound values one statement may take (SQLite allows 32,766, PostgreSQL 65,535).
 pub const MAX_ARGS: usize = 30_000;
 
@@ -212,6 +218,13 @@ pub fn plan(spec: &SearchSpec, dialect: Dialect) -> Result<Plan, StoreError> {
         narrow(&mut c);
         c
     });
+    if let Some(page) = type_page(&g, spec)? {
+        return Ok(Plan {
+            page,
+            count,
+            keys: 0,
+        });
+    }
     if let Some(page) = ordered_page(spec, &sets)? {
         return Ok(Plan {
             page,
@@ -278,6 +291,46 @@ pub fn plan(spec: &SearchSpec, dialect: Dialect) -> Result<Plan, StoreError> {
         count,
         keys: spec.sort.len(),
     })
+}
+
+/// The page of an unsorted search of one type with no criteria but `_has` (or none at all),
+/// read off the type's resources in key order: it stops at its last row, testing each resource
+/// as it goes, instead of first building the set of every match. None for other searches.
+fn type_page(g: &Gen, spec: &SearchSpec) -> Result<Option<Sql>, StoreError> {
+    let ([rtype], true, None) = (
+        spec.types.as_slice(),
+        spec.sort.is_empty(),
+        &spec.compartment,
+    ) else {
+        return Ok(None);
+    };
+    if !spec.filters.iter().all(|f| matches!(f, Filter::Has { .. })) {
+        return Ok(None);
+    }
+    let mut page = Sql::default();
+    page.push(&format!(
+        "SELECT {HIT_COLUMNS} FROM (SELECT q.res_key FROM resource q WHERE q.type = "
+    ));
+    page.text_arg(rtype);
+    page.push(" AND q.deleted = FALSE");
+    if let Some(c) = &spec.cursor {
+        page.push(" AND ");
+        keyset(spec, c, &mut page);
+    }
+    for f in &spec.filters {
+        page.push(" AND ");
+        g.has_member("q", f, &spec.types, &mut page)?;
+    }
+    let dir = if spec.backward { "DESC" } else { "ASC" };
+    page.push(&format!(" ORDER BY q.type {dir}, q.res_key {dir} LIMIT "));
+    page.int_arg(spec.count as i64 + 1);
+    page.push(&format!(
+        ") p JOIN resource r ON r.res_key = p.res_key JOIN history h ON h.seq = r.seq ORDER BY r.res_key {dir}"
+    ));
+    if page.args.len() > MAX_ARGS {
+        return Ok(None);
+    }
+    Ok(Some(page))
 }
 
 /// The page of an unsorted search whose first criterion is one token with system and code
@@ -568,23 +621,13 @@ impl Gen {
                 out.push(")");
                 Ok(())
             }
-            Filter::Has {
-                source_type,
-                param,
-                filter,
-            } => {
-                // From the referring resources that match to what they refer to.
-                out.push(&format!(
-                    "SELECT t.res_key FROM search_index s {} resource t ON t.type = s.c2 AND t.id = s.c1 AND t.deleted = FALSE WHERE s.res_key IN (",
-                    self.ordered_join()
-                ));
-                self.set(filter, std::slice::from_ref(source_type), out)?;
-                out.push(") AND s.");
-                param_in(&stored_keys(source_type, &param.code, ""), out);
-                out.push(" AND s.c2 IN (");
+            Filter::Has { .. } => {
+                out.push(
+                    "SELECT t.res_key FROM resource t WHERE t.deleted = FALSE AND t.type IN (",
+                );
                 list(out, types, |o, t| o.text_arg(t));
-                out.push(")");
-                Ok(())
+                out.push(") AND ");
+                self.has_member("t", f, types, out)
             }
             Filter::Text { param, .. } => Err(unsupported(format!(
                 "the {} parameter (full-text search) is not supported yet",
@@ -682,39 +725,155 @@ impl Gen {
             self.complement(types, &positive, out);
             return Ok(());
         }
+        let (table, arms) = self.arms(param, modifier, values, types)?;
+        if arms.is_empty() {
+            // No type searched has the parameter: nothing matches.
+            out.push("SELECT res_key FROM resource WHERE 1 = 0");
+        }
+        for (i, arm) in arms.iter().enumerate() {
+            if i > 0 {
+                out.push(" UNION ALL ");
+            }
+            out.push(&format!("SELECT res_key FROM {table} WHERE "));
+            append(out, arm);
+        }
+        Ok(())
+    }
+
+    /// Whether the resource `row` (an alias of `resource`) is referred to as `_has` `f` says.
+    /// Two plans, chosen when the statement runs by how many resources match the inner
+    /// criterion. Few: a set of what they refer to. Many (a common code): `row` is tested for
+    /// one matching referrer, which stops at the first (the set would cost a probe per
+    /// referrer).
+    fn has_member(
+        &self,
+        row: &str,
+        f: &Filter,
+        types: &[String],
+        out: &mut Sql,
+    ) -> Result<(), StoreError> {
+        let Filter::Has {
+            source_type,
+            param,
+            filter,
+        } = f
+        else {
+            out.push(&format!("{row}.res_key IN ("));
+            self.set(f, types, out)?;
+            out.push(")");
+            return Ok(());
+        };
+        let source = std::slice::from_ref(source_type);
+        let keys = stored_keys(source_type, &param.code, "");
+        let mut inner = Sql::default();
+        self.set(filter, source, &mut inner)?;
+        let threshold = MANY_REFERRERS.load(std::sync::atomic::Ordering::Relaxed);
+        let mut many = Sql::default();
+        many.push("(SELECT count(*) FROM (");
+        append(&mut many, &inner);
+        many.push(&format!(" LIMIT {threshold}) m) >= {threshold}"));
+        out.push("((");
+        append(out, &many);
+        out.push(" AND EXISTS (SELECT 1 FROM search_index s WHERE s.");
+        param_in(&keys, out);
+        out.push(&format!(" AND s.c1 = {row}.id AND s.c2 = {row}.type AND "));
+        self.member("s.res_key", None, filter, source, out)?;
+        out.push(")) OR (NOT ");
+        append(out, &many);
+        out.push(&format!(
+            " AND {row}.res_key IN (SELECT t2.res_key FROM search_index s {} resource t2 ON t2.type = s.c2 AND t2.id = s.c1 WHERE s.res_key IN (",
+            self.ordered_join()
+        ));
+        append(out, &inner);
+        out.push(") AND s.");
+        param_in(&keys, out);
+        out.push(&format!(") AND {row}.type IN ("));
+        list(out, types, |o, t| o.text_arg(t));
+        out.push(")))");
+        Ok(())
+    }
+
+    /// The table of a plain criterion (no `:not`, `:missing`, `_id`, `_lastUpdated`), and one
+    /// condition on its rows per type and value: a resource matches when one of its rows
+    /// meets one of them.
+    fn arms(
+        &self,
+        param: &SearchParam,
+        modifier: Modifier,
+        values: &[Value],
+        types: &[String],
+    ) -> Result<(&'static str, Vec<Sql>), StoreError> {
         let suffix = match modifier {
-            Modifier::Text => Some("text"),
-            Modifier::OfType => Some("of-type"),
-            Modifier::Identifier => Some("identifier"),
-            _ => None,
+            Modifier::Text => "text",
+            Modifier::OfType => "of-type",
+            Modifier::Identifier => "identifier",
+            _ => "",
         };
         let table = if param.kind == ParamKind::Composite {
             "composite_index"
         } else {
             "search_index"
         };
-        let applicable: Vec<&String> = types
+        let mut arms = Vec::new();
+        for t in types
             .iter()
             .filter(|t| registry::param(t, &param.code).is_some())
-            .collect();
-        let mut first = true;
-        for t in &applicable {
-            let keys = stored_keys(t, &param.code, suffix.unwrap_or_default());
+        {
+            let keys = stored_keys(t, &param.code, suffix);
             for v in values {
-                if !first {
-                    out.push(" UNION ALL ");
-                }
-                first = false;
-                out.push(&format!("SELECT res_key FROM {table} WHERE "));
-                param_in(&keys, out);
-                out.push(" AND ");
-                self.value_cond(param, modifier, v, out)?;
+                let mut arm = Sql::default();
+                param_in(&keys, &mut arm);
+                arm.push(" AND ");
+                self.value_cond(param, modifier, v, &mut arm)?;
+                arms.push(arm);
             }
         }
-        if first {
-            // No type searched has the parameter: nothing matches.
-            out.push("SELECT res_key FROM resource WHERE 1 = 0");
+        Ok((table, arms))
+    }
+
+    /// `key IN (set of f)`, or, when `f` is a plain criterion, the same as a correlated
+    /// `EXISTS` that probes `key`'s own index rows (no set is built: the cost is per key
+    /// tested, not per resource that matches `f`).
+    fn member(
+        &self,
+        key: &str,
+        row: Option<&str>,
+        f: &Filter,
+        types: &[String],
+        out: &mut Sql,
+    ) -> Result<(), StoreError> {
+        if let (Filter::Has { .. }, Some(row)) = (f, row) {
+            return self.has_member(row, f, types, out);
         }
+        if let Filter::Param {
+            param,
+            modifier,
+            values,
+        } = f
+            && !matches!(param.code.as_str(), "_id" | "_lastUpdated")
+            && *modifier != Modifier::Not
+        {
+            let (table, arms) = self.arms(param, *modifier, values, types)?;
+            out.push(&format!(
+                "EXISTS (SELECT 1 FROM {table} c WHERE c.res_key = {key} AND ("
+            ));
+            if arms.is_empty() {
+                out.push("1 = 0");
+            }
+            for (i, arm) in arms.iter().enumerate() {
+                if i > 0 {
+                    out.push(" OR ");
+                }
+                out.push("(");
+                append(out, arm);
+                out.push(")");
+            }
+            out.push("))");
+            return Ok(());
+        }
+        out.push(&format!("{key} IN ("));
+        self.set(f, types, out)?;
+        out.push(")");
         Ok(())
     }
 

@@ -79,6 +79,8 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX composite_lookup ON composite_index (param, a1, a2, b1, res_key);
     CREATE INDEX composite_res ON composite_index (res_key);",
+    // 3: the resources of one type in key order (unsorted pages of a type read off it).
+    "CREATE INDEX resource_type_key ON resource (type, res_key);",
 ];
 
 const READERS: usize = 8;
