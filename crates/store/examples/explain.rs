@@ -8,20 +8,66 @@ fn main() {
         eprintln!("usage: explain DB TYPE QUERY");
         std::process::exit(2);
     };
-    let (q, _) =
-        kizuna_search::parse_query_string(Some(rtype), query, kizuna_search::Handling::Strict)
-            .expect("query parses");
+    // `Patient/ID` as TYPE: the compartment of that patient, over every type ($everything).
+    let (types, compartment, qtype) = match rtype.strip_prefix("Patient/") {
+        Some(id) => {
+            let defs = kizuna_fhir::r4();
+            let types: Vec<String> = defs
+                .resource_types()
+                .iter()
+                .filter(|t| *t == "Patient" || !defs.patient_compartment(t).is_empty())
+                .cloned()
+                .collect();
+            let keys = types
+                .iter()
+                .flat_map(|t| {
+                    defs.patient_compartment(t)
+                        .iter()
+                        .flat_map(|c| kizuna_store::index::stored_keys(t, c, ""))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let c = kizuna_store::search::Compartment {
+                owner_type: "Patient".into(),
+                owner_id: id.into(),
+                keys,
+            };
+            (types, Some(c), None)
+        }
+        None => (vec![rtype.clone()], None, Some(rtype.as_str())),
+    };
+    let (q, _) = kizuna_search::parse_query_string(qtype, query, kizuna_search::Handling::Strict)
+        .expect("query parses");
     let spec = SearchSpec {
-        types: vec![rtype.clone()],
+        types,
         filters: q.filters,
         sort: q.sort,
-        count: 50,
+        count: q.count as usize,
         cursor: None,
         backward: false,
         total: false,
         budget: std::time::Duration::from_secs(10),
-        compartment: None,
+        compartment,
     };
+    if db.starts_with("postgres") {
+        let p = plan(&spec, Dialect::Postgres).expect("plan");
+        let args: Vec<String> = p
+            .page
+            .args
+            .iter()
+            .map(|a| match a {
+                kizuna_store::search::Arg::I32(x) => x.to_string(),
+                kizuna_store::search::Arg::I64(x) => x.to_string(),
+                kizuna_store::search::Arg::Text(t) => format!("'{}'", t.replace('\'', "''")),
+            })
+            .collect();
+        println!(
+            "PREPARE q AS {};\nEXPLAIN (ANALYZE, BUFFERS) EXECUTE q({});",
+            p.page.numbered(),
+            args.join(", ")
+        );
+        return;
+    }
     let p = plan(&spec, Dialect::Sqlite).expect("plan");
     println!("{}\n", p.page.text);
     let c = rusqlite::Connection::open(db).unwrap();

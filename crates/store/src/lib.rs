@@ -315,10 +315,17 @@ impl Store {
         target_type: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Hit>, StoreError> {
-        let sql = search::referenced(from, params, target_type, limit);
         match self {
-            Store::Sqlite(s) => s.hits(sql).await,
-            Store::Postgres(s) => s.hits(sql).await,
+            Store::Sqlite(s) => {
+                let sql =
+                    search::referenced(from, params, target_type, limit, search::Dialect::Sqlite);
+                s.hits(sql).await
+            }
+            Store::Postgres(s) => {
+                let sql =
+                    search::referenced(from, params, target_type, limit, search::Dialect::Postgres);
+                s.hits(sql).await
+            }
         }
     }
 

@@ -438,7 +438,7 @@ fn check_backend(open: impl Fn() -> Option<Store> + Clone, cases: u32) {
                 let (stored, patients) = load(&store, &mut rng).await;
                 // Either plan of `_has` (the other test of this file may switch it while this
                 // one runs: both must give the same results).
-                let threshold = if rng.random_bool(0.5) { 0 } else { 20_000 };
+                let threshold = if rng.random_bool(0.5) { 0 } else { 5_000 };
                 kizuna_store::search::MANY_REFERRERS
                     .store(threshold, std::sync::atomic::Ordering::Relaxed);
                 for _ in 0..40 {

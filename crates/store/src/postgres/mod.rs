@@ -102,9 +102,12 @@ impl PostgresStore {
     /// Connects to `url` and migrates the schema (serialized by an advisory lock, so several
     /// nodes may start at once).
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
-        let config: tokio_postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+        // No JIT: searches are short, and compiling one took longer than running it.
+        let options = format!("{} -c jit=off", config.get_options().unwrap_or_default());
+        config.options(options.trim());
         let mgr = Manager::from_config(
             config,
             NoTls,
