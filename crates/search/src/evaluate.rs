@@ -38,7 +38,11 @@
 //!   ([`Decimal::approx_bounds`]).
 //! - Quantity: the number rules on the entry's value, and the unit: `|system|code` → both
 //!   equal; `||code` → the entry's code or its unit equals it; no code → any unit (of that
-//!   system, when one is given).
+//!   system, when one is given). A UCUM search value whose code `ucum` understands
+//!   (`5.4|http://unitsofmeasure.org|mg`) instead matches UCUM entries of the same dimension:
+//!   both are converted to canonical units (the search value's number bound by bound, so
+//!   `ap` is ±10% of the converted value) and compared there; `5.4 mg` matches `0.0054 g`.
+//!   Quantities inside composites compare by their written unit only.
 //! - URI: default, the entry equals the value (`uri|version`: equals that text); `:below`, the
 //!   entry starts with the value's URI; `:above`, the value's URI starts with the entry (the
 //!   version of a `uri|version` value is not used by `:below`/`:above`).
@@ -405,6 +409,16 @@ fn number_matches(n: &NumberValue, v: &Decimal) -> bool {
 }
 
 fn quantity_matches(q: &QuantityValue, x: &QuantityAmount) -> bool {
+    if let Some((unit, n)) = q.canonical() {
+        return x
+            .canonical()
+            .is_some_and(|c| c.unit == unit && number_matches(&n, &c.value));
+    }
+    written_quantity_matches(q, x)
+}
+
+/// The rules on the written unit (composites use only these).
+fn written_quantity_matches(q: &QuantityValue, x: &QuantityAmount) -> bool {
     let unit = match (&q.system, &q.code) {
         (Some(s), Some(c)) => x.system.as_ref() == Some(s) && x.code.as_ref() == Some(c),
         (None, Some(c)) => x.code.as_ref() == Some(c) || x.unit.as_ref() == Some(c),
@@ -444,7 +458,7 @@ fn component_matches(part: &Value, x: &ComponentValue, targets: &[String]) -> bo
         (Value::String(s), ComponentValue::String(x)) => string_matches(Modifier::None, s, x),
         (Value::Date(d), ComponentValue::Date(x)) => date_matches(d, x),
         (Value::Number(n), ComponentValue::Number(x)) => number_matches(n, x),
-        (Value::Quantity(q), ComponentValue::Quantity(x)) => quantity_matches(q, x),
+        (Value::Quantity(q), ComponentValue::Quantity(x)) => written_quantity_matches(q, x),
         (Value::Reference(r), ComponentValue::Reference(x)) => reference_matches(r, x, targets),
         (Value::Uri(u), ComponentValue::Uri(x)) => uri_matches(Modifier::None, u, x),
         _ => false,

@@ -154,6 +154,38 @@ pub struct QuantityAmount {
     pub unit: Option<String>,
 }
 
+impl QuantityAmount {
+    /// The quantity in canonical UCUM units, when its system is UCUM and [`crate::ucum`]
+    /// understands its code.
+    pub fn canonical(&self) -> Option<crate::ucum::Canonical> {
+        if self.system.as_deref() != Some(crate::values::UCUM) {
+            return None;
+        }
+        let code = self.code.as_deref()?;
+        // A few units recur across millions of resources: each is read once per thread.
+        thread_local! {
+            static SEEN: std::cell::RefCell<HashMap<String, Option<crate::ucum::Conversion>>> =
+                std::cell::RefCell::new(HashMap::new());
+        }
+        let conv = SEEN.with(|seen| {
+            let mut seen = seen.borrow_mut();
+            if let Some(c) = seen.get(code) {
+                return c.clone();
+            }
+            if seen.len() >= 4096 {
+                seen.clear();
+            }
+            let c = crate::ucum::conversion(code);
+            seen.insert(code.to_string(), c.clone());
+            c
+        })?;
+        Some(crate::ucum::Canonical {
+            value: conv.apply(&self.value)?,
+            unit: conv.unit().to_string(),
+        })
+    }
+}
+
 /// What a reference points to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ReferenceValue {

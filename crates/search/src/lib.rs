@@ -19,6 +19,7 @@ pub mod extract;
 pub mod parse;
 pub mod query;
 pub mod registry;
+pub mod ucum;
 pub mod values;
 
 pub use decimal::Decimal;

@@ -339,6 +339,31 @@ pub struct QuantityValue {
     pub code: Option<String>,
 }
 
+/// The system of UCUM units.
+pub const UCUM: &str = "http://unitsofmeasure.org";
+
+impl QuantityValue {
+    /// For a UCUM quantity whose code [`crate::ucum`] understands: its canonical unit, and
+    /// the number converted to it (value and implicit range, bound by bound: the conversion
+    /// is increasing).
+    pub fn canonical(&self) -> Option<(String, NumberValue)> {
+        if self.system.as_deref() != Some(UCUM) {
+            return None;
+        }
+        let conv = crate::ucum::conversion(self.code.as_deref()?)?;
+        let n = &self.number;
+        Some((
+            conv.unit().to_string(),
+            NumberValue {
+                prefix: n.prefix,
+                value: conv.apply(&n.value)?,
+                low: conv.apply(&n.low)?,
+                high: conv.apply(&n.high)?,
+            },
+        ))
+    }
+}
+
 /// `[prefix]number`, `[prefix]number|system|code` or `[prefix]number||code`.
 pub fn parse_quantity(value: &str) -> Result<QuantityValue, String> {
     let parts = split_escaped(value, '|');

@@ -170,6 +170,32 @@ async fn search_by_every_kind_of_criterion(s: &TestServer) {
         ["o1", "o3"]
     );
     assert_eq!(ids(s, "/Observation?value-quantity=ap100").await, ["o3"]);
+    // UCUM units compare across units of one dimension: 72 /min is 1.2 Hz.
+    assert_eq!(
+        ids(
+            s,
+            "/Observation?value-quantity=1.2|http://unitsofmeasure.org|Hz"
+        )
+        .await,
+        ["o0"]
+    );
+    assert_eq!(
+        ids(
+            s,
+            "/Observation?value-quantity=gt1.4|http://unitsofmeasure.org|Hz"
+        )
+        .await,
+        ["o1", "o3"]
+    );
+    assert!(
+        ids(
+            s,
+            "/Observation?value-quantity=72|http://unitsofmeasure.org|kg"
+        )
+        .await
+        .is_empty(),
+        "another dimension"
+    );
     assert_eq!(
         ids(
             s,

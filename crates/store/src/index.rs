@@ -17,6 +17,7 @@
 //! | number                    | [`decimal_key`] |                           |          |             |
 //! | quantity                  | code            | system                    | [`decimal_key`] |      |
 //! | quantity (its unit)       | unit            | [`UNIT_MARK`]             | [`decimal_key`] |      |
+//! | quantity (UCUM, canonical)| canonical unit  | [`CANONICAL_MARK`]        | [`decimal_key`] |      |
 //! | reference (local)         | id              | type                      | version  |             |
 //! | reference (URL)           | URL             | `''`                      | version  |             |
 //! | reference (contained)     | id              | `#`                       |          |             |
@@ -42,6 +43,11 @@ use kizuna_search::registry::{self, SearchParam};
 
 /// The system of the extra row that lets a quantity's `unit` be searched like its code.
 pub const UNIT_MARK: &str = "\u{1}unit";
+
+/// The system of the extra row of a UCUM quantity in canonical units (its code is the
+/// canonical unit, e.g. `g.m-3`), which a UCUM search value in any unit of that dimension
+/// finds.
+pub const CANONICAL_MARK: &str = "\u{1}ucum";
 
 /// One row of `search_index` (without its `res_key`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -195,6 +201,15 @@ impl IndexRows {
                     c1,
                     c2,
                     c3,
+                    ..IndexRow::default()
+                });
+            }
+            if let Some(c) = e.value.canonical() {
+                out.rows.push(IndexRow {
+                    param: key(&e.param.code),
+                    c1: c.unit,
+                    c2: CANONICAL_MARK.into(),
+                    c3: decimal_key(&c.value),
                     ..IndexRow::default()
                 });
             }

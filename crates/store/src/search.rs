@@ -8,7 +8,7 @@
 //! Index rows exist only for live resources, so sets over the index need no liveness check;
 //! sets over `resource` (`_id`, `_lastUpdated`, `:not`, `:missing=true`) check `deleted`.
 
-use crate::index::{UNIT_MARK, decimal_key, stored_keys};
+use crate::index::{CANONICAL_MARK, UNIT_MARK, decimal_key, stored_keys};
 use crate::{StoreError, Version};
 use kizuna_search::registry::{self, ParamKind, SearchParam};
 use kizuna_search::values::{DateRange, NumberValue, Prefix, QuantityValue, Reference, Token};
@@ -934,7 +934,7 @@ impl Gen {
                 date_cond("lo", "hi", d, out);
             }
             (_, _, Value::Number(n)) => number_cond("c1", n, out),
-            (_, _, Value::Quantity(q)) => quantity_cond("c1", "c2", "c3", q, out),
+            (_, _, Value::Quantity(q)) => quantity_cond("c1", "c2", "c3", q, true, out),
             (ParamKind::Uri, m, Value::Uri(u)) => {
                 let text = match &u.version {
                     Some(v) => format!("{}|{v}", u.uri),
@@ -995,7 +995,7 @@ impl Gen {
             (_, Value::String(s)) => self.string_cond(t1, t2, Modifier::None, s, out),
             (_, Value::Date(d)) => date_cond(lo, hi, d, out),
             (_, Value::Number(n)) => number_cond(num, n, out),
-            (_, Value::Quantity(q)) => quantity_cond(t1, t2, num, q, out),
+            (_, Value::Quantity(q)) => quantity_cond(t1, t2, num, q, false, out),
             (_, Value::Reference(r)) => match r {
                 Reference::Local {
                     resource_type, id, ..
@@ -1086,7 +1086,13 @@ impl Gen {
         list(out, &keys_of(&key.param.code, types), |o, k| {
             o.arg(Arg::I32(*k))
         });
-        out.push(&format!("){extra})"));
+        out.push(&format!("){extra}"));
+        if key.param.kind == ParamKind::Quantity {
+            // The canonical rows hold other numbers (grams where the value is in mg).
+            out.push(" AND x.c2 <> ");
+            out.text_arg(CANONICAL_MARK);
+        }
+        out.push(")");
         Ok(())
     }
 }
@@ -1261,13 +1267,24 @@ fn number_cond(col: &str, n: &NumberValue, out: &mut Sql) {
     }
 }
 
+/// A quantity's rows; with `canonical` (not in composites), a UCUM value in a unit `ucum`
+/// understands is compared in canonical units against the canonical rows.
 fn quantity_cond(
     code_col: &str,
     system_col: &str,
     num_col: &str,
     q: &QuantityValue,
+    canonical: bool,
     out: &mut Sql,
 ) {
+    if let Some((unit, n)) = q.canonical().filter(|_| canonical) {
+        number_cond(num_col, &n, out);
+        out.push(&format!(" AND {code_col} = "));
+        out.text_arg(&unit);
+        out.push(&format!(" AND {system_col} = "));
+        out.text_arg(CANONICAL_MARK);
+        return;
+    }
     number_cond(num_col, &q.number, out);
     match (&q.system, &q.code) {
         (Some(s), Some(c)) => {
@@ -1279,15 +1296,20 @@ fn quantity_cond(
         (None, Some(c)) => {
             out.push(&format!(" AND {code_col} = "));
             out.text_arg(c);
+            out.push(&format!(" AND {system_col} <> "));
+            out.text_arg(CANONICAL_MARK);
         }
         (Some(s), None) => {
             out.push(&format!(" AND {system_col} = "));
             out.text_arg(s);
         }
         (None, None) => {
-            // Any unit; the unit rows repeat the value, so they can be left out.
-            out.push(&format!(" AND {system_col} <> "));
+            // Any unit; the unit and canonical rows repeat the value, so they are left out.
+            out.push(&format!(" AND {system_col} NOT IN ("));
             out.text_arg(UNIT_MARK);
+            out.push(", ");
+            out.text_arg(CANONICAL_MARK);
+            out.push(")");
         }
     }
 }

@@ -35,7 +35,18 @@ const CODES: &[(&str, &str, &str)] = &[
     ("urn:oid:1.2.392.200119.4.504", "8867-4", "心拍数"),
     ("http://jpfhir.jp/code", "A1", "検査"),
 ];
-const UNITS: &[(&str, &str)] = &[("/min", "beats/minute"), ("mm[Hg]", "mmHg"), ("kg", "kg")];
+/// UCUM codes, some of one dimension (kg, g, [lb_av]; mm[Hg], kPa; Cel, [degF]) so that
+/// searches in one unit find values written in another.
+const UNITS: &[(&str, &str)] = &[
+    ("/min", "beats/minute"),
+    ("mm[Hg]", "mmHg"),
+    ("kg", "kg"),
+    ("g", "g"),
+    ("[lb_av]", "lb"),
+    ("kPa", "kPa"),
+    ("Cel", "°C"),
+    ("[degF]", "°F"),
+];
 const NUMBERS: &[&str] = &[
     "0", "1", "1.0", "1.5", "9.95", "10", "72", "72.0", "72.5", "99.5", "100", "100.4", "120",
     "-3", "0.05",
