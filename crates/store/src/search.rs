@@ -250,21 +250,35 @@ pub fn plan(spec: &SearchSpec, dialect: Dialect) -> Result<Plan, StoreError> {
         ));
     };
     let mut page = Sql::default();
-    page.push("SELECT pg.res_key, pg.type, pg.id, pg.version, pg.last_updated, h.method, h.body");
+    page.push(&format!("SELECT {HIT_COLUMNS}"));
     for i in 0..spec.sort.len() {
         page.push(&format!(", pg.k{i}"));
     }
-    page.push(
-        " FROM (SELECT * FROM (SELECT r.res_key, r.type, r.id, r.version, r.last_updated, r.seq",
-    );
+    page.push(" FROM (SELECT * FROM (SELECT r.res_key");
     for (i, key) in spec.sort.iter().enumerate() {
         page.push(", ");
         g.sort_expr(key, &spec.types, &mut page)?;
         page.push(&format!(" AS k{i}"));
     }
-    page.push(" FROM resource r WHERE r.deleted = FALSE AND r.res_key IN (");
-    base(&mut page);
-    page.push(")");
+    // The criteria's sets hold live resources of the searched types only (index rows exist
+    // for current versions of live resources), so PostgreSQL picks the page's keys from the
+    // sets alone, and reads `resource` for the page's rows only. SQLite walks `resource` by
+    // the (ordered) first set and stops at the page's end. Sorting by `_id` or
+    // `_lastUpdated` needs `resource` either way.
+    let by_resource = g.dialect == Dialect::Sqlite
+        || spec
+            .sort
+            .iter()
+            .any(|k| matches!(k.param.code.as_str(), "_id" | "_lastUpdated"));
+    if by_resource {
+        page.push(" FROM resource r WHERE r.deleted = FALSE AND r.res_key IN (");
+        base(&mut page);
+        page.push(")");
+    } else {
+        page.push(" FROM (SELECT DISTINCT res_key FROM (");
+        base(&mut page);
+        page.push(") b) r WHERE 1 = 1");
+    }
     for s in sets.iter().skip(1) {
         page.push(" AND r.res_key IN (");
         append(&mut page, s);
@@ -278,7 +292,7 @@ pub fn plan(spec: &SearchSpec, dialect: Dialect) -> Result<Plan, StoreError> {
     order("q", &mut page);
     page.push(" LIMIT ");
     page.int_arg(spec.count as i64 + 1);
-    page.push(") pg JOIN history h ON h.seq = pg.seq");
+    page.push(") pg JOIN resource r ON r.res_key = pg.res_key JOIN history h ON h.seq = r.seq");
     order("pg", &mut page);
     if page.args.len() > MAX_ARGS {
         return Err(unsupported(format!(

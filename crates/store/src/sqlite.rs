@@ -81,25 +81,6 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX composite_res ON composite_index (res_key);",
     // 3: the resources of one type in key order (unsorted pages of a type read off it).
     "CREATE INDEX resource_type_key ON resource (type, res_key);",
-    // 4: composite rows keyed by their values (no rowid table and second copy of the key).
-    "CREATE TABLE composite_index_keyed (
-        param INTEGER NOT NULL,
-        a1 TEXT NOT NULL,
-        a2 TEXT NOT NULL,
-        b1 TEXT NOT NULL,
-        b2 TEXT NOT NULL,
-        b3 TEXT NOT NULL,
-        blo INTEGER NOT NULL,
-        bhi INTEGER NOT NULL,
-        c3 TEXT NOT NULL,
-        res_key INTEGER NOT NULL,
-        PRIMARY KEY (param, a1, a2, b1, b2, b3, blo, bhi, c3, res_key)
-    ) WITHOUT ROWID;
-    INSERT OR IGNORE INTO composite_index_keyed
-        SELECT param, a1, a2, b1, b2, b3, blo, bhi, c3, res_key FROM composite_index;
-    DROP TABLE composite_index;
-    ALTER TABLE composite_index_keyed RENAME TO composite_index;
-    CREATE INDEX composite_res ON composite_index (res_key);",
 ];
 
 const READERS: usize = 8;
@@ -814,7 +795,7 @@ fn write_index(
         ins.execute(params![r.param, r.c1, r.c2, r.c3, r.lo, r.hi, res_key])?;
     }
     let mut ins = c.prepare_cached(
-        "INSERT OR IGNORE INTO composite_index (param, a1, a2, b1, b2, b3, blo, bhi, c3, res_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO composite_index (param, a1, a2, b1, b2, b3, blo, bhi, c3, res_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     for r in &index.composites {
         ins.execute(params![

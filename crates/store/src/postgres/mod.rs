@@ -87,8 +87,6 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX composite_res ON composite_index (res_key);"#,
     // 3: the resources of one type in key order (unsorted pages of a type read off it).
     "CREATE INDEX resource_type_key ON resource (type, res_key);",
-    // 4: (SQLite's composite table was rebuilt without a rowid; nothing to do here.)
-    "SELECT 1;",
 ];
 
 const RETRIES: usize = 20;
