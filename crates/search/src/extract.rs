@@ -579,22 +579,16 @@ fn date_of(v: &Value) -> Option<DateValue> {
 fn node_dates(n: &Node<'_>, push: &mut dyn FnMut(DateValue)) {
     let Some(v) = n.value else { return };
     match n.fhir_type.name() {
-        "Period" => {
-            let start = v.get("start").map(date_of);
-            let end = v.get("end").map(date_of);
-            match (start, end) {
-                (None, None) | (Some(None), _) | (_, Some(None)) => {}
-                (start, end) => push(DateValue {
-                    start_micros: start.flatten().map_or(i64::MIN, |d| d.start_micros),
-                    end_micros: end.flatten().map_or(i64::MAX, |d| d.end_micros),
-                }),
-            }
-        }
+        "Period" => period(v, push),
         "Timing" => {
+            // Each event, and the bounds of a repeating schedule.
             for e in array(v, "event") {
                 if let Some(d) = date_of(e) {
                     push(d);
                 }
+            }
+            if let Some(bounds) = v.get("repeat").and_then(|r| r.get("boundsPeriod")) {
+                period(bounds, push);
             }
         }
         _ => {
@@ -602,6 +596,20 @@ fn node_dates(n: &Node<'_>, push: &mut dyn FnMut(DateValue)) {
                 push(d);
             }
         }
+    }
+}
+
+/// A Period from its start to its end (an open end is unbounded); nothing if a bound is not a
+/// date or neither is given.
+fn period(v: &Value, push: &mut dyn FnMut(DateValue)) {
+    let start = v.get("start").map(date_of);
+    let end = v.get("end").map(date_of);
+    match (start, end) {
+        (None, None) | (Some(None), _) | (_, Some(None)) => {}
+        (start, end) => push(DateValue {
+            start_micros: start.flatten().map_or(i64::MIN, |d| d.start_micros),
+            end_micros: end.flatten().map_or(i64::MAX, |d| d.end_micros),
+        }),
     }
 }
 

@@ -206,6 +206,35 @@ fn periods_money_and_open_ends() {
             end_micros: i64::MAX
         }]
     );
+    // A Timing gives each event and the bounds of its schedule.
+    let e = extract(&json!({
+        "resourceType": "CarePlan", "status": "active", "intent": "plan",
+        "subject": {"reference": "Patient/p"},
+        "activity": [{"detail": {"status": "scheduled", "scheduledTiming": {
+            "event": ["2024-05-01T09:00:00+09:00"],
+            "repeat": {"boundsPeriod": {"start": "2024-01-01T00:00:00Z", "end": "2024-12-31T00:00:00Z"}}
+        }}}]
+    }));
+    let mut d: Vec<DateValue> = e
+        .dates
+        .iter()
+        .filter(|d| d.param.code == "activity-date")
+        .map(|d| d.value)
+        .collect();
+    d.sort_by_key(|d| d.start_micros);
+    assert_eq!(
+        d,
+        vec![
+            DateValue {
+                start_micros: micros("2024-01-01T00:00:00Z"),
+                end_micros: micros("2024-12-31T00:00:00Z") + 1_000_000
+            },
+            DateValue {
+                start_micros: micros("2024-05-01T00:00:00Z"),
+                end_micros: micros("2024-05-01T00:00:00Z") + 1_000_000
+            },
+        ]
+    );
     // Parsed from text: `json!` would read 12.50 as a float.
     let charge: Value = serde_json::from_str(
         r#"{"resourceType": "ChargeItem",

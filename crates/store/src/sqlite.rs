@@ -1,7 +1,7 @@
 //! The embedded backend: SQLite (bundled) in WAL mode in a data directory.
 //!
 //! One writer thread owns the only write connection and does group commit: it takes every batch
-//! waiting in its queue, applies each under its own savepoint (a failing batch rolls back alone),
+//! waiting in its queue, applies each under its own savepoint (a failing batch rolls back alone; a batch alone needs none),
 //! commits once (`synchronous=FULL`: the WAL is fsynced before the commit returns) and only then
 //! acknowledges all of them. Readers use a small pool of read-only connections.
 
