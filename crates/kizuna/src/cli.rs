@@ -36,6 +36,15 @@ enum Command {
     Demo(DemoArgs),
     /// Benchmark any FHIR server's base URL: upload, reads, small transactions
     Bench(BenchArgs),
+    /// Recompute the search index rows of every resource (after an upgrade that changes what
+    /// is indexed; stop the server first when using the embedded store)
+    Reindex(ReindexArgs),
+}
+
+#[derive(Args)]
+struct ReindexArgs {
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 #[derive(Args)]
@@ -179,6 +188,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Synth(a) => synth(a).await,
         Command::Demo(a) => demo(a).await,
         Command::Bench(a) => bench(a).await,
+        Command::Reindex(a) => reindex(a).await,
     }
 }
 
@@ -276,6 +286,72 @@ pub fn progress_bar(what: &str) -> ProgressBar {
         .progress_chars("=> "),
     );
     bar
+}
+
+/// Resources read, indexed and written per step of `reindex`.
+const REINDEX_PAGE: usize = 2000;
+
+async fn reindex(a: ReindexArgs) -> Result<ExitCode> {
+    let store = a.store.open().await?;
+    let started = std::time::Instant::now();
+    let total = store.stats().await?.resources;
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "reindexing [{bar:40}] {pos}/{len} resources ({per_sec}, {eta} left)",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let (mut after, mut done, mut seen) = (0i64, 0usize, 0usize);
+    loop {
+        let page = store.live_after(after, REINDEX_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.res_key;
+        seen += page.len();
+        // Extraction on the blocking pool, half a page per task.
+        let mut tasks = Vec::new();
+        for chunk in page.chunks(REINDEX_PAGE / 2) {
+            let chunk = chunk.to_vec();
+            tasks.push(tokio::task::spawn_blocking(move || {
+                chunk
+                    .into_iter()
+                    .filter_map(|live| {
+                        let body: serde_json::Value = serde_json::from_str(&live.body).ok()?;
+                        Some(kizuna_store::Reindexed {
+                            res_key: live.res_key,
+                            seq: live.seq,
+                            index: kizuna_records::index_rows(&body),
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            }));
+        }
+        let mut items = Vec::with_capacity(page.len());
+        for t in tasks {
+            items.extend(t.await.context("index extraction failed")?);
+        }
+        done += store.reindex(items).await?;
+        bar.inc(page.len() as u64);
+    }
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "reindexed {done} resources in {secs:.1} s ({:.0} resources/s)",
+        done as f64 / secs.max(1e-9)
+    );
+    if seen > done {
+        println!(
+            "{} resources were written while reindexing (their new versions are indexed already)",
+            seen - done
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn import(a: ImportArgs) -> Result<ExitCode> {

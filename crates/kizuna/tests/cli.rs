@@ -345,6 +345,24 @@ fn synth_is_reproducible_and_loads() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("5 patients"));
+    // Reindexing the store rewrites every live resource's rows.
+    let out = kizuna()
+        .args(["reindex", "--data"])
+        .arg(dir.path().join("t"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n: u64 = stdout
+        .strip_prefix("reindexed ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(n > 5, "{stdout}");
 }
 
 #[test]
@@ -383,7 +401,7 @@ fn demo_serves_synthetic_patients() {
 
 #[test]
 fn every_subcommand_has_help_and_bad_arguments_say_how_to_fix_them() {
-    for sub in ["serve", "import", "synth", "demo", "bench"] {
+    for sub in ["serve", "import", "synth", "demo", "bench", "reindex"] {
         let out = kizuna().args([sub, "--help"]).output().unwrap();
         assert!(out.status.success(), "{sub} --help");
         assert!(
@@ -434,6 +452,8 @@ fn bench_runs_against_a_server() {
             "4",
             "--transaction-clients",
             "4",
+            "--workloads",
+            "upload,read,transaction,search",
             "--json",
         ])
         .output()
@@ -452,10 +472,25 @@ fn bench_runs_against_a_server() {
         .iter()
         .map(|f| f["workload"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["upload", "read", "transaction"]);
+    assert_eq!(
+        names,
+        vec![
+            "upload",
+            "read",
+            "transaction",
+            "search-code",
+            "search-count",
+            "search-patient",
+            "search-chain",
+            "search-has",
+            "everything"
+        ]
+    );
     for f in figures.as_array().unwrap() {
         assert_eq!(f["errors"], 0, "{f}");
         assert!(f["operations"].as_u64().unwrap() > 0, "{f}");
+        // Every search finds something in the uploaded data.
+        assert!(f["resources"].as_u64().unwrap() > 0, "{f}");
     }
     server.signal("TERM");
     assert!(server.wait().success());

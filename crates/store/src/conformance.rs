@@ -63,6 +63,81 @@ pub async fn run_all(store: &Store) {
     history_scopes_and_paging(store).await;
     concurrent_updates_lose_nothing(store).await;
     decimals_survive(store).await;
+    reindex_replaces_rows_of_unchanged_versions(store).await;
+}
+
+async fn reindex_replaces_rows_of_unchanged_versions(store: &Store) {
+    let body = |family: &str| json!({"resourceType": "Patient", "id": "ri1", "name": [{"family": family}]});
+    store
+        .commit(one(put("Patient", "ri1", body("Reindex"))))
+        .await
+        .unwrap();
+    store
+        .commit(one(put(
+            "Patient",
+            "ri2",
+            json!({"resourceType": "Patient", "id": "ri2"}),
+        )))
+        .await
+        .unwrap();
+    let found = |family: &'static str| async move {
+        store
+            .find(
+                "Patient",
+                &filters("Patient", &format!("family={family}")),
+                10,
+            )
+            .await
+            .unwrap()
+    };
+    assert_eq!(found("Reindex").await, vec!["ri1"]);
+    // Walk the live resources in key order, as `kizuna reindex` does.
+    let mut live = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.live_after(after, 1).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.res_key;
+        live.extend(page);
+    }
+    let mine: Vec<&crate::Live> = live
+        .iter()
+        .filter(|l| l.body.contains("\"ri1\"") || l.body.contains("\"ri2\""))
+        .collect();
+    assert_eq!(mine.len(), 2);
+    let ri1 = mine.iter().find(|l| l.body.contains("\"ri1\"")).unwrap();
+    // Rows computed from another body replace the stored ones.
+    let other =
+        IndexRows::from_entries("Patient", &kizuna_search::extract::extract(&body("Other")));
+    let n = store
+        .reindex(vec![crate::Reindexed {
+            res_key: ri1.res_key,
+            seq: ri1.seq,
+            index: other,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert!(found("Reindex").await.is_empty());
+    assert_eq!(found("Other").await, vec!["ri1"]);
+    // A version written since the rows were computed keeps its own rows.
+    store
+        .commit(one(put("Patient", "ri1", body("Newer"))))
+        .await
+        .unwrap();
+    let stale =
+        IndexRows::from_entries("Patient", &kizuna_search::extract::extract(&body("Stale")));
+    let n = store
+        .reindex(vec![crate::Reindexed {
+            res_key: ri1.res_key,
+            seq: ri1.seq,
+            index: stale,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(found("Newer").await, vec!["ri1"]);
+    assert!(found("Stale").await.is_empty());
 }
 
 async fn versions_and_meta(store: &Store) {

@@ -126,6 +126,23 @@ pub enum Write {
     Delete { rtype: String, id: String },
 }
 
+/// A live resource's current version, as [`Store::live_after`] reads it.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub res_key: i64,
+    /// The current version's history sequence number.
+    pub seq: i64,
+    pub body: String,
+}
+
+/// New index rows for a resource at the version `seq` they were computed from.
+#[derive(Debug, Clone)]
+pub struct Reindexed {
+    pub res_key: i64,
+    pub seq: i64,
+    pub index: IndexRows,
+}
+
 /// Conditions and writes applied atomically.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
@@ -326,6 +343,26 @@ impl Store {
                     search::referenced(from, params, target_type, limit, search::Dialect::Postgres);
                 s.hits(sql).await
             }
+        }
+    }
+
+    /// Up to `limit` live resources after `res_key` `after`, in key order, with their current
+    /// bodies: what `kizuna reindex` walks.
+    pub async fn live_after(&self, after: i64, limit: usize) -> Result<Vec<Live>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.live_after(after, limit).await,
+            Store::Postgres(s) => s.live_after(after, limit).await,
+        }
+    }
+
+    /// Replaces the search index rows of resources, each only if it is still live at the
+    /// version (`seq`) its rows were computed from (a resource written meanwhile already has
+    /// fresh rows); returns how many were replaced. For index rows that predate a change of
+    /// what is indexed (`kizuna reindex`).
+    pub async fn reindex(&self, items: Vec<Reindexed>) -> Result<usize, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.reindex(items).await,
+            Store::Postgres(s) => s.reindex(items).await,
         }
     }
 

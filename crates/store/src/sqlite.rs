@@ -7,9 +7,9 @@
 
 use crate::search::{self, Arg, Dialect, Hit, SearchResult, SearchSpec, SortValue, Sql};
 use crate::{
-    Batch, Condition, HistoryPage, HistoryQuery, HistoryScope, IndexRows, Method, Micros, Stats,
-    StoreError, Version, Write, WriteOutcome, Written, find_spec, next_timestamp, sorted_ids,
-    stamp,
+    Batch, Condition, HistoryPage, HistoryQuery, HistoryScope, IndexRows, Live, Method, Micros,
+    Reindexed, Stats, StoreError, Version, Write, WriteOutcome, Written, find_spec, next_timestamp,
+    sorted_ids, stamp,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -87,9 +87,18 @@ const READERS: usize = 8;
 /// At most this many batches share one commit.
 const GROUP_LIMIT: usize = 512;
 
-struct Job {
+/// A batch waiting for the writer.
+struct Pending {
     batch: Batch,
     reply: oneshot::Sender<Result<Vec<Written>, StoreError>>,
+}
+
+enum Job {
+    Batch(Pending),
+    Reindex {
+        items: Vec<Reindexed>,
+        reply: oneshot::Sender<Result<usize, StoreError>>,
+    },
 }
 
 /// The embedded store. Cloning shares it.
@@ -240,11 +249,42 @@ impl SqliteStore {
         let (reply, rx) = oneshot::channel();
         self.inner
             .writer
-            .send(Job { batch, reply })
+            .send(Job::Batch(Pending { batch, reply }))
             .await
             .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
         rx.await
             .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+    }
+
+    /// See [`crate::Store::reindex`].
+    pub async fn reindex(&self, items: Vec<Reindexed>) -> Result<usize, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .writer
+            .send(Job::Reindex { items, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+    }
+
+    /// See [`crate::Store::live_after`].
+    pub async fn live_after(&self, after: i64, limit: usize) -> Result<Vec<Live>, StoreError> {
+        self.read_blocking(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT r.res_key, r.seq, h.body FROM resource r JOIN history h ON h.seq = r.seq \
+                 WHERE r.deleted = 0 AND r.res_key > ?1 ORDER BY r.res_key LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![after, limit as i64], |row| {
+                Ok(Live {
+                    res_key: row.get(0)?,
+                    seq: row.get(1)?,
+                    body: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
     }
 
     pub async fn search(&self, spec: SearchSpec) -> Result<SearchResult, StoreError> {
@@ -473,10 +513,23 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
         )
         .unwrap_or(0);
     while let Some(first) = rx.blocking_recv() {
+        let first = match first {
+            Job::Batch(p) => p,
+            Job::Reindex { items, reply } => {
+                let _ = reply.send(reindex(&mut conn, items));
+                continue;
+            }
+        };
         let mut jobs = vec![first];
+        // A reindex job met while grouping runs after the group.
+        let mut held = None;
         while jobs.len() < GROUP_LIMIT {
             match rx.try_recv() {
-                Ok(j) => jobs.push(j),
+                Ok(Job::Batch(p)) => jobs.push(p),
+                Ok(other) => {
+                    held = Some(other);
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -535,7 +588,29 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 }
             }
         }
+        if let Some(Job::Reindex { items, reply }) = held {
+            let _ = reply.send(reindex(&mut conn, items));
+        }
     }
+}
+
+/// Replaces the index rows of the resources still at the version they were read at, in one
+/// transaction; how many were replaced.
+fn reindex(conn: &mut Connection, items: Vec<Reindexed>) -> Result<usize, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut done = 0;
+    for item in &items {
+        let seq: Option<(i64, bool)> = tx
+            .prepare_cached("SELECT seq, deleted FROM resource WHERE res_key = ?1")?
+            .query_row(params![item.res_key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if seq == Some((item.seq, false)) {
+            write_index(&tx, item.res_key, &item.index, false)?;
+            done += 1;
+        }
+    }
+    tx.commit()?;
+    Ok(done)
 }
 
 /// Runs `f`; a bug that panics refuses its own batch, and the writer, and every other batch,

@@ -235,6 +235,30 @@ impl PostgresStore {
         Ok(result)
     }
 
+    /// See [`crate::Store::live_after`].
+    pub async fn live_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::Live>, StoreError> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "SELECT r.res_key, r.seq, h.body FROM resource r JOIN history h ON h.seq = r.seq \
+                 WHERE NOT r.deleted AND r.res_key > $1 ORDER BY r.res_key LIMIT $2",
+            )
+            .await?;
+        let rows = client.query(&st, &[&after, &(limit as i64)]).await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::Live {
+                res_key: r.get(0),
+                seq: r.get(1),
+                body: r.get::<_, Option<String>>(2).unwrap_or_default(),
+            })
+            .collect())
+    }
+
     pub async fn hits(&self, sql: Sql) -> Result<Vec<Hit>, StoreError> {
         let client = self.client().await?;
         query_hits(&**client, &sql, 0).await

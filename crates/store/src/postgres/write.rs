@@ -516,3 +516,55 @@ impl IndexCols {
         Ok(())
     }
 }
+
+impl PostgresStore {
+    /// See [`crate::Store::reindex`]: the rows are locked in `res_key` order, as every batch
+    /// locks them, and replaced where the version is still the one read.
+    pub async fn reindex(&self, mut items: Vec<crate::Reindexed>) -> Result<usize, StoreError> {
+        items.sort_by_key(|i| i.res_key);
+        let keys: Vec<i64> = items.iter().map(|i| i.res_key).collect();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            let result = async {
+                let rows = tx
+                    .query(
+                        &prep(
+                            &tx,
+                            "SELECT res_key, seq FROM resource WHERE res_key = ANY($1) AND NOT deleted ORDER BY res_key FOR UPDATE",
+                        )
+                        .await?,
+                        &[&keys],
+                    )
+                    .await
+                    .map_err(StoreError::from_pg)?;
+                let live: HashMap<i64, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+                let mut idx = IndexCols::default();
+                let mut replaced = Vec::new();
+                for item in &items {
+                    if live.get(&item.res_key) == Some(&item.seq) {
+                        idx.extend(item.res_key, &item.index);
+                        replaced.push(item.res_key);
+                    }
+                }
+                idx.replace(&tx, &replaced).await?;
+                Ok::<usize, StoreError>(replaced.len())
+            }
+            .await;
+            let result = match result {
+                Ok(n) => tx.commit().await.map(|_| n).map_err(StoreError::from_pg),
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(StoreError::Backend(msg))
+                    if msg.starts_with(RETRYABLE) && attempt < RETRIES =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(attempt as u64 * 2)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
