@@ -192,11 +192,25 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Says so when the store's search indexes were written by an older kizuna.
+async fn warn_if_index_outdated(store: &Store) -> Result<()> {
+    let format = store.index_format().await?;
+    if format < kizuna_store::index::INDEX_FORMAT {
+        tracing::warn!(
+            index_format = format,
+            current = kizuna_store::index::INDEX_FORMAT,
+            "this store's search indexes were written by an older kizuna: some searches miss resources until `kizuna reindex` has run on it"
+        );
+    }
+    Ok(())
+}
+
 async fn serve(a: ServeArgs) -> Result<ExitCode> {
     if a.max_body_mb == 0 {
         bail!("--max-body-mb must be at least 1");
     }
     let store = a.store.open().await?;
+    warn_if_index_outdated(&store).await?;
     serve_store(store, a.addr, a.base_url, a.max_body_mb, |_| {}).await
 }
 
@@ -308,54 +322,75 @@ async fn reindex(a: ReindexArgs) -> Result<ExitCode> {
     } else {
         ProgressBar::hidden()
     };
-    let (mut after, mut done, mut seen) = (0i64, 0usize, 0usize);
+    let (mut after, mut done, mut changed, mut unreadable) = (0i64, 0usize, 0usize, 0usize);
     loop {
         let page = store.live_after(after, REINDEX_PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.res_key;
-        seen += page.len();
         // Extraction on the blocking pool, half a page per task.
         let mut tasks = Vec::new();
         for chunk in page.chunks(REINDEX_PAGE / 2) {
             let chunk = chunk.to_vec();
             tasks.push(tokio::task::spawn_blocking(move || {
-                chunk
+                let mut unreadable = 0usize;
+                let items = chunk
                     .into_iter()
                     .filter_map(|live| {
-                        let body: serde_json::Value = serde_json::from_str(&live.body).ok()?;
+                        let Ok(body) = serde_json::from_str::<serde_json::Value>(&live.body) else {
+                            unreadable += 1;
+                            return None;
+                        };
                         Some(kizuna_store::Reindexed {
                             res_key: live.res_key,
                             seq: live.seq,
                             index: kizuna_records::index_rows(&body),
                         })
                     })
-                    .collect::<Vec<_>>()
+                    .collect::<Vec<_>>();
+                (items, unreadable)
             }));
         }
         let mut items = Vec::with_capacity(page.len());
         for t in tasks {
-            items.extend(t.await.context("index extraction failed")?);
+            let (more, bad) = t.await.context("index extraction failed")?;
+            items.extend(more);
+            unreadable += bad;
         }
-        done += store.reindex(items).await?;
+        let attempted = items.len();
+        let replaced = store.reindex(items).await?;
+        done += replaced;
+        changed += attempted - replaced;
         bar.inc(page.len() as u64);
     }
     bar.finish_and_clear();
+    if unreadable == 0 {
+        store
+            .set_index_format(kizuna_store::index::INDEX_FORMAT)
+            .await?;
+    }
     let secs = started.elapsed().as_secs_f64();
     println!(
         "reindexed {done} resources in {secs:.1} s ({:.0} resources/s)",
         done as f64 / secs.max(1e-9)
     );
-    if seen > done {
+    if changed > 0 {
         println!(
-            "{} resources were written while reindexing (their new versions are indexed already)",
-            seen - done
+            "{changed} resources were written or deleted while reindexing (their new versions are indexed already)"
         );
+    }
+    if unreadable > 0 {
+        // Stored bodies are JSON the store wrote; this means damage to the store.
+        println!(
+            "{unreadable} stored bodies could not be read as JSON and kept their old rows; check the store"
+        );
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn import(a: ImportArgs) -> Result<ExitCode> {
     let store = a.store.open().await?;
+    warn_if_index_outdated(&store).await?;
     let started = std::time::Instant::now();
     let bar = progress_bar("importing");
     let report = kizuna_import::import(

@@ -35,7 +35,8 @@
 //! - Number (exact decimals; search `value` with its precision range `[low, high)`):
 //!   `eq`: `low <= v < high`; `ne`: not `eq`; `gt`/`sa`: `v > value`; `lt`/`eb`: `v < value`;
 //!   `ge`: `v >= value`; `le`: `v <= value`; `ap`: `|v - value| <= |value| / 10`
-//!   ([`Decimal::approx_bounds`]).
+//!   ([`Decimal::approx_bounds`], computed in the unit the value is written in, so that `ap37`
+//!   Cel is 33.3–40.7 °C, whatever unit it is compared in).
 //! - Quantity: the number rules on the entry's value, and the unit: `|system|code` → both
 //!   equal; `||code` → the entry's code or its unit equals it; no code → any unit (of that
 //!   system, when one is given). A UCUM search value whose code `ucum` understands
@@ -401,10 +402,7 @@ fn number_matches(n: &NumberValue, v: &Decimal) -> bool {
         Prefix::Lt | Prefix::Eb => *v < n.value,
         Prefix::Ge => *v >= n.value,
         Prefix::Le => *v <= n.value,
-        Prefix::Ap => {
-            let (low, high) = n.value.approx_bounds();
-            low <= *v && *v <= high
-        }
+        Prefix::Ap => n.low <= *v && *v <= n.high,
     }
 }
 

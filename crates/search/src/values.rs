@@ -306,8 +306,9 @@ pub fn parse_date(value: &str) -> Result<DateRange, String> {
 }
 
 /// A number search value. `value` is exact; `[low, high)` is its implicit range at the written
-/// precision (`100` → `[99.5, 100.5)`), which `eq`, `ne` and `ap` use. The other prefixes
-/// compare with `value` itself, as if it had arbitrarily high precision.
+/// precision (`100` → `[99.5, 100.5)`), which `eq` and `ne` use; for `ap`, `[low, high]` is
+/// `value` ± 10% ([`Decimal::approx_bounds`]). The other prefixes compare with `value` itself,
+/// as if it had arbitrarily high precision.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NumberValue {
     pub prefix: Prefix,
@@ -320,7 +321,10 @@ pub struct NumberValue {
 pub fn parse_number(value: &str) -> Result<NumberValue, String> {
     let (prefix, rest) = Prefix::split(value)?;
     let number = Decimal::parse(rest)?;
-    let (low, high) = number.precision_range();
+    let (low, high) = match prefix {
+        Prefix::Ap => number.approx_bounds(),
+        _ => number.precision_range(),
+    };
     Ok(NumberValue {
         prefix,
         value: number,

@@ -54,6 +54,11 @@ fn body_of(v: &crate::Version) -> Value {
 
 /// Runs every check against a fresh, empty store.
 pub async fn run_all(store: &Store) {
+    // A store opened empty has nothing indexed in an older format.
+    assert_eq!(
+        store.index_format().await.unwrap(),
+        crate::index::INDEX_FORMAT
+    );
     versions_and_meta(store).await;
     unchanged_updates_make_no_version(store).await;
     delete_and_resurrect(store).await;
@@ -138,6 +143,17 @@ async fn reindex_replaces_rows_of_unchanged_versions(store: &Store) {
     assert_eq!(n, 0);
     assert_eq!(found("Newer").await, vec!["ri1"]);
     assert!(found("Stale").await.is_empty());
+    // The recorded format is what reindex leaves behind.
+    store.set_index_format(0).await.unwrap();
+    assert_eq!(store.index_format().await.unwrap(), 0);
+    store
+        .set_index_format(crate::index::INDEX_FORMAT)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.index_format().await.unwrap(),
+        crate::index::INDEX_FORMAT
+    );
 }
 
 async fn versions_and_meta(store: &Store) {

@@ -41,6 +41,13 @@ use kizuna_search::extract::{
 };
 use kizuna_search::registry::{self, SearchParam};
 
+/// The format of the index rows this build writes: raised whenever what is extracted or how
+/// rows are laid out changes. A store whose rows are of an older format (recorded in
+/// `index_format`) answers some searches incompletely until `kizuna reindex` has run; the
+/// server says so when it starts. 1: UCUM canonical rows, no `_id` or union rows, Timing
+/// bounds.
+pub const INDEX_FORMAT: i64 = 1;
+
 /// The system of the extra row that lets a quantity's `unit` be searched like its code.
 pub const UNIT_MARK: &str = "\u{1}unit";
 

@@ -346,6 +346,23 @@ impl Store {
         }
     }
 
+    /// The format of the store's index rows ([`index::INDEX_FORMAT`] when current; older
+    /// rows need `kizuna reindex`).
+    pub async fn index_format(&self) -> Result<i64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.index_format().await,
+            Store::Postgres(s) => s.index_format().await,
+        }
+    }
+
+    /// Records the format of the store's index rows (after a complete reindex).
+    pub async fn set_index_format(&self, version: i64) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.set_index_format(version).await,
+            Store::Postgres(s) => s.set_index_format(version).await,
+        }
+    }
+
     /// Up to `limit` live resources after `res_key` `after`, in key order, with their current
     /// bodies: what `kizuna reindex` walks.
     pub async fn live_after(&self, after: i64, limit: usize) -> Result<Vec<Live>, StoreError> {

@@ -665,13 +665,26 @@ impl Gen {
                 out.push(")");
                 Ok(())
             }
-            Filter::Has { .. } => {
-                out.push(
-                    "SELECT t.res_key FROM resource t WHERE t.deleted = FALSE AND t.type IN (",
-                );
+            Filter::Has {
+                source_type,
+                param,
+                filter,
+            } => {
+                // As a set (the page is driven by another criterion or sorted): from the
+                // referrers that match to what they refer to, a cost bounded by the referrers
+                // (`type_page` tests targets one by one where `_has` drives the page).
+                let source = std::slice::from_ref(source_type);
+                out.push(&format!(
+                    "SELECT t2.res_key FROM search_index s {} WHERE s.res_key IN (",
+                    self.target_join("t2")
+                ));
+                self.set(filter, source, out)?;
+                out.push(") AND s.");
+                param_in(&stored_keys(source_type, &param.code, ""), out);
+                out.push(" AND s.c2 IN (");
                 list(out, types, |o, t| o.text_arg(t));
-                out.push(") AND ");
-                self.has_member("t", f, types, out)
+                out.push(") AND t2.deleted = FALSE");
+                Ok(())
             }
             Filter::Text { param, .. } => Err(unsupported(format!(
                 "the {} parameter (full-text search) is not supported yet",
@@ -1273,10 +1286,9 @@ fn number_cond(col: &str, n: &NumberValue, out: &mut Sql) {
         Prefix::Ge => cmp(out, ">=", &n.value),
         Prefix::Le => cmp(out, "<=", &n.value),
         Prefix::Ap => {
-            let (low, high) = n.value.approx_bounds();
-            cmp(out, ">=", &low);
+            cmp(out, ">=", &n.low);
             out.push(" AND ");
-            cmp(out, "<=", &high);
+            cmp(out, "<=", &n.high);
         }
     }
 }

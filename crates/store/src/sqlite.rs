@@ -81,6 +81,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX composite_res ON composite_index (res_key);",
     // 3: the resources of one type in key order (unsorted pages of a type read off it).
     "CREATE INDEX resource_type_key ON resource (type, res_key);",
+    // 4: the format of the index rows (`index::INDEX_FORMAT`); 0 for rows written before it
+    // was recorded.
+    "CREATE TABLE index_format (version INTEGER NOT NULL);
+    INSERT INTO index_format (version) VALUES (0);",
 ];
 
 const READERS: usize = 8;
@@ -99,6 +103,27 @@ enum Job {
         items: Vec<Reindexed>,
         reply: oneshot::Sender<Result<usize, StoreError>>,
     },
+    SetIndexFormat {
+        version: i64,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+/// Runs a job that is not a batch (it never shares a commit).
+fn run_alone(conn: &mut Connection, job: Job) {
+    match job {
+        Job::Batch(_) => {}
+        Job::Reindex { items, reply } => {
+            let _ = reply.send(reindex(conn, items));
+        }
+        Job::SetIndexFormat { version, reply } => {
+            let r = conn
+                .execute("UPDATE index_format SET version = ?1", params![version])
+                .map(|_| ())
+                .map_err(StoreError::from);
+            let _ = reply.send(r);
+        }
+    }
 }
 
 /// The embedded store. Cloning shares it.
@@ -160,6 +185,11 @@ impl SqliteStore {
         // Savepoints' sub-journals stay in memory rather than in a temporary file.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         migrate(&mut conn)?;
+        // An empty store has nothing indexed in an older format.
+        conn.execute(
+            "UPDATE index_format SET version = ?1 WHERE NOT EXISTS (SELECT 1 FROM resource)",
+            params![crate::index::INDEX_FORMAT],
+        )?;
         let (tx, rx) = mpsc::channel(4096);
         std::thread::Builder::new()
             .name("kizuna-sqlite-writer".into())
@@ -298,6 +328,26 @@ impl SqliteStore {
 
     pub async fn history(&self, q: HistoryQuery) -> Result<HistoryPage, StoreError> {
         self.read_blocking(move |c| history(c, &q)).await
+    }
+
+    /// See [`crate::Store::index_format`].
+    pub async fn index_format(&self) -> Result<i64, StoreError> {
+        self.read_blocking(|c| {
+            Ok(c.query_row("SELECT version FROM index_format", [], |r| r.get(0))?)
+        })
+        .await
+    }
+
+    /// See [`crate::Store::set_index_format`]: a write, so it goes through the writer.
+    pub async fn set_index_format(&self, version: i64) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .writer
+            .send(Job::SetIndexFormat { version, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
     }
 
     pub async fn stats(&self) -> Result<Stats, StoreError> {
@@ -515,8 +565,8 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.blocking_recv() {
         let first = match first {
             Job::Batch(p) => p,
-            Job::Reindex { items, reply } => {
-                let _ = reply.send(reindex(&mut conn, items));
+            other => {
+                run_alone(&mut conn, other);
                 continue;
             }
         };
@@ -588,8 +638,8 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 }
             }
         }
-        if let Some(Job::Reindex { items, reply }) = held {
-            let _ = reply.send(reindex(&mut conn, items));
+        if let Some(job) = held {
+            run_alone(&mut conn, job);
         }
     }
 }

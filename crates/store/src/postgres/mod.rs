@@ -87,6 +87,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX composite_res ON composite_index (res_key);"#,
     // 3: the resources of one type in key order (unsorted pages of a type read off it).
     "CREATE INDEX resource_type_key ON resource (type, res_key);",
+    // 4: the format of the index rows (`index::INDEX_FORMAT`); 0 for rows written before it
+    // was recorded.
+    "CREATE TABLE index_format (version INTEGER NOT NULL);
+    INSERT INTO index_format (version) VALUES (0);",
 ];
 
 const RETRIES: usize = 20;
@@ -168,6 +172,12 @@ impl PostgresStore {
             )
             .await?;
         }
+        // An empty store has nothing indexed in an older format.
+        tx.execute(
+            "UPDATE index_format SET version = $1 WHERE NOT EXISTS (SELECT 1 FROM resource)",
+            &[&(crate::index::INDEX_FORMAT as i32)],
+        )
+        .await?;
         let max_ts: i64 = tx
             .query_one("SELECT coalesce(max(last_updated), 0) FROM history", &[])
             .await?
@@ -233,6 +243,25 @@ impl PostgresStore {
         let result = run_search(&*tx, &spec).await?;
         tx.commit().await?;
         Ok(result)
+    }
+
+    /// See [`crate::Store::index_format`].
+    pub async fn index_format(&self) -> Result<i64, StoreError> {
+        let client = self.client().await?;
+        let v: i32 = client
+            .query_one("SELECT version FROM index_format", &[])
+            .await?
+            .get(0);
+        Ok(i64::from(v))
+    }
+
+    /// See [`crate::Store::set_index_format`].
+    pub async fn set_index_format(&self, version: i64) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute("UPDATE index_format SET version = $1", &[&(version as i32)])
+            .await?;
+        Ok(())
     }
 
     /// See [`crate::Store::live_after`].
