@@ -73,9 +73,10 @@ pub fn capability_statement(base_url: &str, backend: &str) -> Value {
                 "searchInclude": includes,
                 "searchParam": params,
             });
-            if let Some(rev) = revincludes.get(t.as_str()) {
-                r["searchRevInclude"] = json!(rev);
-            }
+            // `*` (anything referring here) is always accepted.
+            let mut rev = vec!["*".to_string()];
+            rev.extend(revincludes.get(t.as_str()).into_iter().flatten().cloned());
+            r["searchRevInclude"] = json!(rev);
             if t == "Patient" {
                 r["operation"] = json!([{"name": "everything",
                     "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]);

@@ -333,6 +333,30 @@ async fn includes_compartments_and_everything(s: &TestServer) {
         .await
         .json();
     assert_eq!(b["entry"].as_array().unwrap().len(), 2);
+    // Wildcards: everything that refers to the page's resources, of one type or of any.
+    for wildcard in ["*", "Observation:*"] {
+        let b = s
+            .get(&format!("/Patient?_id={}&_revinclude={wildcard}", d.yamada))
+            .await
+            .json();
+        let included: Vec<&str> = b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["search"]["mode"] == "include")
+            .map(|e| e["resource"]["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(included.len(), 3, "{wildcard}: {included:?}");
+    }
+    let b = s
+        .get(&format!("/Organization?_id={}&_revinclude=*", d.org))
+        .await
+        .json();
+    assert_eq!(
+        b["entry"].as_array().unwrap().len(),
+        2,
+        "the organization and the patient managed by it"
+    );
     // Compartment search and $everything.
     assert_eq!(
         ids(s, &format!("/Patient/{}/Observation?_sort=-date", d.yamada)).await,

@@ -343,13 +343,12 @@ impl Records {
                 if round > 0 && !inc.iterate {
                     continue;
                 }
-                let (Some(source), Some(param)) = (&inc.source_type, inc.param) else {
-                    page.warnings.push(Issue::warning(
-                        IssueCode::NotSupported,
-                        Some("_revinclude".into()),
-                        "_revinclude=* is not supported; name the type and parameter",
-                    ));
-                    continue;
+                // `Type:param`; `Type:*` and `*` follow every reference parameter of that type,
+                // or of every type.
+                let keys = match (&inc.source_type, inc.param) {
+                    (Some(source), Some(param)) => stored_keys(source, &param.code, ""),
+                    (Some(source), None) => reference_keys(std::iter::once(source.as_str())),
+                    (None, _) => reference_keys(r4().resource_types().iter().map(String::as_str)),
                 };
                 let targets: Vec<(String, String)> = frontier
                     .iter()
@@ -365,11 +364,7 @@ impl Records {
                 }
                 let found = self
                     .store()
-                    .referring(
-                        &targets,
-                        &stored_keys(source, &param.code, ""),
-                        MAX_INCLUDES + 1,
-                    )
+                    .referring(&targets, &keys, MAX_INCLUDES + 1)
                     .await?;
                 next.extend(found.into_iter().filter(|h| seen.insert(h.res_key)));
             }
