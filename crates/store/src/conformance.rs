@@ -755,6 +755,35 @@ async fn decimals_survive(store: &Store) {
 /// A fresh, empty database on the PostgreSQL server named by `KIZUNA_TEST_POSTGRES` (the test
 /// command, `scripts/test.sh`, starts a throwaway cluster and sets it), as a connection URL.
 /// None, said loudly, when it is not set outside CI; under CI its absence fails the test.
+/// Drops the test databases of test processes that have ended (a developer's cluster would
+/// otherwise keep every run's databases); errors are ignored, another process may be at it.
+async fn drop_leftover_databases(client: &tokio_postgres::Client) {
+    let Ok(rows) = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'kizuna\\_test\\_%'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let pid = name
+            .strip_prefix("kizuna_test_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let ended = pid.is_some_and(|pid| {
+            pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if ended {
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                .await;
+        }
+    }
+}
+
 pub async fn fresh_postgres_database() -> Option<String> {
     let Ok(admin) = std::env::var("KIZUNA_TEST_POSTGRES") else {
         assert!(
@@ -771,6 +800,9 @@ pub async fn fresh_postgres_database() -> Option<String> {
         .expect("the test PostgreSQL answers");
     tokio::spawn(conn);
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    if N.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        drop_leftover_databases(&client).await;
+    }
     let name = format!(
         "kizuna_test_{}_{}_{}",
         std::process::id(),
