@@ -329,24 +329,28 @@ fn type_page(g: &Gen, spec: &SearchSpec) -> Result<Option<Sql>, StoreError> {
     ));
     page.text_arg(rtype);
     page.push(" AND q.deleted = FALSE");
-    if let Some(c) = &spec.cursor {
-        page.push(" AND ");
-        keyset(spec, c, &mut page);
-    }
     for f in &spec.filters {
         page.push(" AND ");
         g.has_member("q", f, &spec.types, &mut page)?;
     }
+    Ok(key_ordered_page(page, spec))
+}
+
+/// Ends a page whose inner `SELECT q.res_key …` (open, with its conditions) yields keys in
+/// `res_key` order: the cursor, the limit, and the page's rows joined with their bodies. None
+/// if the statement would take too many values (the general plan then reports it).
+fn key_ordered_page(mut page: Sql, spec: &SearchSpec) -> Option<Sql> {
+    if let Some(c) = &spec.cursor {
+        page.push(" AND ");
+        keyset(spec, c, &mut page);
+    }
     let dir = if spec.backward { "DESC" } else { "ASC" };
-    page.push(&format!(" ORDER BY q.type {dir}, q.res_key {dir} LIMIT "));
+    page.push(&format!(" ORDER BY q.res_key {dir} LIMIT "));
     page.int_arg(spec.count as i64 + 1);
     page.push(&format!(
-        ") p JOIN resource r ON r.res_key = p.res_key JOIN history h ON h.seq = r.seq ORDER BY r.res_key {dir}"
+        ") p JOIN resource r ON r.res_key = p.res_key JOIN history h ON h.seq = r.seq WHERE r.deleted = FALSE ORDER BY r.res_key {dir}"
     ));
-    if page.args.len() > MAX_ARGS {
-        return Ok(None);
-    }
-    Ok(Some(page))
+    (page.args.len() <= MAX_ARGS).then_some(page)
 }
 
 /// The page of an unsorted search whose first criterion is one token with system and code
@@ -395,25 +399,12 @@ fn ordered_page(spec: &SearchSpec, sets: &[Sql]) -> Result<Option<Sql>, StoreErr
     page.push(" AND q.c2 = ");
     page.text_arg(system);
     page.push(" AND q.c3 = '' AND q.lo = 0 AND q.hi = 0");
-    if let Some(c) = &spec.cursor {
-        page.push(" AND ");
-        keyset(spec, c, &mut page);
-    }
     for s in sets.iter().skip(1) {
         page.push(" AND q.res_key IN (");
         append(&mut page, s);
         page.push(")");
     }
-    let dir = if spec.backward { "DESC" } else { "ASC" };
-    page.push(&format!(" ORDER BY q.res_key {dir} LIMIT "));
-    page.int_arg(spec.count as i64 + 1);
-    page.push(&format!(
-        ") p JOIN resource r ON r.res_key = p.res_key JOIN history h ON h.seq = r.seq WHERE r.deleted = FALSE ORDER BY r.res_key {dir}"
-    ));
-    if page.args.len() > MAX_ARGS {
-        return Ok(None);
-    }
-    Ok(Some(page))
+    Ok(key_ordered_page(page, spec))
 }
 
 const HIT_COLUMNS: &str = "r.res_key, r.type, r.id, r.version, r.last_updated, h.method, h.body";
@@ -824,29 +815,17 @@ impl Gen {
         };
         let source = std::slice::from_ref(source_type);
         let keys = stored_keys(source_type, &param.code, "");
-        let mut inner = Sql::default();
-        self.set(filter, source, &mut inner)?;
         let threshold = MANY_REFERRERS.load(std::sync::atomic::Ordering::Relaxed);
-        let mut many = Sql::default();
-        many.push("(SELECT count(*) FROM (");
-        append(&mut many, &inner);
-        many.push(&format!(" LIMIT {threshold}) m) >= {threshold}"));
-        out.push("(CASE WHEN ");
-        append(out, &many);
+        out.push("(CASE WHEN (SELECT count(*) FROM (");
+        self.set(filter, source, out)?;
+        out.push(&format!(" LIMIT {threshold}) m) >= {threshold}"));
         out.push(" THEN EXISTS (SELECT 1 FROM search_index s WHERE s.");
         param_in(&keys, out);
         out.push(&format!(" AND s.c1 = {row}.id AND s.c2 = {row}.type AND "));
         self.member("s.res_key", None, filter, source, out)?;
         out.push(self.exists_fence());
-        out.push(&format!(
-            ") ELSE {row}.res_key IN (SELECT t2.res_key FROM search_index s {} WHERE s.res_key IN (",
-            self.target_join("t2")
-        ));
-        append(out, &inner);
-        out.push(") AND s.");
-        param_in(&keys, out);
-        out.push(&format!(") AND {row}.type IN ("));
-        list(out, types, |o, t| o.text_arg(t));
+        out.push(&format!(") ELSE {row}.res_key IN ("));
+        self.set(f, types, out)?;
         out.push(") END)");
         Ok(())
     }

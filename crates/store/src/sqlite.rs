@@ -275,27 +275,28 @@ impl SqliteStore {
         })
     }
 
-    pub async fn commit(&self, batch: Batch) -> Result<Vec<Written>, StoreError> {
+    /// Hands the writer the job `job` makes around its reply channel, and waits for the reply.
+    async fn ask<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Job,
+    ) -> Result<T, StoreError> {
+        let stopped = || StoreError::Unavailable("the writer has stopped".into());
         let (reply, rx) = oneshot::channel();
         self.inner
             .writer
-            .send(Job::Batch(Pending { batch, reply }))
+            .send(job(reply))
             .await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    pub async fn commit(&self, batch: Batch) -> Result<Vec<Written>, StoreError> {
+        self.ask(|reply| Job::Batch(Pending { batch, reply })).await
     }
 
     /// See [`crate::Store::reindex`].
     pub async fn reindex(&self, items: Vec<Reindexed>) -> Result<usize, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.inner
-            .writer
-            .send(Job::Reindex { items, reply })
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+        self.ask(|reply| Job::Reindex { items, reply }).await
     }
 
     /// See [`crate::Store::live_after`].
@@ -340,14 +341,8 @@ impl SqliteStore {
 
     /// See [`crate::Store::set_index_format`]: a write, so it goes through the writer.
     pub async fn set_index_format(&self, version: i64) -> Result<(), StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.inner
-            .writer
-            .send(Job::SetIndexFormat { version, reply })
+        self.ask(|reply| Job::SetIndexFormat { version, reply })
             .await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
     }
 
     pub async fn stats(&self) -> Result<Stats, StoreError> {
