@@ -36,7 +36,10 @@
 //!   `eq`: `low <= v < high`; `ne`: not `eq`; `gt`/`sa`: `v > value`; `lt`/`eb`: `v < value`;
 //!   `ge`: `v >= value`; `le`: `v <= value`; `ap`: `|v - value| <= |value| / 10`
 //!   ([`Decimal::approx_bounds`], computed in the unit the value is written in, so that `ap37`
-//!   Cel is 33.3–40.7 °C, whatever unit it is compared in).
+//!   Cel is 33.3–40.7 °C, whatever unit it is compared in). A `Range` entry `[l, h]` (missing
+//!   bounds unbounded) generalizes a point `v = [v, v]`: `eq`: `low <= l && h < high`; `gt`:
+//!   `h > value`; `lt`: `l < value`; `ge`: `h >= value`; `le`: `l <= value`; `sa`: `l > value`;
+//!   `eb`: `h < value`; `ap`: `l <= high && h >= low` (the `ap` bounds).
 //! - Quantity: the number rules on the entry's value, and the unit: `|system|code` → both
 //!   equal; `||code` → the entry's code or its unit equals it; no code → any unit (of that
 //!   system, when one is given). A UCUM search value whose code `ucum` understands
@@ -57,7 +60,8 @@
 //! - Sort: for each key, a resource's value is the MIN of its values for an ascending key and
 //!   the MAX for a descending one: dates by start ascending, by end descending; strings by
 //!   their normalized form; tokens by code (entries without a code ignored); numbers and
-//!   quantities by value; references by `Type/id` (local ones only); URIs as written. Texts
+//!   quantities by value (a `Range` by its low bound ascending, its high bound descending, a
+//!   missing one below or above every number); references by `Type/id` (local ones only); URIs as written. Texts
 //!   compare by Unicode code point. `_id` sorts by id, `_lastUpdated` by time. A resource
 //!   without a value sorts after those with one, in both directions. Keys compare in priority
 //!   order; ties (and searches without sort) keep the order of the data set.
@@ -249,6 +253,7 @@ fn has_entry(e: &Entries, code: &str) -> bool {
         || e.strings.iter().any(|x| has(x.param))
         || e.dates.iter().any(|x| has(x.param))
         || e.numbers.iter().any(|x| has(x.param))
+        || e.number_ranges.iter().any(|x| has(x.param))
         || e.quantities.iter().any(|x| has(x.param))
         || e.references.iter().any(|x| has(x.param))
         || e.uris.iter().any(|x| has(x.param))
@@ -285,7 +290,16 @@ fn value_hits(def: &SearchParam, modifier: Modifier, value: &Value, e: &Entries)
             _ => false,
         }),
         (ParamKind::Date, Value::Date(d)) => of(&e.dates, code).any(|x| date_matches(d, x)),
-        (ParamKind::Number, Value::Number(n)) => of(&e.numbers, code).any(|x| number_matches(n, x)),
+        (ParamKind::Number, Value::Number(n)) => {
+            of(&e.numbers, code).any(|x| number_matches(n, x))
+                || of(&e.number_ranges, code).any(|r| {
+                    range_matches(
+                        n,
+                        Bound::of(r.low, Bound::Below),
+                        Bound::of(r.high, Bound::Above),
+                    )
+                })
+        }
         (ParamKind::Quantity, Value::Quantity(q)) => {
             of(&e.quantities, code).any(|x| quantity_matches(q, x))
         }
@@ -394,15 +408,38 @@ fn date_matches(d: &DateRange, x: &DateValue) -> bool {
 }
 
 fn number_matches(n: &NumberValue, v: &Decimal) -> bool {
-    let eq = n.low <= *v && *v < n.high;
+    range_matches(n, Bound::At(*v), Bound::At(*v))
+}
+
+/// A bound of a number range: a missing low bound is below every number, a missing high bound
+/// above every number (variant order is numeric order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Bound {
+    Below,
+    At(Decimal),
+    Above,
+}
+
+impl Bound {
+    fn of(d: Option<Decimal>, missing: Bound) -> Bound {
+        d.map_or(missing, Bound::At)
+    }
+}
+
+/// The number rules on an entry `[l, h]` (a point is `[v, v]`).
+fn range_matches(n: &NumberValue, l: Bound, h: Bound) -> bool {
+    let at = Bound::At;
+    let eq = at(n.low) <= l && h < at(n.high);
     match n.prefix {
         Prefix::Eq => eq,
         Prefix::Ne => !eq,
-        Prefix::Gt | Prefix::Sa => *v > n.value,
-        Prefix::Lt | Prefix::Eb => *v < n.value,
-        Prefix::Ge => *v >= n.value,
-        Prefix::Le => *v <= n.value,
-        Prefix::Ap => n.low <= *v && *v <= n.high,
+        Prefix::Gt => h > at(n.value),
+        Prefix::Sa => l > at(n.value),
+        Prefix::Lt => l < at(n.value),
+        Prefix::Eb => h < at(n.value),
+        Prefix::Ge => h >= at(n.value),
+        Prefix::Le => l <= at(n.value),
+        Prefix::Ap => l <= at(n.high) && h >= at(n.low),
     }
 }
 
@@ -468,7 +505,7 @@ fn component_matches(part: &Value, x: &ComponentValue, targets: &[String]) -> bo
 enum SortValue {
     Micros(i64),
     Text(String),
-    Number(Decimal),
+    Number(Bound),
 }
 
 /// The MIN (ascending) or MAX (descending) of the resource's values for parameter `code`.
@@ -483,8 +520,15 @@ fn sort_value(e: &Entries, code: &str, descending: bool) -> Option<SortValue> {
     }));
     values.extend(of(&e.strings, code).map(|s| SortValue::Text(s.normalized.clone())));
     values.extend(of(&e.tokens, code).filter_map(|t| t.code.clone().map(SortValue::Text)));
-    values.extend(of(&e.numbers, code).map(|n| SortValue::Number(*n)));
-    values.extend(of(&e.quantities, code).map(|q| SortValue::Number(q.value)));
+    values.extend(of(&e.numbers, code).map(|n| SortValue::Number(Bound::At(*n))));
+    values.extend(of(&e.number_ranges, code).map(|r| {
+        SortValue::Number(if descending {
+            Bound::of(r.high, Bound::Above)
+        } else {
+            Bound::of(r.low, Bound::Below)
+        })
+    }));
+    values.extend(of(&e.quantities, code).map(|q| SortValue::Number(Bound::At(q.value))));
     values.extend(of(&e.references, code).filter_map(|r| match r {
         ReferenceValue::Local {
             resource_type, id, ..

@@ -19,10 +19,12 @@
 //! - date: `date`/`dateTime`/`instant` → the period they cover ([`values::parse_date_period`]);
 //!   `Period` → `[start.start, end.end)`, open ends at `i64::MIN`/`i64::MAX`; `Timing` → each
 //!   event.
-//! - number: `integer`/`decimal` (and the other integer types) → an exact [`Decimal`].
+//! - number: `integer`/`decimal` (and the other integer types) → an exact [`Decimal`];
+//!   `Range` → its bounds ([`NumberRange`]).
 //! - quantity: `Quantity` and its profiles (`Age`, `Duration`, `Count`, `Distance`,
 //!   `SimpleQuantity`) → value, system, code, unit; `Money` → value with the currency as code
-//!   in `urn:iso:std:iso:4217`. Units are kept as written (no UCUM canonicalization yet).
+//!   in `urn:iso:std:iso:4217`. Units are kept as written ([`QuantityAmount::canonical`] gives
+//!   the UCUM canonical form).
 //! - reference: `Reference.reference` read as `Type/id`, `Type/id/_history/version`, an
 //!   absolute URL (with the type and id of its last segments when they look like a FHIR
 //!   REST URL), `#contained`, `urn:uuid:`/`urn:oid:`; `Reference.identifier` (for
@@ -63,6 +65,7 @@ pub type TokenEntry = Entry<TokenValue>;
 pub type StringEntry = Entry<StringValue>;
 pub type DateEntry = Entry<DateValue>;
 pub type NumberEntry = Entry<Decimal>;
+pub type NumberRangeEntry = Entry<NumberRange>;
 pub type QuantityEntry = Entry<QuantityAmount>;
 pub type ReferenceEntry = Entry<ReferenceValue>;
 pub type UriEntry = Entry<String>;
@@ -75,6 +78,8 @@ pub struct Entries {
     pub strings: Vec<StringEntry>,
     pub dates: Vec<DateEntry>,
     pub numbers: Vec<NumberEntry>,
+    /// Number parameters on a `Range` (`RiskAssessment.probability`): its bounds.
+    pub number_ranges: Vec<NumberRangeEntry>,
     pub quantities: Vec<QuantityEntry>,
     pub references: Vec<ReferenceEntry>,
     pub uris: Vec<UriEntry>,
@@ -88,6 +93,7 @@ impl Entries {
             + self.strings.len()
             + self.dates.len()
             + self.numbers.len()
+            + self.number_ranges.len()
             + self.quantities.len()
             + self.references.len()
             + self.uris.len()
@@ -213,6 +219,14 @@ pub enum ReferenceValue {
     },
 }
 
+/// A `Range` a number parameter searches: its `low` and `high` values (a missing bound is
+/// unbounded; at least one is present). Units play no part, as in every number search.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NumberRange {
+    pub low: Option<Decimal>,
+    pub high: Option<Decimal>,
+}
+
 /// One component's value in a composite entry, typed by the component's parameter type.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ComponentValue {
@@ -220,6 +234,8 @@ pub enum ComponentValue {
     String(StringValue),
     Date(DateValue),
     Number(Decimal),
+    /// Only outside composites (no R4 composite has a `Range` component).
+    NumberRange(NumberRange),
     Quantity(QuantityAmount),
     Reference(ReferenceValue),
     Uri(String),
@@ -323,6 +339,7 @@ impl Entries {
             ComponentValue::String(value) => self.strings.push(Entry { param, value }),
             ComponentValue::Date(value) => self.dates.push(Entry { param, value }),
             ComponentValue::Number(value) => self.numbers.push(Entry { param, value }),
+            ComponentValue::NumberRange(value) => self.number_ranges.push(Entry { param, value }),
             ComponentValue::Quantity(value) => self.quantities.push(Entry { param, value }),
             ComponentValue::Reference(value) => self.references.push(Entry { param, value }),
             ComponentValue::Uri(value) => self.uris.push(Entry { param, value }),
@@ -397,6 +414,8 @@ fn push_values(kind: ParamKind, item: &Item<'_>, push: &mut dyn FnMut(ComponentV
             ParamKind::Number => {
                 if let Some(d) = n.value.and_then(decimal_of) {
                     push(ComponentValue::Number(d));
+                } else if let Some(r) = number_range(n) {
+                    push(ComponentValue::NumberRange(r));
                 }
             }
             ParamKind::Quantity => {
@@ -618,6 +637,17 @@ fn decimal_of(v: &Value) -> Option<Decimal> {
         Value::Number(n) => Decimal::parse(&n.to_string()).ok(),
         _ => None,
     }
+}
+
+/// The bounds of a `Range` node (`low.value`, `high.value`), if it has either.
+fn number_range(n: &Node<'_>) -> Option<NumberRange> {
+    if n.fhir_type.name() != "Range" {
+        return None;
+    }
+    let v = n.value?;
+    let bound = |key: &str| v.get(key).and_then(|q| q.get("value")).and_then(decimal_of);
+    let (low, high) = (bound("low"), bound("high"));
+    (low.is_some() || high.is_some()).then_some(NumberRange { low, high })
 }
 
 fn node_quantity(n: &Node<'_>) -> Option<QuantityAmount> {

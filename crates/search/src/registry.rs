@@ -76,6 +76,9 @@ pub struct SearchParam {
     pub components: Vec<Component>,
     /// For tokens: whether it searches an `Identifier` (so `:of-type` applies).
     pub on_identifier: bool,
+    /// For numbers: whether it can search a `Range` (`RiskAssessment.probability`), whose
+    /// index rows hold two bounds.
+    pub on_range: bool,
 }
 
 impl SearchParam {
@@ -108,16 +111,20 @@ fn is_domain_resource(resource_type: &str) -> bool {
     false
 }
 
-/// Whether one of the `|`-separated paths of a token expression is an `Identifier` element.
-fn searches_identifier(expression: &str) -> bool {
+/// Whether one of the `|`-separated paths of an expression is an element of type `wanted`
+/// (a choice element `x[x]` of which `wanted` is one type counts).
+fn searches_type(expression: &str, wanted: &str) -> bool {
     expression.split('|').any(|member| {
         let path = member.trim().trim_start_matches('(').trim_end_matches(')');
         let Some((rtype, _)) = path.split_once('.') else {
             return false;
         };
-        r4().type_def(rtype)
-            .and_then(|t| t.element(path))
-            .is_some_and(|e| e.types.iter().any(|t| t == "Identifier"))
+        let Some(t) = r4().type_def(rtype) else {
+            return false;
+        };
+        t.element(path)
+            .or_else(|| t.element(&format!("{path}[x]")))
+            .is_some_and(|e| e.types.iter().any(|t| t == wanted))
     })
 }
 
@@ -136,7 +143,13 @@ fn build() -> Registry {
                 kind,
                 base: d.base.clone(),
                 on_identifier: kind == ParamKind::Token
-                    && d.expression.as_deref().is_some_and(searches_identifier),
+                    && d.expression
+                        .as_deref()
+                        .is_some_and(|e| searches_type(e, "Identifier")),
+                on_range: kind == ParamKind::Number
+                    && d.expression
+                        .as_deref()
+                        .is_some_and(|e| searches_type(e, "Range")),
                 expression: d.expression.clone(),
                 targets,
                 components: Vec::new(),
@@ -354,6 +367,16 @@ mod tests {
             assert!(param(t, "_lastUpdated").is_some(), "{t}");
         }
         assert!(param("Patient", "_text").is_some());
+        let ranges: Vec<String> = REGISTRY
+            .params
+            .iter()
+            .filter(|p| p.on_range)
+            .map(|p| p.url.clone())
+            .collect();
+        assert_eq!(
+            ranges,
+            ["http://hl7.org/fhir/SearchParameter/RiskAssessment-probability"]
+        );
         assert!(param("Bundle", "_text").is_none());
         assert!(param("Binary", "_id").is_some());
     }

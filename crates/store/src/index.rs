@@ -15,6 +15,7 @@
 //! | string                    | normalized      | as written                |          |             |
 //! | date                      |                 |                           |          | `[lo, hi)` µs |
 //! | number                    | [`decimal_key`] |                           |          |             |
+//! | number on a `Range`       | low key (`0`: none) | high key (`4`: none)  |          |             |
 //! | quantity                  | code            | system                    | [`decimal_key`] |      |
 //! | quantity (its unit)       | unit            | [`UNIT_MARK`]             | [`decimal_key`] |      |
 //! | quantity (UCUM, canonical)| canonical unit  | [`CANONICAL_MARK`]        | [`decimal_key`] |      |
@@ -45,8 +46,8 @@ use kizuna_search::registry::{self, SearchParam};
 /// rows are laid out changes. A store whose rows are of an older format (recorded in
 /// `index_format`) answers some searches incompletely until `kizuna reindex` has run; the
 /// server says so when it starts. 1: UCUM canonical rows, no `_id` or union rows, Timing
-/// bounds.
-pub const INDEX_FORMAT: i64 = 1;
+/// bounds. 2: number ranges.
+pub const INDEX_FORMAT: i64 = 2;
 
 /// The system of the extra row that lets a quantity's `unit` be searched like its code.
 pub const UNIT_MARK: &str = "\u{1}unit";
@@ -55,6 +56,11 @@ pub const UNIT_MARK: &str = "\u{1}unit";
 /// canonical unit, e.g. `g.m-3`), which a UCUM search value in any unit of that dimension
 /// finds.
 pub const CANONICAL_MARK: &str = "\u{1}ucum";
+
+/// The key of a range's missing low bound: below every [`decimal_key`].
+pub const NO_LOW: &str = "0";
+/// The key of a range's missing high bound: above every [`decimal_key`].
+pub const NO_HIGH: &str = "4";
 
 /// One row of `search_index` (without its `res_key`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -195,6 +201,17 @@ impl IndexRows {
             out.rows.push(IndexRow {
                 param: key(&e.param.code),
                 c1: decimal_key(&e.value),
+                ..IndexRow::default()
+            });
+        }
+        for e in &entries.number_ranges {
+            if !indexed(rtype, e.param) {
+                continue;
+            }
+            out.rows.push(IndexRow {
+                param: key(&e.param.code),
+                c1: e.value.low.as_ref().map_or(NO_LOW.into(), decimal_key),
+                c2: e.value.high.as_ref().map_or(NO_HIGH.into(), decimal_key),
                 ..IndexRow::default()
             });
         }
@@ -371,6 +388,7 @@ fn component_cells(v: &ComponentValue) -> Vec<(String, String, String, i64, i64)
         ComponentValue::Number(n) => {
             vec![(String::new(), String::new(), decimal_key(n), 0, 0)]
         }
+        ComponentValue::NumberRange(_) => Vec::new(),
         ComponentValue::Quantity(q) => quantity_cells(q)
             .into_iter()
             .map(|(c, s, n)| (c, s, n, 0, 0))

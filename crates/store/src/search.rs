@@ -941,7 +941,7 @@ impl Gen {
                 out.push("c1 = '' AND c2 = '' AND c3 = '' AND ");
                 date_cond("lo", "hi", d, out);
             }
-            (_, _, Value::Number(n)) => number_cond("c1", n, out),
+            (_, _, Value::Number(n)) => number_param_cond(param, n, out),
             (_, _, Value::Quantity(q)) => quantity_cond("c1", "c2", "c3", q, true, out),
             (ParamKind::Uri, m, Value::Uri(u)) => {
                 let text = match &u.version {
@@ -1077,6 +1077,10 @@ impl Gen {
             }
             (_, ParamKind::Date) => (if key.descending { "x.hi" } else { "x.lo" }, ""),
             (_, ParamKind::Token) => ("x.c1", " AND x.c1 <> ''"),
+            // A range sorts by its low bound ascending, its high bound descending.
+            (_, ParamKind::Number) if key.descending && key.param.on_range => {
+                ("CASE WHEN x.c2 = '' THEN x.c1 ELSE x.c2 END", "")
+            }
             (_, ParamKind::String | ParamKind::Number | ParamKind::Uri) => ("x.c1", ""),
             (_, ParamKind::Quantity) => ("x.c3", ""),
             (_, ParamKind::Reference) => ("x.c2 || '/' || x.c1", " AND x.c2 NOT IN ('', '#')"),
@@ -1242,36 +1246,54 @@ fn date_cond(lo: &str, hi: &str, d: &DateRange, out: &mut Sql) {
     }
 }
 
-/// Number semantics over a decimal key column (see `kizuna_search::evaluate`).
+/// Number semantics over a decimal key column (see `kizuna_search::evaluate`): a point.
 fn number_cond(col: &str, n: &NumberValue, out: &mut Sql) {
-    let key = |d: &Decimal| decimal_key(d);
-    let cmp = |out: &mut Sql, op: &str, d: &Decimal| {
+    number_range_cond(col, col, n, out)
+}
+
+/// The number rules on rows whose `[lo_col, hi_col]` hold a range's keys (a point's are one
+/// column twice).
+fn number_range_cond(lo_col: &str, hi_col: &str, n: &NumberValue, out: &mut Sql) {
+    let cmp = |out: &mut Sql, col: &str, op: &str, d: &Decimal| {
         out.push(&format!("{col} {op} "));
-        out.text_arg(&key(d));
+        out.text_arg(&decimal_key(d));
     };
     match n.prefix {
-        Prefix::Eq => {
-            cmp(out, ">=", &n.low);
+        Prefix::Eq | Prefix::Ne => {
+            if n.prefix == Prefix::Ne {
+                out.push("NOT ");
+            }
+            out.push("(");
+            cmp(out, lo_col, ">=", &n.low);
             out.push(" AND ");
-            cmp(out, "<", &n.high);
-        }
-        Prefix::Ne => {
-            out.push("NOT (");
-            cmp(out, ">=", &n.low);
-            out.push(" AND ");
-            cmp(out, "<", &n.high);
+            cmp(out, hi_col, "<", &n.high);
             out.push(")");
         }
-        Prefix::Gt | Prefix::Sa => cmp(out, ">", &n.value),
-        Prefix::Lt | Prefix::Eb => cmp(out, "<", &n.value),
-        Prefix::Ge => cmp(out, ">=", &n.value),
-        Prefix::Le => cmp(out, "<=", &n.value),
+        Prefix::Gt => cmp(out, hi_col, ">", &n.value),
+        Prefix::Sa => cmp(out, lo_col, ">", &n.value),
+        Prefix::Lt => cmp(out, lo_col, "<", &n.value),
+        Prefix::Eb => cmp(out, hi_col, "<", &n.value),
+        Prefix::Ge => cmp(out, hi_col, ">=", &n.value),
+        Prefix::Le => cmp(out, lo_col, "<=", &n.value),
         Prefix::Ap => {
-            cmp(out, ">=", &n.low);
+            cmp(out, lo_col, "<=", &n.high);
             out.push(" AND ");
-            cmp(out, "<=", &n.high);
+            cmp(out, hi_col, ">=", &n.low);
         }
     }
+}
+
+/// A number parameter's rows: points (`c2` empty), and for a parameter that can search a
+/// `Range`, ranges (`[c1, c2]`).
+fn number_param_cond(param: &SearchParam, n: &NumberValue, out: &mut Sql) {
+    if !param.on_range {
+        return number_cond("c1", n, out);
+    }
+    out.push("((c2 = '' AND ");
+    number_cond("c1", n, out);
+    out.push(") OR (c2 <> '' AND ");
+    number_range_cond("c1", "c2", n, out);
+    out.push("))");
 }
 
 /// A quantity's rows; with `canonical` (not in composites), a UCUM value in a unit `ucum`

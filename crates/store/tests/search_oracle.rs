@@ -153,6 +153,36 @@ fn observation(rng: &mut ChaCha8Rng, i: usize, patients: usize) -> Value {
     o
 }
 
+/// A RiskAssessment whose predictions' probabilities are numbers or ranges (open at either
+/// end), which `probability` searches.
+fn risk_assessment(rng: &mut ChaCha8Rng, i: usize, patients: usize) -> Value {
+    let mut r = json!({
+        "resourceType": "RiskAssessment", "id": format!("r{i}"), "status": "final",
+        "subject": {"reference": format!("Patient/p{}", rng.random_range(0..patients))},
+    });
+    let number = |rng: &mut ChaCha8Rng| serde_json::from_str::<Value>(*pick(rng, NUMBERS)).unwrap();
+    let predictions: Vec<Value> = (0..rng.random_range(0..3))
+        .map(|_| {
+            let (a, b) = (number(rng), number(rng));
+            let (low, high) = if a.as_f64() <= b.as_f64() {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            match rng.random_range(0..4) {
+                0 => json!({"probabilityDecimal": low}),
+                1 => json!({"probabilityRange": {"low": {"value": low}, "high": {"value": high}}}),
+                2 => json!({"probabilityRange": {"low": {"value": low}}}),
+                _ => json!({"probabilityRange": {"high": {"value": high}}}),
+            }
+        })
+        .collect();
+    if !predictions.is_empty() {
+        r["prediction"] = json!(predictions);
+    }
+    r
+}
+
 fn date_value(rng: &mut ChaCha8Rng) -> String {
     let prefix = pick(
         rng,
@@ -263,7 +293,27 @@ fn observation_criterion(rng: &mut ChaCha8Rng, patients: usize) -> String {
     }
 }
 
+fn risk_criterion(rng: &mut ChaCha8Rng, patients: usize) -> String {
+    match rng.random_range(0..6) {
+        0 => format!("probability:missing={}", rng.random_bool(0.5)),
+        1 => format!("subject=Patient/p{}", rng.random_range(0..patients)),
+        _ => format!("probability={}", number_value(rng)),
+    }
+}
+
 fn random_query(rng: &mut ChaCha8Rng, patients: usize) -> (String, String) {
+    if rng.random_bool(0.15) {
+        let mut parts: Vec<String> = (0..rng.random_range(0..=2))
+            .map(|_| risk_criterion(rng, patients))
+            .collect();
+        if rng.random_bool(0.6) {
+            parts.push(format!(
+                "_sort={}",
+                pick(rng, &["probability", "-probability"])
+            ));
+        }
+        return ("RiskAssessment".into(), parts.join("&"));
+    }
     let patient = rng.random_bool(0.5);
     let n = rng.random_range(0..=2);
     let mut parts: Vec<String> = (0..n)
@@ -324,6 +374,8 @@ async fn load(store: &Store, rng: &mut ChaCha8Rng) -> (Vec<Stored>, usize) {
     let observations = rng.random_range(0..60);
     let mut bodies: Vec<Value> = (0..patients).map(|i| patient(rng, i)).collect();
     bodies.extend((0..observations).map(|i| observation(rng, i, patients)));
+    let risks = rng.random_range(0..20);
+    bodies.extend((0..risks).map(|i| risk_assessment(rng, i, patients)));
     // Updates replace index rows; deletions remove them.
     for _ in 0..rng.random_range(0..6) {
         let p = rng.random_range(0..patients);
