@@ -56,7 +56,9 @@
 //!   where the resource `Type/id` is in the data set and matches the criterion.
 //! - `_has:Type:param:criterion`: some resource of `Type` in the data set has a local reference
 //!   of `param` to this resource's type and id (any version) and matches the criterion.
-//! - `_text`, `_content` and `_list` never match (the engine refuses them before evaluation).
+//! - `_list`: every criterion of its meaning matches (`_has:List:item:_id=…` for list ids;
+//!   the defining criteria of a functional list such as `$current-allergies`).
+//! - `_text` and `_content` never match (the engine refuses them before evaluation).
 //! - Sort: for each key, a resource's value is the MIN of its values for an ascending key and
 //!   the MAX for a descending one: dates by start ascending, by end descending; strings by
 //!   their normalized form; tokens by code (entries without a code ignored); numbers and
@@ -205,7 +207,8 @@ impl<'a> Data<'a> {
                     })
                     && self.matches(filter, s, self.index(j))
             }),
-            Filter::Text { .. } | Filter::List { .. } => false,
+            Filter::List { meaning, .. } => meaning.iter().all(|f| self.matches(f, resource, own)),
+            Filter::Text { .. } => false,
         }
     }
 }

@@ -321,7 +321,7 @@ impl Parser {
             None => (name, None),
         };
         if code == "_list" {
-            return list(modifier, value);
+            return self.list(scope, modifier, value, depth);
         }
         if code == "_query" {
             return Err(Problem::Errors(vec![(
@@ -503,23 +503,100 @@ impl Parser {
     }
 }
 
-/// `_list=id[,id]` (a list id or a functional list name such as `$current-allergies`).
-fn list(modifier: Option<&str>, value: &str) -> Result<Filter, Problem> {
-    if let Some(m) = modifier {
-        return Err(invalid(format!("_list takes no modifier (':{m}')")));
-    }
-    let values = or_values(value, |v| {
-        let v = unescape(v).map_err(|e| (IssueCode::Value, e))?;
-        let functional = v.strip_prefix('$').is_some_and(|n| {
-            !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-        if functional || is_valid_id(&v) {
-            Ok(v)
-        } else {
-            Err((IssueCode::Value, format!("'{v}' is not a list id")))
+/// The functional lists `_list` knows (FHIR R4 §2.1.1.4, "Functional lists"): the resource
+/// types each holds and the criteria (code of a token parameter, value) that define it.
+const FUNCTIONAL_LISTS: &[(&str, &[&str], &[(&str, &str)])] = &[
+    (
+        "$current-problems",
+        &["Condition"],
+        &[
+            ("clinical-status", "active"),
+            ("category", "problem-list-item"),
+        ],
+    ),
+    (
+        "$current-medications",
+        &["MedicationStatement", "MedicationRequest"],
+        &[("status", "active")],
+    ),
+    (
+        "$current-allergies",
+        &["AllergyIntolerance"],
+        &[("clinical-status", "active")],
+    ),
+    (
+        "$current-drug-allergies",
+        &["AllergyIntolerance"],
+        &[("clinical-status", "active"), ("category", "medication")],
+    ),
+];
+
+impl Parser {
+    /// `_list=id[,id]`: the resources some `List` of these ids holds (as `_has:List:item:_id`);
+    /// or one functional list (`$current-allergies`), as the criteria that define it.
+    fn list(
+        &mut self,
+        scope: &Scope,
+        modifier: Option<&str>,
+        value: &str,
+        depth: usize,
+    ) -> Result<Filter, Problem> {
+        if let Some(m) = modifier {
+            return Err(invalid(format!("_list takes no modifier (':{m}')")));
         }
-    })?;
-    Ok(Filter::List { values })
+        let values = or_values(value, |v| {
+            let v = unescape(v).map_err(|e| (IssueCode::Value, e))?;
+            let functional = v.strip_prefix('$').is_some_and(|n| {
+                !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+            if functional || is_valid_id(&v) {
+                Ok(v)
+            } else {
+                Err((IssueCode::Value, format!("'{v}' is not a list id")))
+            }
+        })?;
+        let Some(name) = values.iter().find(|v| v.starts_with('$')) else {
+            let item = Self::resolve(&Scope::Type("List"), "item")?[0];
+            let ids = self.criterion(&Scope::Type("List"), "_id", value, depth + 1)?;
+            return Ok(Filter::List {
+                values,
+                meaning: vec![Filter::Has {
+                    source_type: "List".into(),
+                    param: item,
+                    filter: Box::new(ids),
+                }],
+            });
+        };
+        if values.len() > 1 {
+            return Err(invalid(format!(
+                "{name} cannot be one of several lists in one _list (repeat _list to require several)"
+            )));
+        }
+        let Some((_, types, criteria)) = FUNCTIONAL_LISTS.iter().find(|(n, ..)| n == name) else {
+            let known: Vec<&str> = FUNCTIONAL_LISTS.iter().map(|(n, ..)| *n).collect();
+            return Err(Problem::Errors(vec![(
+                IssueCode::NotSupported,
+                format!(
+                    "'{name}' is not a functional list this server knows ({})",
+                    known.join(", ")
+                ),
+            )]));
+        };
+        let here = match scope {
+            Scope::Type(t) if types.contains(t) => *t,
+            _ => {
+                return Err(invalid(format!(
+                    "{name} holds {} resources; search that type for it",
+                    types.join(" or ")
+                )));
+            }
+        };
+        let meaning = criteria
+            .iter()
+            .map(|(code, v)| self.criterion(&Scope::Type(here), code, v, depth + 1))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Filter::List { values, meaning })
+    }
 }
 
 /// Splits an OR list and reads each item, collecting every error.

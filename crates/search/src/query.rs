@@ -75,9 +75,14 @@ pub enum Filter {
         param: &'static SearchParam,
         values: Vec<String>,
     },
-    /// `_list`: the resource is an item of one of these lists (ids, or `$current-allergies`
-    /// style functional list names).
-    List { values: Vec<String> },
+    /// `_list`: the resource is an item of one of these lists (ids, or one `$current-allergies`
+    /// style functional list name). `meaning` is the equivalent criteria, all of which match:
+    /// for ids, `_has:List:item:_id=…`; for a functional list, the criteria defining it
+    /// (`clinical-status=active` …).
+    List {
+        values: Vec<String>,
+        meaning: Vec<Filter>,
+    },
 }
 
 /// How the values of a [`Filter::Param`] are matched. `:missing` is [`Filter::Missing`]; a
@@ -308,7 +313,7 @@ impl Filter {
                 param.code.clone(),
                 or_list(values.iter().map(|v| escape(v)).collect()),
             ),
-            Filter::List { values } => (
+            Filter::List { values, .. } => (
                 "_list".into(),
                 or_list(values.iter().map(|v| escape(v)).collect()),
             ),

@@ -288,18 +288,50 @@ fn special_and_common_parameters() {
         one("Patient", "_content", "cancer"),
         Filter::Text { .. }
     ));
-    assert_eq!(
-        one("AllergyIntolerance", "_list", "$current-allergies"),
-        Filter::List {
-            values: vec!["$current-allergies".into()]
-        }
+    let Filter::List { values, meaning } =
+        one("AllergyIntolerance", "_list", "$current-drug-allergies")
+    else {
+        panic!("a functional list is a _list")
+    };
+    assert_eq!(values, ["$current-drug-allergies"]);
+    let codes: Vec<&str> = meaning
+        .iter()
+        .map(|f| match f {
+            Filter::Param { param, .. } => param.code.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(codes, ["clinical-status", "category"]);
+    let Filter::List { values, meaning } = one("Patient", "_list", "42,43") else {
+        panic!("a list id is a _list")
+    };
+    assert_eq!(values, ["42", "43"]);
+    assert!(
+        matches!(&meaning[..], [Filter::Has { source_type, param, .. }] if source_type == "List" && param.code == "item")
     );
-    assert_eq!(
-        one("Patient", "_list", "42"),
-        Filter::List {
-            values: vec!["42".into()]
-        }
-    );
+    for (rtype, value, why) in [
+        (
+            "Observation",
+            "$current-allergies",
+            "holds AllergyIntolerance",
+        ),
+        (
+            "AllergyIntolerance",
+            "$current-allergies,42",
+            "one of several",
+        ),
+        ("AllergyIntolerance", "a b", "not a list id"),
+    ] {
+        let q = kizuna_search::parse_query_string(
+            Some(rtype),
+            &format!("_list={}", value.replace(' ', "%20")),
+            kizuna_search::Handling::Lenient,
+        );
+        let Err(e) = q else {
+            panic!("{rtype}?_list={value} is refused")
+        };
+        assert!(format!("{e:?}").contains(why), "{e:?}");
+    }
     ignorable(
         Some("Location"),
         "near",

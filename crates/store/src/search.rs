@@ -683,9 +683,22 @@ impl Gen {
                 "the {} parameter (full-text search) is not supported yet",
                 param.code
             ))),
-            Filter::List { .. } => Err(unsupported(
-                "the _list parameter is not supported yet".into(),
-            )),
+            Filter::List { meaning, .. } => {
+                // Every criterion of its meaning: the first set, narrowed by the others.
+                let Some((first, rest)) = meaning.split_first() else {
+                    return Err(unsupported("an empty _list".into()));
+                };
+                out.push("SELECT l.res_key FROM (");
+                self.set(first, types, out)?;
+                out.push(") l");
+                for (i, f) in rest.iter().enumerate() {
+                    out.push(if i == 0 { " WHERE " } else { " AND " });
+                    out.push("l.res_key IN (");
+                    self.set(f, types, out)?;
+                    out.push(")");
+                }
+                Ok(())
+            }
         }
     }
 

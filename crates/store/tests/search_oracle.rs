@@ -183,6 +183,22 @@ fn risk_assessment(rng: &mut ChaCha8Rng, i: usize, patients: usize) -> Value {
     r
 }
 
+/// A List of some patients and observations (some that do not exist), which `_list` searches.
+fn list(rng: &mut ChaCha8Rng, i: usize, patients: usize, observations: usize) -> Value {
+    let entries: Vec<Value> = (0..rng.random_range(0..6))
+        .map(|_| {
+            let item = if rng.random_bool(0.5) {
+                format!("Patient/p{}", rng.random_range(0..patients + 2))
+            } else {
+                format!("Observation/o{}", rng.random_range(0..observations + 2))
+            };
+            json!({"item": {"reference": item}})
+        })
+        .collect();
+    json!({"resourceType": "List", "id": format!("l{i}"), "status": "current", "mode": "working",
+           "entry": entries})
+}
+
 fn date_value(rng: &mut ChaCha8Rng) -> String {
     let prefix = pick(
         rng,
@@ -244,7 +260,8 @@ fn patient_criterion(rng: &mut ChaCha8Rng, patients: usize) -> String {
             "_has:Observation:patient:value-quantity={}",
             number_value(rng)
         ),
-        13 => format!("given={}", pick(rng, GIVEN)),
+        13 if rng.random_bool(0.5) => format!("given={}", pick(rng, GIVEN)),
+        13 => list_criterion(rng),
         14 => format!("birthdate:missing={}", rng.random_bool(0.5)),
         _ => format!("name={prefix}"),
     }
@@ -288,8 +305,23 @@ fn observation_criterion(rng: &mut ChaCha8Rng, patients: usize) -> String {
             number_value(rng)
         ),
         13 => format!("component-code={}", token_value(rng)),
-        14 => format!("status={}", pick(rng, &["final", "amended,preliminary"])),
+        14 if rng.random_bool(0.5) => {
+            format!("status={}", pick(rng, &["final", "amended,preliminary"]))
+        }
+        14 => list_criterion(rng),
         _ => format!("value-quantity:missing={}", rng.random_bool(0.5)),
+    }
+}
+
+fn list_criterion(rng: &mut ChaCha8Rng) -> String {
+    if rng.random_bool(0.5) {
+        format!("_list=l{}", rng.random_range(0..5))
+    } else {
+        format!(
+            "_list=l{},l{}",
+            rng.random_range(0..5),
+            rng.random_range(0..5)
+        )
     }
 }
 
@@ -376,6 +408,8 @@ async fn load(store: &Store, rng: &mut ChaCha8Rng) -> (Vec<Stored>, usize) {
     bodies.extend((0..observations).map(|i| observation(rng, i, patients)));
     let risks = rng.random_range(0..20);
     bodies.extend((0..risks).map(|i| risk_assessment(rng, i, patients)));
+    let lists = rng.random_range(0..4);
+    bodies.extend((0..lists).map(|i| list(rng, i, patients, observations)));
     // Updates replace index rows; deletions remove them.
     for _ in 0..rng.random_range(0..6) {
         let p = rng.random_range(0..patients);

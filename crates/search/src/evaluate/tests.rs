@@ -474,14 +474,77 @@ fn chains_and_has() {
 }
 
 #[test]
-fn text_and_list_never_match() {
+fn lists_by_id_and_functional_lists() {
+    let clinical = |code: &str| {
+        json!({"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+            "code": code
+        }]})
+    };
+    let mut resources = data();
+    resources.extend([
+        stored(
+            "List",
+            "l1",
+            "2024-03-01T00:00:00Z",
+            json!({"status": "current", "mode": "working", "entry": [
+                {"item": {"reference": "Patient/p4"}},
+                {"item": {"reference": "Patient/p2"}},
+                {"item": {"reference": "Observation/ob1"}}
+            ]}),
+        ),
+        stored(
+            "List",
+            "l2",
+            "2024-03-01T00:00:00Z",
+            json!({"status": "current", "mode": "working", "entry": [
+                {"item": {"reference": "Patient/p1"}}
+            ]}),
+        ),
+        stored(
+            "AllergyIntolerance",
+            "a1",
+            "2024-03-01T00:00:00Z",
+            json!({"clinicalStatus": clinical("active"), "category": ["medication"]}),
+        ),
+        stored(
+            "AllergyIntolerance",
+            "a2",
+            "2024-03-01T00:00:00Z",
+            json!({"clinicalStatus": clinical("active"), "category": ["food"]}),
+        ),
+        stored(
+            "AllergyIntolerance",
+            "a3",
+            "2024-03-01T00:00:00Z",
+            json!({"clinicalStatus": clinical("resolved"), "category": ["medication"]}),
+        ),
+    ]);
+    let found = |rtype: &str, value: &str| -> Vec<String> {
+        search(&query(Some(rtype), &[("_list", value)]), &resources)
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect()
+    };
+    assert_eq!(found("Patient", "l1"), ["p2", "p4"]);
+    assert_eq!(found("Patient", "l1,l2"), ["p1", "p2", "p4"]);
+    assert_eq!(found("Observation", "l2"), Vec::<String>::new());
+    assert_eq!(found("Patient", "nowhere"), Vec::<String>::new());
+    assert_eq!(
+        found("AllergyIntolerance", "$current-allergies"),
+        ["a1", "a2"]
+    );
+    assert_eq!(
+        found("AllergyIntolerance", "$current-drug-allergies"),
+        ["a1"]
+    );
+}
+
+#[test]
+fn text_never_matches() {
     check(
         "Patient",
-        &[
-            ("_text", "tanaka", &[]),
-            ("_content", "tanaka", &[]),
-            ("_list", "l1", &[]),
-        ],
+        &[("_text", "tanaka", &[]), ("_content", "tanaka", &[])],
     );
 }
 
