@@ -50,6 +50,8 @@
 //! - URI: default, the entry equals the value (`uri|version`: equals that text); `:below`, the
 //!   entry starts with the value's URI; `:above`, the value's URI starts with the entry (the
 //!   version of a `uri|version` value is not used by `:below`/`:above`).
+//! - `near` (Location): the position is within the distance of the point (great-circle
+//!   distance, [`crate::geo::distance_km`], on micro-degrees).
 //! - Composite: ONE composite entry whose every component matches its part, each by the
 //!   default rules of its type.
 //! - Chain `param:Type.criterion`: a local reference of `param` to `Type/id` (any version)
@@ -261,6 +263,7 @@ fn has_entry(e: &Entries, code: &str) -> bool {
         || e.references.iter().any(|x| has(x.param))
         || e.uris.iter().any(|x| has(x.param))
         || e.composites.iter().any(|x| has(x.param))
+        || e.positions.iter().any(|x| has(x.param))
 }
 
 /// Whether one value of a criterion on `def` matches some entry of the resource (`:not` is
@@ -307,6 +310,9 @@ fn value_hits(def: &SearchParam, modifier: Modifier, value: &Value, e: &Entries)
             of(&e.quantities, code).any(|x| quantity_matches(q, x))
         }
         (ParamKind::Uri, Value::Uri(u)) => of(&e.uris, code).any(|x| uri_matches(modifier, u, x)),
+        (ParamKind::Special, Value::Near(n)) => {
+            of(&e.positions, code).any(|p| n.contains(p.latitude, p.longitude))
+        }
         (ParamKind::Composite, Value::Composite(parts)) => {
             of(&e.composites, code).any(|x| composite_matches(def, parts, x))
         }

@@ -35,7 +35,8 @@
 //!
 //! A parameter gets each distinct value once. References written as conditional references
 //! (`Patient?identifier=…`) give nothing: records rewrites them before a resource is indexed.
-//! - special (`near`, `_text`, `_content`, `_query`): not extracted.
+//! - special: `near` → `Location.position` in micro-degrees ([`Position`]); `_text`,
+//!   `_content`, `_query`: not extracted.
 
 use crate::decimal::Decimal;
 use crate::registry::{self, ParamKind, SearchParam};
@@ -67,6 +68,7 @@ pub type DateEntry = Entry<DateValue>;
 pub type NumberEntry = Entry<Decimal>;
 pub type NumberRangeEntry = Entry<NumberRange>;
 pub type QuantityEntry = Entry<QuantityAmount>;
+pub type PositionEntry = Entry<Position>;
 pub type ReferenceEntry = Entry<ReferenceValue>;
 pub type UriEntry = Entry<String>;
 pub type CompositeEntry = Entry<Vec<ComponentValue>>;
@@ -84,6 +86,8 @@ pub struct Entries {
     pub references: Vec<ReferenceEntry>,
     pub uris: Vec<UriEntry>,
     pub composites: Vec<CompositeEntry>,
+    /// `near` (Location.position).
+    pub positions: Vec<PositionEntry>,
 }
 
 impl Entries {
@@ -98,6 +102,7 @@ impl Entries {
             + self.references.len()
             + self.uris.len()
             + self.composites.len()
+            + self.positions.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -219,6 +224,13 @@ pub enum ReferenceValue {
     },
 }
 
+/// A position on the Earth (`Location.position`), in micro-degrees ([`crate::geo`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Position {
+    pub latitude: i64,
+    pub longitude: i64,
+}
+
 /// A `Range` a number parameter searches: its `low` and `high` values (a missing bound is
 /// unbounded; at least one is present). Units play no part, as in every number search.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -236,6 +248,8 @@ pub enum ComponentValue {
     Number(Decimal),
     /// Only outside composites (no R4 composite has a `Range` component).
     NumberRange(NumberRange),
+    /// Only outside composites (`near`).
+    Position(Position),
     Quantity(QuantityAmount),
     Reference(ReferenceValue),
     Uri(String),
@@ -280,7 +294,7 @@ static PLANS: LazyLock<HashMap<&'static str, Vec<Compiled>>> = LazyLock::new(|| 
         .map(|t| {
             let list = registry::params_of(t)
                 .into_iter()
-                .filter(|p| p.kind != ParamKind::Special)
+                .filter(|p| p.kind != ParamKind::Special || p.code == "near")
                 .filter_map(|param| {
                     let text = registry::expression_for(param, t)?;
                     Some(Compiled {
@@ -340,6 +354,7 @@ impl Entries {
             ComponentValue::Date(value) => self.dates.push(Entry { param, value }),
             ComponentValue::Number(value) => self.numbers.push(Entry { param, value }),
             ComponentValue::NumberRange(value) => self.number_ranges.push(Entry { param, value }),
+            ComponentValue::Position(value) => self.positions.push(Entry { param, value }),
             ComponentValue::Quantity(value) => self.quantities.push(Entry { param, value }),
             ComponentValue::Reference(value) => self.references.push(Entry { param, value }),
             ComponentValue::Uri(value) => self.uris.push(Entry { param, value }),
@@ -429,7 +444,13 @@ fn push_values(kind: ParamKind, item: &Item<'_>, push: &mut dyn FnMut(ComponentV
                     push(ComponentValue::Uri(s.to_string()));
                 }
             }
-            ParamKind::Composite | ParamKind::Special => {}
+            // `near`: Location.position.
+            ParamKind::Special => {
+                if let Some(p) = n.value.and_then(position) {
+                    push(ComponentValue::Position(p));
+                }
+            }
+            ParamKind::Composite => {}
         },
         // Values computed by the expression itself (rare in search parameters).
         Item::Str(s) => match kind {
@@ -639,6 +660,14 @@ fn decimal_of(v: &Value) -> Option<Decimal> {
     }
 }
 
+/// `latitude` and `longitude` of a `Location.position`, when both are valid coordinates.
+fn position(v: &Value) -> Option<Position> {
+    Some(Position {
+        latitude: crate::geo::micro_degrees(&decimal_of(v.get("latitude")?)?, 90)?,
+        longitude: crate::geo::micro_degrees(&decimal_of(v.get("longitude")?)?, 180)?,
+    })
+}
+
 /// The bounds of a `Range` node (`low.value`, `high.value`), if it has either.
 fn number_range(n: &Node<'_>) -> Option<NumberRange> {
     if n.fhir_type.name() != "Range" {
@@ -798,7 +827,7 @@ mod tests {
         for t in kizuna_fhir::r4().resource_types() {
             let compiled = &PLANS[t.as_str()];
             for p in registry::params_of(t) {
-                if p.kind == ParamKind::Special || p.expression.is_none() {
+                if (p.kind == ParamKind::Special && p.code != "near") || p.expression.is_none() {
                     continue;
                 }
                 let Some(c) = compiled.iter().find(|c| c.param.url == p.url) else {

@@ -7,7 +7,8 @@
 //! values a resource gives each parameter, by FHIRPath, with [`extract::normalize_string`] as
 //! the one string normalization of both sides); and [`evaluate`], the brute-force in-memory
 //! evaluator of a [`Query`] over a set of resources, which spells out what every criterion
-//! means and is the oracle the store's SQL engines are tested against.
+//! means and is the oracle the store's SQL engines are tested against; UCUM units ([`ucum`])
+//! and distances on the Earth ([`geo`], for `near`).
 //!
 //! Must never: know HTTP (it takes decoded query pairs and a [`Handling`], and answers with
 //! [`kizuna_fhir::Issue`]s, never status codes or headers) or touch storage directly (the store
@@ -16,6 +17,7 @@
 pub mod decimal;
 pub mod evaluate;
 pub mod extract;
+pub mod geo;
 pub mod parse;
 pub mod query;
 pub mod registry;

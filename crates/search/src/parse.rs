@@ -349,9 +349,9 @@ impl Parser {
                 )])),
             };
         }
-        if p.kind == ParamKind::Special {
+        if p.kind == ParamKind::Special && p.code != "near" {
             return Err(Problem::Ignorable(format!(
-                "'{code}' is a special parameter (geographic search) that is not supported"
+                "'{code}' is a special parameter that is not supported"
             )));
         }
         if p.expression.is_none() && p.kind == ParamKind::String {
@@ -742,6 +742,7 @@ fn read_value(
             }
             Value::Composite(values)
         }
+        (ParamKind::Special, _) if p.code == "near" => Value::Near(crate::geo::parse_near(v)?),
         (ParamKind::Special, _) => return Err(format!("'{}' is not supported", p.code)),
     })
 }

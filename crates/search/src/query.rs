@@ -140,6 +140,8 @@ pub enum Value {
     Uri(UriValue),
     /// The components of a composite value, in definition order.
     Composite(Vec<Value>),
+    /// `near` (Location): a point and a distance.
+    Near(crate::geo::NearValue),
 }
 
 /// An `_include` or `_revinclude`.
@@ -206,6 +208,7 @@ impl Value {
     pub fn render(&self) -> String {
         match self {
             Value::String(s) => escape(s),
+            Value::Near(n) => n.text.clone(),
             Value::Token(t) => match (&t.system, &t.code) {
                 (None, Some(c)) => escape(c),
                 (None, None) => String::new(),

@@ -20,6 +20,7 @@ fn kind(v: &Value) -> &'static str {
         Value::Quantity(_) => "quantity",
         Value::Uri(_) => "uri",
         Value::Composite(_) => "composite",
+        Value::Near(_) => "near",
     }
 }
 

@@ -23,6 +23,7 @@
 //! | reference (URL)           | URL             | `''`                      | version  |             |
 //! | reference (contained)     | id              | `#`                       |          |             |
 //! | uri                       | the URI         |                           |          |             |
+//! | `near` (Location.position)|                 |                           |          | lat, long µ° |
 //!
 //! `composite_index (param, a1, a2, b1, b2, b3, blo, bhi, c3, res_key)`: one row per combination;
 //! component 0 in `a*`, component 1 in `b*` (laid out like the table above: code/id/normalized
@@ -46,7 +47,7 @@ use kizuna_search::registry::{self, SearchParam};
 /// rows are laid out changes. A store whose rows are of an older format (recorded in
 /// `index_format`) answers some searches incompletely until `kizuna reindex` has run; the
 /// server says so when it starts. 1: UCUM canonical rows, no `_id` or union rows, Timing
-/// bounds. 2: number ranges.
+/// bounds. 2: number ranges, Location positions.
 pub const INDEX_FORMAT: i64 = 2;
 
 /// The system of the extra row that lets a quantity's `unit` be searched like its code.
@@ -201,6 +202,17 @@ impl IndexRows {
             out.rows.push(IndexRow {
                 param: key(&e.param.code),
                 c1: decimal_key(&e.value),
+                ..IndexRow::default()
+            });
+        }
+        for e in &entries.positions {
+            if !indexed(rtype, e.param) {
+                continue;
+            }
+            out.rows.push(IndexRow {
+                param: key(&e.param.code),
+                lo: e.value.latitude,
+                hi: e.value.longitude,
                 ..IndexRow::default()
             });
         }
@@ -388,7 +400,7 @@ fn component_cells(v: &ComponentValue) -> Vec<(String, String, String, i64, i64)
         ComponentValue::Number(n) => {
             vec![(String::new(), String::new(), decimal_key(n), 0, 0)]
         }
-        ComponentValue::NumberRange(_) => Vec::new(),
+        ComponentValue::NumberRange(_) | ComponentValue::Position(_) => Vec::new(),
         ComponentValue::Quantity(q) => quantity_cells(q)
             .into_iter()
             .map(|(c, s, n)| (c, s, n, 0, 0))

@@ -955,6 +955,7 @@ impl Gen {
                 date_cond("lo", "hi", d, out);
             }
             (_, _, Value::Number(n)) => number_param_cond(param, n, out),
+            (_, _, Value::Near(n)) => self.near_cond(n, out),
             (_, _, Value::Quantity(q)) => quantity_cond("c1", "c2", "c3", q, true, out),
             (ParamKind::Uri, m, Value::Uri(u)) => {
                 let text = match &u.version {
@@ -1075,6 +1076,59 @@ impl Gen {
             }
             _ => prefix_cond(norm, &n, out),
         }
+    }
+
+    /// Positions (`lo`, `hi`: latitude, longitude) within the distance: a box on the index,
+    /// then the great-circle distance (SQLite: [`kizuna_search::geo::distance_km`] itself,
+    /// registered as `kizuna_distance_km`; PostgreSQL: the same formula in SQL).
+    fn near_cond(&self, n: &kizuna_search::geo::NearValue, out: &mut Sql) {
+        let ((lat_lo, lat_hi), lon) = n.bounding_box();
+        out.push("c1 = '' AND c2 = '' AND c3 = '' AND lo >= ");
+        out.int_arg(lat_lo);
+        out.push(" AND lo <= ");
+        out.int_arg(lat_hi);
+        if let Some((lon_lo, lon_hi)) = lon {
+            out.push(" AND hi >= ");
+            out.int_arg(lon_lo);
+            out.push(" AND hi <= ");
+            out.int_arg(lon_hi);
+        }
+        match self.dialect {
+            Dialect::Sqlite => {
+                out.push(" AND kizuna_distance_km(");
+                out.int_arg(n.latitude);
+                out.push(", ");
+                out.int_arg(n.longitude);
+                out.push(", lo, hi)");
+            }
+            Dialect::Postgres => {
+                // Arguments are cast: PostgreSQL would infer `integer` or `numeric`.
+                let rad = |out: &mut Sql, col: &str, minus: Option<i64>| {
+                    out.push(&format!("radians(({col}"));
+                    if let Some(m) = minus {
+                        out.push(" - CAST(");
+                        out.int_arg(m);
+                        out.push(" AS BIGINT)");
+                    }
+                    out.push(")::float8 / 1000000.0)");
+                };
+                out.push(" AND 2.0 * ");
+                out.push(&kizuna_search::geo::EARTH_RADIUS_KM.to_string());
+                out.push(" * asin(least(1.0, sqrt(power(sin(");
+                rad(out, "lo", Some(n.latitude));
+                out.push(" / 2.0), 2) + cos(");
+                // The search point's latitude (`0 - -lat`).
+                rad(out, "0", Some(-n.latitude));
+                out.push(") * cos(");
+                rad(out, "lo", None);
+                out.push(") * power(sin(");
+                rad(out, "hi", Some(n.longitude));
+                out.push(" / 2.0), 2))))");
+            }
+        }
+        out.push(" <= CAST(");
+        out.int_arg(n.distance_mm);
+        out.push(" AS BIGINT) / 1000000.0");
     }
 
     fn sort_expr(&self, key: &SortKey, types: &[String], out: &mut Sql) -> Result<(), StoreError> {

@@ -184,6 +184,7 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
         // Savepoints' sub-journals stay in memory rather than in a temporary file.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
+        register_functions(&conn)?;
         migrate(&mut conn)?;
         // An empty store has nothing indexed in an older format.
         conn.execute(
@@ -225,6 +226,7 @@ impl SqliteStore {
                 )?;
                 c.pragma_update(None, "busy_timeout", 10_000)?;
                 c.pragma_update(None, "cache_size", -16_384)?;
+                register_functions(&c)?;
                 c
             }
         };
@@ -922,5 +924,25 @@ fn write_index(
             r.param, r.a1, r.a2, r.b1, r.b2, r.b3, r.blo, r.bhi, r.c3, res_key
         ])?;
     }
+    Ok(())
+}
+
+/// The SQL functions generated statements call: `kizuna_distance_km(lat1, lon1, lat2, lon2)`
+/// (micro-degrees; [`kizuna_search::geo::distance_km`], for `near`).
+fn register_functions(conn: &Connection) -> Result<(), StoreError> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "kizuna_distance_km",
+        4,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            Ok(kizuna_search::geo::distance_km(
+                ctx.get(0)?,
+                ctx.get(1)?,
+                ctx.get(2)?,
+                ctx.get(3)?,
+            ))
+        },
+    )?;
     Ok(())
 }

@@ -199,6 +199,32 @@ fn list(rng: &mut ChaCha8Rng, i: usize, patients: usize, observations: usize) ->
            "entry": entries})
 }
 
+/// A Location around Tokyo station (some without a position), which `near` searches.
+fn location(rng: &mut ChaCha8Rng, i: usize) -> Value {
+    let mut l = json!({"resourceType": "Location", "id": format!("loc{i}"), "name": "診療所"});
+    if rng.random_bool(0.85) {
+        let lat = 35.681236 + f64::from(rng.random_range(-40..40)) * 0.0031;
+        let lon = 139.767125 + f64::from(rng.random_range(-40..40)) * 0.0037;
+        l["position"] = json!({"latitude": (lat * 1e6).round() / 1e6,
+                               "longitude": (lon * 1e6).round() / 1e6});
+    }
+    l
+}
+
+fn location_criterion(rng: &mut ChaCha8Rng) -> String {
+    match rng.random_range(0..5) {
+        0 => format!("near:missing={}", rng.random_bool(0.5)),
+        1 => format!(
+            "near=35.69|139.77|{}|m",
+            pick(rng, &["300", "1500", "8000"])
+        ),
+        _ => format!(
+            "near=35.681236|139.767125{}",
+            pick(rng, &["", "|0.5|km", "|2", "|5|km", "|1|[mi_i]", "|10|km"])
+        ),
+    }
+}
+
 fn date_value(rng: &mut ChaCha8Rng) -> String {
     let prefix = pick(
         rng,
@@ -334,6 +360,12 @@ fn risk_criterion(rng: &mut ChaCha8Rng, patients: usize) -> String {
 }
 
 fn random_query(rng: &mut ChaCha8Rng, patients: usize) -> (String, String) {
+    if rng.random_bool(0.1) {
+        let parts: Vec<String> = (0..rng.random_range(0..=2))
+            .map(|_| location_criterion(rng))
+            .collect();
+        return ("Location".into(), parts.join("&"));
+    }
     if rng.random_bool(0.15) {
         let mut parts: Vec<String> = (0..rng.random_range(0..=2))
             .map(|_| risk_criterion(rng, patients))
@@ -408,6 +440,8 @@ async fn load(store: &Store, rng: &mut ChaCha8Rng) -> (Vec<Stored>, usize) {
     bodies.extend((0..observations).map(|i| observation(rng, i, patients)));
     let risks = rng.random_range(0..20);
     bodies.extend((0..risks).map(|i| risk_assessment(rng, i, patients)));
+    let locations = rng.random_range(0..30);
+    bodies.extend((0..locations).map(|i| location(rng, i)));
     let lists = rng.random_range(0..4);
     bodies.extend((0..lists).map(|i| list(rng, i, patients, observations)));
     // Updates replace index rows; deletions remove them.
