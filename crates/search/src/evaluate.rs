@@ -60,7 +60,8 @@
 //!   of `param` to this resource's type and id (any version) and matches the criterion.
 //! - `_list`: every criterion of its meaning matches (`_has:List:item:_id=…` for list ids;
 //!   the defining criteria of a functional list such as `$current-allergies`).
-//! - `_text` and `_content` never match (the engine refuses them before evaluation).
+//! - `_text` / `_content`: some value's every term ([`crate::text::terms`]) is in the
+//!   resource's narrative / content text ([`crate::text::text_of`]).
 //! - Sort: for each key, a resource's value is the MIN of its values for an ascending key and
 //!   the MAX for a descending one: dates by start ascending, by end descending; strings by
 //!   their normalized form; tokens by code (entries without a code ignored); numbers and
@@ -210,7 +211,16 @@ impl<'a> Data<'a> {
                     && self.matches(filter, s, self.index(j))
             }),
             Filter::List { meaning, .. } => meaning.iter().all(|f| self.matches(f, resource, own)),
-            Filter::Text { .. } => false,
+            Filter::Text { param, values } => {
+                let text = if param.code == "_text" {
+                    &own.text.narrative
+                } else {
+                    &own.text.content
+                };
+                values.iter().any(|v| {
+                    crate::text::terms(v).is_ok_and(|terms| crate::text::matches(text, &terms))
+                })
+            }
         }
     }
 }

@@ -35,8 +35,8 @@
 //!
 //! A parameter gets each distinct value once. References written as conditional references
 //! (`Patient?identifier=…`) give nothing: records rewrites them before a resource is indexed.
-//! - special: `near` → `Location.position` in micro-degrees ([`Position`]); `_text`,
-//!   `_content`, `_query`: not extracted.
+//! - special: `near` → `Location.position` in micro-degrees ([`Position`]); `_text` and
+//!   `_content` → [`crate::text::text_of`]; `_query`: nothing.
 
 use crate::decimal::Decimal;
 use crate::registry::{self, ParamKind, SearchParam};
@@ -88,6 +88,8 @@ pub struct Entries {
     pub composites: Vec<CompositeEntry>,
     /// `near` (Location.position).
     pub positions: Vec<PositionEntry>,
+    /// What `_text` and `_content` search.
+    pub text: crate::text::ResourceText,
 }
 
 impl Entries {
@@ -323,6 +325,7 @@ pub fn extract(resource: &Value) -> Entries {
     let Some(plan) = PLANS.get(rtype) else {
         return out;
     };
+    out.text = crate::text::text_of(resource);
     for c in plan {
         let param = c.param;
         let Ok(items) = fhirpath::evaluate(&c.expr, resource) else {

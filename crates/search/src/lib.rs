@@ -8,7 +8,8 @@
 //! the one string normalization of both sides); and [`evaluate`], the brute-force in-memory
 //! evaluator of a [`Query`] over a set of resources, which spells out what every criterion
 //! means and is the oracle the store's SQL engines are tested against; UCUM units ([`ucum`])
-//! and distances on the Earth ([`geo`], for `near`).
+//! and distances on the Earth ([`geo`], for `near`); full text ([`text`], for `_text` and
+//! `_content`).
 //!
 //! Must never: know HTTP (it takes decoded query pairs and a [`Handling`], and answers with
 //! [`kizuna_fhir::Issue`]s, never status codes or headers) or touch storage directly (the store
@@ -21,6 +22,7 @@ pub mod geo;
 pub mod parse;
 pub mod query;
 pub mod registry;
+pub mod text;
 pub mod ucum;
 pub mod values;
 

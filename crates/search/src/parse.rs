@@ -359,7 +359,11 @@ impl Parser {
             if let Some(m) = modifier {
                 return Err(invalid(format!("{code} takes no modifier (':{m}')")));
             }
-            let values = or_values(value, |v| unescape(v).map_err(|e| (IssueCode::Value, e)))?;
+            let values = or_values(value, |v| {
+                let v = unescape(v).map_err(|e| (IssueCode::Value, e))?;
+                crate::text::terms(&v).map_err(|e| (IssueCode::Value, e))?;
+                Ok(v)
+            })?;
             return Ok(Filter::Text { param: p, values });
         }
         let (modifier, fixed_type) = modifier_of(p, modifier)?;

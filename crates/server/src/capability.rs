@@ -16,17 +16,13 @@ const TYPE_INTERACTIONS: &[&str] = &[
     "search-type",
 ];
 
-/// The search parameters of `rtype` that search implements (all but the special ones:
-/// `_text`, `_content`, `_query`, `near`, `_list`), with what `_include` and `_revinclude` can
-/// name.
+/// The search parameters of `rtype` that search implements (all but `_query`: this server
+/// defines no named queries), with what `_include` and `_revinclude` can name.
 fn search_params(rtype: &str) -> (Vec<Value>, Vec<String>) {
     let mut params = Vec::new();
     let mut includes = vec![format!("{rtype}:*")];
     for p in kizuna_search::registry::params_of(rtype) {
-        if p.kind == kizuna_search::ParamKind::Special
-            || p.expression.is_none()
-            || p.code == "_list"
-        {
+        if p.code == "_query" {
             continue;
         }
         params.push(json!({"name": p.code, "definition": p.url, "type": p.kind.code()}));
@@ -34,6 +30,9 @@ fn search_params(rtype: &str) -> (Vec<Value>, Vec<String>) {
             includes.push(format!("{rtype}:{}", p.code));
         }
     }
+    // `_list` has no SearchParameter resource in R4 (the search page defines it).
+    params.push(json!({"name": "_list", "type": "special",
+        "documentation": "List ids (the items of those lists) or one functional list: $current-problems, $current-medications, $current-allergies, $current-drug-allergies"}));
     (params, includes)
 }
 
@@ -100,7 +99,7 @@ pub fn capability_statement(base_url: &str, backend: &str) -> Value {
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Every incoming resource is validated against the base R4 definitions. Deletes keep a versioned tombstone. Search covers every R4 search parameter except _text, _content, _query, _list and near; conditional operations take full search criteria.",
+            "documentation": "Every incoming resource is validated against the base R4 definitions. Deletes keep a versioned tombstone. Search covers every R4 search parameter (_text and _content as word and phrase search in the narrative or the whole resource; no named _query); conditional operations take full search criteria.",
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}, {"code": "search-system"}],
         }]

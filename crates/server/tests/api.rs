@@ -69,11 +69,14 @@ async fn capability_statement(s: &TestServer) {
         "_id",
         "_lastUpdated",
         "_tag",
+        "_text",
+        "_content",
+        "_list",
     ] {
         assert!(names.contains(&n), "{n}");
     }
     assert!(
-        !names.contains(&"_text"),
+        !names.contains(&"_query"),
         "unsupported parameters are not claimed"
     );
     assert_eq!(patient["operation"][0]["name"], "everything");

@@ -10,6 +10,7 @@ on_both_backends!(
     paging_survives_concurrent_writes,
     includes_compartments_and_everything,
     result_parameters_and_errors,
+    special_parameters,
 );
 
 /// Creates a resource and answers its id.
@@ -444,12 +445,215 @@ async fn result_parameters_and_errors(s: &TestServer) {
         bad.issue_paths()
     );
     // What is not implemented says so, never silently matches everything.
-    let text = s.get("/Observation?_text=pulse").await;
-    assert_eq!(text.status, 400);
+    let query = s
+        .request(
+            "GET",
+            "/Observation?_query=mine",
+            &[("prefer", "handling=strict")],
+            None,
+        )
+        .await;
+    assert_eq!(query.status, 400);
     // A search too wide for one statement is refused with a reason, not a 500.
     let tags: Vec<String> = (0..300).map(|i| format!("t{i}")).collect();
     let wide = s.get(&format!("/?_tag={}", tags.join(","))).await;
     assert_eq!(wide.status, 400, "{}", String::from_utf8_lossy(&wide.body));
     assert_eq!(wide.json()["resourceType"], "OperationOutcome");
     let _ = Value::Null;
+}
+
+/// `_text`, `_content`, `_list` (ids and functional lists), `near`, and number parameters on a
+/// `Range`.
+async fn special_parameters(s: &TestServer) {
+    let d = load(s).await;
+    // Full text: the narrative (_text) or every value (_content); words and phrases, all
+    // required; Japanese as substrings; commas for OR.
+    let narrative = |text: &str| {
+        json!({"status": "generated",
+               "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>{text}</p></div>")})
+    };
+    let pneumonia = create(
+        s,
+        json!({"resourceType": "Condition", "text": narrative("市中<b>肺炎</b>で入院 (community-acquired)"),
+               "code": {"text": "Pneumonia"},
+               "subject": {"reference": format!("Patient/{}", d.yamada)}}),
+    )
+    .await;
+    let asthma = create(
+        s,
+        json!({"resourceType": "Condition", "text": narrative("小児喘息"),
+               "code": {"text": "Asthma, ＣＨＩＬＤＨＯＯＤ"},
+               "subject": {"reference": format!("Patient/{}", d.tanaka)}}),
+    )
+    .await;
+    assert_eq!(ids(s, "/Condition?_text=肺炎").await, [pneumonia.as_str()]);
+    assert!(
+        ids(s, "/Condition?_text=pneumonia").await.is_empty(),
+        "not in the narrative"
+    );
+    assert_eq!(
+        ids(s, "/Condition?_content=pneumonia").await,
+        [pneumonia.as_str()]
+    );
+    assert_eq!(
+        ids(s, "/Condition?_content=childhood%20asthma").await,
+        [asthma.as_str()]
+    );
+    assert_eq!(
+        ids(
+            s,
+            "/Condition?_text=%22community-acquired%22,喘息&_sort=_id"
+        )
+        .await
+        .len(),
+        2
+    );
+    assert!(
+        ids(s, "/Condition?_content=%22asthma%20childhood%22")
+            .await
+            .is_empty()
+    );
+    let empty = s.get("/Condition?_content=%20").await;
+    assert_eq!(empty.status, 400);
+    // An update replaces the text; a deletion removes it.
+    let r = s
+        .send(
+            "PUT",
+            &format!("/Condition/{asthma}"),
+            &json!({"resourceType": "Condition", "id": asthma, "code": {"text": "Hay fever"},
+                   "subject": {"reference": format!("Patient/{}", d.tanaka)}}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(ids(s, "/Condition?_content=asthma").await.is_empty());
+    assert_eq!(ids(s, "/Condition?_content=hay").await, [asthma.as_str()]);
+    // _list: the items of lists by id, and functional lists.
+    create(
+        s,
+        json!({"resourceType": "List", "id": "x", "status": "current", "mode": "working",
+               "entry": [{"item": {"reference": format!("Patient/{}", d.tanaka)}},
+                         {"item": {"reference": "Observation/o1"}}]}),
+    )
+    .await;
+    let list = s.get("/List?_sort=_lastUpdated").await.json()["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        ids(s, &format!("/Patient?_list={list}")).await,
+        [d.tanaka.as_str()]
+    );
+    assert_eq!(ids(s, &format!("/Observation?_list={list}")).await, ["o1"]);
+    let clinical = |code: &str| json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": code}]});
+    let mut allergies = Vec::new();
+    for (status, category) in [
+        ("active", "medication"),
+        ("active", "food"),
+        ("inactive", "medication"),
+    ] {
+        allergies.push(
+            create(
+                s,
+                json!({"resourceType": "AllergyIntolerance", "clinicalStatus": clinical(status),
+                       "category": [category], "patient": {"reference": format!("Patient/{}", d.yamada)}}),
+            )
+            .await,
+        );
+    }
+    let mut current = ids(s, "/AllergyIntolerance?_list=$current-allergies").await;
+    current.sort();
+    let mut expected = allergies[..2].to_vec();
+    expected.sort();
+    assert_eq!(current, expected);
+    assert_eq!(
+        ids(
+            s,
+            &format!(
+                "/AllergyIntolerance?_list=$current-drug-allergies&patient={}",
+                d.yamada
+            )
+        )
+        .await,
+        [allergies[0].as_str()]
+    );
+    assert_eq!(
+        s.get("/Observation?_list=$current-allergies").await.status,
+        400
+    );
+    // near: great-circle distance from a point, in any UCUM length.
+    for (name, lat, lon) in [
+        ("東京駅", 35.681236, 139.767125),
+        ("新宿駅", 35.690921, 139.700258),
+        ("大阪駅", 34.702485, 135.495951),
+    ] {
+        create(
+            s,
+            json!({"resourceType": "Location", "name": name,
+                   "position": {"latitude": lat, "longitude": lon}}),
+        )
+        .await;
+    }
+    let names = |path: String| async move {
+        let r = s.get(&path).await;
+        assert_eq!(r.status, 200, "{path}");
+        let mut names: Vec<String> = r.json()["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["resource"]["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names("/Location?near=35.6812|139.7671|1|km".into()).await,
+        ["東京駅"]
+    );
+    // Shinjuku is about 6.1 km from Tokyo station.
+    assert_eq!(
+        names("/Location?near=35.6812|139.7671|5|km".into()).await,
+        ["東京駅"]
+    );
+    assert_eq!(
+        names("/Location?near=35.6812|139.7671|7000|m".into()).await,
+        ["新宿駅", "東京駅"]
+    );
+    assert_eq!(
+        names("/Location?near=35.6812|139.7671|300|[mi_i]".into()).await,
+        ["大阪駅", "新宿駅", "東京駅"]
+    );
+    assert_eq!(s.get("/Location?near=95|0|1|km").await.status, 400);
+    // A number parameter on a Range: RiskAssessment.probability.
+    for (id, prediction) in [
+        ("ra1", json!({"probabilityDecimal": 0.3})),
+        (
+            "ra2",
+            json!({"probabilityRange": {"low": {"value": 0.2}, "high": {"value": 0.4}}}),
+        ),
+        ("ra3", json!({"probabilityRange": {"low": {"value": 0.6}}})),
+    ] {
+        let r = s
+            .send(
+                "PUT",
+                &format!("/RiskAssessment/{id}"),
+                &json!({"resourceType": "RiskAssessment", "id": id, "status": "final",
+                       "subject": {"reference": format!("Patient/{}", d.yamada)},
+                       "prediction": [prediction]}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    }
+    assert_eq!(
+        ids(s, "/RiskAssessment?probability=gt0.35&_sort=_id").await,
+        ["ra2", "ra3"]
+    );
+    assert_eq!(ids(s, "/RiskAssessment?probability=0.3").await, ["ra1"]);
+    assert_eq!(
+        ids(s, "/RiskAssessment?probability=le0.2&_sort=_id").await,
+        ["ra2"]
+    );
+    assert_eq!(
+        ids(s, "/RiskAssessment?_sort=-probability").await,
+        ["ra3", "ra2", "ra1"]
+    );
 }

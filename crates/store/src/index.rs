@@ -1,7 +1,7 @@
 //! Search index rows: the flat, typed form in which the values a resource gives its search
 //! parameters ([`kizuna_search::extract::Entries`]) are stored, one row per value.
 //!
-//! Both backends keep two index tables of the same shape, holding rows of the current version
+//! Both backends keep the same index tables, holding rows of the current version
 //! of live resources only (a new version replaces its resource's rows; a deletion removes them):
 //!
 //! `search_index (param, c1, c2, c3, lo, hi, res_key)`, by parameter type:
@@ -30,6 +30,9 @@
 //! in `b1`, system/type/exact in `b2`, a decimal key in `b3`, a date in `blo, bhi`), component 2
 //! (a number) in `c3`.
 //!
+//! `resource_text (res_key, narrative, content)`: what `_text` and `_content` search
+//! (`kizuna_search::text`), one row per resource that has any text.
+//!
 //! Unused text columns hold `''` and unused integers `0`, so that every lookup is an equality
 //! on an index prefix. `param` is [`param_key`] of the resource type and parameter code (derived
 //! rows append `:text`, `:of-type` or `:identifier` to the code). `_id` has no rows (searches
@@ -42,6 +45,7 @@ use kizuna_search::extract::{
     ComponentValue, Entries, QuantityAmount, ReferenceValue, TokenValue, normalize_string,
 };
 use kizuna_search::registry::{self, SearchParam};
+use kizuna_search::text::ResourceText;
 
 /// The format of the index rows this build writes: raised whenever what is extracted or how
 /// rows are laid out changes. A store whose rows are of an older format (recorded in
@@ -93,6 +97,9 @@ pub struct CompositeRow {
 pub struct IndexRows {
     pub rows: Vec<IndexRow>,
     pub composites: Vec<CompositeRow>,
+    /// The row of `resource_text` (`res_key, narrative, content`): what `_text` and
+    /// `_content` search.
+    pub text: ResourceText,
 }
 
 /// The stable key of parameter `code` (or a derived `code:suffix`) of `rtype`: 31 bits of the
@@ -157,9 +164,18 @@ pub fn decimal_key(d: &Decimal) -> String {
 }
 
 impl IndexRows {
+    /// The text row to write, if the resource has any text.
+    pub fn text(&self) -> Option<&ResourceText> {
+        let t = &self.text;
+        (!t.narrative.is_empty() || !t.content.is_empty()).then_some(t)
+    }
+
     /// The rows of `entries`, extracted from a resource of type `rtype`.
     pub fn from_entries(rtype: &str, entries: &Entries) -> IndexRows {
-        let mut out = IndexRows::default();
+        let mut out = IndexRows {
+            text: entries.text.clone(),
+            ..IndexRows::default()
+        };
         let key = |code: &str| param_key(rtype, code);
         for e in &entries.tokens {
             if !indexed(rtype, e.param) {

@@ -679,10 +679,39 @@ impl Gen {
                 out.push(") AND t2.deleted = FALSE");
                 Ok(())
             }
-            Filter::Text { param, .. } => Err(unsupported(format!(
-                "the {} parameter (full-text search) is not supported yet",
-                param.code
-            ))),
+            Filter::Text { param, values } => {
+                // A scan of the text rows (of this type): every term of some value.
+                let column = if param.code == "_text" {
+                    "x.narrative"
+                } else {
+                    "x.content"
+                };
+                let find = match self.dialect {
+                    Dialect::Sqlite => "instr",
+                    Dialect::Postgres => "strpos",
+                };
+                out.push(
+                    "SELECT x.res_key FROM resource_text x JOIN resource r ON r.res_key = x.res_key WHERE r.type IN (",
+                );
+                list(out, types, |o, t| o.text_arg(t));
+                out.push(") AND (");
+                for (i, v) in values.iter().enumerate() {
+                    let terms = kizuna_search::text::terms(v)
+                        .map_err(|e| unsupported(format!("{}: {e}", param.code)))?;
+                    out.push(if i == 0 { "(" } else { " OR (" });
+                    for (j, t) in terms.iter().enumerate() {
+                        if j > 0 {
+                            out.push(" AND ");
+                        }
+                        out.push(&format!("{find}({column}, "));
+                        out.text_arg(t);
+                        out.push(") > 0");
+                    }
+                    out.push(")");
+                }
+                out.push(")");
+                Ok(())
+            }
             Filter::List { meaning, .. } => {
                 // Every criterion of its meaning: the first set, narrowed by the others.
                 let Some((first, rest)) = meaning.split_first() else {

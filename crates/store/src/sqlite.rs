@@ -85,6 +85,12 @@ const MIGRATIONS: &[&str] = &[
     // was recorded.
     "CREATE TABLE index_format (version INTEGER NOT NULL);
     INSERT INTO index_format (version) VALUES (0);",
+    // 5: what `_text` and `_content` search (`kizuna_search::text`), for live resources.
+    "CREATE TABLE resource_text (
+        res_key INTEGER PRIMARY KEY,
+        narrative TEXT NOT NULL,
+        content TEXT NOT NULL
+    );",
 ];
 
 const READERS: usize = 8;
@@ -889,6 +895,14 @@ fn write_index(
             .execute(params![res_key])?;
         c.prepare_cached("DELETE FROM composite_index WHERE res_key = ?1")?
             .execute(params![res_key])?;
+        c.prepare_cached("DELETE FROM resource_text WHERE res_key = ?1")?
+            .execute(params![res_key])?;
+    }
+    if let Some(t) = index.text() {
+        c.prepare_cached(
+            "INSERT INTO resource_text (res_key, narrative, content) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![res_key, t.narrative, t.content])?;
     }
     // Rows go in eight to a statement: one statement step per row cost a third of the writer's
     // time on an import.

@@ -99,7 +99,38 @@ fn patient(rng: &mut ChaCha8Rng, i: usize) -> Value {
     if rng.random_bool(0.5) {
         p["active"] = json!(rng.random_bool(0.5));
     }
+    if rng.random_bool(0.4) {
+        // A narrative (what `_text` searches) that says more than, or other than, the data.
+        p["text"] = json!({"status": "generated", "div": format!(
+            "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>{} <b>{}</b> &amp; {}</p></div>",
+            pick(rng, FAMILIES), pick(rng, GIVEN), pick(rng, TEXT_WORDS)
+        )});
+    }
     p
+}
+
+/// Words of narratives and of full-text searches.
+const TEXT_WORDS: &[&str] = &["肺炎", "市中肺炎", "Pneumonia", "ｾｷ", "せき", "final"];
+
+fn text_criterion(rng: &mut ChaCha8Rng) -> String {
+    let word = |rng: &mut ChaCha8Rng| -> String {
+        match rng.random_range(0..4) {
+            0 => pick(rng, FAMILIES).to_string(),
+            1 => pick(rng, GIVEN).to_string(),
+            2 => pick(rng, TEXT_WORDS).to_string(),
+            _ => pick(rng, &["heart", "脈", "weight", "\"yamada taro\"", "72"]).to_string(),
+        }
+    };
+    let mut value = word(rng);
+    if rng.random_bool(0.3) {
+        value = format!("{value} {}", word(rng));
+    }
+    if rng.random_bool(0.2) {
+        value = format!("{value},{}", word(rng));
+    }
+    let name = pick(rng, &["_text", "_content"]);
+    // (Words hold no commas: the one there is the OR.)
+    format!("{name}={}", value.replace(' ', "%20").replace('"', "%22"))
 }
 
 fn observation(rng: &mut ChaCha8Rng, i: usize, patients: usize) -> Value {
@@ -286,8 +317,11 @@ fn patient_criterion(rng: &mut ChaCha8Rng, patients: usize) -> String {
             "_has:Observation:patient:value-quantity={}",
             number_value(rng)
         ),
-        13 if rng.random_bool(0.5) => format!("given={}", pick(rng, GIVEN)),
-        13 => list_criterion(rng),
+        13 => match rng.random_range(0..3) {
+            0 => format!("given={}", pick(rng, GIVEN)),
+            1 => list_criterion(rng),
+            _ => text_criterion(rng),
+        },
         14 => format!("birthdate:missing={}", rng.random_bool(0.5)),
         _ => format!("name={prefix}"),
     }
@@ -331,10 +365,11 @@ fn observation_criterion(rng: &mut ChaCha8Rng, patients: usize) -> String {
             number_value(rng)
         ),
         13 => format!("component-code={}", token_value(rng)),
-        14 if rng.random_bool(0.5) => {
-            format!("status={}", pick(rng, &["final", "amended,preliminary"]))
-        }
-        14 => list_criterion(rng),
+        14 => match rng.random_range(0..3) {
+            0 => format!("status={}", pick(rng, &["final", "amended,preliminary"])),
+            1 => list_criterion(rng),
+            _ => text_criterion(rng),
+        },
         _ => format!("value-quantity:missing={}", rng.random_bool(0.5)),
     }
 }

@@ -541,11 +541,35 @@ fn lists_by_id_and_functional_lists() {
 }
 
 #[test]
-fn text_never_matches() {
+fn full_text() {
     check(
         "Patient",
-        &[("_text", "tanaka", &[]), ("_content", "tanaka", &[])],
+        &[
+            ("_content", "tanaka", &["p1"]),
+            ("_content", "TARO 123", &["p1"]),
+            ("_content", "taro 456", &[]),
+            ("_content", "müller,abe", &["p2", "p4"]),
+            ("_content", "\"anna\"", &["p2"]),
+            ("_text", "tanaka", &[]),
+        ],
     );
+    let mut resources = data();
+    resources.push(stored(
+        "Patient",
+        "p9",
+        "2024-03-01T00:00:00Z",
+        json!({"text": {"status": "generated",
+                        "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">市中<b>肺炎</b>の既往</div>"}}),
+    ));
+    let found = |name: &str, value: &str| -> Vec<String> {
+        search(&query(Some("Patient"), &[(name, value)]), &resources)
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect()
+    };
+    assert_eq!(found("_text", "肺炎"), ["p9"]);
+    assert_eq!(found("_text", "\"市中 肺炎\""), ["p9"]);
+    assert_eq!(found("_content", "既往"), ["p9"]);
 }
 
 #[test]

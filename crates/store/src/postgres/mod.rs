@@ -91,6 +91,12 @@ const MIGRATIONS: &[&str] = &[
     // was recorded.
     "CREATE TABLE index_format (version INTEGER NOT NULL);
     INSERT INTO index_format (version) VALUES (0);",
+    // 5: what `_text` and `_content` search (`kizuna_search::text`), for live resources.
+    "CREATE TABLE resource_text (
+        res_key BIGINT PRIMARY KEY,
+        narrative TEXT NOT NULL,
+        content TEXT NOT NULL
+    );",
 ];
 
 const RETRIES: usize = 20;

@@ -436,6 +436,8 @@ struct IndexCols {
     lo: Vec<i64>,
     hi: Vec<i64>,
     comp: CompositeCols,
+    /// resource_text columns: res_key, narrative, content.
+    text: (Vec<i64>, Vec<String>, Vec<String>),
 }
 
 /// composite_index columns: res_key, param, [a1, a2, b1, b2, b3], blo, bhi, c3.
@@ -450,6 +452,11 @@ type CompositeCols = (
 
 impl IndexCols {
     fn extend(&mut self, res_key: i64, index: &crate::IndexRows) {
+        if let Some(t) = index.text() {
+            self.text.0.push(res_key);
+            self.text.1.push(t.narrative.clone());
+            self.text.2.push(t.content.clone());
+        }
         for r in &index.rows {
             self.res_key.push(res_key);
             self.param.push(r.param);
@@ -477,6 +484,7 @@ impl IndexCols {
         for sql in [
             "DELETE FROM search_index WHERE res_key = ANY($1)",
             "DELETE FROM composite_index WHERE res_key = ANY($1)",
+            "DELETE FROM resource_text WHERE res_key = ANY($1)",
         ] {
             tx.execute(&prep(tx, sql).await?, &[&res_keys])
                 .await
@@ -495,6 +503,20 @@ impl IndexCols {
                 )
                 .await?,
                 &[&self.param, &self.c1, &self.c2, &self.c3, &self.lo, &self.hi, &self.res_key],
+            )
+            .await
+            .map_err(StoreError::from_pg)?;
+        }
+        let t = &self.text;
+        if !t.0.is_empty() {
+            tx.execute(
+                &prep(
+                    tx,
+                    "INSERT INTO resource_text (res_key, narrative, content)
+                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])",
+                )
+                .await?,
+                &[&t.0, &t.1, &t.2],
             )
             .await
             .map_err(StoreError::from_pg)?;
