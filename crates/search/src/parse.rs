@@ -507,9 +507,16 @@ impl Parser {
     }
 }
 
+/// A functional list's name, the types it holds and its criteria (code, value).
+type FunctionalList = (
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+);
+
 /// The functional lists `_list` knows (FHIR R4 §2.1.1.4, "Functional lists"): the resource
 /// types each holds and the criteria (code of a token parameter, value) that define it.
-const FUNCTIONAL_LISTS: &[(&str, &[&str], &[(&str, &str)])] = &[
+const FUNCTIONAL_LISTS: &[FunctionalList] = &[
     (
         "$current-problems",
         &["Condition"],

@@ -98,8 +98,8 @@ pub struct IndexRows {
     pub rows: Vec<IndexRow>,
     pub composites: Vec<CompositeRow>,
     /// The row of `resource_text` (`res_key, narrative, content`): what `_text` and
-    /// `_content` search.
-    pub text: ResourceText,
+    /// `_content` search (boxed: a batch moves many of these).
+    pub text: Box<ResourceText>,
 }
 
 /// The stable key of parameter `code` (or a derived `code:suffix`) of `rtype`: 31 bits of the
@@ -173,7 +173,7 @@ impl IndexRows {
     /// The rows of `entries`, extracted from a resource of type `rtype`.
     pub fn from_entries(rtype: &str, entries: &Entries) -> IndexRows {
         let mut out = IndexRows {
-            text: entries.text.clone(),
+            text: Box::new(entries.text.clone()),
             ..IndexRows::default()
         };
         let key = |code: &str| param_key(rtype, code);

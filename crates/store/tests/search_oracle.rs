@@ -191,7 +191,10 @@ fn risk_assessment(rng: &mut ChaCha8Rng, i: usize, patients: usize) -> Value {
         "resourceType": "RiskAssessment", "id": format!("r{i}"), "status": "final",
         "subject": {"reference": format!("Patient/p{}", rng.random_range(0..patients))},
     });
-    let number = |rng: &mut ChaCha8Rng| serde_json::from_str::<Value>(*pick(rng, NUMBERS)).unwrap();
+    let number = |rng: &mut ChaCha8Rng| {
+        let n: &&str = pick(rng, NUMBERS);
+        serde_json::from_str::<Value>(n).unwrap()
+    };
     let predictions: Vec<Value> = (0..rng.random_range(0..3))
         .map(|_| {
             let (a, b) = (number(rng), number(rng));
