@@ -7,8 +7,11 @@
 //!   reader);
 //! - content: every string, number and boolean in the resource (the narrative as its text),
 //!   except base64 data (`data` of Attachment, Binary and SampledData; `Device.udiCarrier.
-//!   carrierAIDC`; `Signature.data`) and what the server assigns (`id`, `meta.versionId`,
-//!   `meta.lastUpdated`: `_id` and `_lastUpdated` search those).
+//!   carrierAIDC`; `Signature.data`), what the server assigns (`id`, `meta.versionId`,
+//!   `meta.lastUpdated`: `_id` and `_lastUpdated` search those), and identifiers of things
+//!   rather than words (`resourceType`, code-system and extension URIs in `system` and `url`,
+//!   `reference`: token and reference parameters search those, and they would make every
+//!   resource match `http` or `loinc`). A value repeated is kept once.
 //!
 //! A search value is a list of words and `"quoted phrases"`, each of which must appear in the
 //! text as written, anywhere (a substring: Japanese has no spaces between words, so `肺炎`
@@ -19,6 +22,7 @@ use crate::extract::normalize_string;
 use quick_xml::Reader;
 use quick_xml::events::Event;
 use serde_json::Value;
+use std::collections::HashSet;
 
 /// The text `_text` and `_content` search in one resource ([`text_of`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -27,8 +31,16 @@ pub struct ResourceText {
     pub content: String,
 }
 
-/// Keys whose string values are base64 data, not text.
-const BINARY_KEYS: &[&str] = &["data", "carrierAIDC"];
+/// Keys whose string values are not words: base64 data, URIs naming systems and extensions,
+/// references.
+const SKIPPED_KEYS: &[&str] = &[
+    "data",
+    "carrierAIDC",
+    "system",
+    "url",
+    "reference",
+    "resourceType",
+];
 
 /// The narrative and content text of `resource`.
 pub fn text_of(resource: &Value) -> ResourceText {
@@ -38,7 +50,7 @@ pub fn text_of(resource: &Value) -> ResourceText {
         .and_then(Value::as_str)
         .map(|div| fold(&xhtml_text(div)))
         .unwrap_or_default();
-    let mut lines: Vec<String> = Vec::new();
+    let mut lines = Lines::default();
     if let Value::Object(map) = resource {
         for (key, value) in map {
             match (key.as_str(), value) {
@@ -56,19 +68,19 @@ pub fn text_of(resource: &Value) -> ResourceText {
     }
     ResourceText {
         narrative,
-        content: lines.join("\n"),
+        content: lines.list.join("\n"),
     }
 }
 
-fn collect_member(key: &str, value: &Value, lines: &mut Vec<String>) {
+fn collect_member(key: &str, value: &Value, lines: &mut Lines) {
     match (key, value) {
-        (k, Value::String(_)) if BINARY_KEYS.contains(&k) => {}
+        (k, Value::String(_)) if SKIPPED_KEYS.contains(&k) => {}
         ("div", Value::String(div)) => push_line(lines, &xhtml_text(div)),
         _ => collect(value, lines),
     }
 }
 
-fn collect(v: &Value, lines: &mut Vec<String>) {
+fn collect(v: &Value, lines: &mut Lines) {
     match v {
         Value::Object(map) => {
             for (key, value) in map {
@@ -83,10 +95,17 @@ fn collect(v: &Value, lines: &mut Vec<String>) {
     }
 }
 
-fn push_line(lines: &mut Vec<String>, text: &str) {
+/// The distinct lines of a resource's content, in order.
+#[derive(Default)]
+struct Lines {
+    list: Vec<String>,
+    seen: HashSet<String>,
+}
+
+fn push_line(lines: &mut Lines, text: &str) {
     let folded = fold(text);
-    if !folded.is_empty() {
-        lines.push(folded);
+    if !folded.is_empty() && lines.seen.insert(folded.clone()) {
+        lines.list.push(folded);
     }
 }
 
@@ -167,7 +186,8 @@ mod tests {
             "text": {"status": "generated",
                      "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>市中<b>肺炎</b> &amp; Cough&#160;(ｾｷ)</p></div>"},
             "code": {"text": "Community-acquired  PNEUMONIA"},
-            "onsetAge": {"value": 72},
+            "onsetAge": {"value": 72, "system": "http://unitsofmeasure.org", "code": "a"},
+            "evidence": [{"detail": [{"reference": "Observation/xyz"}]}],
             "note": [{"text": "Zoë"}],
             "attachment": {"data": "aGVsbG8="}
         }));
@@ -175,8 +195,10 @@ mod tests {
         assert!(t.content.contains("community-acquired pneumonia"));
         assert!(t.content.contains("\n72\n") && t.content.contains("zoe"));
         assert!(!t.content.contains("agvsbg8"), "base64 is not text");
+        assert!(!t.content.contains("unitsofmeasure") && !t.content.contains("xyz"));
+        assert!(!t.content.contains("condition"));
         assert!(!t.content.contains("c1234") && !t.content.contains("2024-01-01"));
-        assert!(t.content.contains("\nlts\n") && !t.content.contains("\n7\n"));
+        assert!(t.content.lines().any(|l| l == "lts") && !t.content.lines().any(|l| l == "7"));
         assert!(t.content.contains("市中 肺炎"));
         assert_eq!(text_of(&json!({"resourceType": "Basic"})).narrative, "");
     }

@@ -148,6 +148,10 @@ impl Sql {
     }
 }
 
+fn is_text(f: &Filter) -> bool {
+    matches!(f, Filter::Text { .. })
+}
+
 /// The statements of one search: the page, and the count when asked.
 pub struct Plan {
     pub page: Sql,
@@ -168,6 +172,21 @@ pub const MAX_ARGS: usize = 30_000;
 pub const PAGE_COLUMNS: usize = 7;
 
 pub fn plan(spec: &SearchSpec, dialect: Dialect) -> Result<Plan, StoreError> {
+    // Full-text criteria scan the text of every resource of the type: any other criterion
+    // drives the page, and the texts of its matches only are searched.
+    let reordered;
+    let spec = if spec.filters.len() > 1 && spec.filters.iter().any(is_text) {
+        let (mut filters, text): (Vec<Filter>, Vec<Filter>) =
+            spec.filters.iter().cloned().partition(|f| !is_text(f));
+        filters.extend(text);
+        reordered = SearchSpec {
+            filters,
+            ..spec.clone()
+        };
+        &reordered
+    } else {
+        spec
+    };
     let g = Gen { dialect };
     let mut sets = Vec::new();
     if let Some(c) = &spec.compartment {
@@ -191,11 +210,25 @@ pub fn plan(spec: &SearchSpec, dialect: Dialect) -> Result<Plan, StoreError> {
         }
         sets.push(s);
     }
+    // Full text after another criterion (see above) tests the rows that criterion gives.
+    let mut tests = Vec::new();
     for f in &spec.filters {
         let mut s = Sql::default();
-        g.set(f, &spec.types, &mut s)?;
-        sets.push(s);
+        match f {
+            Filter::Text { param, values } if !sets.is_empty() => {
+                g.text_set(param, values, &spec.types, true, &mut s)?;
+                tests.push(s);
+            }
+            _ => {
+                g.set(f, &spec.types, &mut s)?;
+                sets.push(s);
+            }
+        }
     }
+    let narrowing = Narrowing {
+        sets: &sets,
+        tests: &tests,
+    };
     let base = |out: &mut Sql| {
         if sets.is_empty() {
             out.push("SELECT res_key FROM resource WHERE deleted = FALSE AND type IN (");
@@ -205,13 +238,7 @@ pub fn plan(spec: &SearchSpec, dialect: Dialect) -> Result<Plan, StoreError> {
             append(out, &sets[0]);
         }
     };
-    let narrow = |out: &mut Sql| {
-        for s in sets.iter().skip(1) {
-            out.push(" AND p.res_key IN (");
-            append(out, s);
-            out.push(")");
-        }
-    };
+    let narrow = |out: &mut Sql| narrowing.apply("p", out);
     let count = spec.total.then(|| {
         let mut c = Sql::default();
         c.push("SELECT count(*) FROM (SELECT DISTINCT res_key FROM (");
@@ -227,7 +254,7 @@ pub fn plan(spec: &SearchSpec, dialect: Dialect) -> Result<Plan, StoreError> {
             keys: 0,
         });
     }
-    if let Some(page) = ordered_page(spec, &sets)? {
+    if let Some(page) = ordered_page(spec, &narrowing)? {
         return Ok(Plan {
             page,
             count,
@@ -281,11 +308,7 @@ pub fn plan(spec: &SearchSpec, dialect: Dialect) -> Result<Plan, StoreError> {
         base(&mut page);
         page.push(") b) r WHERE 1 = 1");
     }
-    for s in sets.iter().skip(1) {
-        page.push(" AND r.res_key IN (");
-        append(&mut page, s);
-        page.push(")");
-    }
+    narrowing.apply("r", &mut page);
     page.push(") q");
     if let Some(c) = &spec.cursor {
         page.push(" WHERE ");
@@ -357,7 +380,7 @@ fn key_ordered_page(mut page: Sql, spec: &SearchSpec) -> Option<Sql> {
 /// (`code=http://loinc.org|8867-4`): its index rows share their whole prefix, so they come in
 /// `res_key` order, and the page is read straight off the index, stopping at its last row
 /// however many resources match. None for any other search.
-fn ordered_page(spec: &SearchSpec, sets: &[Sql]) -> Result<Option<Sql>, StoreError> {
+fn ordered_page(spec: &SearchSpec, narrowing: &Narrowing) -> Result<Option<Sql>, StoreError> {
     let (
         Some(Filter::Param {
             param,
@@ -399,11 +422,7 @@ fn ordered_page(spec: &SearchSpec, sets: &[Sql]) -> Result<Option<Sql>, StoreErr
     page.push(" AND q.c2 = ");
     page.text_arg(system);
     page.push(" AND q.c3 = '' AND q.lo = 0 AND q.hi = 0");
-    for s in sets.iter().skip(1) {
-        page.push(" AND q.res_key IN (");
-        append(&mut page, s);
-        page.push(")");
-    }
+    narrowing.apply("q", &mut page);
     Ok(key_ordered_page(page, spec))
 }
 
@@ -468,6 +487,28 @@ pub fn referring(targets: &[(String, String)], params: &[i32], limit: usize) -> 
     out.push(")) ORDER BY r.res_key LIMIT ");
     out.int_arg(limit as i64);
     out
+}
+
+/// How the page's rows are narrowed after the first criterion's set: by the other sets, and
+/// by tests of each row (full text), whose `{row}` is the row's alias.
+struct Narrowing<'a> {
+    sets: &'a [Sql],
+    tests: &'a [Sql],
+}
+
+impl Narrowing<'_> {
+    fn apply(&self, alias: &str, out: &mut Sql) {
+        for s in self.sets.iter().skip(1) {
+            out.push(&format!(" AND {alias}.res_key IN ("));
+            append(out, s);
+            out.push(")");
+        }
+        for t in self.tests {
+            out.push(" AND ");
+            out.text.push_str(&t.text.replace("{row}", alias));
+            out.args.extend(t.args.iter().cloned());
+        }
+    }
 }
 
 fn append(out: &mut Sql, s: &Sql) {
@@ -679,39 +720,7 @@ impl Gen {
                 out.push(") AND t2.deleted = FALSE");
                 Ok(())
             }
-            Filter::Text { param, values } => {
-                // A scan of the text rows (of this type): every term of some value.
-                let column = if param.code == "_text" {
-                    "x.narrative"
-                } else {
-                    "x.content"
-                };
-                let find = match self.dialect {
-                    Dialect::Sqlite => "instr",
-                    Dialect::Postgres => "strpos",
-                };
-                out.push(
-                    "SELECT x.res_key FROM resource_text x JOIN resource r ON r.res_key = x.res_key WHERE r.type IN (",
-                );
-                list(out, types, |o, t| o.text_arg(t));
-                out.push(") AND (");
-                for (i, v) in values.iter().enumerate() {
-                    let terms = kizuna_search::text::terms(v)
-                        .map_err(|e| unsupported(format!("{}: {e}", param.code)))?;
-                    out.push(if i == 0 { "(" } else { " OR (" });
-                    for (j, t) in terms.iter().enumerate() {
-                        if j > 0 {
-                            out.push(" AND ");
-                        }
-                        out.push(&format!("{find}({column}, "));
-                        out.text_arg(t);
-                        out.push(") > 0");
-                    }
-                    out.push(")");
-                }
-                out.push(")");
-                Ok(())
-            }
+            Filter::Text { param, values } => self.text_set(param, values, types, false, out),
             Filter::List { meaning, .. } => {
                 // Every criterion of its meaning: the first set, narrowed by the others.
                 let Some((first, rest)) = meaning.split_first() else {
@@ -729,6 +738,55 @@ impl Gen {
                 Ok(())
             }
         }
+    }
+
+    /// `_text`/`_content`: the resources of `types` whose text holds every term of some value;
+    /// with `probe`, instead a test of one row (`{row}` stands for its alias; see
+    /// [`Narrowing`]), so that only the texts of rows another criterion gives are read.
+    fn text_set(
+        &self,
+        param: &SearchParam,
+        values: &[String],
+        types: &[String],
+        probe: bool,
+        out: &mut Sql,
+    ) -> Result<(), StoreError> {
+        let column = if param.code == "_text" {
+            "x.narrative"
+        } else {
+            "x.content"
+        };
+        let find = match self.dialect {
+            Dialect::Sqlite => "instr",
+            Dialect::Postgres => "strpos",
+        };
+        if probe {
+            // The row is of a searched type already.
+            out.push("EXISTS (SELECT 1 FROM resource_text x WHERE x.res_key = {row}.res_key");
+        } else {
+            out.push(
+                "SELECT x.res_key FROM resource_text x JOIN resource r ON r.res_key = x.res_key WHERE r.type IN (",
+            );
+            list(out, types, |o, t| o.text_arg(t));
+            out.push(")");
+        }
+        out.push(" AND (");
+        for (i, v) in values.iter().enumerate() {
+            let terms = kizuna_search::text::terms(v)
+                .map_err(|e| unsupported(format!("{}: {e}", param.code)))?;
+            out.push(if i == 0 { "(" } else { " OR (" });
+            for (j, t) in terms.iter().enumerate() {
+                if j > 0 {
+                    out.push(" AND ");
+                }
+                out.push(&format!("{find}({column}, "));
+                out.text_arg(t);
+                out.push(") > 0");
+            }
+            out.push(")");
+        }
+        out.push(if probe { "))" } else { ")" });
+        Ok(())
     }
 
     /// The live resources of `types` not in `set`.

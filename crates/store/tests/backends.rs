@@ -72,14 +72,12 @@ async fn one_process_per_data_directory() {
     assert!(reopened.is_some());
 }
 
-/// A search past its time budget is cancelled with `TooCostly` (a zero budget: cancelled as
-/// soon as SQLite checks, after its first ten thousand steps).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_cancels_a_search_past_its_budget() {
+/// A search past its time budget is cancelled with `TooCostly`. A zero budget: SQLite cancels
+/// as soon as it checks, after its first ten thousand steps; PostgreSQL gets a
+/// `statement_timeout` of 1 ms for a sort of 5,000 resources and their count (tens of ms).
+async fn cancels_a_search_past_its_budget(store: Store) {
     use kizuna_store::{Batch, Method, SearchSpec, StoreError, Write, index::IndexRows};
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().to_str().unwrap()).await.unwrap();
-    let writes = (0..2000)
+    let writes = (0..5000)
         .map(|i| {
             let body = serde_json::json!({"resourceType": "Patient", "id": format!("p{i}"),
                 "name": [{"family": format!("F{}", i % 97)}], "birthDate": "1970-01-01"});
@@ -103,7 +101,7 @@ async fn sqlite_cancels_a_search_past_its_budget() {
         .unwrap();
     let (query, _) = kizuna_search::parse_query_string(
         Some("Patient"),
-        "_sort=family,-birthdate",
+        "_sort=family,-birthdate&_content=f",
         kizuna_search::Handling::Strict,
     )
     .unwrap();
@@ -126,5 +124,20 @@ async fn sqlite_cancels_a_search_past_its_budget() {
         budget: std::time::Duration::from_secs(600),
         ..spec
     };
-    assert_eq!(store.search(generous).await.unwrap().total, Some(2000));
+    assert_eq!(store.search(generous).await.unwrap().total, Some(5000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_cancels_a_search_past_its_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    cancels_a_search_past_its_budget(Store::open(dir.path().to_str().unwrap()).await.unwrap())
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cancels_a_search_past_its_budget() {
+    let Some(url) = kizuna_store::conformance::fresh_postgres_database().await else {
+        return;
+    };
+    cancels_a_search_past_its_budget(Store::open(&url).await.unwrap()).await;
 }
