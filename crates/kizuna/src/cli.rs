@@ -368,6 +368,10 @@ async fn reindex(a: ReindexArgs) -> Result<ExitCode> {
             .set_index_format(kizuna_store::index::INDEX_FORMAT)
             .await?;
     }
+    if let Store::Postgres(_) = store {
+        eprintln!("vacuuming the index tables and refreshing PostgreSQL's statistics …");
+    }
+    store.after_reindex().await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "reindexed {done} resources in {secs:.1} s ({:.0} resources/s)",

@@ -363,6 +363,16 @@ impl Store {
         }
     }
 
+    /// After every resource's rows were replaced (`kizuna reindex`): PostgreSQL vacuums the
+    /// index tables (the old rows are dead tuples) and refreshes the planner's statistics, which
+    /// no longer describe them; SQLite (which keeps no statistics) has nothing to do.
+    pub async fn after_reindex(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(()),
+            Store::Postgres(s) => s.after_reindex().await,
+        }
+    }
+
     /// Up to `limit` live resources after `res_key` `after`, in key order, with their current
     /// bodies: what `kizuna reindex` walks.
     pub async fn live_after(&self, after: i64, limit: usize) -> Result<Vec<Live>, StoreError> {

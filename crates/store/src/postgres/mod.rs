@@ -270,6 +270,15 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// See [`crate::Store::after_reindex`].
+    pub async fn after_reindex(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .batch_execute("VACUUM (ANALYZE) search_index, composite_index, resource_text")
+            .await?;
+        Ok(())
+    }
+
     /// See [`crate::Store::live_after`].
     pub async fn live_after(
         &self,
