@@ -162,6 +162,8 @@ fn cases() -> Vec<Case> {
         case("code with a leading space", patient(json!({"gender": " male"})), &[("Patient.gender", Val)]),
         case("uri with a space", patient(json!({"implicitRules": "http://a b"})), &[("Patient.implicitRules", Val)]),
         case("string with a vertical tab", patient(json!({"name": [{"text": "a\u{0B}b"}]})), &[("Patient.name[0].text", Val)]),
+        case("string with a NUL", patient(json!({"name": [{"text": "a\u{0}b"}]})), &[("Patient.name[0].text", Val)]),
+        case("markdown with an escape character", json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "note": [{"text": "a\u{1B}[31mb"}]}), &[("Observation.note[0].text", Val)]),
         case("number for a string", patient(json!({"name": [{"family": 42}]})), &[("Patient.name[0].family", Val)]),
         case("reference that is not a string", patient(json!({"managingOrganization": {"reference": 7}})), &[(
             "Patient.managingOrganization.reference",

@@ -72,6 +72,11 @@ impl NearValue {
 /// A position's coordinate in micro-degrees (rounded half away from zero), if it is within
 /// `limit` degrees of zero (90 for latitudes, 180 for longitudes).
 pub fn micro_degrees(d: &Decimal, limit: i64) -> Option<i64> {
+    let bound = Decimal::from_i128(i128::from(limit))?;
+    let negative_bound = Decimal::from_i128(-i128::from(limit))?;
+    if *d > bound || *d < negative_bound {
+        return None;
+    }
     let scaled = d.checked_mul_pow10(6)?;
     let plain = scaled.to_plain_string();
     let (int, frac) = plain.split_once('.').unwrap_or((&plain, ""));
@@ -161,6 +166,8 @@ mod tests {
         assert_eq!(near("35.6|139.7").distance_mm, DEFAULT_DISTANCE_MM);
         assert_eq!(near("35.6|139.7|3").distance_mm, 3_000_000);
         assert_eq!(near("-0.0000005|0.0000005|1").latitude, -1);
+        // Beyond half the Earth's circumference: everywhere.
+        assert_eq!(near("0|0|1e40|[mi_i]").distance_mm, 20_100_000_000);
         for bad in [
             "35.6",
             "91|0|1",
@@ -169,6 +176,8 @@ mod tests {
             "0|0|-1|km",
             "0|0|1|kg",
             "0|0|1|km|x",
+            "-9223372036854.775808|0",
+            "9223372036854.7758075|0",
         ] {
             assert!(parse_near(bad).is_err(), "{bad}");
         }

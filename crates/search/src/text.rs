@@ -109,9 +109,12 @@ fn push_line(lines: &mut Lines, text: &str) {
     }
 }
 
-/// [`normalize_string`], with every run of whitespace made one space and none at the ends.
+/// [`normalize_string`], with every run of whitespace made one space and none at the ends, and
+/// control characters dropped (PostgreSQL's text cannot hold U+0000; stores written before
+/// validation refused them may still have some).
 fn fold(text: &str) -> String {
     normalize_string(text)
+        .replace(|c: char| c.is_control() && !c.is_whitespace(), "")
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")

@@ -1201,18 +1201,28 @@ impl Gen {
                     }
                     out.push(")::float8 / 1000000.0)");
                 };
+                // sin² as a product and in `geo::distance_km`'s order of operations, so that
+                // both compute the same floating-point number.
+                let sin_squared = |out: &mut Sql, col: &str, minus: i64| {
+                    for i in 0..2 {
+                        out.push(if i == 0 { "(sin(" } else { " * sin(" });
+                        rad(out, col, Some(minus));
+                        out.push(" / 2.0)");
+                    }
+                    out.push(")");
+                };
                 out.push(" AND 2.0 * ");
                 out.push(&kizuna_search::geo::EARTH_RADIUS_KM.to_string());
-                out.push(" * asin(least(1.0, sqrt(power(sin(");
-                rad(out, "lo", Some(n.latitude));
-                out.push(" / 2.0), 2) + cos(");
+                out.push(" * asin(least(1.0, sqrt(");
+                sin_squared(out, "lo", n.latitude);
+                out.push(" + cos(");
                 // The search point's latitude (`0 - -lat`).
                 rad(out, "0", Some(-n.latitude));
                 out.push(") * cos(");
                 rad(out, "lo", None);
-                out.push(") * power(sin(");
-                rad(out, "hi", Some(n.longitude));
-                out.push(" / 2.0), 2))))");
+                out.push(") * ");
+                sin_squared(out, "hi", n.longitude);
+                out.push(")))");
             }
         }
         out.push(" <= CAST(");

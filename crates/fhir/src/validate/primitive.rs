@@ -109,9 +109,14 @@ fn check_string(prim: &Prim, s: &str, scratch: &mut Vec<u8>) -> Result<(), Probl
     }
     match prim.rule {
         PrimRule::Text => {
-            if s.bytes().any(|b| b == 0x0B || b == 0x0C) {
+            // "Strings SHALL NOT contain Unicode character points below 32, except for u0009
+            // (horizontal tab), u0010 (carriage return) and u0013 (line feed)" (R4 datatypes).
+            if let Some(b) = s
+                .bytes()
+                .find(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+            {
                 return Err(Problem::Invalid(format!(
-                    "{} contains a vertical tab or form feed, which FHIR strings do not allow",
+                    "{} contains the control character U+{b:04X}, which FHIR strings do not allow (only tab, carriage return and line feed)",
                     prim.name
                 )));
             }

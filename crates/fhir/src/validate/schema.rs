@@ -99,7 +99,8 @@ pub(super) enum JsonKind {
 /// Which extra rule beyond the JSON kind and the regex a primitive has.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum PrimRule {
-    /// string, markdown: any characters but vertical tab and form feed; at most 1 MiB.
+    /// string, markdown: no control characters but tab, carriage return and line feed; at most
+    /// 1 MiB.
     Text,
     /// uri, url, canonical: no whitespace (regex `\S*`).
     NoSpace,
