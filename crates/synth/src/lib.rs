@@ -52,7 +52,6 @@
 //! ```
 
 mod acute;
-mod checkdigit;
 mod data;
 mod demographics;
 mod emit;

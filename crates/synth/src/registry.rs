@@ -4,7 +4,6 @@
 
 use serde_json::{Value, json};
 
-use crate::checkdigit;
 use crate::data::places::PREFECTURES;
 use crate::demographics::{Address, PersonName, landline};
 use crate::fhir::{
@@ -206,7 +205,7 @@ fn municipality(name: &str) -> &str {
 
 fn insurer_number(law: &str, pref: u8, local: u32) -> String {
     let body = format!("{law}{pref:02}{local:03}");
-    let c = checkdigit::insurer(&body);
+    let c = kizuna_jpid::insurer_check_digit(&body).unwrap_or_default();
     format!("{body}{c}")
 }
 
@@ -297,7 +296,10 @@ impl Registry {
                 seen.push(muni);
                 let local = 1 + 6 * seen.len() as u32;
                 let body = format!("{:02}{local:03}", pref.code);
-                let nhi = format!("{body}{}", checkdigit::insurer(&body));
+                let nhi = format!(
+                    "{body}{}",
+                    kizuna_jpid::insurer_check_digit(&body).unwrap_or_default()
+                );
                 push(
                     nhi,
                     format!("{muni}国民健康保険"),
@@ -329,7 +331,10 @@ impl Registry {
         let phone = landline(rng, c.area);
         let district = (city + 1 + 10 * (k / 8000)) % 100;
         let body = format!("{:02}4{district:02}{:04}", p.code, number_base + k % 8000);
-        let code = format!("{body}{}", checkdigit::institution(&body));
+        let code = format!(
+            "{body}{}",
+            kizuna_jpid::institution_check_digit(&body).unwrap_or_default()
+        );
         let stem = NAME_STEMS[rng.index(NAME_STEMS.len())];
         Pharmacy {
             id: format!("jp-pharm-{:04}", k + 1),
@@ -362,7 +367,10 @@ impl Registry {
         let district = (city + 1 + 10 * (index / 8000)) % 100;
         let number = number_base + index % 8000;
         let body = format!("{:02}1{district:02}{number:04}", p.code);
-        let code = format!("{body}{}", checkdigit::institution(&body));
+        let code = format!(
+            "{body}{}",
+            kizuna_jpid::institution_check_digit(&body).unwrap_or_default()
+        );
         let id = format!("jp-org-{:04}", index + 1);
 
         let depts: Vec<Dept> = if hospital {
@@ -567,13 +575,13 @@ mod tests {
             assert_eq!(&p.code[2..3], "4");
             assert_eq!(
                 p.code.as_bytes()[9] - b'0',
-                checkdigit::institution(&p.code[..9])
+                kizuna_jpid::institution_check_digit(&p.code[..9]).unwrap_or_default()
             );
         }
         for i in &r.institutions {
             assert_eq!(i.code.len(), 10);
             assert_eq!(&i.code[2..3], "1");
-            let check = checkdigit::institution(&i.code[..9]);
+            let check = kizuna_jpid::institution_check_digit(&i.code[..9]).unwrap_or_default();
             assert_eq!(i.code.as_bytes()[9] - b'0', check);
         }
         let mut numbers: Vec<&str> = r.insurers.iter().map(|i| i.number.as_str()).collect();
