@@ -26,6 +26,11 @@ if ! command -v curl >/dev/null; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq curl >/dev/null
 fi
+if ! command -v openssl >/dev/null; then
+  log "installing openssl (an independent check of the certificates kizuna pki issues)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq openssl >/dev/null
+fi
 if [ ! -f tools/fhirpath-oracle/node_modules/fhirpath/package.json ]; then
   log "installing the FHIRPath oracle (fhirpath.js, pinned by tools/fhirpath-oracle/package-lock.json)"
   npm ci --prefix tools/fhirpath-oracle --no-audit --no-fund \

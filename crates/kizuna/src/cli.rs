@@ -39,6 +39,8 @@ enum Command {
     /// Recompute the search index rows of every resource (after an upgrade that changes what
     /// is indexed; stop the server first when using the embedded store)
     Reindex(ReindexArgs),
+    /// The network's certificate authorities: institutions, staff, patient cards, revocation
+    Pki(crate::pki_cli::PkiArgs),
 }
 
 #[derive(Args)]
@@ -189,6 +191,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(a) => demo(a).await,
         Command::Bench(a) => bench(a).await,
         Command::Reindex(a) => reindex(a).await,
+        Command::Pki(a) => crate::pki_cli::run(a),
     }
 }
 

@@ -2,6 +2,7 @@
 //! draws progress and wires the crates together; every rule lives in the library crates.
 
 mod cli;
+mod pki_cli;
 
 use clap::Parser;
 

@@ -6,4 +6,5 @@
 //! ASN.1 or cryptography (rcgen, x509-parser, rustls-webpki and aws-lc-rs do that), or log a
 //! key, a PIN or patient data.
 
+pub mod ca_dir;
 pub mod pki;

@@ -1,0 +1,190 @@
+//! `kizuna pki`: the network's certificate authorities on the command line
+//! (`kizuna_trust::ca_dir` does the work).
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use kizuna_trust::ca_dir::{self, CaDir};
+use kizuna_trust::pki::Holder;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use time::OffsetDateTime;
+
+#[derive(Args)]
+pub struct PkiArgs {
+    /// Directory of the authorities, their ledger and CRLs (keys are written owner-only)
+    #[arg(long, value_name = "DIR", default_value = "kizuna-pki", global = true)]
+    dir: PathBuf,
+    #[command(subcommand)]
+    command: PkiCommand,
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Create the network CA (institutions, staff) and the card CA (patient cards)
+    Init {
+        /// The network's name, in the authorities' subjects
+        #[arg(long, default_value = "Kizuna")]
+        name: String,
+    },
+    /// Issue a certificate (and its key) to an institution, a staff member or a card
+    #[command(subcommand)]
+    Issue(IssueCommand),
+    /// Revoke a certificate by serial and republish the CRLs
+    Revoke {
+        /// Serial (hex), as `kizuna pki list` shows it
+        serial: String,
+        /// Why: unspecified, key-compromise, affiliation-changed, superseded,
+        /// cessation-of-operation, certificate-hold
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
+    /// Republish both CRLs (valid 7 days; run at least weekly)
+    Crl,
+    /// List every certificate issued, with its state
+    List,
+    /// Check a certificate (PEM file) against the authorities and their CRLs
+    Verify {
+        #[arg(value_name = "CERT.pem")]
+        cert: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum IssueCommand {
+    /// An institution: its 10-digit medical institution code and name
+    Institution {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value_t = 825)]
+        days: i64,
+    },
+    /// A staff member acting for an institution
+    Staff {
+        /// The institution's 10-digit code
+        #[arg(long)]
+        institution: String,
+        #[arg(long)]
+        staff_id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+    },
+    /// A patient card (the subject is the card serial, never the person)
+    Card {
+        #[arg(long)]
+        serial: String,
+        #[arg(long, default_value_t = 1826)]
+        days: i64,
+    },
+}
+
+pub fn run(a: PkiArgs) -> Result<ExitCode> {
+    let now = OffsetDateTime::now_utc();
+    let dir = a.dir.as_path();
+    match a.command {
+        PkiCommand::Init { name } => {
+            CaDir::init(dir, &name, now)?;
+            println!(
+                "created the network CA ({0}/network-ca.pem) and the card CA ({0}/card-ca.pem); keys are owner-only .key files beside them",
+                dir.display()
+            );
+        }
+        PkiCommand::Issue(what) => {
+            let (holder, days) = match what {
+                IssueCommand::Institution { code, name, days } => (
+                    Holder::Institution {
+                        code: ca_dir::institution_code(&code)?,
+                        name,
+                    },
+                    days,
+                ),
+                IssueCommand::Staff {
+                    institution,
+                    staff_id,
+                    name,
+                    days,
+                } => (
+                    Holder::Staff {
+                        institution: ca_dir::institution_code(&institution)?,
+                        staff_id,
+                        name,
+                    },
+                    days,
+                ),
+                IssueCommand::Card { serial, days } => (Holder::Card { serial }, days),
+            };
+            let mut ca = CaDir::open(dir)?;
+            let (issued, cert, key) = ca.issue(&holder, now, days)?;
+            println!(
+                "issued serial {} until {}: certificate {}, key {}",
+                issued.serial,
+                issued.not_after.date(),
+                cert.display(),
+                key.display()
+            );
+        }
+        PkiCommand::Revoke { serial, reason } => {
+            let mut ca = CaDir::open(dir)?;
+            let e = ca.revoke(&serial, &reason, now)?;
+            println!(
+                "revoked {} ({} {}); CRLs republished in {}",
+                e.serial,
+                e.kind,
+                e.id,
+                dir.join("crl").display()
+            );
+        }
+        PkiCommand::Crl => {
+            let [a, b] = CaDir::open(dir)?.publish_crls(now)?;
+            println!("published {} and {}", a.display(), b.display());
+        }
+        PkiCommand::List => {
+            let ca = CaDir::open(dir)?;
+            println!(
+                "{:<32}  {:<11}  {:<24}  {:<10}  state",
+                "serial", "kind", "id", "until"
+            );
+            for e in ca.entries() {
+                let state = match &e.revoked {
+                    Some(r) => format!("revoked {} ({})", &r.at[..10.min(r.at.len())], r.reason),
+                    None => "valid".into(),
+                };
+                println!(
+                    "{:<32}  {:<11}  {:<24}  {:<10}  {state}",
+                    e.serial,
+                    e.kind,
+                    e.id,
+                    &e.not_after[..10.min(e.not_after.len())]
+                );
+            }
+        }
+        PkiCommand::Verify { cert } => {
+            let ca = CaDir::open(dir)?;
+            let text = std::fs::read_to_string(&cert)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", cert.display()))?;
+            match ca.verify(&text, now) {
+                Ok(holder) => println!("valid: {}", describe(&holder)),
+                Err(e) => {
+                    println!("refused: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(h: &Holder) -> String {
+    match h {
+        Holder::Institution { code, name } => format!("institution {code} {name}"),
+        Holder::Staff {
+            institution,
+            staff_id,
+            name,
+        } => format!("staff {staff_id} ({name}) of institution {institution}"),
+        Holder::Card { serial } => format!("card {serial}"),
+    }
+}

@@ -1,0 +1,159 @@
+//! `kizuna pki` end to end: the binary creates authorities, issues and revokes, and an
+//! independent verifier (OpenSSL) agrees with Kizuna's own check on every certificate.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn kizuna(dir: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["pki", "--dir", dir.to_str().unwrap()];
+    all.extend_from_slice(args);
+    Command::new(env!("CARGO_BIN_EXE_kizuna"))
+        .args(&all)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The serial `issue` printed.
+fn serial(o: &Output) -> String {
+    let out = text(o);
+    assert!(o.status.success(), "{out}");
+    out.split_whitespace()
+        .skip_while(|w| *w != "serial")
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+/// OpenSSL's verdict on `cert` against `ca` and its CRL.
+fn openssl_accepts(dir: &Path, ca: &str, crl: &str, cert: &Path) -> bool {
+    let o = Command::new("openssl")
+        .args(["verify", "-crl_check", "-CAfile"])
+        .arg(dir.join(ca))
+        .arg("-CRLfile")
+        .arg(dir.join("crl").join(crl))
+        .arg(cert)
+        .output()
+        .expect("openssl (scripts/test.sh installs it)");
+    o.status.success()
+}
+
+#[test]
+fn authorities_issue_revoke_and_publish_crls_that_openssl_agrees_with() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pki");
+    let o = kizuna(&dir, &["init"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Twice is refused, and says why.
+    let o = kizuna(&dir, &["init"]);
+    assert!(!o.status.success() && text(&o).contains("already holds"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for key in ["network-ca.key", "card-ca.key"] {
+            let mode = std::fs::metadata(dir.join(key))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{key} is owner-only");
+        }
+    }
+    // Full-width digits are read; a wrong check digit is refused with the right one.
+    let inst = serial(&kizuna(
+        &dir,
+        &[
+            "issue",
+            "institution",
+            "--code",
+            "０１１０１１３７１９",
+            "--name",
+            "絆クリニック",
+        ],
+    ));
+    let o = kizuna(
+        &dir,
+        &[
+            "issue",
+            "institution",
+            "--code",
+            "0110113718",
+            "--name",
+            "X",
+        ],
+    );
+    assert!(!o.status.success() && text(&o).contains("check digit should be 9"));
+    let staff = serial(&kizuna(
+        &dir,
+        &[
+            "issue",
+            "staff",
+            "--institution",
+            "0110113719",
+            "--staff-id",
+            "dr-1",
+            "--name",
+            "山田 花子",
+        ],
+    ));
+    let card = serial(&kizuna(&dir, &["issue", "card", "--serial", "JPKI0001"]));
+    let pem = |s: &str| dir.join("issued").join(format!("{s}.pem"));
+    for (s, ca, crl) in [
+        (&inst, "network-ca.pem", "network.crl.pem"),
+        (&staff, "network-ca.pem", "network.crl.pem"),
+        (&card, "card-ca.pem", "card.crl.pem"),
+    ] {
+        assert!(openssl_accepts(&dir, ca, crl, &pem(s)), "{s}");
+        let o = kizuna(&dir, &["verify", pem(s).to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    assert!(
+        text(&kizuna(&dir, &["verify", pem(&card).to_str().unwrap()])).contains("card JPKI0001")
+    );
+    // A card certificate is not an institution's: the network CA does not vouch for it.
+    assert!(!openssl_accepts(
+        &dir,
+        "network-ca.pem",
+        "network.crl.pem",
+        &pem(&card)
+    ));
+    // Revocation reaches the CRL: both verifiers now refuse.
+    let o = kizuna(&dir, &["revoke", &card, "--reason", "key-compromise"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!openssl_accepts(
+        &dir,
+        "card-ca.pem",
+        "card.crl.pem",
+        &pem(&card)
+    ));
+    let o = kizuna(&dir, &["verify", pem(&card).to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("revoked"));
+    // The others stay valid, the ledger says so.
+    assert!(openssl_accepts(
+        &dir,
+        "network-ca.pem",
+        "network.crl.pem",
+        &pem(&inst)
+    ));
+    let list = text(&kizuna(&dir, &["list"]));
+    assert!(list.contains(&format!("{card}  card")) && list.contains("revoked"));
+    assert_eq!(
+        list.lines().filter(|l| l.ends_with("valid")).count(),
+        2,
+        "{list}"
+    );
+    // Mistakes say what to do.
+    let o = kizuna(&dir, &["revoke", &card]);
+    assert!(!o.status.success() && text(&o).contains("revoked already"));
+    let o = kizuna(&dir, &["revoke", "00ff", "--reason", "because"]);
+    assert!(!o.status.success() && text(&o).contains("not a revocation reason"));
+    let o = kizuna(&tmp.path().join("nowhere"), &["list"]);
+    assert!(!o.status.success() && text(&o).contains("kizuna pki init"));
+}
