@@ -72,6 +72,14 @@ enum IssueCommand {
         #[arg(long, default_value_t = 365)]
         days: i64,
     },
+    /// A Kizuna node's TLS server certificate (for `kizuna serve --tls-cert`)
+    Server {
+        /// Host names or IP addresses clients use (repeat for several)
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        #[arg(long, default_value_t = 397)]
+        days: i64,
+    },
     /// A patient card (the subject is the card serial, never the person)
     Card {
         #[arg(long)]
@@ -115,6 +123,7 @@ pub fn run(a: PkiArgs) -> Result<ExitCode> {
                     days,
                 ),
                 IssueCommand::Card { serial, days } => (Holder::Card { serial }, days),
+                IssueCommand::Server { hosts, days } => (Holder::Server { hosts }, days),
             };
             let mut ca = CaDir::open(dir)?;
             let (issued, cert, key) = ca.issue(&holder, now, days)?;
@@ -186,5 +195,6 @@ fn describe(h: &Holder) -> String {
             name,
         } => format!("staff {staff_id} ({name}) of institution {institution}"),
         Holder::Card { serial } => format!("card {serial}"),
+        Holder::Server { hosts } => format!("server {}", hosts.join(", ")),
     }
 }

@@ -104,6 +104,31 @@ fn authorities_issue_revoke_and_publish_crls_that_openssl_agrees_with() {
         ],
     ));
     let card = serial(&kizuna(&dir, &["issue", "card", "--serial", "JPKI0001"]));
+    let server = serial(&kizuna(
+        &dir,
+        &[
+            "issue",
+            "server",
+            "--host",
+            "localhost",
+            "--host",
+            "127.0.0.1",
+        ],
+    ));
+    let o = Command::new("openssl")
+        .args([
+            "verify",
+            "-purpose",
+            "sslserver",
+            "-verify_ip",
+            "127.0.0.1",
+            "-CAfile",
+        ])
+        .arg(dir.join("network-ca.pem"))
+        .arg(dir.join("issued").join(format!("{server}.pem")))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
     let pem = |s: &str| dir.join("issued").join(format!("{s}.pem"));
     for (s, ca, crl) in [
         (&inst, "network-ca.pem", "network.crl.pem"),
@@ -146,7 +171,7 @@ fn authorities_issue_revoke_and_publish_crls_that_openssl_agrees_with() {
     assert!(list.contains(&format!("{card}  card")) && list.contains("revoked"));
     assert_eq!(
         list.lines().filter(|l| l.ends_with("valid")).count(),
-        2,
+        3,
         "{list}"
     );
     // Mistakes say what to do.

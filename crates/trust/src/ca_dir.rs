@@ -219,6 +219,12 @@ impl CaDir {
                 name.clone(),
             ),
             Holder::Card { serial } => ("card", AuthorityKind::Card, serial.clone(), String::new()),
+            Holder::Server { hosts } => (
+                "server",
+                AuthorityKind::Network,
+                hosts.join(","),
+                String::new(),
+            ),
         };
         let issued = self.authority(authority).issue(holder, now, days)?;
         let cert_path = self
@@ -342,7 +348,8 @@ impl CaDir {
         )
     }
 
-    /// Checks a certificate (PEM) against whichever authority issued it and its current CRL.
+    /// Checks a client certificate (PEM) against whichever authority issued it and its current
+    /// CRL.
     pub fn verify(&self, cert_pem: &str, now: OffsetDateTime) -> Result<Holder, PkiError> {
         let cert = crate::pki::pem_der(cert_pem, "CERTIFICATE")?;
         let mut refusal = None;

@@ -4,7 +4,8 @@
 //! - The **network CA** (ECDSA P-256) issues institution certificates (subject: the
 //!   institution's name as `CN`, its 10-digit medical institution code as `serialNumber`,
 //!   `OU=institution`) and staff credentials (`CN` the staff member's name, `UID` their staff
-//!   id, `serialNumber` their institution's code, `OU=staff`).
+//!   id, `serialNumber` their institution's code, `OU=staff`), and the TLS server
+//!   certificates of Kizuna nodes (`OU=server`, host names and addresses as SANs).
 //! - The **card CA** (RSA-2048, SHA-256, like JPKI's) issues patient card certificates whose
 //!   subject is only the card serial (`CN`): a card certificate names a card, never a person;
 //!   the patient index links cards to patients.
@@ -51,6 +52,11 @@ pub enum Holder {
     },
     Card {
         serial: String,
+    },
+    /// A Kizuna node's TLS server certificate: the host names or IP addresses clients reach it
+    /// by (the first is the subject's `CN`).
+    Server {
+        hosts: Vec<String>,
     },
 }
 
@@ -241,6 +247,28 @@ impl Authority {
                 );
                 dn.push(DnType::OrganizationalUnitName, "staff");
                 params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+                KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?
+            }
+            (AuthorityKind::Network, Holder::Server { hosts }) => {
+                let Some(first) = hosts.first() else {
+                    return Err(PkiError::Invalid(
+                        "a server certificate needs at least one host name or IP address".into(),
+                    ));
+                };
+                dn.push(DnType::CommonName, first.as_str());
+                dn.push(DnType::OrganizationalUnitName, "server");
+                params.subject_alt_names = hosts
+                    .iter()
+                    .map(|h| match h.parse::<std::net::IpAddr>() {
+                        Ok(ip) => Ok(rcgen::SanType::IpAddress(ip)),
+                        Err(_) => h
+                            .as_str()
+                            .try_into()
+                            .map(rcgen::SanType::DnsName)
+                            .map_err(|_| PkiError::Invalid(format!("'{h}' is not a host name"))),
+                    })
+                    .collect::<Result<_, _>>()?;
+                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
                 KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?
             }
             (AuthorityKind::Card, Holder::Card { serial }) => {
@@ -448,6 +476,9 @@ pub fn holder(cert: &[u8], kind: AuthorityKind) -> Result<Holder, PkiError> {
             staff_id: attr(OID_UID)
                 .ok_or_else(|| PkiError::Malformed("no staff id in the subject".into()))?,
             name: cn.unwrap_or_default(),
+        }),
+        (AuthorityKind::Network, Some("server")) => Ok(Holder::Server {
+            hosts: cn.into_iter().collect(),
         }),
         (AuthorityKind::Network, _) => Err(PkiError::WrongUse(
             "neither an institution nor a staff certificate".into(),
