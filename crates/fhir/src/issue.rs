@@ -41,6 +41,8 @@ pub enum IssueCode {
     Exception,
     Informational,
     Security,
+    /// The client could not be identified (no or a refused certificate or token).
+    Login,
     Forbidden,
     Incomplete,
     TooCostly,
@@ -66,6 +68,7 @@ impl IssueCode {
             IssueCode::Exception => "exception",
             IssueCode::Informational => "informational",
             IssueCode::Security => "security",
+            IssueCode::Login => "login",
             IssueCode::Forbidden => "forbidden",
             IssueCode::Incomplete => "incomplete",
             IssueCode::TooCostly => "too-costly",

@@ -12,6 +12,7 @@
 mod api;
 mod capability;
 mod reply;
+pub mod tls;
 
 use axum::Router;
 use kizuna_records::Records;

@@ -1,0 +1,318 @@
+//! Mutual TLS: institutions reach the API with the certificate the network CA gave them.
+//!
+//! The TLS handshake asks every client for a certificate and checks that the client holds its
+//! key (the handshake signature). Whether the certificate may be used — issued by the network
+//! CA, within its validity, not revoked in the current CRL, for client authentication — is
+//! decided per request by [`authenticate`] with `kizuna_trust::pki::verify`, so that a refusal
+//! is an OperationOutcome that names the reason (and, with the audit log, is recorded), not a
+//! bare TLS alert. The CRL file is reread when it changes, so a revocation takes effect on the
+//! next request without a restart.
+
+use crate::reply;
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use kizuna_fhir::IssueCode;
+use kizuna_trust::pki::{self, AuthorityKind, Holder, PkiError};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio::net::TcpListener;
+
+/// What `kizuna serve` needs for mutual TLS (all PEM).
+#[derive(Debug, Clone)]
+pub struct TlsSetup {
+    /// The server's certificate (`kizuna pki issue server`), and its key.
+    pub cert_pem: String,
+    pub key_pem: String,
+    /// The network CA, which issued the institutions' certificates.
+    pub client_ca_pem: String,
+    /// The network CA's CRL (`kizuna pki` republishes it on every revocation).
+    pub client_crl: PathBuf,
+}
+
+/// The leaf certificate a client presented on its connection (DER), if any.
+#[derive(Debug, Clone)]
+pub struct PeerCertificate(pub Option<Arc<Vec<u8>>>);
+
+/// Who is calling: the holder of a verified client certificate.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Holder);
+
+/// Asks for a client certificate and checks possession of its key only (see the module doc).
+#[derive(Debug)]
+struct PresentedCertificate {
+    provider: Arc<CryptoProvider>,
+    hints: Vec<DistinguishedName>,
+}
+
+impl ClientCertVerifier for PresentedCertificate {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The checks of client certificates: the network CA and its CRL (reread when it changes).
+pub struct ClientAuth {
+    ca_der: Vec<u8>,
+    crl_path: PathBuf,
+    crl: Mutex<Option<(SystemTime, Arc<Vec<u8>>)>>,
+}
+
+impl ClientAuth {
+    fn crl(&self) -> Result<Arc<Vec<u8>>, String> {
+        let modified = std::fs::metadata(&self.crl_path)
+            .and_then(|m| m.modified())
+            .map_err(|e| format!("the CRL {} cannot be read: {e}", self.crl_path.display()))?;
+        let mut cached = self
+            .crl
+            .lock()
+            .map_err(|_| "CRL cache poisoned".to_string())?;
+        if let Some((at, der)) = cached.as_ref()
+            && *at == modified
+        {
+            return Ok(der.clone());
+        }
+        let text = std::fs::read_to_string(&self.crl_path)
+            .map_err(|e| format!("the CRL {} cannot be read: {e}", self.crl_path.display()))?;
+        let der = Arc::new(pki::pem_der(&text, "X509 CRL").map_err(|e| e.to_string())?);
+        *cached = Some((modified, der.clone()));
+        Ok(der)
+    }
+
+    /// Who holds `cert`, or why it is refused.
+    fn check(&self, cert: &[u8]) -> Result<Holder, PkiError> {
+        let crl = self.crl().map_err(PkiError::Invalid)?;
+        pki::verify(
+            cert,
+            &self.ca_der,
+            AuthorityKind::Network,
+            &crl,
+            time::OffsetDateTime::now_utc(),
+        )
+    }
+}
+
+/// The rustls configuration and the client checks of `setup`.
+pub fn configure(setup: &TlsSetup) -> Result<(Arc<rustls::ServerConfig>, Arc<ClientAuth>), String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let certs = pem_blocks(&setup.cert_pem, "CERTIFICATE")?
+        .into_iter()
+        .map(CertificateDer::from)
+        .collect::<Vec<_>>();
+    if certs.is_empty() {
+        return Err("the server certificate file holds no CERTIFICATE".into());
+    }
+    let key = PrivateKeyDer::try_from(
+        pem_blocks(&setup.key_pem, "PRIVATE KEY")?
+            .into_iter()
+            .next()
+            .ok_or("the server key file holds no PRIVATE KEY (PKCS#8)")?,
+    )
+    .map_err(|e| format!("the server key: {e}"))?;
+    let ca_der = pki::pem_der(&setup.client_ca_pem, "CERTIFICATE").map_err(|e| e.to_string())?;
+    let hint = x509_subject(&ca_der)?;
+    let verifier = Arc::new(PresentedCertificate {
+        provider: provider.clone(),
+        hints: vec![DistinguishedName::from(hint)],
+    });
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("the server certificate and key: {e}"))?;
+    let auth = Arc::new(ClientAuth {
+        ca_der,
+        crl_path: setup.client_crl.clone(),
+        crl: Mutex::new(None),
+    });
+    auth.crl()?;
+    let mut config = config;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok((Arc::new(config), auth))
+}
+
+fn pem_blocks(text: &str, label: &str) -> Result<Vec<Vec<u8>>, String> {
+    let mut out = Vec::new();
+    for block in x509_parser::pem::Pem::iter_from_buffer(text.as_bytes()) {
+        let block = block.map_err(|e| format!("PEM: {e}"))?;
+        if block.label == label || (label == "PRIVATE KEY" && block.label.ends_with("PRIVATE KEY"))
+        {
+            out.push(block.contents);
+        }
+    }
+    Ok(out)
+}
+
+/// The DER of a certificate's subject name (the hint sent to clients).
+fn x509_subject(der: &[u8]) -> Result<Vec<u8>, String> {
+    use x509_parser::prelude::FromDer;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der)
+        .map_err(|e| format!("the client CA certificate: {e}"))?;
+    Ok(cert.subject().as_raw().to_vec())
+}
+
+/// `app` with [`authenticate`] in front of it.
+pub fn require_client_certificates(app: Router, auth: Arc<ClientAuth>) -> Router {
+    app.layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| authenticate(auth.clone(), req, next),
+    ))
+}
+
+/// Refuses requests without a valid client certificate (except the CapabilityStatement, which
+/// is public) with a 401 OperationOutcome naming the reason; puts the [`Caller`] on the others.
+pub async fn authenticate(auth: Arc<ClientAuth>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path == "/fhir/metadata" {
+        return next.run(req).await;
+    }
+    let presented = req
+        .extensions()
+        .get::<PeerCertificate>()
+        .and_then(|p| p.0.clone());
+    let Some(cert) = presented else {
+        return reply::error(
+            401,
+            IssueCode::Login,
+            "no client certificate: institutions reach this API over mutual TLS with the certificate `kizuna pki issue institution` gave them",
+        );
+    };
+    match auth.check(&cert) {
+        Ok(holder) => {
+            req.extensions_mut().insert(Caller(holder));
+            next.run(req).await
+        }
+        Err(e) => {
+            tracing::info!(reason = %e, "client certificate refused");
+            reply::error(
+                401,
+                IssueCode::Login,
+                format!("client certificate refused: {e}"),
+            )
+        }
+    }
+}
+
+/// Serves `app` over TLS on `listener` until `shutdown` completes, then lets connections in
+/// flight finish (at most 30 s). Handshakes time out after 10 s.
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    config: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto;
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let stream =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::info!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            let peer = PeerCertificate(
+                stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| Arc::new(c.to_vec())),
+            );
+            let service = tower::ServiceExt::map_request(
+                app,
+                move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(peer.clone());
+                    req
+                },
+            );
+            let service = hyper_util::service::TowerToHyperService::new(service);
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after 30 s; stopping anyway");
+    }
+    Ok(())
+}
