@@ -166,6 +166,47 @@ struct ServeArgs {
     /// Base URL clients use, if not http://ADDR/fhir (behind a proxy)
     #[arg(long, value_name = "URL")]
     base_url: Option<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// Mutual TLS: give all four to serve HTTPS to institutions holding network-CA certificates.
+#[derive(Args)]
+struct TlsArgs {
+    /// This server's certificate (`kizuna pki issue server --host …`); turns on mutual TLS
+    #[arg(long, value_name = "CERT.pem", requires_all = ["tls_key", "client_ca", "client_crl"])]
+    tls_cert: Option<PathBuf>,
+    /// The server certificate's key
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The network CA whose institution and staff certificates may connect (network-ca.pem)
+    #[arg(long, value_name = "CA.pem", requires = "tls_cert")]
+    client_ca: Option<PathBuf>,
+    /// The network CA's CRL (crl/network.crl.pem); reread whenever it changes
+    #[arg(long, value_name = "CRL.pem", requires = "tls_cert")]
+    client_crl: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn setup(&self) -> Result<Option<kizuna_server::tls::TlsSetup>> {
+        let (Some(cert), Some(key), Some(ca), Some(crl)) = (
+            &self.tls_cert,
+            &self.tls_key,
+            &self.client_ca,
+            &self.client_crl,
+        ) else {
+            return Ok(None);
+        };
+        let read = |p: &PathBuf| {
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+        };
+        Ok(Some(kizuna_server::tls::TlsSetup {
+            cert_pem: read(cert)?,
+            key_pem: read(key)?,
+            client_ca_pem: read(ca)?,
+            client_crl: crl.clone(),
+        }))
+    }
 }
 
 #[derive(Args)]
@@ -214,7 +255,8 @@ async fn serve(a: ServeArgs) -> Result<ExitCode> {
     }
     let store = a.store.open().await?;
     warn_if_index_outdated(&store).await?;
-    serve_store(store, a.addr, a.base_url, a.max_body_mb, |_| {}).await
+    let tls = a.tls.setup()?;
+    serve_store(store, a.addr, a.base_url, a.max_body_mb, tls, |_| {}).await
 }
 
 /// Serves `store` until Ctrl-C/SIGTERM; `ready` runs with the base URL once requests are accepted.
@@ -223,6 +265,7 @@ async fn serve_store(
     addr: SocketAddr,
     base_url: Option<String>,
     max_body_mb: usize,
+    tls: Option<kizuna_server::tls::TlsSetup>,
     ready: impl FnOnce(&str),
 ) -> Result<ExitCode> {
     let a_addr = addr;
@@ -231,6 +274,9 @@ async fn serve_store(
         .with_context(|| format!("cannot listen on {a_addr} (in use? try another --addr, or port 0 for any free port)"))?;
     let addr = listener.local_addr()?;
     let mut config = kizuna_server::Config::for_addr(addr);
+    if tls.is_some() {
+        config.base_url = format!("https://{addr}/fhir");
+    }
     if let Some(b) = base_url {
         config.base_url = b.trim_end_matches('/').to_string();
     }
@@ -238,11 +284,25 @@ async fn serve_store(
     let base = config.base_url.clone();
     tracing::info!(backend = store.backend_name(), %addr, "serving");
     let app = kizuna_server::app(Records::new(store), config);
-    println!("Kizuna FHIR R4 server ready at {base}");
-    ready(&base);
-    kizuna_server::serve(listener, app, shutdown_signal())
-        .await
-        .context("the server stopped with an error")?;
+    match tls {
+        Some(setup) => {
+            let (tls_config, auth) = kizuna_server::tls::configure(&setup)
+                .map_err(|e| anyhow::anyhow!("cannot set up mutual TLS: {e}"))?;
+            let app = kizuna_server::tls::require_client_certificates(app, auth);
+            println!("Kizuna FHIR R4 server ready at {base}");
+            ready(&base);
+            kizuna_server::tls::serve_tls(listener, app, tls_config, shutdown_signal())
+                .await
+                .context("the server stopped with an error")?;
+        }
+        None => {
+            println!("Kizuna FHIR R4 server ready at {base}");
+            ready(&base);
+            kizuna_server::serve(listener, app, shutdown_signal())
+                .await
+                .context("the server stopped with an error")?;
+        }
+    }
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
 }
@@ -606,7 +666,7 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         .unwrap_or_default()
         .to_string();
     let patients = a.patients;
-    serve_store(store, a.addr, None, 64, move |base| {
+    serve_store(store, a.addr, None, 64, None, move |base| {
         println!();
         println!(
             "  Kizuna is running on the embedded store with {patients} synthetic patients. Try:"

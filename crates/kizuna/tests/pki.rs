@@ -181,4 +181,50 @@ fn authorities_issue_revoke_and_publish_crls_that_openssl_agrees_with() {
     assert!(!o.status.success() && text(&o).contains("not a revocation reason"));
     let o = kizuna(&tmp.path().join("nowhere"), &["list"]);
     assert!(!o.status.success() && text(&o).contains("kizuna pki init"));
+
+    // `kizuna serve` with these: HTTPS, and only certificates of the network CA get in.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kizuna"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(tmp.path().join("data"))
+        .arg("--tls-cert")
+        .arg(pem(&server))
+        .arg("--tls-key")
+        .arg(dir.join("issued").join(format!("{server}.key")))
+        .arg("--client-ca")
+        .arg(dir.join("network-ca.pem"))
+        .arg("--client-crl")
+        .arg(dir.join("crl").join("network.crl.pem"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let base = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(base.starts_with("https://127.0.0.1:"), "{line}");
+    let curl = |cert: Option<&str>| {
+        let mut c = Command::new("curl");
+        c.args(["-s", "-w", "\n%{http_code}", "--cacert"])
+            .arg(dir.join("network-ca.pem"));
+        if let Some(s) = cert {
+            c.arg("--cert")
+                .arg(pem(s))
+                .arg("--key")
+                .arg(dir.join("issued").join(format!("{s}.key")));
+        }
+        let out = c.arg(format!("{base}/Patient")).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(curl(Some(&inst)).ends_with("\n200"));
+    let refused = curl(None);
+    assert!(
+        refused.ends_with("\n401") && refused.contains("no client certificate"),
+        "{refused}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }
