@@ -141,6 +141,105 @@ pub fn is_valid_my_number(text: &str) -> bool {
     n.len() == 12 && my_number_check_digit(&n[..11]).is_some_and(|c| n.as_bytes()[11] - b'0' == c)
 }
 
+/// The JP-CLINS system of the individualized insured-member id.
+pub const INSURED_MEMBER_ID_SYSTEM: &str =
+    "http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID";
+
+/// An individualized insured-member id (被保険者個人識別子), JP-CLINS value
+/// `insurer:symbol:number:branch` (保険者番号:記号:番号:枝番), normalized: full-width digits
+/// and letters made ASCII (NFKC), spaces removed. `warnings` says what looks wrong without
+/// being refused (an insurer number whose check digit fails, like the examples' `00012345`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsuredMemberId {
+    pub insurer: String,
+    pub symbol: String,
+    pub number: String,
+    pub branch: String,
+    pub warnings: Vec<String>,
+}
+
+impl InsuredMemberId {
+    /// Reads an id as written (full-width digits, spaces allowed), or says what is wrong.
+    pub fn parse(value: &str) -> Result<InsuredMemberId, String> {
+        let parts: Vec<String> = normalize(value)
+            .split(':')
+            .map(|p| p.chars().filter(|c| !c.is_whitespace()).collect())
+            .collect();
+        let [insurer, symbol, number, branch] = parts.as_slice() else {
+            return Err(format!(
+                "'{value}' is not an insured-member id: it is insurer:symbol:number:branch (保険者番号:記号:番号:枝番)"
+            ));
+        };
+        if !matches!(insurer.len(), 6 | 8) || !all_digits(insurer) {
+            return Err(format!(
+                "'{insurer}' is not an insurer number: it has 6 or 8 digits"
+            ));
+        }
+        if number.is_empty() {
+            return Err(format!("'{value}' has no insured person's number (番号)"));
+        }
+        if branch.len() != 2 || !all_digits(branch) {
+            return Err(format!(
+                "'{branch}' is not a branch number (枝番): it has 2 digits"
+            ));
+        }
+        let mut warnings = Vec::new();
+        let body = &insurer[..insurer.len() - 1];
+        let written = insurer.as_bytes()[insurer.len() - 1] - b'0';
+        if insurer_check_digit(body) != Some(written) {
+            warnings.push(format!(
+                "the insurer number {insurer} fails its check digit (expected {})",
+                insurer_check_digit(body).unwrap_or_default()
+            ));
+        }
+        Ok(InsuredMemberId {
+            insurer: insurer.clone(),
+            symbol: symbol.clone(),
+            number: number.clone(),
+            branch: branch.clone(),
+            warnings,
+        })
+    }
+
+    /// The normalized value, `insurer:symbol:number:branch`: equal ids give equal values.
+    pub fn value(&self) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.insurer, self.symbol, self.number, self.branch
+        )
+    }
+}
+
+/// A kana name reduced to what matching compares: NFKC (half-width kana made full-width),
+/// hiragana made katakana, small kana made large (ャ → ヤ), spaces and middle dots removed, so
+/// that ﾔﾏﾀﾞ ﾀﾛｳ, やまだ たろう and ヤマダ・タロウ give one key.
+pub fn kana_key(name: &str) -> String {
+    normalize(name)
+        .chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '・' | '･' | '.'))
+        .map(|c| match c {
+            // ぁ..ゖ → ァ..ヶ
+            '\u{3041}'..='\u{3096}' => char::from_u32(c as u32 + 0x60).unwrap_or(c),
+            _ => c,
+        })
+        .map(|c| match c {
+            'ァ' => 'ア',
+            'ィ' => 'イ',
+            'ゥ' => 'ウ',
+            'ェ' => 'エ',
+            'ォ' => 'オ',
+            'ッ' => 'ツ',
+            'ャ' => 'ヤ',
+            'ュ' => 'ユ',
+            'ョ' => 'ヨ',
+            'ヮ' => 'ワ',
+            'ヵ' => 'カ',
+            'ヶ' => 'ケ',
+            _ => c,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +266,36 @@ mod tests {
         ] {
             assert!(InstitutionCode::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn insured_member_ids() {
+        let id = InsuredMemberId::parse("０６１３９９９２:あいう ２:１８７:０５").unwrap();
+        assert_eq!(id.value(), "06139992:あいう2:187:05");
+        assert!(id.warnings.is_empty(), "{:?}", id.warnings);
+        // The JP-CLINS examples' dummy insurer: accepted, with a warning.
+        let dummy = InsuredMemberId::parse("00012345:1:2:01").unwrap();
+        assert_eq!(dummy.warnings.len(), 1);
+        assert!(dummy.warnings[0].contains("check digit"));
+        for bad in [
+            "00012345:1:2",
+            "0001234:1:2:01",
+            "00012345:1::01",
+            "00012345:1:2:1",
+            "x:1:2:01",
+        ] {
+            assert!(InsuredMemberId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn kana_keys() {
+        let k = kana_key("ヤマダ タロウ");
+        assert_eq!(kana_key("ﾔﾏﾀﾞ ﾀﾛｳ"), k);
+        assert_eq!(kana_key("やまだ　たろう"), k);
+        assert_eq!(kana_key("ヤマダ・タロウ"), k);
+        assert_eq!(kana_key("キョウコ"), kana_key("きようこ"));
+        assert_ne!(kana_key("ヤマダ"), kana_key("ヤマタ"));
     }
 
     #[test]
