@@ -84,7 +84,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 /// Writes `bytes` to `path` whole: a temporary file, synced, renamed, the directory synced.
-fn write_atomically(path: &Path, bytes: &[u8], secret: bool) -> Result<(), PkiError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8], secret: bool) -> Result<(), PkiError> {
     let tmp = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

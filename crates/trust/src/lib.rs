@@ -1,13 +1,15 @@
 //! `kizuna-trust`: who may see what. Owns the network's certificates ([`pki`]: the network and
 //! card authorities, issuance, revocation, CRLs, the check of a presented certificate;
 //! [`ca_dir`]: the authorities kept in a directory, behind `kizuna pki`) and the My Number as
-//! the patient index may hold it ([`my_number`]: a keyed hash only); the patient index, cards,
-//! consent, access rules and audit join it as they are built.
+//! the patient index may hold it ([`my_number`]: a keyed hash only) and patient cards
+//! ([`card`]: the `Card` interface, the PIN-locked software card, the check of a card's
+//! signature); the patient index, consent, access rules and audit join it as they are built.
 //!
 //! Must never: know HTTP (the server passes it certificates and requests as data), hand-write
 //! ASN.1 or cryptography (rcgen, x509-parser, rustls-webpki and aws-lc-rs do that), or log a
 //! key, a PIN or patient data.
 
 pub mod ca_dir;
+pub mod card;
 pub mod my_number;
 pub mod pki;
