@@ -41,6 +41,8 @@ enum Command {
     Reindex(ReindexArgs),
     /// The network's certificate authorities: institutions, staff, patient cards, revocation
     Pki(crate::pki_cli::PkiArgs),
+    /// Software patient cards for tests and demos: create, sign a challenge, show tries left
+    Card(crate::pki_cli::CardArgs),
 }
 
 #[derive(Args)]
@@ -233,6 +235,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(a) => bench(a).await,
         Command::Reindex(a) => reindex(a).await,
         Command::Pki(a) => crate::pki_cli::run(a),
+        Command::Card(a) => crate::pki_cli::run_card(a),
     }
 }
 

@@ -1,9 +1,10 @@
-//! `kizuna pki`: the network's certificate authorities on the command line
-//! (`kizuna_trust::ca_dir` does the work).
+//! `kizuna pki` and `kizuna card`: the network's certificate authorities and software patient
+//! cards on the command line (`kizuna_trust::ca_dir` and `kizuna_trust::card` do the work).
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use kizuna_trust::ca_dir::{self, CaDir};
+use kizuna_trust::card::{Card, SoftwareCard};
 use kizuna_trust::pki::Holder;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -197,4 +198,93 @@ fn describe(h: &Holder) -> String {
         Holder::Card { serial } => format!("card {serial}"),
         Holder::Server { hosts } => format!("server {}", hosts.join(", ")),
     }
+}
+
+#[derive(Args)]
+pub struct CardArgs {
+    #[command(subcommand)]
+    command: CardCommand,
+}
+
+#[derive(Subcommand)]
+enum CardCommand {
+    /// Make a software card (for tests and demos): a card certificate from the card CA, its
+    /// key sealed under a 4-digit PIN, locked after 3 wrong PINs
+    Create {
+        /// Directory of the authorities (`kizuna pki init`)
+        #[arg(long, value_name = "DIR", default_value = "kizuna-pki")]
+        pki: PathBuf,
+        /// The card serial (letters and digits), the only thing its certificate names
+        #[arg(long)]
+        serial: String,
+        /// The card file to write
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The PIN (4 digits); from the environment so that it stays out of process lists
+        #[arg(long, env = "KIZUNA_CARD_PIN", hide_env_values = true)]
+        pin: String,
+    },
+    /// Sign a challenge with the card (prints the signature in hex)
+    Sign {
+        #[arg(long, value_name = "FILE")]
+        card: PathBuf,
+        /// The challenge, as the network gave it
+        #[arg(long)]
+        challenge: String,
+        #[arg(long, env = "KIZUNA_CARD_PIN", hide_env_values = true)]
+        pin: String,
+    },
+    /// Show a card's serial and how many PIN tries it has left
+    Info {
+        #[arg(long, value_name = "FILE")]
+        card: PathBuf,
+    },
+}
+
+pub fn run_card(a: CardArgs) -> Result<ExitCode> {
+    match a.command {
+        CardCommand::Create {
+            pki,
+            serial,
+            out,
+            pin,
+        } => {
+            if out.exists() {
+                anyhow::bail!("{} exists already; choose another --out", out.display());
+            }
+            let mut ca = CaDir::open(&pki)?;
+            let (issued, _, key) = ca.issue(
+                &Holder::Card {
+                    serial: serial.clone(),
+                },
+                OffsetDateTime::now_utc(),
+                1826,
+            )?;
+            SoftwareCard::create(&out, &serial, &issued.cert_pem, &issued.key_pem, &pin)?;
+            // The card holds the key now; the issuer keeps none.
+            let _ = std::fs::remove_file(&key);
+            println!(
+                "card {serial} written to {} (certificate serial {})",
+                out.display(),
+                issued.serial
+            );
+        }
+        CardCommand::Sign {
+            card,
+            challenge,
+            pin,
+        } => {
+            let mut c = SoftwareCard::open(&card)?;
+            let sig = c.sign(&pin, challenge.as_bytes())?;
+            println!(
+                "{}",
+                sig.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            );
+        }
+        CardCommand::Info { card } => {
+            let c = SoftwareCard::open(&card)?;
+            println!("card {}: {} PIN tries left", c.serial(), c.tries_left());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

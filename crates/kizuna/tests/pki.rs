@@ -227,4 +227,103 @@ fn authorities_issue_revoke_and_publish_crls_that_openssl_agrees_with() {
     );
     let _ = child.kill();
     let _ = child.wait();
+
+    // A software card: it signs a challenge with the right PIN (OpenSSL verifies the signature
+    // with the card certificate's key), and locks after three wrong PINs.
+    let card_file = tmp.path().join("card.json");
+    let run_card = |args: &[&str], pin: &str| {
+        Command::new(env!("CARGO_BIN_EXE_kizuna"))
+            .arg("card")
+            .args(args)
+            .env("KIZUNA_CARD_PIN", pin)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let o = run_card(
+        &[
+            "create",
+            "--pki",
+            dir.to_str().unwrap(),
+            "--serial",
+            "JPKI0002",
+            "--out",
+            card_file.to_str().unwrap(),
+        ],
+        "2468",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let card_serial = text(&o)
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .trim_end_matches(')')
+        .to_string();
+    let o = run_card(
+        &[
+            "sign",
+            "--card",
+            card_file.to_str().unwrap(),
+            "--challenge",
+            "c-123",
+        ],
+        "2468",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let hex = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let sig: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    assert_eq!(sig.len(), 256, "RSA-2048");
+    std::fs::write(tmp.path().join("sig.bin"), &sig).unwrap();
+    std::fs::write(tmp.path().join("challenge.txt"), "c-123").unwrap();
+    let pubkey = Command::new("openssl")
+        .args(["x509", "-pubkey", "-noout", "-in"])
+        .arg(dir.join("issued").join(format!("{card_serial}.pem")))
+        .output()
+        .unwrap();
+    std::fs::write(tmp.path().join("card-pub.pem"), &pubkey.stdout).unwrap();
+    let verified = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(tmp.path().join("card-pub.pem"))
+        .arg("-signature")
+        .arg(tmp.path().join("sig.bin"))
+        .arg(tmp.path().join("challenge.txt"))
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{}", text(&verified));
+    assert!(
+        !dir.join("issued")
+            .join(format!("{card_serial}.key"))
+            .exists(),
+        "the card holds the key"
+    );
+    for (pin, expect) in [
+        ("0000", "2 tries left"),
+        ("0000", "1 tries left"),
+        ("0000", "locked"),
+        ("2468", "locked"),
+    ] {
+        let o = run_card(
+            &[
+                "sign",
+                "--card",
+                card_file.to_str().unwrap(),
+                "--challenge",
+                "c",
+            ],
+            pin,
+        );
+        assert!(
+            !o.status.success() && text(&o).contains(expect),
+            "{pin}: {}",
+            text(&o)
+        );
+    }
+    let info = text(&run_card(
+        &["info", "--card", card_file.to_str().unwrap()],
+        "",
+    ));
+    assert!(info.contains("0 PIN tries left"), "{info}");
 }
