@@ -68,6 +68,7 @@ pub async fn run_all(store: &Store) {
     history_scopes_and_paging(store).await;
     concurrent_updates_lose_nothing(store).await;
     decimals_survive(store).await;
+    audit_log_is_one_unbroken_chain(store).await;
     reindex_replaces_rows_of_unchanged_versions(store).await;
 }
 
@@ -721,6 +722,47 @@ async fn concurrent_updates_lose_nothing(store: &Store) {
         "optimistic concurrency loses no update"
     );
     assert_eq!(cur.version, 81);
+}
+
+/// Audit entries appended one by one, in batches and concurrently form one chain with no gaps
+/// or forks, which `audit::verify` accepts.
+async fn audit_log_is_one_unbroken_chain(store: &Store) {
+    let first = store
+        .append_audit(vec!["{\"n\":1}".into(), "{\"n\":2}".into()])
+        .await
+        .unwrap();
+    assert_eq!(first, [1, 2], "audit: sequence numbers start at 1");
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..5 {
+                    store
+                        .append_audit(vec![format!("{{\"task\":{t},\"i\":{i}}}")])
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.audit_after(after, 7).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        all.extend(page);
+    }
+    assert_eq!(all.len(), 42, "audit: every entry stored once");
+    assert_eq!(
+        crate::audit::verify(&all, crate::audit::GENESIS.into(), 0),
+        Ok((all[41].hash.clone(), 42)),
+        "audit: the chain verifies"
+    );
+    assert_eq!(all[0].entry, "{\"n\":1}");
 }
 
 async fn decimals_survive(store: &Store) {

@@ -16,6 +16,7 @@
 //! Must never: interpret FHIR beyond `meta`, know HTTP, or log resource content (logs carry no
 //! patient data).
 
+pub mod audit;
 pub mod index;
 mod postgres;
 pub mod search;
@@ -360,6 +361,28 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.set_index_format(version).await,
             Store::Postgres(s) => s.set_index_format(version).await,
+        }
+    }
+
+    /// Appends `entries` (AuditEvent JSON, opaque here) to the hash-chained audit log, durably,
+    /// in order; answers their sequence numbers.
+    pub async fn append_audit(&self, entries: Vec<String>) -> Result<Vec<i64>, StoreError> {
+        let recorded = jiff::Timestamp::now().as_microsecond() as i64;
+        match self {
+            Store::Sqlite(s) => s.append_audit(entries, recorded).await,
+            Store::Postgres(s) => s.append_audit(entries, recorded).await,
+        }
+    }
+
+    /// Up to `limit` audit entries after sequence number `after`, in order.
+    pub async fn audit_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<audit::AuditRecord>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.audit_after(after, limit).await,
+            Store::Postgres(s) => s.audit_after(after, limit).await,
         }
     }
 

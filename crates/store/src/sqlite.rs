@@ -91,6 +91,18 @@ const MIGRATIONS: &[&str] = &[
         narrative TEXT NOT NULL,
         content TEXT NOT NULL
     );",
+    // 6: the hash-chained, append-only audit log (`audit.rs`).
+    "CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        recorded INTEGER NOT NULL,
+        entry TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
 ];
 
 const READERS: usize = 8;
@@ -113,6 +125,11 @@ enum Job {
         version: i64,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    Audit {
+        entries: Vec<String>,
+        recorded: i64,
+        reply: oneshot::Sender<Result<Vec<i64>, StoreError>>,
+    },
 }
 
 /// Runs a job that is not a batch (it never shares a commit).
@@ -121,6 +138,19 @@ fn run_alone(conn: &mut Connection, job: Job) {
         Job::Batch(_) => {}
         Job::Reindex { items, reply } => {
             let _ = reply.send(reindex(conn, items));
+        }
+        Job::Audit {
+            entries,
+            recorded,
+            reply,
+        } => {
+            let r = (|| {
+                let tx = conn.transaction()?;
+                let seqs = crate::audit::append_sqlite(&tx, &entries, recorded)?;
+                tx.commit()?;
+                Ok(seqs)
+            })();
+            let _ = reply.send(r);
         }
         Job::SetIndexFormat { version, reply } => {
             let r = conn
@@ -351,6 +381,44 @@ impl SqliteStore {
     pub async fn set_index_format(&self, version: i64) -> Result<(), StoreError> {
         self.ask(|reply| Job::SetIndexFormat { version, reply })
             .await
+    }
+
+    /// See [`crate::Store::append_audit`].
+    pub async fn append_audit(
+        &self,
+        entries: Vec<String>,
+        recorded: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.ask(|reply| Job::Audit {
+            entries,
+            recorded,
+            reply,
+        })
+        .await
+    }
+
+    /// See [`crate::Store::audit_after`].
+    pub async fn audit_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+        self.read_blocking(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT seq, recorded, entry, prev_hash, hash FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![after, limit as i64], |r| {
+                Ok(crate::audit::AuditRecord {
+                    seq: r.get(0)?,
+                    recorded: r.get(1)?,
+                    entry: r.get(2)?,
+                    prev_hash: r.get(3)?,
+                    hash: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
     }
 
     pub async fn stats(&self) -> Result<Stats, StoreError> {

@@ -97,6 +97,20 @@ const MIGRATIONS: &[&str] = &[
         narrative TEXT NOT NULL,
         content TEXT NOT NULL
     );",
+    // 6: the hash-chained, append-only audit log (`audit.rs`).
+    r#"CREATE TABLE audit_log (
+        seq BIGINT PRIMARY KEY,
+        recorded BIGINT NOT NULL,
+        entry TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+    CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+        FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+    CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();"#,
 ];
 
 const RETRIES: usize = 20;
@@ -268,6 +282,44 @@ impl PostgresStore {
             .execute("UPDATE index_format SET version = $1", &[&(version as i32)])
             .await?;
         Ok(())
+    }
+
+    /// See [`crate::Store::append_audit`].
+    pub async fn append_audit(
+        &self,
+        entries: Vec<String>,
+        recorded: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let seqs = crate::audit::append_postgres(&tx, &entries, recorded).await?;
+        tx.commit().await?;
+        Ok(seqs)
+    }
+
+    /// See [`crate::Store::audit_after`].
+    pub async fn audit_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT seq, recorded, entry, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&after, &(limit as i64)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::audit::AuditRecord {
+                seq: r.get(0),
+                recorded: r.get(1),
+                entry: r.get(2),
+                prev_hash: r.get(3),
+                hash: r.get(4),
+            })
+            .collect())
     }
 
     /// See [`crate::Store::after_reindex`].

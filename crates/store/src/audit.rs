@@ -1,0 +1,197 @@
+//! The audit log's storage: an append-only table in which every entry carries the hash of the
+//! one before it, so that any change to a stored entry, or a removal, breaks the chain at that
+//! entry ([`verify`] names the first one).
+//!
+//! `audit_log (seq, recorded, entry, prev_hash, hash)`: `entry` is the entry as given (an
+//! AuditEvent's JSON; this module does not read it), `hash` = SHA-256 of `prev_hash`, `seq`,
+//! `recorded` and `entry` ([`chain_hash`]), `prev_hash` the previous entry's `hash` ([`GENESIS`]
+//! for the first). Both backends refuse `UPDATE` and `DELETE` on the table (triggers); the
+//! chain is what shows an edit made around them. Appends are serialized (SQLite: the single
+//! writer; PostgreSQL: a table lock), so the chain has no forks.
+
+use aws_lc_rs::digest;
+
+/// The `prev_hash` of the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One stored entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub seq: i64,
+    /// Microseconds since the Unix epoch.
+    pub recorded: i64,
+    pub entry: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The hash of an entry chained to `prev` (hex SHA-256).
+pub fn chain_hash(prev: &str, seq: i64, recorded: i64, entry: &str) -> String {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(prev.as_bytes());
+    ctx.update(b"\n");
+    ctx.update(seq.to_string().as_bytes());
+    ctx.update(b"\n");
+    ctx.update(recorded.to_string().as_bytes());
+    ctx.update(b"\n");
+    ctx.update(entry.as_bytes());
+    ctx.finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Why the chain is broken, at the first entry where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Break {
+    /// The entry's content does not give its hash (the entry was edited).
+    Altered { seq: i64 },
+    /// The entry does not follow the one before (an entry before it was removed, inserted or
+    /// reordered).
+    Unlinked { seq: i64 },
+}
+
+/// Checks `records` (in `seq` order, following the entry whose hash is `prev`), and answers the
+/// hash of the last one, or the first break.
+pub fn verify<'a>(
+    records: impl IntoIterator<Item = &'a AuditRecord>,
+    mut prev: String,
+    mut prev_seq: i64,
+) -> Result<(String, i64), Break> {
+    for r in records {
+        if r.prev_hash != prev || r.seq != prev_seq + 1 {
+            return Err(Break::Unlinked { seq: r.seq });
+        }
+        if chain_hash(&r.prev_hash, r.seq, r.recorded, &r.entry) != r.hash {
+            return Err(Break::Altered { seq: r.seq });
+        }
+        prev = r.hash.clone();
+        prev_seq = r.seq;
+    }
+    Ok((prev, prev_seq))
+}
+
+/// Appends `entries` in order at `recorded` on SQLite (inside the writer's transaction);
+/// answers their `seq`s.
+pub(crate) fn append_sqlite(
+    tx: &rusqlite::Transaction<'_>,
+    entries: &[String],
+    recorded: i64,
+) -> Result<Vec<i64>, crate::StoreError> {
+    let last: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ok();
+    let (mut seq, mut prev) = last.unwrap_or((0, GENESIS.to_string()));
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO audit_log (seq, recorded, entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        seq += 1;
+        let hash = chain_hash(&prev, seq, recorded, e);
+        ins.execute(rusqlite::params![seq, recorded, e, prev, hash])?;
+        out.push(seq);
+        prev = hash;
+    }
+    Ok(out)
+}
+
+/// The same on PostgreSQL, in `tx`, which takes the table's lock.
+pub(crate) async fn append_postgres(
+    tx: &tokio_postgres::Transaction<'_>,
+    entries: &[String],
+    recorded: i64,
+) -> Result<Vec<i64>, crate::StoreError> {
+    tx.batch_execute("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
+        .await?;
+    let last = tx
+        .query_opt(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .await?;
+    let (mut seq, mut prev): (i64, String) = match last {
+        Some(r) => (r.get(0), r.get(1)),
+        None => (0, GENESIS.to_string()),
+    };
+    let (mut seqs, mut hashes, mut prevs) = (Vec::new(), Vec::new(), Vec::new());
+    for e in entries {
+        seq += 1;
+        let hash = chain_hash(&prev, seq, recorded, e);
+        seqs.push(seq);
+        prevs.push(prev);
+        prev = hash.clone();
+        hashes.push(hash);
+    }
+    tx.execute(
+        "INSERT INTO audit_log (seq, recorded, entry, prev_hash, hash)
+         SELECT s, $2, e, p, h FROM unnest($1::bigint[], $3::text[], $4::text[], $5::text[]) AS x(s, e, p, h)",
+        &[&seqs, &recorded, &entries, &prevs, &hashes],
+    )
+    .await?;
+    Ok(seqs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: i64) -> Vec<AuditRecord> {
+        let mut prev = GENESIS.to_string();
+        (1..=n)
+            .map(|seq| {
+                let entry = format!("{{\"n\":{seq}}}");
+                let hash = chain_hash(&prev, seq, 1000 + seq, &entry);
+                let r = AuditRecord {
+                    seq,
+                    recorded: 1000 + seq,
+                    entry,
+                    prev_hash: prev.clone(),
+                    hash: hash.clone(),
+                };
+                prev = hash;
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_chain_verifies_and_every_edit_is_named() {
+        let c = chain(5);
+        assert_eq!(verify(&c, GENESIS.into(), 0).unwrap().1, 5);
+        let mut edited = c.clone();
+        edited[2].entry = "{\"n\":99}".into();
+        assert_eq!(
+            verify(&edited, GENESIS.into(), 0),
+            Err(Break::Altered { seq: 3 })
+        );
+        // Rehashing the edited entry does not help: the next one no longer links.
+        edited[2].hash = chain_hash(
+            &edited[2].prev_hash,
+            3,
+            edited[2].recorded,
+            &edited[2].entry,
+        );
+        assert_eq!(
+            verify(&edited, GENESIS.into(), 0),
+            Err(Break::Unlinked { seq: 4 })
+        );
+        let mut removed = c.clone();
+        removed.remove(1);
+        assert_eq!(
+            verify(&removed, GENESIS.into(), 0),
+            Err(Break::Unlinked { seq: 3 })
+        );
+        let mut retimed = c;
+        retimed[0].recorded += 1;
+        assert_eq!(
+            verify(&retimed, GENESIS.into(), 0),
+            Err(Break::Altered { seq: 1 })
+        );
+    }
+}
