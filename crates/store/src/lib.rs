@@ -367,7 +367,7 @@ impl Store {
     /// Appends `entries` (AuditEvent JSON, opaque here) to the hash-chained audit log, durably,
     /// in order; answers their sequence numbers.
     pub async fn append_audit(&self, entries: Vec<String>) -> Result<Vec<i64>, StoreError> {
-        let recorded = jiff::Timestamp::now().as_microsecond() as i64;
+        let recorded = jiff::Timestamp::now().as_microsecond();
         match self {
             Store::Sqlite(s) => s.append_audit(entries, recorded).await,
             Store::Postgres(s) => s.append_audit(entries, recorded).await,
