@@ -402,7 +402,7 @@ fn demo_serves_synthetic_patients() {
 #[test]
 fn every_subcommand_has_help_and_bad_arguments_say_how_to_fix_them() {
     for sub in [
-        "serve", "import", "synth", "demo", "bench", "reindex", "pki", "card",
+        "serve", "import", "synth", "demo", "bench", "reindex", "pki", "card", "audit",
     ] {
         let out = kizuna().args([sub, "--help"]).output().unwrap();
         assert!(out.status.success(), "{sub} --help");
