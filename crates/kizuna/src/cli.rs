@@ -44,22 +44,7 @@ enum Command {
     /// Software patient cards for tests and demos: create, sign a challenge, show tries left
     Card(crate::pki_cli::CardArgs),
     /// The audit log: `verify` proves it intact or names the first tampered entry
-    Audit(AuditArgs),
-}
-
-#[derive(Args)]
-struct AuditArgs {
-    #[command(subcommand)]
-    command: AuditCommand,
-}
-
-#[derive(Subcommand)]
-enum AuditCommand {
-    /// Recompute the hash chain of the whole audit log (exit status 1 if it is broken)
-    Verify {
-        #[command(flatten)]
-        store: StoreArgs,
-    },
+    Audit(crate::audit_cli::AuditArgs),
 }
 
 #[derive(Args)]
@@ -253,7 +238,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reindex(a) => reindex(a).await,
         Command::Pki(a) => crate::pki_cli::run(a),
         Command::Card(a) => crate::pki_cli::run_card(a),
-        Command::Audit(a) => audit(a).await,
+        Command::Audit(a) => crate::audit_cli::run(a).await,
     }
 }
 
@@ -384,39 +369,6 @@ pub fn progress_bar(what: &str) -> ProgressBar {
         .progress_chars("=> "),
     );
     bar
-}
-
-async fn audit(a: AuditArgs) -> Result<ExitCode> {
-    let AuditCommand::Verify { store } = a.command;
-    let store = store.open().await?;
-    let (mut prev, mut seq) = (kizuna_store::audit::GENESIS.to_string(), 0i64);
-    loop {
-        let page = store.audit_after(seq, 10_000).await?;
-        if page.is_empty() {
-            break;
-        }
-        match kizuna_store::audit::verify(&page, prev.clone(), seq) {
-            Ok((hash, last)) => (prev, seq) = (hash, last),
-            Err(b) => {
-                let (at, what) = match b {
-                    kizuna_store::audit::Break::Altered { seq } => {
-                        (seq, "its content does not match its hash (edited)")
-                    }
-                    kizuna_store::audit::Break::Unlinked { seq } => (
-                        seq,
-                        "it does not follow the entry before it (an entry was removed, inserted or reordered)",
-                    ),
-                };
-                println!(
-                    "audit log BROKEN at entry {at}: {what}; the {} entries before it are intact",
-                    at - 1
-                );
-                return Ok(ExitCode::FAILURE);
-            }
-        }
-    }
-    println!("audit log intact: {seq} entries, last hash {prev}");
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Resources read, indexed and written per step of `reindex`.

@@ -1,6 +1,7 @@
 //! `kizuna`: the command-line entry point. Thin by design: it parses arguments, opens the store,
 //! draws progress and wires the crates together; every rule lives in the library crates.
 
+mod audit_cli;
 mod cli;
 mod pki_cli;
 

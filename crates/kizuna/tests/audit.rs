@@ -96,3 +96,120 @@ async fn tampering_with_postgresql_is_found() {
         "{out}"
     );
 }
+
+fn kizuna(args: &[&str]) -> (bool, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_kizuna"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+/// Someone who rewrites the whole chain after an edit (every hash recomputed) is caught by a
+/// signed checkpoint; a checkpoint signed by a key outside the network is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_checkpoints_catch_a_rewritten_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data").to_str().unwrap().to_string();
+    let pki = tmp.path().join("pki");
+    let pki_s = pki.to_str().unwrap();
+    assert!(kizuna(&["pki", "--dir", pki_s, "init"]).0);
+    let (ok, out) = kizuna(&["pki", "--dir", pki_s, "issue", "server", "--host", "node1"]);
+    assert!(ok, "{out}");
+    let serial = out.split_whitespace().nth(2).unwrap().to_string();
+    let cert = pki.join("issued").join(format!("{serial}.pem"));
+    let key = pki.join("issued").join(format!("{serial}.key"));
+    let ca = pki.join("network-ca.pem");
+    {
+        let store = Store::open(&data).await.unwrap();
+        fill(&store).await;
+    }
+    let (ok, out) = kizuna(&[
+        "audit",
+        "checkpoint",
+        "--data",
+        &data,
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(ok && out.contains("certifies entry 5"), "{out}");
+    {
+        let store = Store::open(&data).await.unwrap();
+        store.append_audit(vec!["{\"n\":7}".into()]).await.unwrap();
+    }
+    let (ok, out) = verify(&["--data", &data, "--ca", ca.to_str().unwrap()]);
+    assert!(
+        ok && out.contains("intact: 7 entries") && out.contains("1 signed checkpoints verified"),
+        "{out}"
+    );
+    // Rewrite: edit entry 2 and recompute every hash after it.
+    let db = rusqlite::Connection::open(tmp.path().join("data").join("kizuna.db")).unwrap();
+    db.execute_batch("DROP TRIGGER audit_log_no_update;")
+        .unwrap();
+    db.execute(
+        "UPDATE audit_log SET entry = '{\"n\":99}' WHERE seq = 2",
+        [],
+    )
+    .unwrap();
+    let mut prev = kizuna_store::audit::GENESIS.to_string();
+    let rows: Vec<(i64, i64, String)> = db
+        .prepare("SELECT seq, recorded, entry FROM audit_log ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for (seq, recorded, entry) in rows {
+        let hash = kizuna_store::audit::chain_hash(&prev, seq, recorded, &entry);
+        db.execute(
+            "UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE seq = ?3",
+            rusqlite::params![prev, hash, seq],
+        )
+        .unwrap();
+        prev = hash;
+    }
+    drop(db);
+    let (ok, out) = verify(&["--data", &data, "--ca", ca.to_str().unwrap()]);
+    assert!(
+        !ok && out.contains("BROKEN at entry 5") && out.contains("rewritten"),
+        "{out}"
+    );
+    // A checkpoint from a forged network is refused.
+    let forged = tmp.path().join("forged");
+    let forged_s = forged.to_str().unwrap();
+    assert!(kizuna(&["pki", "--dir", forged_s, "init"]).0);
+    let (_, out) = kizuna(&[
+        "pki", "--dir", forged_s, "issue", "server", "--host", "evil",
+    ]);
+    let fserial = out.split_whitespace().nth(2).unwrap().to_string();
+    let data2 = tmp.path().join("data2").to_str().unwrap().to_string();
+    {
+        let store = Store::open(&data2).await.unwrap();
+        fill(&store).await;
+    }
+    let fcert = forged.join("issued").join(format!("{fserial}.pem"));
+    let fkey = forged.join("issued").join(format!("{fserial}.key"));
+    let (ok, out) = kizuna(&[
+        "audit",
+        "checkpoint",
+        "--data",
+        &data2,
+        "--cert",
+        fcert.to_str().unwrap(),
+        "--key",
+        fkey.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = verify(&["--data", &data2, "--ca", ca.to_str().unwrap()]);
+    assert!(!ok && out.contains("checkpoint refused"), "{out}");
+}

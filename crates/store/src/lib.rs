@@ -374,6 +374,20 @@ impl Store {
         }
     }
 
+    /// The last audit entry's sequence number and hash (`0` and [`audit::GENESIS`] when the log
+    /// is empty).
+    pub async fn audit_head(&self) -> Result<(i64, String), StoreError> {
+        let (mut seq, mut hash) = (0, audit::GENESIS.to_string());
+        let last = match self {
+            Store::Sqlite(s) => s.audit_last().await?,
+            Store::Postgres(s) => s.audit_last().await?,
+        };
+        if let Some(r) = last {
+            (seq, hash) = (r.seq, r.hash);
+        }
+        Ok((seq, hash))
+    }
+
     /// Up to `limit` audit entries after sequence number `after`, in order.
     pub async fn audit_after(
         &self,

@@ -397,6 +397,31 @@ impl SqliteStore {
         .await
     }
 
+    /// The last audit entry, if any.
+    pub async fn audit_last(&self) -> Result<Option<crate::audit::AuditRecord>, StoreError> {
+        self.read_blocking(|c| {
+            let r = c.query_row(
+                "SELECT seq, recorded, entry, prev_hash, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(crate::audit::AuditRecord {
+                        seq: r.get(0)?,
+                        recorded: r.get(1)?,
+                        entry: r.get(2)?,
+                        prev_hash: r.get(3)?,
+                        hash: r.get(4)?,
+                    })
+                },
+            );
+            match r {
+                Ok(r) => Ok(Some(r)),
+                Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
     /// See [`crate::Store::audit_after`].
     pub async fn audit_after(
         &self,

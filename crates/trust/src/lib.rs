@@ -11,5 +11,6 @@
 
 pub mod ca_dir;
 pub mod card;
+pub mod checkpoint;
 pub mod my_number;
 pub mod pki;

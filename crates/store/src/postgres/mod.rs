@@ -297,6 +297,24 @@ impl PostgresStore {
         Ok(seqs)
     }
 
+    /// The last audit entry, if any.
+    pub async fn audit_last(&self) -> Result<Option<crate::audit::AuditRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT seq, recorded, entry, prev_hash, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+                &[],
+            )
+            .await?;
+        Ok(row.map(|r| crate::audit::AuditRecord {
+            seq: r.get(0),
+            recorded: r.get(1),
+            entry: r.get(2),
+            prev_hash: r.get(3),
+            hash: r.get(4),
+        }))
+    }
+
     /// See [`crate::Store::audit_after`].
     pub async fn audit_after(
         &self,

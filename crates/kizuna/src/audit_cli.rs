@@ -1,0 +1,149 @@
+//! `kizuna audit`: verify the hash-chained audit log and its signed checkpoints, and sign new
+//! checkpoints (`kizuna_store::audit` and `kizuna_trust::checkpoint` do the work).
+
+use crate::cli::StoreArgs;
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    command: AuditCommand,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain of the whole audit log and check its signed checkpoints (exit
+    /// status 1 if anything is wrong)
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The network CA (network-ca.pem), to check the checkpoints' signers
+        #[arg(long, value_name = "CA.pem")]
+        ca: Option<PathBuf>,
+    },
+    /// Sign the log's last entry with this node's server key and append the signature
+    /// (run periodically, e.g. hourly from cron)
+    Checkpoint {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The node's server certificate (`kizuna pki issue server`)
+        #[arg(long, value_name = "CERT.pem")]
+        cert: PathBuf,
+        /// Its key
+        #[arg(long, value_name = "KEY.pem")]
+        key: PathBuf,
+    },
+}
+
+pub async fn run(a: AuditArgs) -> Result<ExitCode> {
+    use kizuna_store::audit::{Break, GENESIS, verify};
+    use kizuna_trust::checkpoint;
+    let (store, ca) = match a.command {
+        AuditCommand::Checkpoint { store, cert, key } => {
+            let store = store.open().await?;
+            let read = |p: &PathBuf| {
+                std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+            };
+            let (seq, hash) = store.audit_head().await?;
+            if seq == 0 {
+                bail!("the audit log is empty: nothing to certify yet");
+            }
+            let entry = checkpoint::sign(seq, &hash, &read(&key)?, &read(&cert)?)?;
+            let at = store.append_audit(vec![entry]).await?;
+            println!(
+                "checkpoint {} certifies entry {seq} (hash {hash})",
+                at.first().copied().unwrap_or_default()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        AuditCommand::Verify { store, ca } => (store.open().await?, ca),
+    };
+    let ca_der = match &ca {
+        Some(p) => Some(kizuna_trust::pki::pem_der(
+            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+            "CERTIFICATE",
+        )?),
+        None => None,
+    };
+    // Pass 1: the chain, and the checkpoints (entry, certified entry, hash).
+    let (mut prev, mut seq) = (GENESIS.to_string(), 0i64);
+    let mut checkpoints: Vec<(i64, i64, String)> = Vec::new();
+    loop {
+        let page = store.audit_after(seq, 10_000).await?;
+        if page.is_empty() {
+            break;
+        }
+        match verify(&page, prev.clone(), seq) {
+            Ok((hash, last)) => (prev, seq) = (hash, last),
+            Err(b) => {
+                let (at, what) = match b {
+                    Break::Altered { seq } => (seq, "its content does not match its hash (edited)"),
+                    Break::Unlinked { seq } => (
+                        seq,
+                        "it does not follow the entry before it (an entry was removed, inserted or reordered)",
+                    ),
+                };
+                println!(
+                    "audit log BROKEN at entry {at}: {what}; the {} entries before it are intact",
+                    at - 1
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        for r in &page {
+            let Some(c) = checkpoint::read(&r.entry) else {
+                continue;
+            };
+            if c.seq >= r.seq {
+                println!(
+                    "audit log BROKEN at entry {}: a checkpoint certifies a later entry",
+                    r.seq
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            if let Some(ca) = &ca_der
+                && let Err(e) = checkpoint::check(&c, ca)
+            {
+                println!(
+                    "audit log BROKEN at entry {}: checkpoint refused: {e}",
+                    r.seq
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            checkpoints.push((r.seq, c.seq, c.hash));
+        }
+    }
+    // Pass 2: each certified entry still has the hash that was signed.
+    checkpoints.sort_by_key(|c| c.1);
+    let mut pending = checkpoints.iter().peekable();
+    let mut after = 0;
+    while pending.peek().is_some() {
+        let page = store.audit_after(after, 10_000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for r in &page {
+            while let Some((at, certified, hash)) = pending.peek() {
+                if *certified != r.seq {
+                    break;
+                }
+                if *hash != r.hash {
+                    println!(
+                        "audit log BROKEN at entry {certified}: its hash is not the one checkpoint {at} signed (the log was rewritten)"
+                    );
+                    return Ok(ExitCode::FAILURE);
+                }
+                pending.next();
+            }
+        }
+    }
+    let signed = match (&ca_der, checkpoints.len()) {
+        (_, 0) => "no signed checkpoints yet".to_string(),
+        (Some(_), n) => format!("{n} signed checkpoints verified"),
+        (None, n) => format!("{n} checkpoints, signatures not checked (give --ca network-ca.pem)"),
+    };
+    println!("audit log intact: {seq} entries, last hash {prev}; {signed}");
+    Ok(ExitCode::SUCCESS)
+}
