@@ -134,11 +134,20 @@ pub fn my_number_check_digit(first11: &str) -> Option<u8> {
     Some(if r <= 1 { 0 } else { (11 - r) as u8 })
 }
 
-/// Whether `text` (as typed) is a well-formed My Number: 12 digits whose last is the check
-/// digit. The answer never includes the number.
-pub fn is_valid_my_number(text: &str) -> bool {
+/// The 12 digits of a My Number as typed (full-width digits, spaces and hyphens allowed), if
+/// it is well-formed (its last digit is the check digit). Callers hash it at once; it must
+/// never be stored, logged or echoed.
+pub fn my_number_digits(text: &str) -> Option<String> {
     let n = normalize(text).replace(['-', ' '], "");
-    n.len() == 12 && my_number_check_digit(&n[..11]).is_some_and(|c| n.as_bytes()[11] - b'0' == c)
+    (n.len() == 12
+        && all_digits(&n)
+        && my_number_check_digit(&n[..11]).is_some_and(|c| n.as_bytes()[11] - b'0' == c))
+    .then_some(n)
+}
+
+/// Whether `text` (as typed) is a well-formed My Number. The answer never includes the number.
+pub fn is_valid_my_number(text: &str) -> bool {
+    my_number_digits(text).is_some()
 }
 
 /// The JP-CLINS system of the individualized insured-member id.
@@ -308,6 +317,9 @@ mod tests {
         assert!(!is_valid_my_number("123456789011"));
         assert!(!is_valid_my_number("12345678901"));
         assert!(!is_valid_my_number("abcdefghijkl"));
+        // Twelve bytes that are not twelve digits (a multi-byte character) are refused, not
+        // sliced through.
+        assert!(!is_valid_my_number("123456789あ"));
     }
 
     #[test]

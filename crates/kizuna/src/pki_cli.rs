@@ -159,7 +159,9 @@ pub fn run(a: PkiArgs) -> Result<ExitCode> {
             );
             for e in ca.entries() {
                 let state = match &e.revoked {
-                    Some(r) => format!("revoked {} ({})", &r.at[..10.min(r.at.len())], r.reason),
+                    Some(r) => {
+                        format!("revoked {} ({})", r.at.get(..10).unwrap_or(&r.at), r.reason)
+                    }
                     None => "valid".into(),
                 };
                 println!(
@@ -167,7 +169,7 @@ pub fn run(a: PkiArgs) -> Result<ExitCode> {
                     e.serial,
                     e.kind,
                     e.id,
-                    &e.not_after[..10.min(e.not_after.len())]
+                    e.not_after.get(..10).unwrap_or(&e.not_after)
                 );
             }
         }
@@ -276,10 +278,7 @@ pub fn run_card(a: CardArgs) -> Result<ExitCode> {
         } => {
             let mut c = SoftwareCard::open(&card)?;
             let sig = c.sign(&pin, challenge.as_bytes())?;
-            println!(
-                "{}",
-                sig.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            );
+            println!("{}", kizuna_trust::hex::encode(&sig));
         }
         CardCommand::Info { card } => {
             let c = SoftwareCard::open(&card)?;

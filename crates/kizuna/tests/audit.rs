@@ -4,9 +4,8 @@
 use kizuna_store::Store;
 use std::process::Command;
 
-fn verify(args: &[&str]) -> (bool, String) {
+fn kizuna(args: &[&str]) -> (bool, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_kizuna"))
-        .args(["audit", "verify"])
         .args(args)
         .env("RUST_LOG", "warn")
         .output()
@@ -19,6 +18,13 @@ fn verify(args: &[&str]) -> (bool, String) {
             String::from_utf8_lossy(&o.stderr)
         ),
     )
+}
+
+/// `kizuna audit verify ARGS`.
+fn verify(args: &[&str]) -> (bool, String) {
+    let mut all = vec!["audit", "verify"];
+    all.extend_from_slice(args);
+    kizuna(&all)
 }
 
 async fn fill(store: &Store) {
@@ -95,22 +101,6 @@ async fn tampering_with_postgresql_is_found() {
         !ok && out.contains("BROKEN at entry 3") && out.contains("removed"),
         "{out}"
     );
-}
-
-fn kizuna(args: &[&str]) -> (bool, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_kizuna"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        o.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
 }
 
 /// Someone who rewrites the whole chain after an edit (every hash recomputed) is caught by a

@@ -168,7 +168,7 @@ pub fn configure(setup: &TlsSetup) -> Result<(Arc<rustls::ServerConfig>, Arc<Cli
         provider: provider.clone(),
         hints: vec![DistinguishedName::from(hint)],
     });
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_client_cert_verifier(verifier)
@@ -180,7 +180,6 @@ pub fn configure(setup: &TlsSetup) -> Result<(Arc<rustls::ServerConfig>, Arc<Cli
         crl: Mutex::new(None),
     });
     auth.crl()?;
-    let mut config = config;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((Arc::new(config), auth))
 }

@@ -25,6 +25,29 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
+/// The columns of an [`AuditRecord`], in the order [`from_sqlite`] and [`from_postgres`] read.
+pub(crate) const COLUMNS: &str = "seq, recorded, entry, prev_hash, hash";
+
+pub(crate) fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        seq: r.get(0)?,
+        recorded: r.get(1)?,
+        entry: r.get(2)?,
+        prev_hash: r.get(3)?,
+        hash: r.get(4)?,
+    })
+}
+
+pub(crate) fn from_postgres(r: &tokio_postgres::Row) -> AuditRecord {
+    AuditRecord {
+        seq: r.get(0),
+        recorded: r.get(1),
+        entry: r.get(2),
+        prev_hash: r.get(3),
+        hash: r.get(4),
+    }
+}
+
 /// The hash of an entry chained to `prev` (hex SHA-256).
 pub fn chain_hash(prev: &str, seq: i64, recorded: i64, entry: &str) -> String {
     let mut ctx = digest::Context::new(&digest::SHA256);

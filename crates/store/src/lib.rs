@@ -377,15 +377,11 @@ impl Store {
     /// The last audit entry's sequence number and hash (`0` and [`audit::GENESIS`] when the log
     /// is empty).
     pub async fn audit_head(&self) -> Result<(i64, String), StoreError> {
-        let (mut seq, mut hash) = (0, audit::GENESIS.to_string());
         let last = match self {
             Store::Sqlite(s) => s.audit_last().await?,
             Store::Postgres(s) => s.audit_last().await?,
         };
-        if let Some(r) = last {
-            (seq, hash) = (r.seq, r.hash);
-        }
-        Ok((seq, hash))
+        Ok(last.map_or((0, audit::GENESIS.to_string()), |r| (r.seq, r.hash)))
     }
 
     /// Up to `limit` audit entries after sequence number `after`, in order.

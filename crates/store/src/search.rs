@@ -1215,10 +1215,9 @@ impl Gen {
                 out.push(&kizuna_search::geo::EARTH_RADIUS_KM.to_string());
                 out.push(" * asin(least(1.0, sqrt(");
                 sin_squared(out, "lo", n.latitude);
-                out.push(" + cos(");
-                // The search point's latitude (`0 - -lat`).
-                rad(out, "0", Some(-n.latitude));
-                out.push(") * cos(");
+                out.push(" + cos(radians(CAST(");
+                out.int_arg(n.latitude);
+                out.push(" AS BIGINT)::float8 / 1000000.0)) * cos(");
                 rad(out, "lo", None);
                 out.push(") * ");
                 sin_squared(out, "hi", n.longitude);

@@ -399,25 +399,14 @@ impl SqliteStore {
 
     /// The last audit entry, if any.
     pub async fn audit_last(&self) -> Result<Option<crate::audit::AuditRecord>, StoreError> {
+        use rusqlite::OptionalExtension;
         self.read_blocking(|c| {
-            let r = c.query_row(
-                "SELECT seq, recorded, entry, prev_hash, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| {
-                    Ok(crate::audit::AuditRecord {
-                        seq: r.get(0)?,
-                        recorded: r.get(1)?,
-                        entry: r.get(2)?,
-                        prev_hash: r.get(3)?,
-                        hash: r.get(4)?,
-                    })
-                },
+            let sql = format!(
+                "SELECT {} FROM audit_log ORDER BY seq DESC LIMIT 1",
+                crate::audit::COLUMNS
             );
-            match r {
-                Ok(r) => Ok(Some(r)),
-                Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
-                Err(e) => Err(e.into()),
-            }
+            Ok(c.query_row(&sql, [], crate::audit::from_sqlite)
+                .optional()?)
         })
         .await
     }
@@ -429,18 +418,11 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
         self.read_blocking(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT seq, recorded, entry, prev_hash, hash FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            )?;
-            let rows = st.query_map(params![after, limit as i64], |r| {
-                Ok(crate::audit::AuditRecord {
-                    seq: r.get(0)?,
-                    recorded: r.get(1)?,
-                    entry: r.get(2)?,
-                    prev_hash: r.get(3)?,
-                    hash: r.get(4)?,
-                })
-            })?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                crate::audit::COLUMNS
+            ))?;
+            let rows = st.query_map(params![after, limit as i64], crate::audit::from_sqlite)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await

@@ -55,21 +55,8 @@ pub struct SoftwareCard {
     file: CardFile,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(text: &str) -> Result<Vec<u8>, CardError> {
-    if !text.len().is_multiple_of(2) {
-        return Err(CardError::Unusable("corrupt card file".into()));
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&text[i..i + 2], 16)
-                .map_err(|_| CardError::Unusable("corrupt card file".into()))
-        })
-        .collect()
+    crate::hex::decode(text).ok_or_else(|| CardError::Unusable("corrupt card file".into()))
 }
 
 fn check_pin(pin: &str) -> Result<(), CardError> {
@@ -128,9 +115,9 @@ impl SoftwareCard {
                 version: 1,
                 serial: serial.to_string(),
                 cert_pem: cert_pem.to_string(),
-                salt: hex(&salt),
-                nonce: hex(&nonce),
-                sealed_key: hex(&sealed),
+                salt: crate::hex::encode(&salt),
+                nonce: crate::hex::encode(&nonce),
+                sealed_key: crate::hex::encode(&sealed),
                 wrong_pins: 0,
             },
         };

@@ -35,10 +35,6 @@ fn message(seq: i64, hash: &str) -> Vec<u8> {
     format!("kizuna audit checkpoint\n{seq}\n{hash}").into_bytes()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The entry (JSON) that certifies entry `seq` with hash `hash`, signed by the server key.
 pub fn sign(seq: i64, hash: &str, key_pem: &str, cert_pem: &str) -> Result<String, PkiError> {
     let der = pem_der(key_pem, "PRIVATE KEY")?;
@@ -51,7 +47,7 @@ pub fn sign(seq: i64, hash: &str, key_pem: &str, cert_pem: &str) -> Result<Strin
         checkpoint: Checkpoint {
             seq,
             hash: hash.to_string(),
-            signature: hex(sig.as_ref()),
+            signature: crate::hex::encode(sig.as_ref()),
             certificate: cert_pem.to_string(),
         },
     };
@@ -90,11 +86,7 @@ pub fn check(c: &Checkpoint, ca_der: &[u8]) -> Result<(), String> {
         None,
     )
     .map_err(|e| format!("the signer is not a server of this network: {e:?}"))?;
-    let sig: Vec<u8> = (0..c.signature.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(c.signature.get(i..i + 2).unwrap_or("zz"), 16))
-        .collect::<Result<_, _>>()
-        .map_err(|_| "the signature is not hex".to_string())?;
+    let sig = crate::hex::decode(&c.signature).ok_or("the signature is not hex")?;
     let key = &x.public_key().subject_public_key.data;
     signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, key)
         .verify(&message(c.seq, &c.hash), &sig)

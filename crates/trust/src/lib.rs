@@ -12,5 +12,6 @@
 pub mod ca_dir;
 pub mod card;
 pub mod checkpoint;
+pub mod hex;
 pub mod my_number;
 pub mod pki;

@@ -29,15 +29,10 @@ impl MyNumberKey {
     /// The keyed hash (hex) of a My Number as typed (full-width digits, spaces and hyphens
     /// allowed), or why it is not one, without repeating it.
     pub fn hash(&self, typed: &str) -> Result<String, &'static str> {
-        if !kizuna_jpid::is_valid_my_number(typed) {
-            return Err("not a My Number: 12 digits, the last a check digit");
-        }
-        let digits: String = kizuna_jpid::normalize(typed)
-            .chars()
-            .filter(char::is_ascii_digit)
-            .collect();
+        let digits = kizuna_jpid::my_number_digits(typed)
+            .ok_or("not a My Number: 12 digits, the last a check digit")?;
         let tag = hmac::sign(&self.0, digits.as_bytes());
-        Ok(tag.as_ref().iter().map(|b| format!("{b:02x}")).collect())
+        Ok(crate::hex::encode(tag.as_ref()))
     }
 }
 

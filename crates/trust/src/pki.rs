@@ -123,10 +123,6 @@ fn key_for(kind: AuthorityKind) -> Result<KeyPair, PkiError> {
     })
 }
 
-fn serial_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A random positive serial of 16 bytes (RFC 5280: positive, at most 20 octets).
 fn random_serial() -> Result<SerialNumber, PkiError> {
     let mut bytes = [0u8; 16];
@@ -298,7 +294,7 @@ impl Authority {
         params.not_before = now - time::Duration::minutes(5);
         params.not_after = now + time::Duration::days(days);
         let serial = random_serial()?;
-        let hex = serial_hex(serial.as_ref());
+        let hex = crate::hex::encode(serial.as_ref());
         params.serial_number = Some(serial);
         params.use_authority_key_identifier_extension = true;
         params.key_identifier_method = KeyIdMethod::Sha256;
@@ -350,16 +346,9 @@ fn non_empty(s: &str, what: &str) -> Result<(), PkiError> {
 }
 
 fn hex_bytes(hex: &str) -> Result<Vec<u8>, PkiError> {
-    if hex.is_empty() || !hex.len().is_multiple_of(2) {
-        return Err(PkiError::Invalid(format!("'{hex}' is not a hex serial")));
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&hex[i..i + 2], 16)
-                .map_err(|_| PkiError::Invalid(format!("'{hex}' is not a hex serial")))
-        })
-        .collect()
+    crate::hex::decode(hex)
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| PkiError::Invalid(format!("'{hex}' is not a hex serial")))
 }
 
 /// The DER of the first PEM block labelled `label` in `text`.

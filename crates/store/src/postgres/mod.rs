@@ -300,19 +300,12 @@ impl PostgresStore {
     /// The last audit entry, if any.
     pub async fn audit_last(&self) -> Result<Option<crate::audit::AuditRecord>, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT seq, recorded, entry, prev_hash, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-                &[],
-            )
-            .await?;
-        Ok(row.map(|r| crate::audit::AuditRecord {
-            seq: r.get(0),
-            recorded: r.get(1),
-            entry: r.get(2),
-            prev_hash: r.get(3),
-            hash: r.get(4),
-        }))
+        let sql = format!(
+            "SELECT {} FROM audit_log ORDER BY seq DESC LIMIT 1",
+            crate::audit::COLUMNS
+        );
+        let row = client.query_opt(&sql, &[]).await?;
+        Ok(row.as_ref().map(crate::audit::from_postgres))
     }
 
     /// See [`crate::Store::audit_after`].
@@ -322,22 +315,12 @@ impl PostgresStore {
         limit: usize,
     ) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT seq, recorded, entry, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
-                &[&after, &(limit as i64)],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| crate::audit::AuditRecord {
-                seq: r.get(0),
-                recorded: r.get(1),
-                entry: r.get(2),
-                prev_hash: r.get(3),
-                hash: r.get(4),
-            })
-            .collect())
+        let sql = format!(
+            "SELECT {} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+            crate::audit::COLUMNS
+        );
+        let rows = client.query(&sql, &[&after, &(limit as i64)]).await?;
+        Ok(rows.iter().map(crate::audit::from_postgres).collect())
     }
 
     /// See [`crate::Store::after_reindex`].
