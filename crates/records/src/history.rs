@@ -58,7 +58,7 @@ impl Records {
             (Some(t), Some(i)) => {
                 check_type(t)?;
                 check_id(i)?;
-                if self.store().read(t, i).await?.is_none() {
+                if self.store().read(t, i).await?.is_none() || !self.may_see(t, i).await? {
                     return Err(not_found(t, i));
                 }
                 HistoryScope::Instance {
@@ -123,6 +123,7 @@ impl Records {
                     at,
                     count,
                     before_seq,
+                    access: self.access().cloned(),
                 })
                 .await?
         };

@@ -16,6 +16,7 @@ mod bundle;
 mod criteria;
 mod history;
 mod incoming;
+mod scope;
 mod search;
 
 use kizuna_fhir::{Issue, IssueCode};
@@ -30,6 +31,7 @@ pub use history::HistoryParams;
 use incoming::{check_id, check_type, incoming, new_id, parse_patch, patched, put_write, with_id};
 pub use incoming::{content_hash, index_rows, prepare_import};
 pub use kizuna_search::Handling;
+pub use scope::{CUSTODIAN_SYSTEM, Scope, access_keys, custodian_of, shared_types, written_by};
 pub use search::SearchRequest;
 
 /// How many times a plan is made again when concurrent writers keep changing what it read.
@@ -144,15 +146,20 @@ impl From<StoreError> for Failure {
 
 pub type Result<T> = std::result::Result<T, Failure>;
 
-/// The FHIR interactions over one store.
+/// The FHIR interactions over one store, for one [`Scope`] (by default the node itself,
+/// which sees everything).
 #[derive(Clone)]
 pub struct Records {
     store: Store,
+    scope: std::sync::Arc<Scope>,
 }
 
 impl Records {
     pub fn new(store: Store) -> Records {
-        Records { store }
+        Records {
+            store,
+            scope: Default::default(),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -163,6 +170,9 @@ impl Records {
     pub async fn read(&self, rtype: &str, id: &str) -> Result<Reply> {
         check_type(rtype)?;
         check_id(id)?;
+        if !self.may_see(rtype, id).await? {
+            return Err(not_found(rtype, id));
+        }
         match self.store.read(rtype, id).await? {
             None => Err(not_found(rtype, id)),
             Some(v) if v.is_deleted() => Err(gone(v)),
@@ -185,6 +195,9 @@ impl Records {
                 format!("'{vid}' is not a version of {rtype}/{id}"),
             ));
         };
+        if !self.may_see(rtype, id).await? {
+            return Err(not_found(rtype, id));
+        }
         match self.store.vread(rtype, id, n).await? {
             None => Err(Failure::new(
                 404,
@@ -321,15 +334,14 @@ impl Records {
             .into_iter()
             .collect();
         match self
-            .store
-            .commit(Batch {
+            .commit_as_caller(Batch {
                 conditions,
                 writes: vec![Write::Delete {
                     rtype: rtype.into(),
                     id: id.into(),
                 }],
             })
-            .await
+            .await?
         {
             Ok(w) => Ok(deleted_reply(w, rtype, id)),
             Err(StoreError::ConditionFailed { .. }) => Err(version_conflict(rtype, id, if_match)),
@@ -342,7 +354,7 @@ impl Records {
         check_type(rtype)?;
         let criteria = Criteria::parse(rtype, query)?;
         for _ in 0..REPLANS {
-            let found = self.store.find(rtype, &criteria.filters, 2).await?;
+            let found = self.find(rtype, &criteria.filters, 2).await?;
             let id = match found.as_slice() {
                 [] => {
                     let mut r = Reply {
@@ -366,7 +378,7 @@ impl Records {
                     id: id.clone(),
                 }],
             };
-            match self.store.commit(batch).await {
+            match self.commit_as_caller(batch).await? {
                 Ok(w) => return Ok(deleted_reply(w, rtype, &id)),
                 Err(StoreError::ConditionFailed { .. }) => continue,
                 Err(e) => return Err(e.into()),
@@ -397,7 +409,7 @@ enum IfNoneExist {
 impl Records {
     /// Resolves `If-None-Exist` criteria. None: the state changed while looking; plan again.
     async fn if_none_exist(&self, rtype: &str, c: &Criteria) -> Result<Option<IfNoneExist>> {
-        let found = self.store.find(rtype, &c.filters, 2).await?;
+        let found = self.find(rtype, &c.filters, 2).await?;
         match found.as_slice() {
             [] => Ok(Some(IfNoneExist::Create(c.condition(rtype, vec![])))),
             [one] => Ok(match self.store.read(rtype, one).await? {
@@ -416,7 +428,7 @@ impl Records {
         criteria: &Criteria,
         body_id: Option<&str>,
     ) -> Result<(String, Vec<Condition>)> {
-        let found = self.store.find(rtype, &criteria.filters, 2).await?;
+        let found = self.find(rtype, &criteria.filters, 2).await?;
         let mut conditions = vec![criteria.condition(rtype, found.clone())];
         let id = match (found.as_slice(), body_id) {
             ([], None) => new_id(),
@@ -468,6 +480,9 @@ impl Records {
         patch: &json_patch::Patch,
         if_match: Option<u64>,
     ) -> Result<(Value, Condition)> {
+        if !self.may_see(rtype, id).await? {
+            return Err(not_found(rtype, id));
+        }
         let current = match self.store.read(rtype, id).await? {
             None => return Err(not_found(rtype, id)),
             Some(v) if v.is_deleted() => return Err(gone(v)),
@@ -499,7 +514,7 @@ impl Records {
         id: &str,
         if_match: Option<u64>,
     ) -> Result<Option<Reply>> {
-        match self.store.commit(batch).await {
+        match self.commit_as_caller(batch).await? {
             Ok(w) => written_reply(w).map(Some),
             Err(StoreError::ConditionFailed {
                 on_fail: OnFail::Retry,
@@ -567,7 +582,7 @@ fn not_found(rtype: &str, id: &str) -> Failure {
         404,
         IssueCode::NotFound,
         None,
-        format!("{rtype}/{id} does not exist"),
+        format!("{rtype}/{id} does not exist, or is not shared with you"),
     )
 }
 

@@ -16,6 +16,7 @@
 //! Must never: interpret FHIR beyond `meta`, know HTTP, or log resource content (logs carry no
 //! patient data).
 
+pub mod access;
 pub mod audit;
 pub mod index;
 mod postgres;
@@ -25,6 +26,7 @@ mod sqlite;
 use serde_json::Value;
 use std::sync::Arc;
 
+pub use access::{Access, AccessKeys, PatientScope};
 pub use index::{CompositeRow, IndexRow, IndexRows};
 pub use postgres::PostgresStore;
 pub use search::{Compartment, Cursor, Hit, SearchResult, SearchSpec, SortValue};
@@ -215,6 +217,56 @@ pub struct HistoryQuery {
     pub at: Option<(Micros, Micros)>,
     pub count: usize,
     pub before_seq: Option<i64>,
+    /// Only versions of resources the caller may see now (None: all).
+    pub access: Option<Arc<Access>>,
+}
+
+impl HistoryQuery {
+    /// The statement of the page (rows: `seq, type, id, version, last_updated, method, body`),
+    /// asking `count + 1` rows (see [`HistoryPage::from_rows`]).
+    fn sql(&self) -> search::Sql {
+        let mut sql = search::Sql::default();
+        sql.push(
+            "SELECT h.seq, r.type, r.id, h.version, h.last_updated, h.method, h.body FROM history h \
+             JOIN resource r ON r.res_key = h.res_key WHERE 1 = 1",
+        );
+        match &self.scope {
+            HistoryScope::Instance { rtype, id } => {
+                sql.push(" AND h.res_key = (SELECT res_key FROM resource WHERE type = ");
+                sql.text_arg(rtype);
+                sql.push(" AND id = ");
+                sql.text_arg(id);
+                sql.push(")");
+            }
+            HistoryScope::Type { rtype } => {
+                sql.push(" AND h.type = ");
+                sql.text_arg(rtype);
+            }
+            HistoryScope::System => {}
+        }
+        if let Some(since) = self.since {
+            sql.push(" AND h.last_updated >= ");
+            sql.arg(search::Arg::I64(since));
+        }
+        if let Some((start, end)) = self.at {
+            sql.push(" AND h.last_updated < ");
+            sql.arg(search::Arg::I64(end));
+            sql.push(" AND (h.ended IS NULL OR h.ended > ");
+            sql.arg(search::Arg::I64(start));
+            sql.push(")");
+        }
+        if let Some(before) = self.before_seq {
+            sql.push(" AND h.seq < ");
+            sql.arg(search::Arg::I64(before));
+        }
+        if let Some(a) = &self.access {
+            sql.push(" AND ");
+            a.condition_on("r", &mut sql);
+        }
+        sql.push(" ORDER BY h.seq DESC LIMIT ");
+        sql.arg(search::Arg::I64((self.count + 1) as i64));
+        sql
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -312,7 +364,20 @@ impl Store {
         filters: &[kizuna_search::Filter],
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        let result = self.search(find_spec(rtype, filters, limit)).await?;
+        self.find_as(rtype, filters, limit, None).await
+    }
+
+    /// [`Store::find`] among the resources `access` may see.
+    pub async fn find_as(
+        &self,
+        rtype: &str,
+        filters: &[kizuna_search::Filter],
+        limit: usize,
+        access: Option<Arc<Access>>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut spec = find_spec(rtype, filters, limit);
+        spec.access = access;
+        let result = self.search(spec).await?;
         Ok(sorted_ids(result.hits))
     }
 
@@ -332,19 +397,35 @@ impl Store {
         params: &[i32],
         target_type: Option<&str>,
         limit: usize,
+        access: Option<&Access>,
     ) -> Result<Vec<Hit>, StoreError> {
+        let sql = |dialect| search::referenced(from, params, target_type, limit, dialect, access);
         match self {
-            Store::Sqlite(s) => {
-                let sql =
-                    search::referenced(from, params, target_type, limit, search::Dialect::Sqlite);
-                s.hits(sql).await
-            }
-            Store::Postgres(s) => {
-                let sql =
-                    search::referenced(from, params, target_type, limit, search::Dialect::Postgres);
-                s.hits(sql).await
-            }
+            Store::Sqlite(s) => s.hits(sql(search::Dialect::Sqlite)).await,
+            Store::Postgres(s) => s.hits(sql(search::Dialect::Postgres)).await,
         }
+    }
+
+    /// Whether the caller `access` describes may see `rtype/id` (a live resource, or a deleted
+    /// one of the caller's own).
+    pub async fn visible(
+        &self,
+        rtype: &str,
+        id: &str,
+        access: &Access,
+    ) -> Result<bool, StoreError> {
+        let mut sql = search::Sql::default();
+        sql.push("SELECT r.res_key FROM resource r WHERE r.type = ");
+        sql.text_arg(rtype);
+        sql.push(" AND r.id = ");
+        sql.text_arg(id);
+        sql.push(" AND ");
+        access.condition_on("r", &mut sql);
+        let n = match self {
+            Store::Sqlite(s) => s.count_rows(sql).await?,
+            Store::Postgres(s) => s.count_rows(sql).await?,
+        };
+        Ok(n > 0)
     }
 
     /// The format of the store's index rows ([`index::INDEX_FORMAT`] when current; older
@@ -433,8 +514,9 @@ impl Store {
         targets: &[(String, String)],
         params: &[i32],
         limit: usize,
+        access: Option<&Access>,
     ) -> Result<Vec<Hit>, StoreError> {
-        let sql = search::referring(targets, params, limit);
+        let sql = search::referring(targets, params, limit, access);
         match self {
             Store::Sqlite(s) => s.hits(sql).await,
             Store::Postgres(s) => s.hits(sql).await,
@@ -468,6 +550,7 @@ fn find_spec(rtype: &str, filters: &[kizuna_search::Filter], limit: usize) -> Se
         total: false,
         budget: std::time::Duration::from_secs(30),
         compartment: None,
+        access: None,
     }
 }
 

@@ -33,6 +33,8 @@ pub struct SearchSpec {
     pub budget: std::time::Duration,
     /// Only resources in this compartment.
     pub compartment: Option<Compartment>,
+    /// Only resources the caller may see (None: every resource, for the node itself).
+    pub access: Option<std::sync::Arc<crate::Access>>,
 }
 
 /// A compartment (`Patient/123`): the resources whose reference parameters `keys` (index keys,
@@ -117,14 +119,14 @@ pub struct Sql {
 }
 
 impl Sql {
-    fn push(&mut self, s: &str) {
+    pub(crate) fn push(&mut self, s: &str) {
         self.text.push_str(s);
     }
-    fn arg(&mut self, a: Arg) {
+    pub(crate) fn arg(&mut self, a: Arg) {
         self.text.push('?');
         self.args.push(a);
     }
-    fn text_arg(&mut self, s: &str) {
+    pub(crate) fn text_arg(&mut self, s: &str) {
         self.arg(Arg::Text(s.to_string()));
     }
     fn int_arg(&mut self, i: i64) {
@@ -187,7 +189,10 @@ pub fn plan(spec: &SearchSpec, dialect: Dialect) -> Result<Plan, StoreError> {
     } else {
         spec
     };
-    let g = Gen { dialect };
+    let g = Gen {
+        dialect,
+        access: spec.access.as_deref(),
+    };
     let mut sets = Vec::new();
     if let Some(c) = &spec.compartment {
         let mut s = Sql::default();
@@ -210,8 +215,14 @@ pub fn plan(spec: &SearchSpec, dialect: Dialect) -> Result<Plan, StoreError> {
         }
         sets.push(s);
     }
-    // Full text after another criterion (see above) tests the rows that criterion gives.
+    // Full text after another criterion (see above) tests the rows that criterion gives; so
+    // does what the caller may see.
     let mut tests = Vec::new();
+    if let Some(a) = &spec.access {
+        let mut s = Sql::default();
+        a.condition(&mut s);
+        tests.push(s);
+    }
     for f in &spec.filters {
         let mut s = Sql::default();
         match f {
@@ -356,6 +367,7 @@ fn type_page(g: &Gen, spec: &SearchSpec) -> Result<Option<Sql>, StoreError> {
         page.push(" AND ");
         g.has_member("q", f, &spec.types, &mut page)?;
     }
+    g.visible("q", &mut page);
     Ok(key_ordered_page(page, spec))
 }
 
@@ -435,7 +447,9 @@ pub fn referenced(
     target_type: Option<&str>,
     limit: usize,
     dialect: Dialect,
+    access: Option<&crate::Access>,
 ) -> Sql {
+    let g = Gen { dialect, access };
     let mut out = Sql::default();
     // Each distinct target is looked up once: a patient's 900 resources hold some 3,000
     // references, to a few dozen encounters and practitioners and the patient.
@@ -456,14 +470,20 @@ pub fn referenced(
         out.push(" AND x.c2 = ");
         out.text_arg(t);
     }
-    out.push(&format!(") s {})", Gen { dialect }.target_join("t")));
+    out.push(&format!(") s {})", g.target_join("t")));
+    g.visible("r", &mut out);
     out.push(" ORDER BY r.res_key LIMIT ");
     out.int_arg(limit as i64);
     out
 }
 
 /// The live resources whose index keys `params` refer to one of `targets`.
-pub fn referring(targets: &[(String, String)], params: &[i32], limit: usize) -> Sql {
+pub fn referring(
+    targets: &[(String, String)],
+    params: &[i32],
+    limit: usize,
+    access: Option<&crate::Access>,
+) -> Sql {
     let mut out = Sql::default();
     out.push(&format!(
         "SELECT {HIT_COLUMNS} FROM resource r JOIN history h ON h.seq = r.seq WHERE r.deleted = FALSE AND r.res_key IN (SELECT s.res_key FROM search_index s WHERE s.param IN ("
@@ -486,7 +506,12 @@ pub fn referring(targets: &[(String, String)], params: &[i32], limit: usize) -> 
         out.text_arg(t);
         out.push(")");
     }
-    out.push(")) ORDER BY r.res_key LIMIT ");
+    out.push("))");
+    if let Some(a) = access {
+        out.push(" AND ");
+        a.condition_on("r", &mut out);
+    }
+    out.push(" ORDER BY r.res_key LIMIT ");
     out.int_arg(limit as i64);
     out
 }
@@ -586,8 +611,10 @@ fn keyset(spec: &SearchSpec, c: &Cursor, out: &mut Sql) {
     out.push(")");
 }
 
-struct Gen {
+struct Gen<'a> {
     dialect: Dialect,
+    /// What the caller may see (None: everything).
+    access: Option<&'a crate::Access>,
 }
 
 /// The smallest string greater than every string that starts with `prefix` (None: no bound,
@@ -622,7 +649,16 @@ fn keys_of(code: &str, types: &[String]) -> Vec<i32> {
         .collect()
 }
 
-impl Gen {
+impl Gen<'_> {
+    /// ` AND` the resource `alias.res_key` is visible to the caller (nothing without access
+    /// rules).
+    fn visible(&self, alias: &str, out: &mut Sql) {
+        if let Some(a) = self.access {
+            out.push(" AND ");
+            a.condition_on(alias, out);
+        }
+    }
+
     /// Joins `resource` as `alias` to the target of reference row `s`, looked up one reference
     /// at a time by `(type, id)`: PostgreSQL otherwise hashes the whole resource table when it
     /// overestimates the references (a lateral subquery behind `OFFSET 0` is not flattened).
@@ -699,6 +735,9 @@ impl Gen {
                 out.push(" AND t.deleted = FALSE AND t.res_key IN (");
                 self.set(filter, std::slice::from_ref(target_type), out)?;
                 out.push(")");
+                // Only targets the caller may see: a chain must not tell what a hidden
+                // resource holds.
+                self.visible("t", out);
                 Ok(())
             }
             Filter::Has {
@@ -720,6 +759,8 @@ impl Gen {
                 out.push(" AND s.c2 IN (");
                 list(out, types, |o, t| o.text_arg(t));
                 out.push(") AND t2.deleted = FALSE");
+                // Only referrers the caller may see count.
+                self.visible("s", out);
                 Ok(())
             }
             Filter::Text { param, values } => self.text_set(param, values, types, false, out),
@@ -925,6 +966,7 @@ impl Gen {
         param_in(&keys, out);
         out.push(&format!(" AND s.c1 = {row}.id AND s.c2 = {row}.type AND "));
         self.member("s.res_key", None, filter, source, out)?;
+        self.visible("s", out);
         out.push(self.exists_fence());
         out.push(&format!(") ELSE {row}.res_key IN ("));
         self.set(f, types, out)?;

@@ -7,9 +7,9 @@
 
 use crate::search::{self, Arg, Dialect, Hit, SearchResult, SearchSpec, SortValue, Sql};
 use crate::{
-    Batch, Condition, HistoryPage, HistoryQuery, HistoryScope, IndexRows, Live, Method, Micros,
-    Reindexed, Stats, StoreError, Version, Write, WriteOutcome, Written, find_spec, next_timestamp,
-    sorted_ids, stamp,
+    Batch, Condition, HistoryPage, HistoryQuery, IndexRows, Live, Method, Micros, Reindexed, Stats,
+    StoreError, Version, Write, WriteOutcome, Written, find_spec, next_timestamp, sorted_ids,
+    stamp,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -365,6 +365,19 @@ impl SqliteStore {
             .await
     }
 
+    /// How many rows `sql` answers.
+    pub async fn count_rows(&self, sql: Sql) -> Result<u64, StoreError> {
+        self.read_blocking(move |c| {
+            let n: i64 = c.query_row(
+                &format!("SELECT count(*) FROM ({}) x", sql.text),
+                rusqlite::params_from_iter(bind(&sql.args)),
+                |r| r.get(0),
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     pub async fn history(&self, q: HistoryQuery) -> Result<HistoryPage, StoreError> {
         self.read_blocking(move |c| history(c, &q)).await
     }
@@ -578,42 +591,9 @@ fn run_search(c: &Connection, spec: &SearchSpec) -> Result<SearchResult, StoreEr
 }
 
 fn history(c: &Connection, q: &HistoryQuery) -> Result<HistoryPage, StoreError> {
-    let mut sql = String::from(
-        "SELECT h.seq, r.type, r.id, h.version, h.last_updated, h.method, h.body FROM history h
-         JOIN resource r ON r.res_key = h.res_key WHERE 1 = 1",
-    );
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    match &q.scope {
-        HistoryScope::Instance { rtype, id } => {
-            sql.push_str(
-                " AND h.res_key = (SELECT res_key FROM resource WHERE type = ? AND id = ?)",
-            );
-            args.push(rtype.clone().into());
-            args.push(id.clone().into());
-        }
-        HistoryScope::Type { rtype } => {
-            sql.push_str(" AND h.type = ?");
-            args.push(rtype.clone().into());
-        }
-        HistoryScope::System => {}
-    }
-    if let Some(since) = q.since {
-        sql.push_str(" AND h.last_updated >= ?");
-        args.push(since.into());
-    }
-    if let Some((start, end)) = q.at {
-        sql.push_str(" AND h.last_updated < ? AND (h.ended IS NULL OR h.ended > ?)");
-        args.push(end.into());
-        args.push(start.into());
-    }
-    if let Some(before) = q.before_seq {
-        sql.push_str(" AND h.seq < ?");
-        args.push(before.into());
-    }
-    sql.push_str(" ORDER BY h.seq DESC LIMIT ?");
-    args.push(((q.count + 1) as i64).into());
-    let mut st = c.prepare_cached(&sql)?;
-    let mut rows = st.query(rusqlite::params_from_iter(args))?;
+    let sql = q.sql();
+    let mut st = c.prepare_cached(&sql.text)?;
+    let mut rows = st.query(rusqlite::params_from_iter(bind(&sql.args)))?;
     let mut page = Vec::new();
     while let Some(row) = rows.next()? {
         let body: Option<String> = row.get(6)?;

@@ -115,6 +115,7 @@ async fn cancels_a_search_past_its_budget(store: Store) {
         total: true,
         budget: std::time::Duration::ZERO,
         compartment: None,
+        access: None,
     };
     assert!(matches!(
         store.search(spec.clone()).await,

@@ -549,6 +549,7 @@ async fn all_pages(store: &Store, query: &Query, count: usize) -> (Vec<(String, 
         total: true,
         budget: std::time::Duration::from_secs(60),
         compartment: None,
+        access: None,
     };
     let mut out = Vec::new();
     let mut pages = Vec::new();

@@ -229,7 +229,7 @@ impl Records {
                 write_of,
                 condition_entry,
             } = plan;
-            let written = match self.store().commit(batch).await {
+            let written = match self.commit_as_caller(batch).await? {
                 Ok(w) => w,
                 Err(StoreError::ConditionFailed {
                     on_fail: OnFail::Retry,
@@ -293,7 +293,7 @@ impl Records {
                 (Verb::Delete, Some(id), _) => Some(id.clone()),
                 (Verb::Delete, None, Some(q)) => {
                     let c = Criteria::parse(&e.rtype, q).map_err(|f| nest(f, &at))?;
-                    let found = self.store().find(&e.rtype, &c.filters, 2).await?;
+                    let found = self.find(&e.rtype, &c.filters, 2).await?;
                     conditions.push(c.condition(&e.rtype, found.clone()));
                     condition_entry.push(e.index);
                     match found.as_slice() {
@@ -597,7 +597,7 @@ impl Records {
                 f
             })?;
             let c = Criteria::parse(rtype, q)?;
-            let found = self.store().find(rtype, &c.filters, 2).await?;
+            let found = self.find(rtype, &c.filters, 2).await?;
             if found.len() != 1 {
                 return Err(Failure::new(
                     if found.is_empty() { 404 } else { 412 },

@@ -157,7 +157,9 @@ impl Records {
         base: &str,
     ) -> Result<Reply> {
         check_id(id)?;
-        if !matches!(self.store().read("Patient", id).await?, Some(v) if !v.is_deleted()) {
+        if !matches!(self.store().read("Patient", id).await?, Some(v) if !v.is_deleted())
+            || !self.may_see("Patient", id).await?
+        {
             return Err(crate::not_found("Patient", id));
         }
         let mut types: Vec<String> = r4()
@@ -217,7 +219,13 @@ impl Records {
         let mut seen: HashSet<i64> = from.iter().copied().collect();
         let found = self
             .store()
-            .referenced(&from, &outside, None, MAX_INCLUDES + 1)
+            .referenced(
+                &from,
+                &outside,
+                None,
+                MAX_INCLUDES + 1,
+                self.access().map(|a| &**a),
+            )
             .await?;
         for h in found {
             if r4().patient_compartment(&h.version.rtype).is_empty()
@@ -257,6 +265,7 @@ impl Records {
             total: count_only || matches!(query.total, Some(Total::Accurate | Total::Estimate)),
             budget: SEARCH_BUDGET,
             compartment,
+            access: self.access().cloned(),
         };
         let result = self.store().search(spec).await?;
         let first_page = cursor.is_none();
@@ -335,6 +344,7 @@ impl Records {
                         &keys,
                         inc.target_type.as_deref(),
                         MAX_INCLUDES + 1,
+                        self.access().map(|a| &**a),
                     )
                     .await?;
                 next.extend(found.into_iter().filter(|h| seen.insert(h.res_key)));
@@ -364,7 +374,12 @@ impl Records {
                 }
                 let found = self
                     .store()
-                    .referring(&targets, &keys, MAX_INCLUDES + 1)
+                    .referring(
+                        &targets,
+                        &keys,
+                        MAX_INCLUDES + 1,
+                        self.access().map(|a| &**a),
+                    )
                     .await?;
                 next.extend(found.into_iter().filter(|h| seen.insert(h.res_key)));
             }

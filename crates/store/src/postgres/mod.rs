@@ -7,8 +7,8 @@
 
 use crate::search::{self, Arg, Dialect, Hit, SearchResult, SearchSpec, SortValue, Sql};
 use crate::{
-    Batch, Condition, HistoryPage, HistoryQuery, HistoryScope, Method, Micros, Stats, StoreError,
-    Version, Write, WriteOutcome, Written, next_timestamp, stamp,
+    Batch, Condition, HistoryPage, HistoryQuery, Method, Micros, Stats, StoreError, Version, Write,
+    WriteOutcome, Written, next_timestamp, stamp,
 };
 use deadpool_postgres::Transaction;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -361,51 +361,28 @@ impl PostgresStore {
         query_hits(&**client, &sql, 0).await
     }
 
-    pub async fn history(&self, q: HistoryQuery) -> Result<HistoryPage, StoreError> {
+    /// How many rows `sql` answers.
+    pub async fn count_rows(&self, sql: Sql) -> Result<u64, StoreError> {
         let client = self.client().await?;
-        let mut sql = String::from(
-            "SELECT h.seq, r.type, r.id, h.version, h.last_updated, h.method, h.body FROM history h
-             JOIN resource r ON r.res_key = h.res_key WHERE true",
-        );
-        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-        let mut arg = |sql: &mut String, v: Box<dyn ToSql + Sync + Send>| {
-            args.push(v);
-            sql.push_str(&format!("${}", args.len()));
-        };
-        match &q.scope {
-            HistoryScope::Instance { rtype, id } => {
-                sql.push_str(" AND h.res_key = (SELECT res_key FROM resource WHERE type = ");
-                arg(&mut sql, Box::new(rtype.clone()));
-                sql.push_str(" AND id = ");
-                arg(&mut sql, Box::new(id.clone()));
-                sql.push(')');
-            }
-            HistoryScope::Type { rtype } => {
-                sql.push_str(" AND h.type = ");
-                arg(&mut sql, Box::new(rtype.clone()));
-            }
-            HistoryScope::System => {}
-        }
-        if let Some(since) = q.since {
-            sql.push_str(" AND h.last_updated >= ");
-            arg(&mut sql, Box::new(since));
-        }
-        if let Some((start, end)) = q.at {
-            sql.push_str(" AND h.last_updated < ");
-            arg(&mut sql, Box::new(end));
-            sql.push_str(" AND (h.ended IS NULL OR h.ended > ");
-            arg(&mut sql, Box::new(start));
-            sql.push(')');
-        }
-        if let Some(before) = q.before_seq {
-            sql.push_str(" AND h.seq < ");
-            arg(&mut sql, Box::new(before));
-        }
-        sql.push_str(" ORDER BY h.seq DESC LIMIT ");
-        arg(&mut sql, Box::new((q.count + 1) as i64));
+        let args = bind(&sql.args);
         let refs: Vec<&(dyn ToSql + Sync)> =
             args.iter().map(|a| &**a as &(dyn ToSql + Sync)).collect();
-        let rows = client.query(&sql, &refs).await?;
+        let row = client
+            .query_one(
+                &format!("SELECT count(*) FROM ({}) x", sql.numbered()),
+                &refs,
+            )
+            .await?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    pub async fn history(&self, q: HistoryQuery) -> Result<HistoryPage, StoreError> {
+        let client = self.client().await?;
+        let sql = q.sql();
+        let args = bind(&sql.args);
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            args.iter().map(|a| &**a as &(dyn ToSql + Sync)).collect();
+        let rows = client.query(&sql.numbered(), &refs).await?;
         let page = rows
             .into_iter()
             .map(|row| {

@@ -7,6 +7,8 @@ use crate::{
 };
 use serde_json::{Value, json};
 
+mod access;
+
 /// A Put of `body`, with the index rows extraction gives it.
 fn put(rtype: &str, id: &str, body: Value) -> Write {
     let hash = simple_hash(&body);
@@ -70,6 +72,7 @@ pub async fn run_all(store: &Store) {
     decimals_survive(store).await;
     audit_log_is_one_unbroken_chain(store).await;
     reindex_replaces_rows_of_unchanged_versions(store).await;
+    access::access_is_enforced_on_every_path(store).await;
 }
 
 async fn reindex_replaces_rows_of_unchanged_versions(store: &Store) {
@@ -581,6 +584,7 @@ async fn history_scopes_and_paging(store: &Store) {
         .unwrap();
 
     let q = |scope: HistoryScope, count: usize, before: Option<i64>| HistoryQuery {
+        access: None,
         scope,
         since: Some(start),
         at: None,
@@ -657,6 +661,7 @@ async fn history_scopes_and_paging(store: &Store) {
         .versions;
     let v3 = all.iter().find(|v| v.version == 3).unwrap();
     let at = HistoryQuery {
+        access: None,
         scope: inst,
         since: None,
         at: Some((v3.last_updated, v3.last_updated + 1)),
