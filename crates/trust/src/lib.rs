@@ -3,11 +3,13 @@
 //! [`ca_dir`]: the authorities kept in a directory, behind `kizuna pki`) and the My Number as
 //! the patient index may hold it ([`my_number`]: a keyed hash only) and patient cards
 //! ([`card`]: the `Card` interface, the PIN-locked software card, the check of a card's
-//! signature); the patient index, consent, access rules and audit join it as they are built.
+//! signature) and SMART Backend Services authorization ([`smart`]: the registered clients,
+//! the check of their signed assertions, scopes, access tokens); the patient index, consent,
+//! access rules and audit join it as they are built.
 //!
 //! Must never: know HTTP (the server passes it certificates and requests as data), hand-write
-//! ASN.1 or cryptography (rcgen, x509-parser, rustls-webpki and aws-lc-rs do that), or log a
-//! key, a PIN or patient data.
+//! ASN.1 or cryptography (rcgen, x509-parser, rustls-webpki, jsonwebtoken and aws-lc-rs do
+//! that), or log a key, a PIN, a token or patient data.
 
 pub mod ca_dir;
 pub mod card;
@@ -15,3 +17,4 @@ pub mod checkpoint;
 pub mod hex;
 pub mod my_number;
 pub mod pki;
+pub mod smart;

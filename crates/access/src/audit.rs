@@ -1,0 +1,270 @@
+//! Audit events: every interaction (read, search, write, consent, denial, emergency access)
+//! as a FHIR `AuditEvent` in the store's hash-chained, append-only log, and the patient's own
+//! view of it ("who looked at my records").
+//!
+//! An event names the caller (institution, acting staff member, SMART client), the purpose of
+//! use, what was done, the outcome, the resources concerned (`Type/id`) and the patients they
+//! belong to (`Patient/id`), never their content: no names, no query values, no My Number.
+
+use crate::rules::INSTITUTION_SYSTEM;
+use crate::{Agent, Caller, Network, index};
+use kizuna_records::Failure;
+use serde_json::{Value, json};
+
+/// The most resources one event names (a page of a search is at most this big).
+pub const MAX_ENTITIES: usize = 1000;
+
+/// What happened, in the terms of an AuditEvent.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// `C`, `R`, `U`, `D` or `E` (execute: operations, consent, emergency access).
+    pub action: &'static str,
+    /// The interaction (`read`, `search-type`, `create`, `consent`, `emergency-access` …).
+    pub subtype: String,
+    /// The request as `METHOD path` (no query values: they can hold patient data).
+    pub request: String,
+    /// The HTTP status of the answer.
+    pub status: u16,
+    /// Resources concerned (`Type/id`).
+    pub entities: Vec<String>,
+    /// Patients concerned (`Patient/id`).
+    pub patients: Vec<String>,
+    /// Persons (network ids) concerned.
+    pub persons: Vec<String>,
+    /// Why a request was refused, or what makes it notable (no patient data).
+    pub detail: Option<String>,
+}
+
+/// The AuditEvent of `event` made by `caller` at `recorded` (µs).
+pub fn audit_event(caller: &Caller, event: &Event, recorded: i64) -> Value {
+    let outcome = match event.status {
+        200..=399 => "0",
+        401 | 403 => "8",
+        400..=499 => "4",
+        _ => "12",
+    };
+    let mut agents = Vec::new();
+    match &caller.agent {
+        Agent::Node => agents.push(json!({
+            "type": {"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110150", "display": "Application"}]},
+            "who": {"display": "this Kizuna node (operator)"},
+            "requestor": true
+        })),
+        Agent::Institution { code, name } => {
+            agents.push(json!({
+                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleClass", "code": "PROV", "display": "healthcare provider"}]},
+                "who": {"identifier": {"system": INSTITUTION_SYSTEM, "value": code}, "display": name},
+                "requestor": caller.staff.is_none()
+            }));
+            if let Some(staff) = &caller.staff {
+                agents.push(json!({
+                    "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type", "code": "humanuser", "display": "human user"}]},
+                    "who": {"identifier": {"system": format!("urn:kizuna:staff:{code}"), "value": staff}},
+                    "altId": staff,
+                    "requestor": true
+                }));
+            }
+            if let Some(client) = &caller.client {
+                agents.push(json!({
+                    "type": {"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110150", "display": "Application"}]},
+                    "who": {"identifier": {"system": "urn:kizuna:smart-client", "value": client}},
+                    "requestor": false
+                }));
+            }
+        }
+        Agent::Patient { card_serial } => agents.push(json!({
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "PAT", "display": "patient"}]},
+            "who": {"identifier": {"system": index::CARD_SYSTEM, "value": card_serial}},
+            "requestor": true
+        })),
+    }
+    let mut entities: Vec<Value> = event
+        .patients
+        .iter()
+        .map(|p| {
+            json!({"what": {"reference": p},
+                "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person"},
+                "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient"}})
+        })
+        .collect();
+    entities.extend(event.persons.iter().map(|p| {
+        json!({"what": {"identifier": {"system": index::PERSON_SYSTEM, "value": p}},
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person"},
+            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient"}})
+    }));
+    entities.extend(
+        event
+            .entities
+            .iter()
+            .take(MAX_ENTITIES)
+            .map(|e| json!({"what": {"reference": e}})),
+    );
+    let mut ev = json!({
+        "resourceType": "AuditEvent",
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": event.subtype}],
+        "action": event.action,
+        "recorded": kizuna_store::format_instant(recorded),
+        "outcome": outcome,
+        "purposeOfEvent": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": caller.purpose}]}],
+        "agent": agents,
+        "source": {"observer": {"display": "Kizuna"}, "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4", "display": "Application Server"}]},
+        "entity": entities,
+    });
+    let mut desc = format!("{} -> {}", event.request, event.status);
+    if let Some(d) = &event.detail {
+        desc.push_str(": ");
+        desc.push_str(d);
+    }
+    ev["outcomeDesc"] = json!(desc);
+    ev
+}
+
+/// The patients a returned resource belongs to: itself if a Patient, else the Patients its
+/// `subject`, `patient`, `beneficiary` or `individual` refer to.
+pub fn patients_in(resource: &Value, out: &mut Vec<String>) {
+    if resource.get("resourceType").and_then(Value::as_str) == Some("Patient") {
+        if let Some(id) = resource.get("id").and_then(Value::as_str) {
+            out.push(format!("Patient/{id}"));
+        }
+        return;
+    }
+    for key in ["subject", "patient", "beneficiary", "individual"] {
+        let refs: Vec<&Value> = match resource.get(key) {
+            Some(Value::Array(a)) => a.iter().collect(),
+            Some(v) => vec![v],
+            None => vec![],
+        };
+        for r in refs {
+            if let Some(s) = r.get("reference").and_then(Value::as_str)
+                && let Some(at) = s.find("Patient/")
+            {
+                let tail = &s[at..];
+                let end = tail.find("/_history").unwrap_or(tail.len());
+                out.push(tail[..end].to_string());
+            }
+        }
+    }
+}
+
+/// The resources and patients of an answer's body (a resource or a Bundle of them).
+pub fn concerned(body: &Value, entities: &mut Vec<String>, patients: &mut Vec<String>) {
+    let mut one = |r: &Value| {
+        if let (Some(t), Some(id)) = (
+            r.get("resourceType").and_then(Value::as_str),
+            r.get("id").and_then(Value::as_str),
+        ) && t != "OperationOutcome"
+            && t != "Bundle"
+        {
+            entities.push(format!("{t}/{id}"));
+        }
+        patients_in(r, patients);
+    };
+    if body.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
+        for e in body
+            .get("entry")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(r) = e.get("resource") {
+                one(r);
+            }
+        }
+    } else {
+        one(body);
+    }
+    patients.sort();
+    patients.dedup();
+}
+
+impl Network {
+    /// Appends the event to the audit log, durably; an error means the answer must not be
+    /// given (nothing is disclosed unaudited).
+    pub async fn audit(&self, caller: &Caller, event: &Event) -> Result<(), Failure> {
+        let entry = audit_event(caller, event, crate::now_micros());
+        self.records()
+            .store()
+            .append_audit(vec![entry.to_string()])
+            .await?;
+        Ok(())
+    }
+
+    /// The audit events about person `person` (network id): their own view of who looked at
+    /// their records, newest first, at most `limit`.
+    pub async fn access_log(&self, person: &str, limit: usize) -> Result<Vec<Value>, Failure> {
+        let Some((_, body)) = index::read_json(self.records(), "Person", person).await? else {
+            return Ok(vec![]);
+        };
+        let patients: Vec<String> = index::patients_of(self.records(), &body)
+            .await?
+            .into_iter()
+            .map(|p| format!("Patient/{p}"))
+            .collect();
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.records().store().audit_after(after, 5000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for rec in page {
+                let Ok(ev) = serde_json::from_str::<Value>(&rec.entry) else {
+                    continue;
+                };
+                let about = ev
+                    .get("entity")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|e| {
+                        e.pointer("/what/reference")
+                            .and_then(Value::as_str)
+                            .is_some_and(|r| patients.iter().any(|p| p == r))
+                            || e.pointer("/what/identifier/value").and_then(Value::as_str)
+                                == Some(person)
+                    });
+                if about {
+                    out.push(ev);
+                }
+            }
+        }
+        out.reverse();
+        out.truncate(limit);
+        Ok(out)
+    }
+}
+
+/// One audit event in plain words for the patient (Japanese and English): when, who, what.
+pub fn plain_words(ev: &Value) -> (String, String) {
+    let when = ev.get("recorded").and_then(Value::as_str).unwrap_or("?");
+    let who = ev
+        .get("agent")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(|a| a.pointer("/who/display"))
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    let sub = ev
+        .pointer("/subtype/0/code")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let ok = ev.get("outcome").and_then(Value::as_str) == Some("0");
+    let (ja, en) = match (sub, ok) {
+        ("emergency-access", true) => (
+            "緊急時に記録を閲覧しました",
+            "opened your records in an emergency",
+        ),
+        ("consent", true) => (
+            "記録の閲覧に同意を得ました",
+            "received your consent to see your records",
+        ),
+        (_, false) => (
+            "閲覧しようとしましたが拒否されました",
+            "tried to see your records and was refused",
+        ),
+        ("create" | "update" | "patch", true) => ("記録を書きました", "wrote to your records"),
+        ("delete", true) => ("記録を削除しました", "deleted a record"),
+        (_, true) => ("記録を閲覧しました", "looked at your records"),
+    };
+    (format!("{when} {who} が{ja}"), format!("{when} {who} {en}"))
+}
