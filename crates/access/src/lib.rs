@@ -173,3 +173,24 @@ impl Network {
 pub(crate) fn now_micros() -> i64 {
     jiff::Timestamp::now().as_microsecond()
 }
+
+/// The card authority as `kizuna pki` keeps it: its certificate and CRL files (PEM), read
+/// on each check, so a republished CRL applies at once.
+pub struct CardAuthorityFiles {
+    pub certificate: std::path::PathBuf,
+    pub crl: std::path::PathBuf,
+}
+
+impl CardTrust for CardAuthorityFiles {
+    fn card_authority(&self) -> Result<(Vec<u8>, Vec<u8>), String> {
+        let read = |path: &std::path::Path, label: &str| {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("the card authority's {label} {}: {e}", path.display()))?;
+            kizuna_trust::pki::pem_der(&text, label).map_err(|e| e.to_string())
+        };
+        Ok((
+            read(&self.certificate, "CERTIFICATE")?,
+            read(&self.crl, "X509 CRL")?,
+        ))
+    }
+}
