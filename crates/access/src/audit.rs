@@ -72,6 +72,11 @@ pub fn audit_event(caller: &Caller, event: &Event, recorded: i64) -> Value {
                 }));
             }
         }
+        Agent::Unauthenticated => agents.push(json!({
+            "type": {"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110150", "display": "Application"}]},
+            "who": {"display": "a client whose credentials were refused"},
+            "requestor": true
+        })),
         Agent::Patient { card_serial } => agents.push(json!({
             "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "PAT", "display": "patient"}]},
             "who": {"identifier": {"system": index::CARD_SYSTEM, "value": card_serial}},

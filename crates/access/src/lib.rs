@@ -34,6 +34,8 @@ pub enum Agent {
     Institution { code: String, name: String },
     /// A patient, through the certificate of their card.
     Patient { card_serial: String },
+    /// A client whose credentials were refused (recorded in the audit log; sees nothing).
+    Unauthenticated,
 }
 
 /// A request's caller: who, for whom, and why.

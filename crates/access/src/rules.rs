@@ -33,6 +33,12 @@ const MAX_GRANTS: usize = 20_000;
 pub(crate) async fn scope_for(net: &Network, caller: &Caller) -> Result<Scope, Failure> {
     match &caller.agent {
         Agent::Node => Ok(Scope::default()),
+        Agent::Unauthenticated => Err(Failure::new(
+            401,
+            IssueCode::Login,
+            None,
+            "the request carries no accepted credentials",
+        )),
         Agent::Institution { code, name } => {
             let persons = granted_persons(net, code).await?;
             let mut patients = Vec::new();

@@ -4,11 +4,11 @@
 // stored: boxing it would only add an allocation.
 #![allow(clippy::result_large_err)]
 
-use crate::AppState;
 use crate::reply::{error, failure, json_response, success};
+use crate::{AppState, Ctx, ReqState};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::any;
@@ -17,8 +17,6 @@ use kizuna_fhir::IssueCode;
 use kizuna_records::{HistoryParams, Prefer, Records};
 use serde_json::Value;
 use std::sync::Arc;
-
-type St = State<Arc<AppState>>;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -123,7 +121,7 @@ fn read_only(
 
 /// The request body as JSON, after checking its content type and size.
 async fn json_body(
-    state: &AppState,
+    state: &ReqState,
     headers: &HeaderMap,
     body: Body,
     patch: bool,
@@ -212,7 +210,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Response> {
 
 fn finish(
     result: kizuna_records::Result<kizuna_records::Reply>,
-    state: &AppState,
+    state: &ReqState,
     prefer: Prefer,
 ) -> Response {
     match result {
@@ -222,7 +220,7 @@ fn finish(
 }
 
 pub async fn system(
-    State(state): St,
+    Ctx(state): Ctx,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -254,7 +252,7 @@ pub async fn system(
 }
 
 async fn metadata(
-    State(state): St,
+    Ctx(state): Ctx,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -266,7 +264,7 @@ async fn metadata(
 }
 
 async fn history(
-    state: &AppState,
+    state: &ReqState,
     method: Method,
     headers: HeaderMap,
     query: Option<String>,
@@ -289,7 +287,7 @@ async fn history(
 }
 
 async fn system_history(
-    State(state): St,
+    Ctx(state): Ctx,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -298,7 +296,7 @@ async fn system_history(
 }
 
 async fn type_history(
-    State(state): St,
+    Ctx(state): Ctx,
     Path(rtype): Path<String>,
     method: Method,
     headers: HeaderMap,
@@ -308,7 +306,7 @@ async fn type_history(
 }
 
 async fn instance_history(
-    State(state): St,
+    Ctx(state): Ctx,
     Path((rtype, id)): Path<(String, String)>,
     method: Method,
     headers: HeaderMap,
@@ -318,7 +316,7 @@ async fn instance_history(
 }
 
 async fn type_level(
-    State(state): St,
+    Ctx(state): Ctx,
     Path(rtype): Path<String>,
     method: Method,
     headers: HeaderMap,
@@ -414,7 +412,7 @@ fn handling(headers: &HeaderMap) -> kizuna_records::Handling {
 }
 
 async fn search(
-    state: &AppState,
+    state: &ReqState,
     headers: &HeaderMap,
     rtype: Option<String>,
     patient: Option<String>,
@@ -436,7 +434,7 @@ async fn search(
 
 /// `POST [base]/_search` and `POST [type]/_search`: the criteria in a form body (and the URL).
 async fn post_search(
-    state: &AppState,
+    state: &ReqState,
     method: Method,
     headers: HeaderMap,
     query: Option<String>,
@@ -486,7 +484,7 @@ async fn post_search(
 }
 
 async fn system_search(
-    State(state): St,
+    Ctx(state): Ctx,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -496,7 +494,7 @@ async fn system_search(
 }
 
 async fn type_search(
-    State(state): St,
+    Ctx(state): Ctx,
     Path(rtype): Path<String>,
     method: Method,
     headers: HeaderMap,
@@ -508,7 +506,7 @@ async fn type_search(
 
 /// `GET Patient/{id}/[type]` (compartment search) and `GET Patient/{id}/$everything`.
 async fn compartment(
-    State(state): St,
+    Ctx(state): Ctx,
     Path((rtype, id, what)): Path<(String, String, String)>,
     method: Method,
     headers: HeaderMap,
@@ -550,7 +548,7 @@ fn strip_format(q: &str) -> String {
 }
 
 async fn instance(
-    State(state): St,
+    Ctx(state): Ctx,
     Path((rtype, id)): Path<(String, String)>,
     method: Method,
     headers: HeaderMap,
@@ -601,7 +599,7 @@ async fn instance(
 }
 
 async fn vread(
-    State(state): St,
+    Ctx(state): Ctx,
     Path((rtype, id, vid)): Path<(String, String, String)>,
     method: Method,
     headers: HeaderMap,

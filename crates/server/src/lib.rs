@@ -9,6 +9,7 @@
 //! Must never: decide FHIR semantics itself, log request bodies or resource content, or panic
 //! on any input (a panic is caught and answered 500 with an OperationOutcome all the same).
 
+mod access;
 mod api;
 mod capability;
 mod reply;
@@ -42,31 +43,89 @@ impl Config {
 }
 
 pub(crate) struct AppState {
+    pub config: Config,
+    pub capability: bytes::Bytes,
+}
+
+/// What a handler works with: the records as the request's caller may see them (see
+/// [`access`]), and the server's setup.
+pub(crate) struct ReqState {
     pub records: Records,
     pub config: Config,
     pub capability: bytes::Bytes,
 }
 
-/// The whole HTTP application.
+/// Extracts the [`ReqState`] of a request that [`access::identify`] identified; a request it
+/// did not is refused (never served with the node's view).
+pub(crate) struct Ctx(pub ReqState);
+
+impl axum::extract::FromRequestParts<Arc<AppState>> for Ctx {
+    type Rejection = axum::response::Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Ctx, Self::Rejection> {
+        let (_, records) = access::scoped(&parts.extensions)?;
+        Ok(Ctx(ReqState {
+            records,
+            config: state.config.clone(),
+            capability: state.capability.clone(),
+        }))
+    }
+}
+
+/// The whole HTTP application over the node's records, with a network that checks no cards
+/// (a fresh challenge key): for a server without patients' cards, and tests.
 pub fn app(records: Records, config: Config) -> Router {
+    let mut secret = [0u8; 32];
+    // Without randomness the key is still unguessable enough for nobody: refuse to start.
+    if aws_lc_rs::rand::fill(&mut secret).is_err() {
+        panic!("the system random generator failed");
+    }
+    let network =
+        kizuna_access::Network::new(records, &secret, None).unwrap_or_else(|e| panic!("{e}"));
+    app_for(network, config)
+}
+
+/// The whole HTTP application: the FHIR API and the network's operations, every request
+/// identified, scoped to what its caller may see, and audited.
+pub fn app_for(network: kizuna_access::Network, config: Config) -> Router {
     let capability = bytes::Bytes::from(
         serde_json::to_vec(&capability_statement(
             &config.base_url,
-            records.store().backend_name(),
+            network.records().store().backend_name(),
         ))
         .unwrap_or_default(),
     );
-    let state = Arc::new(AppState {
-        records,
-        config,
-        capability,
-    });
+    let state = Arc::new(AppState { config, capability });
+    let net = Arc::new(network);
+    let mut operations = Router::new();
+    for path in [
+        "/fhir/Consent/$challenge",
+        "/fhir/Consent/$card",
+        "/fhir/Consent/$spoken",
+        "/fhir/Consent/$emergency",
+        "/fhir/AuditEvent/$mine",
+    ] {
+        operations = operations.route(path, axum::routing::any(access::operation));
+    }
+    let operations = operations.with_state(net.clone());
+    let identify = net.clone();
+    let audit = net;
     Router::new()
         .nest("/fhir", api::routes())
         // `[base]/?…` is the base URL too (system-level search, Bundles).
         .route("/fhir/", axum::routing::any(api::system))
         .fallback(api::not_found)
         .with_state(state)
+        .merge(operations)
+        .layer(axum::middleware::from_fn(move |req, next| {
+            access::identify(identify.clone(), req, next)
+        }))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            access::audit(audit.clone(), req, next)
+        }))
         .layer(axum::middleware::from_fn(reply::pretty))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             reply::panic_response,

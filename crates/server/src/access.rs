@@ -1,0 +1,467 @@
+//! Who calls, what they may see, and the audit record of every request.
+//!
+//! Two layers wrap the FHIR routes:
+//! - [`identify`] turns the authenticated certificate (see [`crate::tls`]) and the
+//!   `Kizuna-Staff` / `Kizuna-Purpose` headers into a [`Caller`], computes the records the
+//!   caller may see (`kizuna_access::Network::records_for`) and hands both to the handlers. A
+//!   plain-HTTP request (no TLS configured: the node's own operator on this machine) is the node.
+//! - [`audit`] (outermost) records every request as an AuditEvent once its answer is known:
+//!   who, for what purpose, which resources and patients the answer concerns, the outcome. An
+//!   answer whose audit entry cannot be written is not given (503): nothing is disclosed
+//!   unaudited.
+//!
+//! The consent operations (`Consent/$challenge`, `$card`, `$spoken`, `$emergency`) and the
+//! patient's access log (`AuditEvent/$mine`) are routed here too.
+
+use crate::reply::{self, error, json_response};
+use crate::tls;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine;
+use bytes::Bytes;
+use kizuna_access::audit::{Event, concerned};
+use kizuna_access::consent::{CardAnswer, Granted, Setting};
+use kizuna_access::{Agent, Caller, Network, PURPOSES};
+use kizuna_fhir::IssueCode;
+use kizuna_records::Records;
+use kizuna_trust::pki::Holder;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The caller of a request, passed from [`identify`] back out to [`audit`] on the response.
+#[derive(Clone)]
+struct Identified(Caller);
+
+/// Puts the [`Caller`] and their [`Records`] on the request.
+pub async fn identify(net: Arc<Network>, mut req: Request, next: Next) -> Response {
+    let caller = match caller_of(&req) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let records = match net.records_for(&caller).await {
+        Ok(r) => r,
+        Err(f) => {
+            let mut resp = reply::failure(f);
+            resp.extensions_mut().insert(Identified(caller));
+            return resp;
+        }
+    };
+    req.extensions_mut().insert(records);
+    req.extensions_mut().insert(caller.clone());
+    let mut resp = next.run(req).await;
+    resp.extensions_mut().insert(Identified(caller));
+    resp
+}
+
+fn caller_of(req: &Request) -> Result<Caller, Response> {
+    let headers = req.headers();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|h| h.to_str().ok())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    let mut caller = match req.extensions().get::<tls::Caller>() {
+        None => Caller::node(),
+        Some(tls::Caller(Holder::Institution { code, name })) => {
+            Caller::institution(code.as_str(), name)
+        }
+        Some(tls::Caller(Holder::Staff {
+            institution,
+            staff_id,
+            ..
+        })) => {
+            let mut c = Caller::institution(institution.as_str(), institution.as_str());
+            c.staff = Some(staff_id.clone());
+            c
+        }
+        Some(tls::Caller(Holder::Card { serial })) => Caller {
+            agent: Agent::Patient {
+                card_serial: serial.clone(),
+            },
+            staff: None,
+            purpose: "PATRQT".into(),
+            client: None,
+        },
+        Some(tls::Caller(Holder::Server { .. })) => {
+            return Err(error(
+                403,
+                IssueCode::Forbidden,
+                "a server certificate does not identify a client; use an institution's certificate",
+            ));
+        }
+    };
+    if caller.staff.is_none()
+        && let Some(s) = header("kizuna-staff")
+    {
+        if s.len() > 64 || s.chars().any(char::is_control) {
+            return Err(error(
+                400,
+                IssueCode::Value,
+                "Kizuna-Staff must be a staff id of at most 64 characters",
+            ));
+        }
+        caller.staff = Some(s.to_string());
+    }
+    if let Some(p) = header("kizuna-purpose") {
+        if !PURPOSES.iter().any(|(code, _)| *code == p) {
+            let known: Vec<&str> = PURPOSES.iter().map(|(c, _)| *c).collect();
+            return Err(error(
+                400,
+                IssueCode::Value,
+                format!(
+                    "Kizuna-Purpose '{p}' is not a purpose of use this network knows ({})",
+                    known.join(", ")
+                ),
+            ));
+        }
+        caller.purpose = p.to_string();
+    }
+    Ok(caller)
+}
+
+/// Records the request in the audit log once answered (see the module doc).
+pub async fn audit(net: Arc<Network>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    if path == "/fhir/metadata" {
+        return next.run(req).await;
+    }
+    let resp = next.run(req).await;
+    let caller = resp
+        .extensions()
+        .get::<Identified>()
+        .map(|i| i.0.clone())
+        .unwrap_or(Caller {
+            agent: Agent::Unauthenticated,
+            staff: None,
+            purpose: "HOPERAT".into(),
+            client: None,
+        });
+    let status = resp.status().as_u16();
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return error(500, IssueCode::Exception, "the response could not be read");
+    };
+    let mut event = describe(&method, &path, status);
+    if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+        if status < 400 {
+            concerned(&v, &mut event.entities, &mut event.patients);
+        } else {
+            // The reason of a refusal (the server's own words; other errors' diagnostics can
+            // quote what was sent, which may be patient data).
+            if matches!(status, 401 | 403 | 409) {
+                event.detail = v
+                    .pointer("/issue/0/diagnostics")
+                    .and_then(Value::as_str)
+                    .map(String::from);
+            }
+        }
+        if let Some(p) = v
+            .pointer("/parameter")
+            .and_then(Value::as_array)
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "person"))
+            .and_then(|p| p["valueString"].as_str())
+        {
+            event.persons.push(p.to_string());
+        }
+    }
+    if event.entities.is_empty()
+        && let Some(target) = target_of(&path)
+    {
+        event.entities.push(target);
+    }
+    if let Err(f) = net.audit(&caller, &event).await {
+        tracing::error!(status = f.status, "the audit log could not be written");
+        return error(
+            503,
+            IssueCode::Exception,
+            "the access could not be recorded in the audit log, so it is not answered; try again later",
+        );
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// The action and interaction of a request, from its method and path.
+fn describe(method: &Method, path: &str, status: u16) -> Event {
+    let rest: Vec<&str> = path
+        .trim_start_matches("/fhir")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let op = rest.iter().find(|s| s.starts_with('$')).copied();
+    let (action, subtype) = match (method.as_str(), rest.as_slice(), op) {
+        (_, _, Some("$emergency")) => ("E", "emergency-access".to_string()),
+        (_, _, Some("$card" | "$spoken")) => ("E", "consent".to_string()),
+        (_, _, Some(o)) => ("E", format!("operation:{o}")),
+        ("POST", [], _) => ("E", "transaction".into()),
+        ("POST", [_, "_search"] | ["_search"], _) => ("R", "search-type".into()),
+        ("POST", _, _) => ("C", "create".into()),
+        ("PUT", _, _) => ("U", "update".into()),
+        ("PATCH", _, _) => ("U", "patch".into()),
+        ("DELETE", _, _) => ("D", "delete".into()),
+        (_, [.., "_history", _], _) => ("R", "vread".into()),
+        (_, [_, _, "_history"], _) => ("R", "history-instance".into()),
+        (_, [_, "_history"], _) => ("R", "history-type".into()),
+        (_, ["_history"], _) => ("R", "history-system".into()),
+        (_, [] | [_] | [_, _, _], _) => ("R", "search-type".into()),
+        _ => ("R", "read".into()),
+    };
+    Event {
+        action,
+        subtype,
+        request: format!("{method} {path}"),
+        status,
+        entities: vec![],
+        patients: vec![],
+        persons: vec![],
+        detail: None,
+    }
+}
+
+/// `Type/id` of a request for one resource.
+fn target_of(path: &str) -> Option<String> {
+    let rest: Vec<&str> = path
+        .trim_start_matches("/fhir/")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    match rest.as_slice() {
+        [t, id, ..] if !id.starts_with('$') && !id.starts_with('_') => Some(format!("{t}/{id}")),
+        _ => None,
+    }
+}
+
+/// The request's caller and records (put there by [`identify`]); a 500 if missing (a routing
+/// bug, never an open door).
+pub fn scoped(req_ext: &axum::http::Extensions) -> Result<(Caller, Records), Response> {
+    match (req_ext.get::<Caller>(), req_ext.get::<Records>()) {
+        (Some(c), Some(r)) => Ok((c.clone(), r.clone())),
+        _ => Err(error(
+            500,
+            IssueCode::Exception,
+            "internal error: the request was not identified",
+        )),
+    }
+}
+
+fn parameters(values: Vec<(&str, Value)>) -> Response {
+    let params: Vec<Value> = values
+        .into_iter()
+        .map(|(name, v)| {
+            let mut p = json!({"name": name});
+            if let Value::Object(o) = &v
+                && o.contains_key("resourceType")
+            {
+                p["resource"] = v;
+            } else if let Some(o) = v.as_object() {
+                for (k, x) in o {
+                    p[k] = x.clone();
+                }
+            }
+            p
+        })
+        .collect();
+    let body = json!({"resourceType": "Parameters", "parameter": params});
+    json_response(StatusCode::OK, Bytes::from(body.to_string()))
+}
+
+fn granted(g: Granted) -> Response {
+    parameters(vec![
+        ("consent", g.consent),
+        ("person", json!({"valueString": g.person})),
+        (
+            "until",
+            json!({"valueInstant": kizuna_store::format_instant(g.until)}),
+        ),
+        ("basis", json!({"valueCode": g.basis.code()})),
+    ])
+}
+
+/// The named values of a Parameters body (`valueString`, `valueCode`, `valueBase64Binary`,
+/// `valueDate` …, as text).
+fn params_of(body: &[u8]) -> Result<Vec<(String, String)>, Response> {
+    let v: Value = kizuna_fhir::json::parse(body).map_err(|e| {
+        error(
+            400,
+            IssueCode::Structure,
+            format!("the body is not valid FHIR JSON: {e}"),
+        )
+    })?;
+    if v["resourceType"] != "Parameters" {
+        return Err(error(
+            400,
+            IssueCode::Invalid,
+            "the body must be a Parameters resource",
+        ));
+    }
+    let mut out = Vec::new();
+    for p in v["parameter"].as_array().into_iter().flatten() {
+        let Some(name) = p["name"].as_str() else {
+            continue;
+        };
+        let value = p.as_object().and_then(|o| {
+            o.iter()
+                .find(|(k, _)| k.starts_with("value"))
+                .and_then(|(_, v)| v.as_str())
+        });
+        if let Some(value) = value {
+            out.push((name.to_string(), value.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+fn required<'a>(params: &'a [(String, String)], name: &str) -> Result<&'a str, Response> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| {
+            error(
+                400,
+                IssueCode::Required,
+                format!("the Parameters need '{name}'"),
+            )
+        })
+}
+
+fn setting(params: &[(String, String)]) -> Result<Setting, Response> {
+    match params
+        .iter()
+        .find(|(k, _)| k == "setting")
+        .map(|(_, v)| v.as_str())
+    {
+        None | Some("outpatient") => Ok(Setting::Outpatient),
+        Some("inpatient") => Ok(Setting::Inpatient),
+        Some(other) => Err(error(
+            400,
+            IssueCode::Value,
+            format!("setting '{other}' is neither 'outpatient' nor 'inpatient'"),
+        )),
+    }
+}
+
+/// `POST [base]/Consent/$challenge|$card|$spoken|$emergency` and `GET [base]/AuditEvent/$mine`.
+pub async fn operation(State(net): State<Arc<Network>>, method: Method, req: Request) -> Response {
+    let (caller, records) = match scoped(req.extensions()) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let mut segments = req.uri().path().rsplit('/');
+    let op = segments.next().unwrap_or("").to_string();
+    let rtype = segments.next().unwrap_or("").to_string();
+    let body = match axum::body::to_bytes(req.into_body(), 1024 * 1024).await {
+        Ok(b) => b,
+        Err(_) => return error(413, IssueCode::TooLong, "the Parameters exceed 1 MB"),
+    };
+    let outcome = async {
+        match (rtype.as_str(), op.as_str(), method.as_str()) {
+            ("Consent", "$challenge", "POST") => {
+                let c = net.challenge(&caller).map_err(reply::failure)?;
+                Ok(parameters(vec![
+                    ("challenge", json!({"valueString": c.text})),
+                    (
+                        "expires",
+                        json!({"valueInstant": kizuna_store::format_instant(c.expires)}),
+                    ),
+                ]))
+            }
+            ("Consent", "$card", "POST") => {
+                let p = params_of(&body)?;
+                let b64 = |name: &str| -> Result<Vec<u8>, Response> {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(required(&p, name)?)
+                        .map_err(|_| {
+                            error(400, IssueCode::Value, format!("'{name}' is not base64"))
+                        })
+                };
+                let answer = CardAnswer {
+                    challenge: required(&p, "challenge")?.to_string(),
+                    signature: b64("signature")?,
+                    certificate: b64("certificate")?,
+                    setting: setting(&p)?,
+                };
+                net.consent_by_card(&caller, &answer)
+                    .await
+                    .map(granted)
+                    .map_err(reply::failure)
+            }
+            ("Consent", "$spoken", "POST") => {
+                let p = params_of(&body)?;
+                net.consent_spoken(
+                    &caller,
+                    required(&p, "insuredMemberId")?,
+                    required(&p, "birthDate")?,
+                    setting(&p)?,
+                )
+                .await
+                .map(granted)
+                .map_err(reply::failure)
+            }
+            ("Consent", "$emergency", "POST") => {
+                let p = params_of(&body)?;
+                net.break_glass(&caller, required(&p, "patient")?, required(&p, "reason")?)
+                    .await
+                    .map(granted)
+                    .map_err(reply::failure)
+            }
+            ("AuditEvent", "$mine", "GET") => my_access_log(&net, &caller, &records).await,
+            _ => Err(error(
+                404,
+                IssueCode::NotSupported,
+                format!("{method} {rtype}/{op} is not an operation of this server"),
+            )),
+        }
+    };
+    match outcome.await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+/// The patient's own access log: a Bundle of the AuditEvents about them, each with its plain
+/// words in Japanese and English.
+async fn my_access_log(
+    net: &Network,
+    caller: &Caller,
+    _records: &Records,
+) -> Result<Response, Response> {
+    let Agent::Patient { card_serial } = &caller.agent else {
+        return Err(error(
+            403,
+            IssueCode::Forbidden,
+            "only a patient, with their card, reads their own access log",
+        ));
+    };
+    let person = kizuna_access::index::person_by(
+        net.records(),
+        kizuna_access::index::CARD_SYSTEM,
+        card_serial,
+    )
+    .await
+    .map_err(reply::failure)?
+    .map(|(v, _)| v.id)
+    .ok_or_else(|| error(403, IssueCode::Forbidden, "this card is not registered"))?;
+    let events = net
+        .access_log(&person, 1000)
+        .await
+        .map_err(reply::failure)?;
+    let entries: Vec<Value> = events
+        .into_iter()
+        .map(|ev| {
+            let (ja, en) = kizuna_access::audit::plain_words(&ev);
+            json!({"resource": ev, "search": {"mode": "match"},
+                "extension": [{"url": "urn:kizuna:plain-words", "extension": [
+                    {"url": "ja", "valueString": ja}, {"url": "en", "valueString": en}]}]})
+        })
+        .collect();
+    let bundle = json!({"resourceType": "Bundle", "type": "searchset",
+        "total": entries.len(), "entry": entries});
+    Ok(json_response(
+        StatusCode::OK,
+        Bytes::from(bundle.to_string()),
+    ))
+}
