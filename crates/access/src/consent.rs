@@ -418,8 +418,8 @@ impl Network {
             .await?;
         if reply.status != 201 {
             return Err(refuse(
-                409,
-                IssueCode::Duplicate,
+                403,
+                IssueCode::Security,
                 "this challenge was already answered; a replayed answer grants nothing (ask for a new challenge)",
             ));
         }

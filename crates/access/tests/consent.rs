@@ -213,7 +213,7 @@ async fn scenario(store: Store, dir: &Path) {
     );
     // The same answer again grants nothing.
     let replay = net.consent_by_card(&clinic_a, &good).await.unwrap_err();
-    assert_eq!(replay.status, 409, "{:?}", replay.issues);
+    assert_eq!(replay.status, 403, "{:?}", replay.issues);
     // A signature over another challenge.
     let other = net.challenge(&clinic_a).unwrap();
     let crossed = answer(&mut card, &other.text, &challenge.text);

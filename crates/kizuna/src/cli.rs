@@ -189,6 +189,12 @@ struct TlsArgs {
     /// The network CA's CRL (crl/network.crl.pem); reread whenever it changes
     #[arg(long, value_name = "CRL.pem", requires = "tls_cert")]
     client_crl: Option<PathBuf>,
+    /// The card authority (card-ca.pem): patients' cards give consent and reach their records
+    #[arg(long, value_name = "CA.pem", requires_all = ["tls_cert", "card_crl"])]
+    card_ca: Option<PathBuf>,
+    /// The card authority's CRL (crl/card.crl.pem); reread whenever it changes
+    #[arg(long, value_name = "CRL.pem", requires = "card_ca")]
+    card_crl: Option<PathBuf>,
 }
 
 impl TlsArgs {
@@ -209,6 +215,10 @@ impl TlsArgs {
             key_pem: read(key)?,
             client_ca_pem: read(ca)?,
             client_crl: crl.clone(),
+            card: match (&self.card_ca, &self.card_crl) {
+                (Some(ca), Some(crl)) => Some((read(ca)?, crl.clone())),
+                _ => None,
+            },
         }))
     }
 }
@@ -275,6 +285,11 @@ async fn serve_store(
     ready: impl FnOnce(&str),
 ) -> Result<ExitCode> {
     let a_addr = addr;
+    if tls.is_none() && !addr.ip().is_loopback() {
+        bail!(
+            "without mutual TLS every request acts as this node's operator, so Kizuna listens on this machine only: use --addr 127.0.0.1:PORT, or turn on mutual TLS (--tls-cert, --tls-key, --client-ca, --client-crl)"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(a_addr)
         .await
         .with_context(|| format!("cannot listen on {a_addr} (in use? try another --addr, or port 0 for any free port)"))?;
@@ -289,12 +304,18 @@ async fn serve_store(
     config.max_body_bytes = max_body_mb * 1024 * 1024;
     let base = config.base_url.clone();
     tracing::info!(backend = store.backend_name(), %addr, "serving");
-    let app = kizuna_server::app(Records::new(store), config);
     match tls {
         Some(setup) => {
             let (tls_config, auth) = kizuna_server::tls::configure(&setup)
                 .map_err(|e| anyhow::anyhow!("cannot set up mutual TLS: {e}"))?;
-            let app = kizuna_server::tls::require_client_certificates(app, auth);
+            let cards: Option<std::sync::Arc<dyn kizuna_access::CardTrust>> =
+                setup.card.is_some().then(|| auth.clone() as _);
+            let mut secret = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut secret)
+                .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+            let network = kizuna_access::Network::new(Records::new(store), &secret, cards)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let app = kizuna_server::app_for(network, config, Some(auth));
             println!("Kizuna FHIR R4 server ready at {base}");
             ready(&base);
             kizuna_server::tls::serve_tls(listener, app, tls_config, shutdown_signal())
@@ -302,6 +323,7 @@ async fn serve_store(
                 .context("the server stopped with an error")?;
         }
         None => {
+            let app = kizuna_server::app(Records::new(store), config);
             println!("Kizuna FHIR R4 server ready at {base}");
             ready(&base);
             kizuna_server::serve(listener, app, shutdown_signal())

@@ -13,6 +13,9 @@
 //! The consent operations (`Consent/$challenge`, `$card`, `$spoken`, `$emergency`) and the
 //! patient's access log (`AuditEvent/$mine`) are routed here too.
 
+// Early returns carry an axum Response, answered at once and never stored (as in `api`).
+#![allow(clippy::result_large_err)]
+
 use crate::reply::{self, error, json_response};
 use crate::tls;
 use axum::extract::{Request, State};
@@ -38,7 +41,12 @@ struct Identified(Caller);
 pub async fn identify(net: Arc<Network>, mut req: Request, next: Next) -> Response {
     let caller = match caller_of(&req) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err((caller, mut r)) => {
+            if let Some(c) = caller {
+                r.extensions_mut().insert(Identified(c));
+            }
+            return r;
+        }
     };
     let records = match net.records_for(&caller).await {
         Ok(r) => r,
@@ -55,7 +63,8 @@ pub async fn identify(net: Arc<Network>, mut req: Request, next: Next) -> Respon
     resp
 }
 
-fn caller_of(req: &Request) -> Result<Caller, Response> {
+/// The caller of a request; on a refusal, the caller as far as known, and the answer.
+fn caller_of(req: &Request) -> Result<Caller, (Option<Caller>, Response)> {
     let headers = req.headers();
     let header = |name: &str| {
         headers
@@ -87,10 +96,13 @@ fn caller_of(req: &Request) -> Result<Caller, Response> {
             client: None,
         },
         Some(tls::Caller(Holder::Server { .. })) => {
-            return Err(error(
-                403,
-                IssueCode::Forbidden,
-                "a server certificate does not identify a client; use an institution's certificate",
+            return Err((
+                None,
+                error(
+                    403,
+                    IssueCode::Forbidden,
+                    "a server certificate does not identify a client; use an institution's certificate",
+                ),
             ));
         }
     };
@@ -98,10 +110,13 @@ fn caller_of(req: &Request) -> Result<Caller, Response> {
         && let Some(s) = header("kizuna-staff")
     {
         if s.len() > 64 || s.chars().any(char::is_control) {
-            return Err(error(
-                400,
-                IssueCode::Value,
-                "Kizuna-Staff must be a staff id of at most 64 characters",
+            return Err((
+                Some(caller),
+                error(
+                    400,
+                    IssueCode::Value,
+                    "Kizuna-Staff must be a staff id of at most 64 characters",
+                ),
             ));
         }
         caller.staff = Some(s.to_string());
@@ -109,14 +124,15 @@ fn caller_of(req: &Request) -> Result<Caller, Response> {
     if let Some(p) = header("kizuna-purpose") {
         if !PURPOSES.iter().any(|(code, _)| *code == p) {
             let known: Vec<&str> = PURPOSES.iter().map(|(c, _)| *c).collect();
-            return Err(error(
+            let refusal = error(
                 400,
                 IssueCode::Value,
                 format!(
                     "Kizuna-Purpose '{p}' is not a purpose of use this network knows ({})",
                     known.join(", ")
                 ),
-            ));
+            );
+            return Err((Some(caller), refusal));
         }
         caller.purpose = p.to_string();
     }

@@ -85,12 +85,18 @@ pub fn app(records: Records, config: Config) -> Router {
     }
     let network =
         kizuna_access::Network::new(records, &secret, None).unwrap_or_else(|e| panic!("{e}"));
-    app_for(network, config)
+    app_for(network, config, None)
 }
 
 /// The whole HTTP application: the FHIR API and the network's operations, every request
-/// identified, scoped to what its caller may see, and audited.
-pub fn app_for(network: kizuna_access::Network, config: Config) -> Router {
+/// authenticated (with `client_auth`: by its client certificate, see [`tls`]; without: the
+/// node's own operator over plain HTTP), identified, scoped to what its caller may see, and
+/// audited (refusals included).
+pub fn app_for(
+    network: kizuna_access::Network,
+    config: Config,
+    client_auth: Option<Arc<tls::ClientAuth>>,
+) -> Router {
     let capability = bytes::Bytes::from(
         serde_json::to_vec(&capability_statement(
             &config.base_url,
@@ -113,7 +119,7 @@ pub fn app_for(network: kizuna_access::Network, config: Config) -> Router {
     let operations = operations.with_state(net.clone());
     let identify = net.clone();
     let audit = net;
-    Router::new()
+    let mut app = Router::new()
         .nest("/fhir", api::routes())
         // `[base]/?…` is the base URL too (system-level search, Bundles).
         .route("/fhir/", axum::routing::any(api::system))
@@ -122,14 +128,21 @@ pub fn app_for(network: kizuna_access::Network, config: Config) -> Router {
         .merge(operations)
         .layer(axum::middleware::from_fn(move |req, next| {
             access::identify(identify.clone(), req, next)
-        }))
-        .layer(axum::middleware::from_fn(move |req, next| {
-            access::audit(audit.clone(), req, next)
-        }))
-        .layer(axum::middleware::from_fn(reply::pretty))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            reply::panic_response,
-        ))
+        }));
+    if let Some(auth) = client_auth {
+        app = app.layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                tls::authenticate(auth.clone(), req, next)
+            },
+        ));
+    }
+    app.layer(axum::middleware::from_fn(move |req, next| {
+        access::audit(audit.clone(), req, next)
+    }))
+    .layer(axum::middleware::from_fn(reply::pretty))
+    .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        reply::panic_response,
+    ))
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then finishes requests in flight.

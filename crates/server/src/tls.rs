@@ -36,6 +36,9 @@ pub struct TlsSetup {
     pub client_ca_pem: String,
     /// The network CA's CRL (`kizuna pki` republishes it on every revocation).
     pub client_crl: PathBuf,
+    /// The card authority and its CRL: patients reach their own records with their card, and
+    /// institutions post cards' answers to consent challenges.
+    pub card: Option<(String, PathBuf)>,
 }
 
 /// The leaf certificate a client presented on its connection (DER), if any.
@@ -104,20 +107,26 @@ impl ClientCertVerifier for PresentedCertificate {
     }
 }
 
-/// The checks of client certificates: the network CA and its CRL (reread when it changes).
-pub struct ClientAuth {
-    ca_der: Vec<u8>,
-    crl_path: PathBuf,
-    crl: Mutex<Option<(SystemTime, Arc<Vec<u8>>)>>,
+/// A CRL file, reread when it changes.
+struct CrlFile {
+    path: PathBuf,
+    cached: Mutex<Option<(SystemTime, Arc<Vec<u8>>)>>,
 }
 
-impl ClientAuth {
-    fn crl(&self) -> Result<Arc<Vec<u8>>, String> {
-        let modified = std::fs::metadata(&self.crl_path)
+impl CrlFile {
+    fn new(path: PathBuf) -> CrlFile {
+        CrlFile {
+            path,
+            cached: Mutex::new(None),
+        }
+    }
+
+    fn der(&self) -> Result<Arc<Vec<u8>>, String> {
+        let modified = std::fs::metadata(&self.path)
             .and_then(|m| m.modified())
-            .map_err(|e| format!("the CRL {} cannot be read: {e}", self.crl_path.display()))?;
+            .map_err(|e| format!("the CRL {} cannot be read: {e}", self.path.display()))?;
         let mut cached = self
-            .crl
+            .cached
             .lock()
             .map_err(|_| "CRL cache poisoned".to_string())?;
         if let Some((at, der)) = cached.as_ref()
@@ -125,23 +134,49 @@ impl ClientAuth {
         {
             return Ok(der.clone());
         }
-        let text = std::fs::read_to_string(&self.crl_path)
-            .map_err(|e| format!("the CRL {} cannot be read: {e}", self.crl_path.display()))?;
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|e| format!("the CRL {} cannot be read: {e}", self.path.display()))?;
         let der = Arc::new(pki::pem_der(&text, "X509 CRL").map_err(|e| e.to_string())?);
         *cached = Some((modified, der.clone()));
         Ok(der)
     }
+}
 
+/// The checks of client certificates: the network CA (institutions, staff) and, if set, the
+/// card authority (patients), each with its CRL.
+pub struct ClientAuth {
+    ca_der: Vec<u8>,
+    crl: CrlFile,
+    card: Option<(Vec<u8>, CrlFile)>,
+}
+
+impl ClientAuth {
     /// Who holds `cert`, or why it is refused.
     fn check(&self, cert: &[u8]) -> Result<Holder, PkiError> {
-        let crl = self.crl().map_err(PkiError::Invalid)?;
-        pki::verify(
-            cert,
-            &self.ca_der,
-            AuthorityKind::Network,
-            &crl,
-            time::OffsetDateTime::now_utc(),
-        )
+        let now = time::OffsetDateTime::now_utc();
+        let crl = self.crl.der().map_err(PkiError::Invalid)?;
+        let network = pki::verify(cert, &self.ca_der, AuthorityKind::Network, &crl, now);
+        match (&network, &self.card) {
+            (Err(PkiError::UnknownIssuer(_)), Some((card_ca, card_crl))) => {
+                let crl = card_crl.der().map_err(PkiError::Invalid)?;
+                match pki::verify(cert, card_ca, AuthorityKind::Card, &crl, now) {
+                    Err(PkiError::UnknownIssuer(_)) => network,
+                    other => other,
+                }
+            }
+            _ => network,
+        }
+    }
+}
+
+impl kizuna_access::CardTrust for ClientAuth {
+    fn card_authority(&self) -> Result<(Vec<u8>, Vec<u8>), String> {
+        let Some((ca, crl)) = &self.card else {
+            return Err(
+                "this node has no card authority (kizuna serve --card-ca --card-crl)".into(),
+            );
+        };
+        Ok((ca.clone(), crl.der()?.to_vec()))
     }
 }
 
@@ -174,12 +209,22 @@ pub fn configure(setup: &TlsSetup) -> Result<(Arc<rustls::ServerConfig>, Arc<Cli
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs, key)
         .map_err(|e| format!("the server certificate and key: {e}"))?;
+    let card = match &setup.card {
+        Some((pem, crl)) => Some((
+            pki::pem_der(pem, "CERTIFICATE").map_err(|e| format!("the card authority: {e}"))?,
+            CrlFile::new(crl.clone()),
+        )),
+        None => None,
+    };
     let auth = Arc::new(ClientAuth {
         ca_der,
-        crl_path: setup.client_crl.clone(),
-        crl: Mutex::new(None),
+        crl: CrlFile::new(setup.client_crl.clone()),
+        card,
     });
-    auth.crl()?;
+    auth.crl.der()?;
+    if let Some((_, crl)) = &auth.card {
+        crl.der()?;
+    }
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((Arc::new(config), auth))
 }
@@ -202,13 +247,6 @@ fn x509_subject(der: &[u8]) -> Result<Vec<u8>, String> {
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der)
         .map_err(|e| format!("the client CA certificate: {e}"))?;
     Ok(cert.subject().as_raw().to_vec())
-}
-
-/// `app` with [`authenticate`] in front of it.
-pub fn require_client_certificates(app: Router, auth: Arc<ClientAuth>) -> Router {
-    app.layer(axum::middleware::from_fn(
-        move |req: Request, next: Next| authenticate(auth.clone(), req, next),
-    ))
 }
 
 /// Refuses requests without a valid client certificate (except the CapabilityStatement, which

@@ -82,16 +82,15 @@ async fn run(store: Store) {
         key_pem: std::fs::read_to_string(&server.1).unwrap(),
         client_ca_pem: std::fs::read_to_string(pki.dir.join("network-ca.pem")).unwrap(),
         client_crl: pki.dir.join("crl").join("network.crl.pem"),
+        card: None,
     };
     let (config, auth) = kizuna_server::tls::configure(&setup).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut cfg = kizuna_server::Config::for_addr(addr);
     cfg.base_url = format!("https://{addr}/fhir");
-    let app = kizuna_server::tls::require_client_certificates(
-        kizuna_server::app(Records::new(store), cfg),
-        auth,
-    );
+    let network = kizuna_access::Network::new(Records::new(store), &[7u8; 32], None).unwrap();
+    let app = kizuna_server::app_for(network, cfg, Some(auth));
     tokio::spawn(kizuna_server::tls::serve_tls(
         listener,
         app,

@@ -1,0 +1,458 @@
+//! Who may see what, over real mutual TLS with curl as the client, on both backends: an
+//! institution sees another's records only after the patient's card answered its challenge;
+//! the patient reads their own records and access log with their card; every request,
+//! refusals included, is in the audit log, whose chain stays intact.
+
+use base64::Engine;
+use kizuna_access::index::{self, Registration};
+use kizuna_records::Records;
+use kizuna_store::Store;
+use kizuna_trust::ca_dir::CaDir;
+use kizuna_trust::card::{Card, SoftwareCard};
+use kizuna_trust::pki::Holder;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+const INSURED: &str = "00012345:あいう:1234:01";
+
+#[derive(Clone)]
+struct Cred {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+struct Client {
+    base: String,
+    ca: PathBuf,
+    dir: PathBuf,
+}
+
+impl Client {
+    /// curl's status and JSON body.
+    fn call(
+        &self,
+        who: Option<&Cred>,
+        method: &str,
+        path: &str,
+        headers: &[&str],
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut c = Command::new("curl");
+        c.args(["-s", "-w", "\n%{http_code}", "-X", method, "--cacert"])
+            .arg(&self.ca);
+        if let Some(w) = who {
+            c.arg("--cert").arg(&w.cert).arg("--key").arg(&w.key);
+        }
+        for h in headers {
+            c.args(["-H", h]);
+        }
+        if let Some(b) = body {
+            let file = self.dir.join(format!("body-{}.json", uuid_like()));
+            std::fs::write(&file, b.to_string()).unwrap();
+            c.args(["-H", "Content-Type: application/fhir+json", "--data-binary"])
+                .arg(format!("@{}", file.display()));
+        }
+        let out = c
+            .arg(format!("{}{path}", self.base))
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (
+            status.trim().parse().unwrap_or(0),
+            serde_json::from_str(body).unwrap_or(Value::Null),
+        )
+    }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed).to_string()
+}
+
+fn issue(ca: &mut CaDir, holder: Holder) -> (Cred, String, String) {
+    let (issued, cert, key) = ca
+        .issue(&holder, time::OffsetDateTime::now_utc(), 30)
+        .unwrap();
+    (Cred { cert, key }, issued.cert_pem, issued.key_pem)
+}
+
+fn institution(code: &str, name: &str) -> Holder {
+    Holder::Institution {
+        code: kizuna_jpid::InstitutionCode::parse(code).unwrap(),
+        name: name.into(),
+    }
+}
+
+fn total(v: &Value) -> u64 {
+    v["total"].as_u64().unwrap_or(u64::MAX)
+}
+
+async fn run(store: Store) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pki");
+    let mut ca = CaDir::init(&dir, "Kizuna", time::OffsetDateTime::now_utc()).unwrap();
+    let (server, _, _) = issue(
+        &mut ca,
+        Holder::Server {
+            hosts: vec!["127.0.0.1".into()],
+        },
+    );
+    let (hospital, _, _) = issue(&mut ca, institution("0110113719", "絆病院"));
+    let (clinic, _, _) = issue(&mut ca, institution("1310000011", "絆クリニック"));
+    let (card_cred, card_cert, card_key) = issue(
+        &mut ca,
+        Holder::Card {
+            serial: "JPKI0001".into(),
+        },
+    );
+    let mut card = SoftwareCard::create(
+        &tmp.path().join("card"),
+        "JPKI0001",
+        &card_cert,
+        &card_key,
+        "1234",
+    )
+    .unwrap();
+    let forged_dir = tmp.path().join("forged");
+    let mut forged = CaDir::init(&forged_dir, "Kizuna", time::OffsetDateTime::now_utc()).unwrap();
+    let (impostor, _, _) = issue(&mut forged, institution("1310000011", "絆クリニック"));
+
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    let setup = kizuna_server::tls::TlsSetup {
+        cert_pem: read(&server.cert),
+        key_pem: read(&server.key),
+        client_ca_pem: read(&dir.join("network-ca.pem")),
+        client_crl: dir.join("crl/network.crl.pem"),
+        card: Some((read(&dir.join("card-ca.pem")), dir.join("crl/card.crl.pem"))),
+    };
+    let (config, auth) = kizuna_server::tls::configure(&setup).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut cfg = kizuna_server::Config::for_addr(addr);
+    cfg.base_url = format!("https://{addr}/fhir");
+    let records = Records::new(store.clone());
+    let network = kizuna_access::Network::new(
+        records.clone(),
+        &[7u8; 32],
+        Some(auth.clone() as Arc<dyn kizuna_access::CardTrust>),
+    )
+    .unwrap();
+    let person = index::register(
+        &records,
+        &Registration {
+            insured_member_id: Some(INSURED.into()),
+            card_serials: vec!["JPKI0001".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let app = kizuna_server::app_for(network, cfg, Some(auth));
+    tokio::spawn(kizuna_server::tls::serve_tls(
+        listener,
+        app,
+        config,
+        std::future::pending(),
+    ));
+    let client = Arc::new(Client {
+        base: format!("https://{addr}/fhir"),
+        ca: dir.join("network-ca.pem"),
+        dir: tmp.path().to_path_buf(),
+    });
+    let call = |who: Option<Cred>,
+                method: &'static str,
+                path: String,
+                headers: Vec<&'static str>,
+                body: Option<Value>| {
+        let client = client.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                client.call(who.as_ref(), method, &path, &headers, body.as_ref())
+            })
+            .await
+            .unwrap()
+        }
+    };
+
+    // The hospital registers the patient and writes an observation, as a named doctor.
+    let (status, patient) = call(
+        Some(hospital.clone()),
+        "POST",
+        "/Patient".into(),
+        vec!["Kizuna-Staff: dr-tanaka"],
+        Some(json!({"resourceType": "Patient", "birthDate": "1970-05-01",
+            "identifier": [{"system": kizuna_jpid::INSURED_MEMBER_ID_SYSTEM, "value": INSURED}]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{patient}");
+    let pid = patient["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        patient["meta"]["tag"][0]["code"], "0110113719",
+        "custodian tag"
+    );
+    let (status, obs) = call(
+        Some(hospital.clone()),
+        "POST",
+        "/Observation".into(),
+        vec![],
+        Some(json!({"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+            "subject": {"reference": format!("Patient/{pid}")}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{obs}");
+    let oid = obs["id"].as_str().unwrap().to_string();
+
+    // The clinic sees nothing of the patient yet: not the records, not their count.
+    let (status, b) = call(
+        Some(clinic.clone()),
+        "GET",
+        "/Observation?_total=accurate".into(),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!((status, total(&b)), (200, 0), "{b}");
+    let (status, _) = call(
+        Some(clinic.clone()),
+        "GET",
+        format!("/Observation/{oid}"),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = call(
+        Some(clinic.clone()),
+        "GET",
+        format!("/Patient/{pid}/$everything"),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    // An unknown purpose of use is refused.
+    let (status, b) = call(
+        Some(clinic.clone()),
+        "GET",
+        "/Observation".into(),
+        vec!["Kizuna-Purpose: MARKETING"],
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{b}");
+
+    // Consent: challenge, the card signs it (PIN), the clinic posts the answer.
+    let (status, c) = call(
+        Some(clinic.clone()),
+        "POST",
+        "/Consent/$challenge".into(),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{c}");
+    let challenge = c["parameter"][0]["valueString"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let sig = card.sign("1234", challenge.as_bytes()).unwrap();
+    let answer = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "challenge", "valueString": challenge},
+        {"name": "signature", "valueBase64Binary": b64(&sig)},
+        {"name": "certificate", "valueBase64Binary": b64(&card.certificate().unwrap())},
+        {"name": "setting", "valueCode": "outpatient"}]});
+    let (status, granted) = call(
+        Some(clinic.clone()),
+        "POST",
+        "/Consent/$card".into(),
+        vec!["Kizuna-Staff: reception-3"],
+        Some(answer.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{granted}");
+    assert_eq!(granted["parameter"][1]["valueString"], person);
+    // A replayed answer is refused.
+    let (status, b) = call(
+        Some(clinic.clone()),
+        "POST",
+        "/Consent/$card".into(),
+        vec![],
+        Some(answer),
+    )
+    .await;
+    assert_eq!(status, 403, "{b}");
+
+    // Now the clinic sees the hospital's records, but cannot change them.
+    let (status, b) = call(
+        Some(clinic.clone()),
+        "GET",
+        "/Observation?_total=accurate".into(),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!((status, total(&b)), (200, 1), "{b}");
+    let (status, b) = call(
+        Some(clinic.clone()),
+        "GET",
+        format!("/Patient/{pid}/$everything"),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{b}");
+    let (status, b) = call(
+        Some(clinic.clone()),
+        "DELETE",
+        format!("/Observation/{oid}"),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{b}");
+    // Consents and the patient index are not readable by institutions.
+    let (status, b) = call(
+        Some(clinic.clone()),
+        "GET",
+        "/Person?_total=accurate".into(),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!((status, total(&b)), (200, 0), "{b}");
+
+    // A forged certificate is refused (and audited).
+    let (status, _) = call(
+        Some(impostor.clone()),
+        "GET",
+        "/Observation".into(),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    // The patient, with their card, reads their records and who looked at them.
+    let (status, b) = call(
+        Some(card_cred.clone()),
+        "GET",
+        "/Observation?_total=accurate".into(),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!((status, total(&b)), (200, 1), "{b}");
+    let (status, log) = call(
+        Some(card_cred.clone()),
+        "GET",
+        "/AuditEvent/$mine".into(),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{log}");
+    let words: Vec<String> = log["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["extension"][0]["extension"][0]["valueString"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert!(
+        words
+            .iter()
+            .any(|w| w.contains("絆クリニック") && w.contains("同意")),
+        "{words:?}"
+    );
+    assert!(
+        words
+            .iter()
+            .any(|w| w.contains("絆クリニック") && w.contains("閲覧しました")),
+        "{words:?}"
+    );
+    // An institution cannot read the patient's log.
+    let (status, _) = call(
+        Some(clinic.clone()),
+        "GET",
+        "/AuditEvent/$mine".into(),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // The audit log holds every request, refusals included, and its chain is intact.
+    let entries: Vec<Value> = store
+        .audit_after(0, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_str(&r.entry).unwrap())
+        .collect();
+    let describe = |e: &Value| {
+        format!(
+            "{} {} {}",
+            e["agent"][0]["who"]["identifier"]["value"]
+                .as_str()
+                .or(e["agent"][0]["who"]["display"].as_str())
+                .unwrap_or("?"),
+            e["subtype"][0]["code"].as_str().unwrap_or("?"),
+            e["outcome"].as_str().unwrap_or("?")
+        )
+    };
+    let all: Vec<String> = entries.iter().map(describe).collect();
+    for expected in [
+        "0110113719 create 0",
+        "1310000011 consent 0",
+        "1310000011 consent 8",
+        "1310000011 read 4",
+        "1310000011 delete 8",
+        "a client whose credentials were refused search-type 8",
+        "1310000011 search-type 4",
+        "JPKI0001 search-type 0",
+    ] {
+        assert!(
+            all.iter().any(|d| d == expected),
+            "no '{expected}' in {all:#?}"
+        );
+    }
+    let staffed = entries
+        .iter()
+        .any(|e| e["agent"][1]["altId"] == "dr-tanaka" && e["subtype"][0]["code"] == "create");
+    assert!(staffed, "the acting staff member is recorded");
+    for e in &entries {
+        let text = e.to_string();
+        assert!(
+            !text.contains("1970-05-01") && !text.contains("あいう"),
+            "patient data in the audit log: {text}"
+        );
+    }
+    let records = store.audit_after(0, 10_000).await.unwrap();
+    assert!(
+        kizuna_store::audit::verify(&records, kizuna_store::audit::GENESIS.to_string(), 0).is_ok()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_over_mutual_tls_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    run(Store::open(dir.path().to_str().unwrap()).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_over_mutual_tls_on_postgres() {
+    let Some(url) = kizuna_store::conformance::fresh_postgres_database().await else {
+        return;
+    };
+    run(Store::open(&url).await.unwrap()).await;
+}
