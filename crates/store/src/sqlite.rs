@@ -143,15 +143,7 @@ fn run_alone(conn: &mut Connection, job: Job) {
             entries,
             recorded,
             reply,
-        } => {
-            let r = (|| {
-                let tx = conn.transaction()?;
-                let seqs = crate::audit::append_sqlite(&tx, &entries, recorded)?;
-                tx.commit()?;
-                Ok(seqs)
-            })();
-            let _ = reply.send(r);
-        }
+        } => append_audit_group(conn, vec![(entries, recorded, reply)]),
         Job::SetIndexFormat { version, reply } => {
             let r = conn
                 .execute("UPDATE index_format SET version = ?1", params![version])
@@ -620,22 +612,48 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
             |r| r.get(0),
         )
         .unwrap_or(0);
-    while let Some(first) = rx.blocking_recv() {
+    // A job met while grouping others, to run next.
+    let mut next: Option<Job> = None;
+    while let Some(first) = next.take().or_else(|| rx.blocking_recv()) {
         let first = match first {
             Job::Batch(p) => p,
+            Job::Audit {
+                entries,
+                recorded,
+                reply,
+            } => {
+                // Audit appends waiting together share one commit (every answered request
+                // appends one), in order, so the chain is the same as one by one.
+                let mut appends = vec![(entries, recorded, reply)];
+                while appends.len() < GROUP_LIMIT {
+                    match rx.try_recv() {
+                        Ok(Job::Audit {
+                            entries,
+                            recorded,
+                            reply,
+                        }) => appends.push((entries, recorded, reply)),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                append_audit_group(&mut conn, appends);
+                continue;
+            }
             other => {
                 run_alone(&mut conn, other);
                 continue;
             }
         };
         let mut jobs = vec![first];
-        // A reindex job met while grouping runs after the group.
-        let mut held = None;
+        // Another kind of job met while grouping runs after the group.
         while jobs.len() < GROUP_LIMIT {
             match rx.try_recv() {
                 Ok(Job::Batch(p)) => jobs.push(p),
                 Ok(other) => {
-                    held = Some(other);
+                    next = Some(other);
                     break;
                 }
                 Err(_) => break,
@@ -696,9 +714,28 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 }
             }
         }
-        if let Some(job) = held {
-            run_alone(&mut conn, job);
+    }
+}
+
+type AuditReply = oneshot::Sender<Result<Vec<i64>, StoreError>>;
+
+/// Appends several callers' audit entries in one transaction (one fsync), in order.
+fn append_audit_group(conn: &mut Connection, appends: Vec<(Vec<String>, i64, AuditReply)>) {
+    let mut results = Vec::with_capacity(appends.len());
+    let group = (|| -> Result<(), StoreError> {
+        let tx = conn.transaction()?;
+        for (entries, recorded, _) in &appends {
+            results.push(crate::audit::append_sqlite(&tx, entries, *recorded)?);
         }
+        tx.commit()?;
+        Ok(())
+    })();
+    for (i, (_, _, reply)) in appends.into_iter().enumerate() {
+        let r = match &group {
+            Ok(()) => Ok(results[i].clone()),
+            Err(e) => Err(StoreError::Backend(format!("audit commit failed: {e}"))),
+        };
+        let _ = reply.send(r);
     }
 }
 
