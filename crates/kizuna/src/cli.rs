@@ -45,6 +45,8 @@ enum Command {
     Card(crate::pki_cli::CardArgs),
     /// The audit log: `verify` proves it intact or names the first tampered entry
     Audit(crate::audit_cli::AuditArgs),
+    /// Register EHR systems that use SMART Backend Services (client credentials, signed JWT)
+    Smart(crate::smart_cli::SmartArgs),
 }
 
 #[derive(Args)]
@@ -195,6 +197,9 @@ struct TlsArgs {
     /// The card authority's CRL (crl/card.crl.pem); reread whenever it changes
     #[arg(long, value_name = "CRL.pem", requires = "card_ca")]
     card_crl: Option<PathBuf>,
+    /// SMART Backend Services: the clients `kizuna smart register` wrote (turns on /auth/token)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    smart_clients: Option<PathBuf>,
 }
 
 impl TlsArgs {
@@ -249,6 +254,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pki(a) => crate::pki_cli::run(a),
         Command::Card(a) => crate::pki_cli::run_card(a),
         Command::Audit(a) => crate::audit_cli::run(a).await,
+        Command::Smart(a) => crate::smart_cli::run(a),
     }
 }
 
@@ -272,7 +278,16 @@ async fn serve(a: ServeArgs) -> Result<ExitCode> {
     let store = a.store.open().await?;
     warn_if_index_outdated(&store).await?;
     let tls = a.tls.setup()?;
-    serve_store(store, a.addr, a.base_url, a.max_body_mb, tls, |_| {}).await
+    let smart = a.tls.smart_clients.clone();
+    serve_store(
+        store,
+        a.addr,
+        a.base_url,
+        a.max_body_mb,
+        (tls, smart),
+        |_| {},
+    )
+    .await
 }
 
 /// Serves `store` until Ctrl-C/SIGTERM; `ready` runs with the base URL once requests are accepted.
@@ -281,7 +296,7 @@ async fn serve_store(
     addr: SocketAddr,
     base_url: Option<String>,
     max_body_mb: usize,
-    tls: Option<kizuna_server::tls::TlsSetup>,
+    (tls, a_smart): (Option<kizuna_server::tls::TlsSetup>, Option<PathBuf>),
     ready: impl FnOnce(&str),
 ) -> Result<ExitCode> {
     let a_addr = addr;
@@ -315,7 +330,21 @@ async fn serve_store(
                 .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
             let network = kizuna_access::Network::new(Records::new(store), &secret, cards)
                 .map_err(|e| anyhow::anyhow!(e))?;
-            let app = kizuna_server::app_for(network, config, Some(auth));
+            let smart = match &a_smart {
+                Some(file) => Some(std::sync::Arc::new(
+                    kizuna_server::smart::SmartSetup::new(
+                        file.clone(),
+                        format!("{}/auth/token", base.trim_end_matches("/fhir")),
+                    )
+                    .map_err(|e| anyhow::anyhow!(e))?,
+                )),
+                None => None,
+            };
+            let security = kizuna_server::Security {
+                client_auth: Some(auth),
+                smart,
+            };
+            let app = kizuna_server::app_for(network, config, security);
             println!("Kizuna FHIR R4 server ready at {base}");
             ready(&base);
             kizuna_server::tls::serve_tls(listener, app, tls_config, shutdown_signal())
@@ -694,7 +723,7 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         .unwrap_or_default()
         .to_string();
     let patients = a.patients;
-    serve_store(store, a.addr, None, 64, None, move |base| {
+    serve_store(store, a.addr, None, 64, (None, None), move |base| {
         println!();
         println!(
             "  Kizuna is running on the embedded store with {patients} synthetic patients. Try:"

@@ -39,6 +39,10 @@ struct Identified(Caller);
 
 /// Puts the [`Caller`] and their [`Records`] on the request.
 pub async fn identify(net: Arc<Network>, mut req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/fhir") {
+        // The SMART token endpoint and discovery: no records behind them.
+        return next.run(req).await;
+    }
     let caller = match caller_of(&req) {
         Ok(c) => c,
         Err((caller, mut r)) => {
@@ -73,8 +77,19 @@ fn caller_of(req: &Request) -> Result<Caller, (Option<Caller>, Response)> {
             .map(str::trim)
             .filter(|s| !s.is_empty())
     };
+    let granted = req.extensions().get::<crate::smart::Granted>();
     let mut caller = match req.extensions().get::<tls::Caller>() {
-        None => Caller::node(),
+        None => match granted {
+            Some(crate::smart::Granted(grant)) => {
+                let mut c = Caller::institution(&grant.institution, &grant.institution);
+                c.client = Some(grant.client_id.clone());
+                if let Err(r) = crate::smart::check_scopes(grant, req.method(), req.uri().path()) {
+                    return Err((Some(c), r));
+                }
+                c
+            }
+            None => Caller::node(),
+        },
         Some(tls::Caller(Holder::Institution { code, name })) => {
             Caller::institution(code.as_str(), name)
         }
@@ -147,6 +162,11 @@ pub async fn audit(net: Arc<Network>, req: Request, next: Next) -> Response {
         return next.run(req).await;
     }
     let resp = next.run(req).await;
+    let smart = !path.starts_with("/fhir");
+    if smart && resp.status().is_success() {
+        // Discovery, and tokens issued (what a token is used for is audited).
+        return resp;
+    }
     let caller = resp
         .extensions()
         .get::<Identified>()
@@ -169,9 +189,10 @@ pub async fn audit(net: Arc<Network>, req: Request, next: Next) -> Response {
         } else {
             // The reason of a refusal (the server's own words; other errors' diagnostics can
             // quote what was sent, which may be patient data).
-            if matches!(status, 401 | 403 | 409) {
+            if matches!(status, 401 | 403 | 409) || smart {
                 event.detail = v
                     .pointer("/issue/0/diagnostics")
+                    .or_else(|| v.get("error_description"))
                     .and_then(Value::as_str)
                     .map(String::from);
             }

@@ -13,6 +13,7 @@ mod access;
 mod api;
 mod capability;
 mod reply;
+pub mod smart;
 pub mod tls;
 
 use axum::Router;
@@ -85,18 +86,23 @@ pub fn app(records: Records, config: Config) -> Router {
     }
     let network =
         kizuna_access::Network::new(records, &secret, None).unwrap_or_else(|e| panic!("{e}"));
-    app_for(network, config, None)
+    app_for(network, config, Security::default())
+}
+
+/// How clients authenticate; nothing set: the node's own operator over plain HTTP on loopback.
+#[derive(Default, Clone)]
+pub struct Security {
+    /// Mutual TLS: client certificates of the network CA (and patients' cards).
+    pub client_auth: Option<Arc<tls::ClientAuth>>,
+    /// SMART Backend Services: access tokens for registered EHR clients (needs `client_auth`).
+    pub smart: Option<Arc<smart::SmartSetup>>,
 }
 
 /// The whole HTTP application: the FHIR API and the network's operations, every request
 /// authenticated (with `client_auth`: by its client certificate, see [`tls`]; without: the
 /// node's own operator over plain HTTP), identified, scoped to what its caller may see, and
 /// audited (refusals included).
-pub fn app_for(
-    network: kizuna_access::Network,
-    config: Config,
-    client_auth: Option<Arc<tls::ClientAuth>>,
-) -> Router {
+pub fn app_for(network: kizuna_access::Network, config: Config, security: Security) -> Router {
     let capability = bytes::Bytes::from(
         serde_json::to_vec(&capability_statement(
             &config.base_url,
@@ -116,7 +122,21 @@ pub fn app_for(
     ] {
         operations = operations.route(path, axum::routing::any(access::operation));
     }
-    let operations = operations.with_state(net.clone());
+    let mut operations = operations.with_state(net.clone());
+    if let Some(setup) = &security.smart {
+        let smart_routes = Router::new()
+            .route("/auth/token", axum::routing::any(smart::token))
+            .route(
+                "/.well-known/smart-configuration",
+                axum::routing::get(smart::configuration),
+            )
+            .route(
+                "/fhir/.well-known/smart-configuration",
+                axum::routing::get(smart::configuration),
+            )
+            .with_state(setup.clone());
+        operations = operations.merge(smart_routes);
+    }
     let identify = net.clone();
     let audit = net;
     let mut app = Router::new()
@@ -129,10 +149,11 @@ pub fn app_for(
         .layer(axum::middleware::from_fn(move |req, next| {
             access::identify(identify.clone(), req, next)
         }));
-    if let Some(auth) = client_auth {
+    if let Some(auth) = security.client_auth {
+        let smart = security.smart.clone();
         app = app.layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: axum::middleware::Next| {
-                tls::authenticate(auth.clone(), req, next)
+                tls::authenticate(auth.clone(), smart.clone(), req, next)
             },
         ));
     }

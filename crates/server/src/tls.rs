@@ -251,9 +251,26 @@ fn x509_subject(der: &[u8]) -> Result<Vec<u8>, String> {
 
 /// Refuses requests without a valid client certificate (except the CapabilityStatement, which
 /// is public) with a 401 OperationOutcome naming the reason; puts the [`Caller`] on the others.
-pub async fn authenticate(auth: Arc<ClientAuth>, mut req: Request, next: Next) -> Response {
+///
+/// With SMART Backend Services set up, a request without a client certificate may instead carry
+/// an access token from the token endpoint (`Authorization: Bearer`); the token endpoint and the
+/// SMART discovery document are public too.
+pub async fn authenticate(
+    auth: Arc<ClientAuth>,
+    smart: Option<Arc<crate::smart::SmartSetup>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path();
-    if path == "/fhir/metadata" {
+    let public = path == "/fhir/metadata"
+        || (smart.is_some()
+            && matches!(
+                path,
+                "/auth/token"
+                    | "/.well-known/smart-configuration"
+                    | "/fhir/.well-known/smart-configuration"
+            ));
+    if public {
         return next.run(req).await;
     }
     let presented = req
@@ -261,10 +278,21 @@ pub async fn authenticate(auth: Arc<ClientAuth>, mut req: Request, next: Next) -
         .get::<PeerCertificate>()
         .and_then(|p| p.0.clone());
     let Some(cert) = presented else {
+        match smart.as_ref().and_then(|s| s.bearer(req.headers())) {
+            Some(Ok(grant)) => {
+                req.extensions_mut().insert(crate::smart::Granted(grant));
+                return next.run(req).await;
+            }
+            Some(Err(e)) => {
+                tracing::info!(reason = e.oauth_error(), "access token refused");
+                return reply::error(401, IssueCode::Login, format!("access token refused: {e}"));
+            }
+            None => {}
+        }
         return reply::error(
             401,
             IssueCode::Login,
-            "no client certificate: institutions reach this API over mutual TLS with the certificate `kizuna pki issue institution` gave them",
+            "no client certificate: institutions reach this API over mutual TLS with the certificate `kizuna pki issue institution` gave them (or, with SMART Backend Services, with an access token from /auth/token)",
         );
     };
     match auth.check(&cert) {

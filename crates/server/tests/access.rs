@@ -151,7 +151,14 @@ async fn run(store: Store) {
     )
     .await
     .unwrap();
-    let app = kizuna_server::app_for(network, cfg, Some(auth));
+    let app = kizuna_server::app_for(
+        network,
+        cfg,
+        kizuna_server::Security {
+            client_auth: Some(auth),
+            smart: None,
+        },
+    );
     tokio::spawn(kizuna_server::tls::serve_tls(
         listener,
         app,

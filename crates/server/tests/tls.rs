@@ -90,7 +90,14 @@ async fn run(store: Store) {
     let mut cfg = kizuna_server::Config::for_addr(addr);
     cfg.base_url = format!("https://{addr}/fhir");
     let network = kizuna_access::Network::new(Records::new(store), &[7u8; 32], None).unwrap();
-    let app = kizuna_server::app_for(network, cfg, Some(auth));
+    let app = kizuna_server::app_for(
+        network,
+        cfg,
+        kizuna_server::Security {
+            client_auth: Some(auth),
+            smart: None,
+        },
+    );
     tokio::spawn(kizuna_server::tls::serve_tls(
         listener,
         app,
