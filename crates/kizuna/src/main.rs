@@ -4,6 +4,7 @@
 mod audit_cli;
 mod cli;
 mod pki_cli;
+mod serve_cli;
 mod smart_cli;
 
 use clap::Parser;

@@ -1,0 +1,196 @@
+//! `kizuna serve`: the FHIR server on the store, over plain HTTP on loopback (the node's own
+//! operator) or mutual TLS (institutions' certificates, patients' cards, SMART clients).
+
+use crate::cli::StoreArgs;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use kizuna_records::Records;
+use kizuna_store::Store;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port)
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Largest request body accepted, in MiB
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    max_body_mb: usize,
+    /// Base URL clients use, if not http://ADDR/fhir (behind a proxy)
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// Mutual TLS: give all four to serve HTTPS to institutions holding network-CA certificates.
+#[derive(Args)]
+struct TlsArgs {
+    /// This server's certificate (`kizuna pki issue server --host …`); turns on mutual TLS
+    #[arg(long, value_name = "CERT.pem", requires_all = ["tls_key", "client_ca", "client_crl"])]
+    tls_cert: Option<PathBuf>,
+    /// The server certificate's key
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The network CA whose institution and staff certificates may connect (network-ca.pem)
+    #[arg(long, value_name = "CA.pem", requires = "tls_cert")]
+    client_ca: Option<PathBuf>,
+    /// The network CA's CRL (crl/network.crl.pem); reread whenever it changes
+    #[arg(long, value_name = "CRL.pem", requires = "tls_cert")]
+    client_crl: Option<PathBuf>,
+    /// The card authority (card-ca.pem): patients' cards give consent and reach their records
+    #[arg(long, value_name = "CA.pem", requires_all = ["tls_cert", "card_crl"])]
+    card_ca: Option<PathBuf>,
+    /// The card authority's CRL (crl/card.crl.pem); reread whenever it changes
+    #[arg(long, value_name = "CRL.pem", requires = "card_ca")]
+    card_crl: Option<PathBuf>,
+    /// SMART Backend Services: the clients `kizuna smart register` wrote (turns on /auth/token)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    smart_clients: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn setup(&self) -> Result<Option<kizuna_server::tls::TlsSetup>> {
+        let (Some(cert), Some(key), Some(ca), Some(crl)) = (
+            &self.tls_cert,
+            &self.tls_key,
+            &self.client_ca,
+            &self.client_crl,
+        ) else {
+            return Ok(None);
+        };
+        let read = |p: &PathBuf| {
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+        };
+        Ok(Some(kizuna_server::tls::TlsSetup {
+            cert_pem: read(cert)?,
+            key_pem: read(key)?,
+            client_ca_pem: read(ca)?,
+            client_crl: crl.clone(),
+            card: match (&self.card_ca, &self.card_crl) {
+                (Some(ca), Some(crl)) => Some((read(ca)?, crl.clone())),
+                _ => None,
+            },
+        }))
+    }
+}
+
+pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
+    if a.max_body_mb == 0 {
+        bail!("--max-body-mb must be at least 1");
+    }
+    let store = a.store.open().await?;
+    crate::cli::warn_if_index_outdated(&store).await?;
+    let tls = a.tls.setup()?;
+    let smart = a.tls.smart_clients.clone();
+    serve_store(
+        store,
+        a.addr,
+        a.base_url,
+        a.max_body_mb,
+        (tls, smart),
+        |_| {},
+    )
+    .await
+}
+
+/// Serves `store` until Ctrl-C/SIGTERM; `ready` runs with the base URL once requests are accepted.
+pub async fn serve_store(
+    store: Store,
+    addr: SocketAddr,
+    base_url: Option<String>,
+    max_body_mb: usize,
+    (tls, a_smart): (Option<kizuna_server::tls::TlsSetup>, Option<PathBuf>),
+    ready: impl FnOnce(&str),
+) -> Result<ExitCode> {
+    let a_addr = addr;
+    if tls.is_none() && !addr.ip().is_loopback() {
+        bail!(
+            "without mutual TLS every request acts as this node's operator, so Kizuna listens on this machine only: use --addr 127.0.0.1:PORT, or turn on mutual TLS (--tls-cert, --tls-key, --client-ca, --client-crl)"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(a_addr)
+        .await
+        .with_context(|| format!("cannot listen on {a_addr} (in use? try another --addr, or port 0 for any free port)"))?;
+    let addr = listener.local_addr()?;
+    let mut config = kizuna_server::Config::for_addr(addr);
+    if tls.is_some() {
+        config.base_url = format!("https://{addr}/fhir");
+    }
+    if let Some(b) = base_url {
+        config.base_url = b.trim_end_matches('/').to_string();
+    }
+    config.max_body_bytes = max_body_mb * 1024 * 1024;
+    let base = config.base_url.clone();
+    tracing::info!(backend = store.backend_name(), %addr, "serving");
+    match tls {
+        Some(setup) => {
+            let (tls_config, auth) = kizuna_server::tls::configure(&setup)
+                .map_err(|e| anyhow::anyhow!("cannot set up mutual TLS: {e}"))?;
+            let cards: Option<std::sync::Arc<dyn kizuna_access::CardTrust>> =
+                setup.card.is_some().then(|| auth.clone() as _);
+            let mut secret = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut secret)
+                .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+            let network = kizuna_access::Network::new(Records::new(store), &secret, cards)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let smart = match &a_smart {
+                Some(file) => Some(std::sync::Arc::new(
+                    kizuna_server::smart::SmartSetup::new(
+                        file.clone(),
+                        format!("{}/auth/token", base.trim_end_matches("/fhir")),
+                    )
+                    .map_err(|e| anyhow::anyhow!(e))?,
+                )),
+                None => None,
+            };
+            let security = kizuna_server::Security {
+                client_auth: Some(auth),
+                smart,
+            };
+            let app = kizuna_server::app_for(network, config, security);
+            println!("Kizuna FHIR R4 server ready at {base}");
+            ready(&base);
+            kizuna_server::tls::serve_tls(listener, app, tls_config, shutdown_signal())
+                .await
+                .context("the server stopped with an error")?;
+        }
+        None => {
+            let app = kizuna_server::app(Records::new(store), config);
+            println!("Kizuna FHIR R4 server ready at {base}");
+            ready(&base);
+            kizuna_server::serve(listener, app, shutdown_signal())
+                .await
+                .context("the server stopped with an error")?;
+        }
+    }
+    tracing::info!("stopped cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
