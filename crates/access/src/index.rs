@@ -88,7 +88,7 @@ fn form_escape(v: &str) -> impl Iterator<Item = char> + '_ {
 }
 
 /// The live resource `rtype/id` as JSON, if any.
-pub(crate) async fn read_json(
+pub async fn read_json(
     records: &Records,
     rtype: &str,
     id: &str,
@@ -326,6 +326,363 @@ pub async fn set_privacy(records: &Records, person_id: &str, p: &Privacy) -> Res
     person["extension"] = Value::Array(ext);
     records
         .update("Person", person_id, person, Some(v.version))
+        .await?;
+    Ok(())
+}
+
+/// The extension that marks a HumanName's representation (`SYL`: the kana reading).
+const REPRESENTATION: &str = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation";
+
+/// The kana readings of a Patient or Person (names marked `SYL`, or any name written in kana),
+/// as matching compares them (`kizuna_jpid::kana_key`).
+pub fn kana_keys(resource: &Value) -> Vec<String> {
+    let mut keys = Vec::new();
+    for name in resource
+        .get("name")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let syl = name
+            .get("extension")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|e| {
+                e.get("url").and_then(Value::as_str) == Some(REPRESENTATION)
+                    && e.get("valueCode").and_then(Value::as_str) == Some("SYL")
+            });
+        let text = match name.get("text").and_then(Value::as_str) {
+            Some(t) => t.to_string(),
+            None => {
+                let family = name.get("family").and_then(Value::as_str).unwrap_or("");
+                let given: Vec<&str> = name
+                    .get("given")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                format!("{family}{}", given.join(""))
+            }
+        };
+        let key = kizuna_jpid::kana_key(&text);
+        let all_kana =
+            !key.is_empty() && key.chars().all(|c| ('\u{30A0}'..='\u{30FF}').contains(&c));
+        if (syl || all_kana) && !key.is_empty() {
+            keys.push(key);
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// A possible match for a Patient: a person whose records show the same kana name, birth date
+/// and sex. Offered to a person to confirm ([`link`]), never linked on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub person: String,
+    /// The other institution's Patient that matched.
+    pub via: String,
+}
+
+/// The persons Patient `patient_id` may be (see [`Candidate`]), excluding any it already
+/// belongs to.
+pub async fn candidates(records: &Records, patient_id: &str) -> Result<Vec<Candidate>, Failure> {
+    let Some((_, patient)) = read_json(records, "Patient", patient_id).await? else {
+        return Err(Failure::new(
+            404,
+            IssueCode::NotFound,
+            None,
+            format!("Patient/{patient_id} does not exist"),
+        ));
+    };
+    let keys = kana_keys(&patient);
+    let (Some(birth), Some(gender)) = (
+        patient.get("birthDate").and_then(Value::as_str),
+        patient.get("gender").and_then(Value::as_str),
+    ) else {
+        return Ok(vec![]);
+    };
+    if keys.is_empty() {
+        return Ok(vec![]);
+    }
+    let own: Vec<String> = persons_of_patient(records, patient_id).await?;
+    let mut out = Vec::new();
+    for other in find(
+        records,
+        "Patient",
+        &[("birthdate", birth), ("gender", gender)],
+        1000,
+    )
+    .await?
+    {
+        if other == patient_id {
+            continue;
+        }
+        let Some((_, body)) = read_json(records, "Patient", &other).await? else {
+            continue;
+        };
+        if !kana_keys(&body).iter().any(|k| keys.contains(k)) {
+            continue;
+        }
+        for person in persons_of_patient(records, &other).await? {
+            let c = Candidate {
+                person,
+                via: other.clone(),
+            };
+            if !own.contains(&c.person) && !out.contains(&c) {
+                out.push(c);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The persons a Patient belongs to: those linking it, and those with one of its
+/// insured-member ids.
+pub async fn persons_of_patient(
+    records: &Records,
+    patient_id: &str,
+) -> Result<Vec<String>, Failure> {
+    let mut out = find(
+        records,
+        "Person",
+        &[("link", &format!("Patient/{patient_id}"))],
+        100,
+    )
+    .await?;
+    if let Some((_, patient)) = read_json(records, "Patient", patient_id).await? {
+        for value in identifiers(&patient, kizuna_jpid::INSURED_MEMBER_ID_SYSTEM) {
+            let Ok(normal) = insured_member_value(value) else {
+                continue;
+            };
+            if let Some((v, _)) =
+                person_by(records, kizuna_jpid::INSURED_MEMBER_ID_SYSTEM, &normal).await?
+            {
+                out.push(v.id);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Changes a Person with `change`, as a new version (optimistic: a concurrent change is a 409).
+async fn change_person(
+    records: &Records,
+    person_id: &str,
+    change: impl FnOnce(&mut Value) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let Some((v, mut person)) = read_json(records, "Person", person_id).await? else {
+        return Err(Failure::new(
+            404,
+            IssueCode::NotFound,
+            None,
+            format!("no person {person_id} in the patient index"),
+        ));
+    };
+    change(&mut person)?;
+    // FHIR has no empty arrays: a list emptied by the change goes.
+    if let Some(o) = person.as_object_mut() {
+        o.retain(|_, v| !matches!(v, Value::Array(a) if a.is_empty()));
+    }
+    records
+        .update("Person", person_id, person, Some(v.version))
+        .await?;
+    Ok(())
+}
+
+/// Links Patient `patient_id` to person `person_id`, as confirmed by a person (assurance
+/// level 3).
+pub async fn link(records: &Records, person_id: &str, patient_id: &str) -> Result<(), Failure> {
+    if read_json(records, "Patient", patient_id).await?.is_none() {
+        return Err(Failure::new(
+            404,
+            IssueCode::NotFound,
+            None,
+            format!("Patient/{patient_id} does not exist"),
+        ));
+    }
+    let target = format!("Patient/{patient_id}");
+    change_person(records, person_id, |p| {
+        let links = p
+            .as_object_mut()
+            .map(|o| o.entry("link").or_insert_with(|| json!([])));
+        if let Some(Value::Array(links)) = links
+            && !links
+                .iter()
+                .any(|l| l.pointer("/target/reference").and_then(Value::as_str) == Some(&target))
+        {
+            links.push(json!({"target": {"reference": target}, "assurance": "level3"}));
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Removes the link of Patient `patient_id` from person `person_id`.
+pub async fn unlink(records: &Records, person_id: &str, patient_id: &str) -> Result<(), Failure> {
+    let target = format!("Patient/{patient_id}");
+    change_person(records, person_id, |p| {
+        if let Some(links) = p.get_mut("link").and_then(Value::as_array_mut) {
+            links.retain(|l| {
+                l.pointer("/target/reference").and_then(Value::as_str) != Some(&target)
+            });
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Merges person `absorbed` into `kept` (the same patient registered twice): `kept` gains its
+/// identifiers and links; `absorbed` is deactivated and points to `kept`. Both keep their
+/// history, and [`unmerge`] undoes it.
+pub async fn merge(records: &Records, kept: &str, absorbed: &str) -> Result<(), Failure> {
+    if kept == absorbed {
+        return Err(Failure::new(
+            400,
+            IssueCode::Invalid,
+            None,
+            "a person cannot be merged into itself",
+        ));
+    }
+    let Some((_, from)) = read_json(records, "Person", absorbed).await? else {
+        return Err(Failure::new(
+            404,
+            IssueCode::NotFound,
+            None,
+            format!("no person {absorbed} in the patient index"),
+        ));
+    };
+    if from.get("active").and_then(Value::as_bool) == Some(false) {
+        return Err(Failure::new(
+            409,
+            IssueCode::Conflict,
+            None,
+            format!("person {absorbed} is already merged; unmerge it first"),
+        ));
+    }
+    // The absorbed person's identifiers move, so that each names one active person.
+    change_person(records, absorbed, |p| {
+        p["active"] = json!(false);
+        if let Some(o) = p.as_object_mut() {
+            o.remove("identifier");
+        }
+        p["link"] =
+            json!([{"target": {"reference": format!("Person/{kept}")}, "assurance": "level4"}]);
+        Ok(())
+    })
+    .await?;
+    change_person(records, kept, |p| {
+        for key in ["identifier", "link"] {
+            let mut list = p
+                .get(key)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for item in from.get(key).and_then(Value::as_array).into_iter().flatten() {
+                if !list.contains(item) {
+                    list.push(item.clone());
+                }
+            }
+            p[key] = Value::Array(list);
+        }
+        let mut merged = p
+            .get("extension")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        merged.push(json!({"url": MERGED_EXTENSION, "valueReference": {"reference": format!("Person/{absorbed}")}}));
+        p["extension"] = Value::Array(merged);
+        Ok(())
+    })
+    .await
+}
+
+/// Records on a kept Person which person was merged into it.
+pub const MERGED_EXTENSION: &str = "urn:kizuna:merged-from";
+
+/// Undoes [`merge`]: the absorbed person gets back what it had before the merge (read from its
+/// history), and the kept person loses it.
+pub async fn unmerge(records: &Records, kept: &str, absorbed: &str) -> Result<(), Failure> {
+    let Some((current, now)) = read_json(records, "Person", absorbed).await? else {
+        return Err(Failure::new(
+            404,
+            IssueCode::NotFound,
+            None,
+            format!("no person {absorbed} in the patient index"),
+        ));
+    };
+    let merged_into = now
+        .pointer("/link/0/target/reference")
+        .and_then(Value::as_str)
+        == Some(&format!("Person/{kept}"));
+    if now.get("active").and_then(Value::as_bool) != Some(false) || !merged_into {
+        return Err(Failure::new(
+            409,
+            IssueCode::Conflict,
+            None,
+            format!("person {absorbed} is not merged into {kept}"),
+        ));
+    }
+    let before = current
+        .version
+        .checked_sub(1)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| {
+            Failure::new(
+                409,
+                IssueCode::Conflict,
+                None,
+                "no version before the merge",
+            )
+        })?;
+    let old = records.store().vread("Person", absorbed, before).await?;
+    let old: Value = old
+        .and_then(|v| v.body.as_deref().and_then(|b| serde_json::from_str(b).ok()))
+        .ok_or_else(|| {
+            Failure::new(
+                409,
+                IssueCode::Conflict,
+                None,
+                "the version before the merge is gone",
+            )
+        })?;
+    let moved = |key: &str| -> Vec<Value> {
+        old.get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (idents, links) = (moved("identifier"), moved("link"));
+    change_person(records, kept, |p| {
+        if let Some(list) = p.get_mut("identifier").and_then(Value::as_array_mut) {
+            list.retain(|i| !idents.contains(i));
+        }
+        if let Some(list) = p.get_mut("link").and_then(Value::as_array_mut) {
+            list.retain(|l| !links.contains(l));
+        }
+        let reference = format!("Person/{absorbed}");
+        if let Some(list) = p.get_mut("extension").and_then(Value::as_array_mut) {
+            list.retain(|e| {
+                !(e.get("url").and_then(Value::as_str) == Some(MERGED_EXTENSION)
+                    && e.pointer("/valueReference/reference")
+                        .and_then(Value::as_str)
+                        == Some(&reference))
+            });
+        }
+        Ok(())
+    })
+    .await?;
+    let mut restored = old.clone();
+    if let Some(o) = restored.as_object_mut() {
+        o.remove("meta");
+    }
+    records
+        .update("Person", absorbed, restored, Some(current.version))
         .await?;
     Ok(())
 }

@@ -124,11 +124,23 @@ async fn person_scope(
     id: &str,
     for_others: bool,
 ) -> Result<Option<PatientScope>, Failure> {
-    let Some((_, person)) = index::read_json(&net.records, "Person", id).await? else {
+    let Some((_, mut person)) = index::read_json(&net.records, "Person", id).await? else {
         return Ok(None);
     };
     if person.get("active").and_then(Value::as_bool) == Some(false) {
-        return Ok(None);
+        // Merged into another person: grants given to it follow (one step).
+        let Some(kept) = person
+            .pointer("/link/0/target/reference")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix("Person/"))
+            .map(String::from)
+        else {
+            return Ok(None);
+        };
+        match index::read_json(&net.records, "Person", &kept).await? {
+            Some((_, p)) if p.get("active").and_then(Value::as_bool) != Some(false) => person = p,
+            _ => return Ok(None),
+        }
     }
     let privacy = index::privacy(&person);
     if for_others && privacy.opted_out {
