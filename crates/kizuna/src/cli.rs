@@ -46,6 +46,8 @@ enum Command {
     Audit(crate::audit_cli::AuditArgs),
     /// Register EHR systems that use SMART Backend Services (client credentials, signed JWT)
     Smart(crate::smart_cli::SmartArgs),
+    /// The patient index: register persons, link their Patients, merge, sharing choices
+    Person(crate::person_cli::PersonArgs),
 }
 
 #[derive(Args)]
@@ -185,6 +187,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Card(a) => crate::pki_cli::run_card(a),
         Command::Audit(a) => crate::audit_cli::run(a).await,
         Command::Smart(a) => crate::smart_cli::run(a),
+        Command::Person(a) => crate::person_cli::run(a).await,
     }
 }
 

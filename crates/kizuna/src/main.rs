@@ -3,6 +3,7 @@
 
 mod audit_cli;
 mod cli;
+mod person_cli;
 mod pki_cli;
 mod serve_cli;
 mod smart_cli;

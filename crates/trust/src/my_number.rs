@@ -26,6 +26,25 @@ impl MyNumberKey {
         Ok((MyNumberKey::new(&secret)?, secret))
     }
 
+    /// The key kept in `path` (hex, owner-only), made and written there if the file does not
+    /// exist yet. Every node of a network must use the same key for hashes to link.
+    pub fn load_or_create(path: &std::path::Path) -> Result<MyNumberKey, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let secret = crate::hex::decode(text.trim())
+                    .ok_or_else(|| format!("{} does not hold a hex key", path.display()))?;
+                MyNumberKey::new(&secret)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let (key, secret) = MyNumberKey::generate()?;
+                crate::ca_dir::write_atomically(path, crate::hex::encode(&secret).as_bytes(), true)
+                    .map_err(|e| e.to_string())?;
+                Ok(key)
+            }
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
     /// The keyed hash (hex) of a My Number as typed (full-width digits, spaces and hyphens
     /// allowed), or why it is not one, without repeating it.
     pub fn hash(&self, typed: &str) -> Result<String, &'static str> {
