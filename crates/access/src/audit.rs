@@ -273,3 +273,47 @@ pub fn plain_words(ev: &Value) -> (String, String) {
     };
     (format!("{when} {who} が{ja}"), format!("{when} {who} {en}"))
 }
+
+impl Network {
+    /// The emergency accesses recorded in the audit log, newest first, at most `limit`: all of
+    /// them, or those of institution `institution` (what its administrator reviews).
+    pub async fn emergencies(
+        &self,
+        institution: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Value>, Failure> {
+        emergencies(self.records().store(), institution, limit).await
+    }
+}
+
+/// See [`Network::emergencies`]; for tools that hold only the store.
+pub async fn emergencies(
+    store: &kizuna_store::Store,
+    institution: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Value>, Failure> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.audit_after(after, 5000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for rec in page {
+            let Ok(ev) = serde_json::from_str::<Value>(&rec.entry) else {
+                continue;
+            };
+            let emergency = ev.pointer("/subtype/0/code").and_then(Value::as_str)
+                == Some("emergency-access")
+                && ev.get("outcome").and_then(Value::as_str) == Some("0");
+            let by = ev
+                .pointer("/agent/0/who/identifier/value")
+                .and_then(Value::as_str);
+            if emergency && institution.is_none_or(|i| by == Some(i)) {
+                out.push(ev);
+            }
+        }
+    }
+    out.reverse();
+    out.truncate(limit);
+    Ok(out)
+}

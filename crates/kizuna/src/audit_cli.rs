@@ -36,6 +36,17 @@ enum AuditCommand {
         #[arg(long, value_name = "KEY.pem")]
         key: PathBuf,
     },
+    /// List emergency accesses ("break the glass"), newest first, for review
+    Emergencies {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Only those of this institution (10-digit code)
+        #[arg(long)]
+        institution: Option<String>,
+        /// At most this many
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
 }
 
 pub async fn run(a: AuditArgs) -> Result<ExitCode> {
@@ -60,6 +71,56 @@ pub async fn run(a: AuditArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         AuditCommand::Verify { store, ca } => (store.open().await?, ca),
+        AuditCommand::Emergencies {
+            store,
+            institution,
+            limit,
+        } => {
+            let store = store.open().await?;
+            let found = kizuna_access::audit::emergencies(&store, institution.as_deref(), limit)
+                .await
+                .map_err(|f| {
+                    anyhow::anyhow!(
+                        "{}",
+                        f.issues
+                            .iter()
+                            .map(|i| i.message.clone())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )
+                })?;
+            if found.is_empty() {
+                println!("no emergency accesses");
+            }
+            for ev in found {
+                let who = ev
+                    .pointer("/agent/0/who/display")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?");
+                let code = ev
+                    .pointer("/agent/0/who/identifier/value")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?");
+                let staff = ev
+                    .pointer("/agent/1/altId")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("-");
+                let when = ev.get("recorded").and_then(|v| v.as_str()).unwrap_or("?");
+                let patients: Vec<&str> = ev
+                    .get("entity")
+                    .and_then(|v| v.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.pointer("/what/reference").and_then(|v| v.as_str()))
+                    .filter(|r| r.starts_with("Patient/"))
+                    .collect();
+                println!(
+                    "{when}\t{code} {who}\tstaff {staff}\t{}",
+                    patients.join(",")
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     let ca_der = match &ca {
         Some(p) => Some(kizuna_trust::pki::pem_der(

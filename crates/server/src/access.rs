@@ -10,8 +10,9 @@
 //!   answer whose audit entry cannot be written is not given (503): nothing is disclosed
 //!   unaudited.
 //!
-//! The consent operations (`Consent/$challenge`, `$card`, `$spoken`, `$emergency`) and the
-//! patient's access log (`AuditEvent/$mine`) are routed here too.
+//! The consent operations (`Consent/$challenge`, `$card`, `$spoken`, `$emergency`), the
+//! patient's access log (`AuditEvent/$mine`) and an institution's emergency accesses for its
+//! administrator (`AuditEvent/$emergencies`) are routed here too.
 
 // Early returns carry an axum Response, answered at once and never stored (as in `api`).
 #![allow(clippy::result_large_err)]
@@ -447,6 +448,29 @@ pub async fn operation(State(net): State<Arc<Network>>, method: Method, req: Req
                     .map_err(reply::failure)
             }
             ("AuditEvent", "$mine", "GET") => my_access_log(&net, &caller, &records).await,
+            ("AuditEvent", "$emergencies", "GET") => {
+                let Some(code) = caller.institution_code() else {
+                    return Err(error(
+                        403,
+                        IssueCode::Forbidden,
+                        "the emergency accesses are listed for an institution's administrator",
+                    ));
+                };
+                let events = net
+                    .emergencies(Some(code), 1000)
+                    .await
+                    .map_err(reply::failure)?;
+                let entries: Vec<Value> = events
+                    .into_iter()
+                    .map(|ev| json!({"resource": ev, "search": {"mode": "match"}}))
+                    .collect();
+                let bundle = json!({"resourceType": "Bundle", "type": "searchset",
+                    "total": entries.len(), "entry": entries});
+                Ok(json_response(
+                    StatusCode::OK,
+                    Bytes::from(bundle.to_string()),
+                ))
+            }
             _ => Err(error(
                 404,
                 IssueCode::NotSupported,

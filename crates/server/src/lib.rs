@@ -119,6 +119,7 @@ pub fn app_for(network: kizuna_access::Network, config: Config, security: Securi
         "/fhir/Consent/$spoken",
         "/fhir/Consent/$emergency",
         "/fhir/AuditEvent/$mine",
+        "/fhir/AuditEvent/$emergencies",
     ] {
         operations = operations.route(path, axum::routing::any(access::operation));
     }

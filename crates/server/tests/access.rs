@@ -103,6 +103,7 @@ async fn run(store: Store) {
     );
     let (hospital, _, _) = issue(&mut ca, institution("0110113719", "絆病院"));
     let (clinic, _, _) = issue(&mut ca, institution("1310000011", "絆クリニック"));
+    let (er, _, _) = issue(&mut ca, institution("1310000029", "絆救命センター"));
     let (card_cred, card_cert, card_key) = issue(
         &mut ca,
         Holder::Card {
@@ -328,6 +329,60 @@ async fn run(store: Store) {
         Some(clinic.clone()),
         "GET",
         "/Person?_total=accurate".into(),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!((status, total(&b)), (200, 0), "{b}");
+
+    // Emergency access: a reason is required; then the records open, and the access is listed
+    // for the institution's administrator (not for others).
+    let no_reason = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "patient", "valueString": INSURED}, {"name": "reason", "valueString": ""}]});
+    let (status, b) = call(
+        Some(er.clone()),
+        "POST",
+        "/Consent/$emergency".into(),
+        vec![],
+        Some(no_reason),
+    )
+    .await;
+    assert_eq!(status, 400, "{b}");
+    let glass = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "patient", "valueString": INSURED},
+        {"name": "reason", "valueString": "意識障害で搬送、既往歴と服薬の確認"}]});
+    let (status, b) = call(
+        Some(er.clone()),
+        "POST",
+        "/Consent/$emergency".into(),
+        vec!["Kizuna-Staff: er-doc-7"],
+        Some(glass),
+    )
+    .await;
+    assert_eq!(status, 200, "{b}");
+    let (status, b) = call(
+        Some(er.clone()),
+        "GET",
+        "/Observation?_total=accurate".into(),
+        vec!["Kizuna-Purpose: ETREAT"],
+        None,
+    )
+    .await;
+    assert_eq!((status, total(&b)), (200, 1), "{b}");
+    let (status, b) = call(
+        Some(er.clone()),
+        "GET",
+        "/AuditEvent/$emergencies".into(),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!((status, total(&b)), (200, 1), "{b}");
+    assert_eq!(b["entry"][0]["resource"]["agent"][1]["altId"], "er-doc-7");
+    let (status, b) = call(
+        Some(clinic.clone()),
+        "GET",
+        "/AuditEvent/$emergencies".into(),
         vec![],
         None,
     )
