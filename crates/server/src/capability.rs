@@ -76,9 +76,17 @@ pub fn capability_statement(base_url: &str, backend: &str) -> Value {
             let mut rev = vec!["*".to_string()];
             rev.extend(revincludes.get(t.as_str()).into_iter().flatten().cloned());
             r["searchRevInclude"] = json!(rev);
-            if t == "Patient" {
-                r["operation"] = json!([{"name": "everything",
-                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]);
+            let op = |name: &str| json!({"name": name, "definition": format!("urn:kizuna:operation:{name}")});
+            match t.as_str() {
+                "Patient" => {
+                    r["operation"] = json!([{"name": "everything",
+                        "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]);
+                }
+                "Consent" => {
+                    r["operation"] = json!([op("challenge"), op("card"), op("spoken"), op("emergency")]);
+                }
+                "AuditEvent" => r["operation"] = json!([op("mine"), op("emergencies")]),
+                _ => {}
             }
             r
         })
@@ -100,6 +108,13 @@ pub fn capability_statement(base_url: &str, backend: &str) -> Value {
         "rest": [{
             "mode": "server",
             "documentation": "Every incoming resource is validated against the base R4 definitions. Deletes keep a versioned tombstone. Search covers every R4 search parameter (_text and _content as word and phrase search in the narrative or the whole resource; no named _query); conditional operations take full search criteria.",
+            "security": {
+                "cors": false,
+                "service": [{"coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "Certificates"},
+                    {"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}]}],
+                "description": "Institutions authenticate with mutual TLS (certificates of the network CA; patients with their card's certificate) or, for registered EHR systems, SMART Backend Services tokens from /auth/token (see /.well-known/smart-configuration). An institution sees what it wrote and other institutions' records only under a patient's consent (Consent/$card, $spoken) or an audited emergency access (Consent/$emergency). Every request is recorded as an AuditEvent; patients read theirs at AuditEvent/$mine."
+            },
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}, {"code": "search-system"}],
         }]
