@@ -271,6 +271,31 @@ async fn scenario(store: Store, dir: &Path) {
         .unwrap_err();
     assert_eq!(e.status, 403);
     assert!(message(&e).contains("revoked"), "{}", message(&e));
+    // An expired card.
+    let (issued, _, _) = ca
+        .issue(
+            &Holder::Card {
+                serial: "CARD0004".into(),
+            },
+            now() - time::Duration::days(400),
+            365,
+        )
+        .unwrap();
+    let mut expired = SoftwareCard::create(
+        &dir.join("CARD0004.card"),
+        "CARD0004",
+        &issued.cert_pem,
+        &issued.key_pem,
+        PIN,
+    )
+    .unwrap();
+    let c = net.challenge(&clinic_a).unwrap();
+    let e = net
+        .consent_by_card(&clinic_a, &answer(&mut expired, &c.text, &c.text))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 403);
+    assert!(message(&e).contains("expired"), "{}", message(&e));
     // A card from another network's card authority.
     let foreign_dir = dir.join("foreign");
     let mut foreign_ca = CaDir::init(&foreign_dir, "Other network", now()).unwrap();
