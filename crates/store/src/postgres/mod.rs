@@ -120,6 +120,59 @@ const RETRIES: usize = 20;
 pub struct PostgresStore {
     pool: Pool,
     last_ts: Arc<AtomicI64>,
+    /// The audit appender (see [`audit_appender`]).
+    audit: tokio::sync::mpsc::Sender<AuditJob>,
+}
+
+/// Audit entries to append, and where to answer their sequence numbers.
+struct AuditJob {
+    entries: Vec<String>,
+    recorded: i64,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<i64>, StoreError>>,
+}
+
+/// Appends the audit entries of every request waiting together in one transaction (one
+/// commit, one table lock), in arrival order: every answered request appends one entry, and
+/// one commit each would cap requests at the disk's commit rate.
+async fn audit_appender(pool: Pool, mut rx: tokio::sync::mpsc::Receiver<AuditJob>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < 512 {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let result = async {
+            let mut client = pool
+                .get()
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let tx = client.transaction().await?;
+            let mut seqs = Vec::with_capacity(jobs.len());
+            for j in &jobs {
+                seqs.push(crate::audit::append_postgres(&tx, &j.entries, j.recorded).await?);
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(seqs)
+        }
+        .await;
+        match result {
+            Ok(seqs) => {
+                for (j, s) in jobs.into_iter().zip(seqs) {
+                    let _ = j.reply.send(Ok(s));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for j in jobs {
+                    let _ = j.reply.send(Err(StoreError::Backend(format!(
+                        "audit append failed: {message}"
+                    ))));
+                }
+            }
+        }
+    }
 }
 
 impl PostgresStore {
@@ -147,9 +200,12 @@ impl PostgresStore {
             .create_timeout(Some(std::time::Duration::from_secs(10)))
             .build()
             .map_err(|e| StoreError::Unavailable(format!("cannot build connection pool: {e}")))?;
+        let (audit, rx) = tokio::sync::mpsc::channel(4096);
+        tokio::spawn(audit_appender(pool.clone(), rx));
         let store = PostgresStore {
             pool,
             last_ts: Arc::new(AtomicI64::new(0)),
+            audit,
         };
         store.migrate().await?;
         Ok(store)
@@ -290,11 +346,17 @@ impl PostgresStore {
         entries: Vec<String>,
         recorded: i64,
     ) -> Result<Vec<i64>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let seqs = crate::audit::append_postgres(&tx, &entries, recorded).await?;
-        tx.commit().await?;
-        Ok(seqs)
+        let stopped = || StoreError::Unavailable("the audit appender has stopped".into());
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.audit
+            .send(AuditJob {
+                entries,
+                recorded,
+                reply,
+            })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// The last audit entry, if any.
