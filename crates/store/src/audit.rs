@@ -98,7 +98,7 @@ pub fn verify<'a>(
 /// Appends `entries` in order at `recorded` on SQLite (inside the writer's transaction);
 /// answers their `seq`s.
 pub(crate) fn append_sqlite(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     entries: &[String],
     recorded: i64,
 ) -> Result<Vec<i64>, crate::StoreError> {

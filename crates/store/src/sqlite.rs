@@ -604,6 +604,18 @@ fn history(c: &Connection, q: &HistoryQuery) -> Result<HistoryPage, StoreError> 
     Ok(HistoryPage::from_rows(page, q.count))
 }
 
+/// A job that joins a group commit: a batch, or audit entries to append.
+enum Grouped {
+    Batch(Pending),
+    Audit(Vec<String>, i64, AuditReply),
+}
+
+/// What a grouped job gave, before the commit says whether it holds.
+enum Outcome {
+    Batch(Result<Vec<Written>, StoreError>),
+    Audit(Result<Vec<i64>, StoreError>),
+}
+
 fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
     let mut last_ts: Micros = conn
         .query_row(
@@ -612,64 +624,52 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
             |r| r.get(0),
         )
         .unwrap_or(0);
-    // A job met while grouping others, to run next.
-    let mut next: Option<Job> = None;
-    while let Some(first) = next.take().or_else(|| rx.blocking_recv()) {
-        let first = match first {
-            Job::Batch(p) => p,
+    let grouped = |job: Job| -> Result<Grouped, Job> {
+        match job {
+            Job::Batch(p) => Ok(Grouped::Batch(p)),
             Job::Audit {
                 entries,
                 recorded,
                 reply,
-            } => {
-                // Audit appends waiting together share one commit (every answered request
-                // appends one), in order, so the chain is the same as one by one.
-                let mut appends = vec![(entries, recorded, reply)];
-                while appends.len() < GROUP_LIMIT {
-                    match rx.try_recv() {
-                        Ok(Job::Audit {
-                            entries,
-                            recorded,
-                            reply,
-                        }) => appends.push((entries, recorded, reply)),
-                        Ok(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                append_audit_group(&mut conn, appends);
-                continue;
-            }
-            other => {
+            } => Ok(Grouped::Audit(entries, recorded, reply)),
+            other => Err(other),
+        }
+    };
+    // A job met while grouping others, to run next.
+    let mut next: Option<Job> = None;
+    while let Some(first) = next.take().or_else(|| rx.blocking_recv()) {
+        // Batches and audit entries waiting together share one commit (one fsync): every
+        // answered request appends an audit entry, every write is a batch.
+        let mut jobs = match grouped(first) {
+            Ok(g) => vec![g],
+            Err(other) => {
                 run_alone(&mut conn, other);
                 continue;
             }
         };
-        let mut jobs = vec![first];
-        // Another kind of job met while grouping runs after the group.
         while jobs.len() < GROUP_LIMIT {
             match rx.try_recv() {
-                Ok(Job::Batch(p)) => jobs.push(p),
-                Ok(other) => {
-                    next = Some(other);
-                    break;
-                }
+                Ok(job) => match grouped(job) {
+                    Ok(g) => jobs.push(g),
+                    Err(other) => {
+                        next = Some(other);
+                        break;
+                    }
+                },
                 Err(_) => break,
             }
         }
-        let mut results: Vec<Result<Vec<Written>, StoreError>> = Vec::with_capacity(jobs.len());
+        let mut outcomes: Vec<Outcome> = Vec::with_capacity(jobs.len());
         let group_ts = last_ts;
         let group = (|| -> Result<(), StoreError> {
             let mut tx =
                 conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            if let [job] = &mut jobs[..] {
+            if let [Grouped::Batch(job)] = &mut jobs[..] {
                 // Alone in its group, a batch needs no savepoint: the transaction is its own.
                 let batch = std::mem::take(&mut job.batch);
                 let applied = guarded(|| apply(&tx, batch, &mut last_ts));
                 let failed = applied.is_err();
-                results.push(applied);
+                outcomes.push(Outcome::Batch(applied));
                 if failed {
                     last_ts = group_ts;
                     tx.rollback()?;
@@ -679,38 +679,58 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 return Ok(());
             }
             for job in &mut jobs {
-                let batch = std::mem::take(&mut job.batch);
                 let sp_ts = last_ts;
-                let mut sp = tx.savepoint_with_name("batch")?;
-                let applied = guarded(|| apply(&sp, batch, &mut last_ts));
-                match applied {
-                    Ok(w) => {
-                        sp.commit()?;
-                        results.push(Ok(w));
+                let mut sp = tx.savepoint_with_name("job")?;
+                let (outcome, failed) = match job {
+                    Grouped::Batch(p) => {
+                        let batch = std::mem::take(&mut p.batch);
+                        let r = guarded(|| apply(&sp, batch, &mut last_ts));
+                        let failed = r.is_err();
+                        (Outcome::Batch(r), failed)
                     }
-                    Err(e) => {
-                        sp.rollback()?;
-                        drop(sp);
-                        last_ts = sp_ts;
-                        results.push(Err(e));
+                    Grouped::Audit(entries, recorded, _) => {
+                        let r = crate::audit::append_sqlite(&sp, entries, *recorded);
+                        let failed = r.is_err();
+                        (Outcome::Audit(r), failed)
                     }
+                };
+                if failed {
+                    sp.rollback()?;
+                    drop(sp);
+                    last_ts = sp_ts;
+                } else {
+                    sp.commit()?;
                 }
+                outcomes.push(outcome);
             }
             tx.commit()?;
             Ok(())
         })();
-        match group {
-            Ok(()) => {
-                for (job, r) in jobs.into_iter().zip(results) {
-                    let _ = job.reply.send(r);
+        if let Err(e) = &group {
+            tracing::error!(error = %e, "group commit failed; every job in it is refused");
+        }
+        let failed = |e: &StoreError| StoreError::Backend(format!("commit failed: {e}"));
+        let mut outcomes = outcomes.into_iter();
+        for job in jobs {
+            let outcome = outcomes.next();
+            match (job, outcome, &group) {
+                (Grouped::Batch(p), Some(Outcome::Batch(r)), Ok(())) => {
+                    let _ = p.reply.send(r);
                 }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "group commit failed; every batch in it is refused");
-                for job in jobs {
-                    let _ = job
-                        .reply
-                        .send(Err(StoreError::Backend(format!("commit failed: {e}"))));
+                (Grouped::Audit(_, _, reply), Some(Outcome::Audit(r)), Ok(())) => {
+                    let _ = reply.send(r);
+                }
+                (Grouped::Batch(p), _, Err(e)) => {
+                    let _ = p.reply.send(Err(failed(e)));
+                }
+                (Grouped::Audit(_, _, reply), _, Err(e)) => {
+                    let _ = reply.send(Err(failed(e)));
+                }
+                (Grouped::Batch(p), _, Ok(())) => {
+                    let _ = p.reply.send(Err(StoreError::Backend("no outcome".into())));
+                }
+                (Grouped::Audit(_, _, reply), _, Ok(())) => {
+                    let _ = reply.send(Err(StoreError::Backend("no outcome".into())));
                 }
             }
         }
