@@ -124,12 +124,12 @@ pub(crate) fn append_sqlite(
     Ok(out)
 }
 
-/// The same on PostgreSQL, in `tx`, which takes the table's lock.
-pub(crate) async fn append_postgres(
+/// Appends several callers' entries (each with its time) in order, with one lock, one read of
+/// the head and one insert; answers each caller's sequence numbers.
+pub(crate) async fn append_postgres_many(
     tx: &tokio_postgres::Transaction<'_>,
-    entries: &[String],
-    recorded: i64,
-) -> Result<Vec<i64>, crate::StoreError> {
+    jobs: &[(&[String], i64)],
+) -> Result<Vec<Vec<i64>>, crate::StoreError> {
     tx.batch_execute("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
         .await?;
     let last = tx
@@ -142,22 +142,31 @@ pub(crate) async fn append_postgres(
         Some(r) => (r.get(0), r.get(1)),
         None => (0, GENESIS.to_string()),
     };
-    let (mut seqs, mut hashes, mut prevs) = (Vec::new(), Vec::new(), Vec::new());
-    for e in entries {
-        seq += 1;
-        let hash = chain_hash(&prev, seq, recorded, e);
-        seqs.push(seq);
-        prevs.push(prev);
-        prev = hash.clone();
-        hashes.push(hash);
+    let (mut seqs, mut times, mut texts, mut hashes, mut prevs) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut per_job = Vec::with_capacity(jobs.len());
+    for (entries, recorded) in jobs {
+        let mut mine = Vec::with_capacity(entries.len());
+        for e in entries.iter() {
+            seq += 1;
+            let hash = chain_hash(&prev, seq, *recorded, e);
+            seqs.push(seq);
+            times.push(*recorded);
+            texts.push(e.as_str());
+            prevs.push(prev);
+            prev = hash.clone();
+            hashes.push(hash);
+            mine.push(seq);
+        }
+        per_job.push(mine);
     }
     tx.execute(
         "INSERT INTO audit_log (seq, recorded, entry, prev_hash, hash)
-         SELECT s, $2, e, p, h FROM unnest($1::bigint[], $3::text[], $4::text[], $5::text[]) AS x(s, e, p, h)",
-        &[&seqs, &recorded, &entries, &prevs, &hashes],
+         SELECT s, r, e, p, h FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS x(s, r, e, p, h)",
+        &[&seqs, &times, &texts, &prevs, &hashes],
     )
     .await?;
-    Ok(seqs)
+    Ok(per_job)
 }
 
 #[cfg(test)]

@@ -149,10 +149,11 @@ async fn audit_appender(pool: Pool, mut rx: tokio::sync::mpsc::Receiver<AuditJob
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             let tx = client.transaction().await?;
-            let mut seqs = Vec::with_capacity(jobs.len());
-            for j in &jobs {
-                seqs.push(crate::audit::append_postgres(&tx, &j.entries, j.recorded).await?);
-            }
+            let batch: Vec<(&[String], i64)> = jobs
+                .iter()
+                .map(|j| (j.entries.as_slice(), j.recorded))
+                .collect();
+            let seqs = crate::audit::append_postgres_many(&tx, &batch).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(seqs)
         }
