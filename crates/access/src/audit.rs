@@ -206,36 +206,20 @@ impl Network {
             .into_iter()
             .map(|p| format!("Patient/{p}"))
             .collect();
-        let mut out = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = self.records().store().audit_after(after, 5000).await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for rec in page {
-                let Ok(ev) = serde_json::from_str::<Value>(&rec.entry) else {
-                    continue;
-                };
-                let about = ev
-                    .get("entity")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .any(|e| {
-                        e.pointer("/what/reference")
-                            .and_then(Value::as_str)
-                            .is_some_and(|r| patients.iter().any(|p| p == r))
-                            || e.pointer("/what/identifier/value").and_then(Value::as_str)
-                                == Some(person)
-                    });
-                if about {
-                    out.push(ev);
-                }
-            }
-        }
-        out.reverse();
-        out.truncate(limit);
-        Ok(out)
+        scan(self.records().store(), limit, |ev| {
+            ev.get("entity")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|e| {
+                    e.pointer("/what/reference")
+                        .and_then(Value::as_str)
+                        .is_some_and(|r| patients.iter().any(|p| p == r))
+                        || e.pointer("/what/identifier/value").and_then(Value::as_str)
+                            == Some(person)
+                })
+        })
+        .await
     }
 }
 
@@ -292,26 +276,36 @@ pub async fn emergencies(
     institution: Option<&str>,
     limit: usize,
 ) -> Result<Vec<Value>, Failure> {
+    scan(store, limit, |ev| {
+        let emergency = ev.pointer("/subtype/0/code").and_then(Value::as_str)
+            == Some("emergency-access")
+            && ev.get("outcome").and_then(Value::as_str) == Some("0");
+        let by = ev
+            .pointer("/agent/0/who/identifier/value")
+            .and_then(Value::as_str);
+        emergency && institution.is_none_or(|i| by == Some(i))
+    })
+    .await
+}
+
+/// The audit events `keep` selects, newest first, at most `limit`: a walk of the whole log
+/// (an index by patient is still to come).
+async fn scan(
+    store: &kizuna_store::Store,
+    limit: usize,
+    mut keep: impl FnMut(&Value) -> bool,
+) -> Result<Vec<Value>, Failure> {
     let mut out = Vec::new();
     let mut after = 0;
     loop {
         let page = store.audit_after(after, 5000).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
-        for rec in page {
-            let Ok(ev) = serde_json::from_str::<Value>(&rec.entry) else {
-                continue;
-            };
-            let emergency = ev.pointer("/subtype/0/code").and_then(Value::as_str)
-                == Some("emergency-access")
-                && ev.get("outcome").and_then(Value::as_str) == Some("0");
-            let by = ev
-                .pointer("/agent/0/who/identifier/value")
-                .and_then(Value::as_str);
-            if emergency && institution.is_none_or(|i| by == Some(i)) {
-                out.push(ev);
-            }
-        }
+        out.extend(
+            page.iter()
+                .filter_map(|rec| serde_json::from_str::<Value>(&rec.entry).ok())
+                .filter(|ev| keep(ev)),
+        );
     }
     out.reverse();
     out.truncate(limit);

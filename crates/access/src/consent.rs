@@ -216,10 +216,7 @@ impl Network {
                 "this card is not registered in the patient index",
             ));
         };
-        let period = match answer.setting {
-            Setting::Outpatient => self.policy.outpatient,
-            Setting::Inpatient => self.policy.inpatient,
-        };
+        let period = self.policy.period(answer.setting);
         self.grant(
             &person.id,
             (&code, &name),
@@ -262,10 +259,7 @@ impl Network {
         if !self.birth_date_matches(&body, birth_date).await? {
             return Err(mismatch());
         }
-        let period = match setting {
-            Setting::Outpatient => self.policy.outpatient,
-            Setting::Inpatient => self.policy.inpatient,
-        };
+        let period = self.policy.period(setting);
         self.grant(
             &person.id,
             (&code, &name),

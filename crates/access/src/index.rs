@@ -50,41 +50,89 @@ pub struct Privacy {
     pub hidden_records: Vec<(String, String)>,
 }
 
-/// `rtype?param=value&…` among every resource (the node's view), ids sorted, at most `limit`.
+/// The live resources of `rtype` matching every `(parameter, value)` (values as written,
+/// commas taken literally), in the node's view: ids and parsed bodies, at most `limit`.
+pub(crate) async fn search(
+    records: &Records,
+    rtype: &str,
+    criteria: &[(&str, &str)],
+    limit: usize,
+) -> Result<Vec<(String, Value)>, Failure> {
+    // Values are given decoded, so only FHIR's own escape (of the OR comma) applies.
+    let pairs: Vec<(String, String)> = criteria
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.replace('\\', "\\\\").replace(',', "\\,")))
+        .collect();
+    let (query, _) = kizuna_search::parse(Some(rtype), &pairs, kizuna_search::Handling::Strict)
+        .map_err(|issues| Failure {
+            status: 400,
+            issues,
+            deleted: None,
+        })?;
+    let spec = kizuna_store::SearchSpec {
+        types: vec![rtype.to_string()],
+        filters: query.filters,
+        sort: vec![],
+        count: limit,
+        cursor: None,
+        backward: false,
+        total: false,
+        budget: std::time::Duration::from_secs(30),
+        compartment: None,
+        access: None,
+    };
+    let hits = records.store().search(spec).await?.hits;
+    hits.into_iter()
+        .filter_map(|h| h.version.body.map(|b| (h.version.id, b)))
+        .map(|(id, b)| Ok((id, parse_stored(&b)?)))
+        .collect()
+}
+
+/// The ids of [`search`]'s matches, sorted.
 pub(crate) async fn find(
     records: &Records,
     rtype: &str,
     criteria: &[(&str, &str)],
     limit: usize,
 ) -> Result<Vec<String>, Failure> {
-    let mut q = String::new();
-    for (k, v) in criteria {
-        if !q.is_empty() {
-            q.push('&');
-        }
-        q.push_str(k);
-        q.push('=');
-        q.extend(form_escape(v));
-    }
-    let criteria = kizuna_records::Criteria::parse(rtype, &q)?;
-    Ok(records
-        .store()
-        .find(rtype, &criteria.filters, limit)
-        .await?)
+    let mut ids: Vec<String> = search(records, rtype, criteria, limit)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    ids.sort();
+    Ok(ids)
 }
 
-/// A search value percent-encoded for a query string, commas escaped (they separate values).
-fn form_escape(v: &str) -> impl Iterator<Item = char> + '_ {
-    v.bytes().flat_map(|b| {
-        let s: String = match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'|' | b':' => {
-                (b as char).to_string()
-            }
-            b',' => "%5C%2C".into(),
-            _ => format!("%{b:02X}"),
-        };
-        s.chars().collect::<Vec<_>>()
+fn parse_stored(body: &str) -> Result<Value, Failure> {
+    serde_json::from_str(body).map_err(|_| {
+        Failure::new(
+            500,
+            IssueCode::Exception,
+            None,
+            "a stored resource does not parse",
+        )
     })
+}
+
+/// The failure for a person the index does not hold.
+fn no_person(id: &str) -> Failure {
+    Failure::new(
+        404,
+        IssueCode::NotFound,
+        None,
+        format!("no person {id} in the patient index"),
+    )
+}
+
+/// The failure for a Patient that does not exist.
+fn no_patient(id: &str) -> Failure {
+    Failure::new(
+        404,
+        IssueCode::NotFound,
+        None,
+        format!("Patient/{id} does not exist"),
+    )
 }
 
 /// The live resource `rtype/id` as JSON, if any.
@@ -99,14 +147,7 @@ pub async fn read_json(
     let Some(body) = &v.body else {
         return Ok(None);
     };
-    let value = serde_json::from_str(body).map_err(|_| {
-        Failure::new(
-            500,
-            IssueCode::Exception,
-            None,
-            "a stored resource does not parse",
-        )
-    })?;
+    let value = parse_stored(body)?;
     Ok(Some((v, value)))
 }
 
@@ -296,12 +337,7 @@ pub fn privacy(person: &Value) -> Privacy {
 /// Replaces a person's sharing preferences (a new version of the Person).
 pub async fn set_privacy(records: &Records, person_id: &str, p: &Privacy) -> Result<(), Failure> {
     let Some((v, mut person)) = read_json(records, "Person", person_id).await? else {
-        return Err(Failure::new(
-            404,
-            IssueCode::NotFound,
-            None,
-            format!("no person {person_id} in the patient index"),
-        ));
+        return Err(no_person(person_id));
     };
     let mut ext: Vec<Value> = person
         .get("extension")
@@ -391,12 +427,7 @@ pub struct Candidate {
 /// belongs to.
 pub async fn candidates(records: &Records, patient_id: &str) -> Result<Vec<Candidate>, Failure> {
     let Some((_, patient)) = read_json(records, "Patient", patient_id).await? else {
-        return Err(Failure::new(
-            404,
-            IssueCode::NotFound,
-            None,
-            format!("Patient/{patient_id} does not exist"),
-        ));
+        return Err(no_patient(patient_id));
     };
     let keys = kana_keys(&patient);
     let (Some(birth), Some(gender)) = (
@@ -410,7 +441,7 @@ pub async fn candidates(records: &Records, patient_id: &str) -> Result<Vec<Candi
     }
     let own: Vec<String> = persons_of_patient(records, patient_id).await?;
     let mut out = Vec::new();
-    for other in find(
+    for (other, body) in search(
         records,
         "Patient",
         &[("birthdate", birth), ("gender", gender)],
@@ -421,9 +452,6 @@ pub async fn candidates(records: &Records, patient_id: &str) -> Result<Vec<Candi
         if other == patient_id {
             continue;
         }
-        let Some((_, body)) = read_json(records, "Patient", &other).await? else {
-            continue;
-        };
         if !kana_keys(&body).iter().any(|k| keys.contains(k)) {
             continue;
         }
@@ -477,12 +505,7 @@ async fn change_person(
     change: impl FnOnce(&mut Value) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     let Some((v, mut person)) = read_json(records, "Person", person_id).await? else {
-        return Err(Failure::new(
-            404,
-            IssueCode::NotFound,
-            None,
-            format!("no person {person_id} in the patient index"),
-        ));
+        return Err(no_person(person_id));
     };
     change(&mut person)?;
     // FHIR has no empty arrays: a list emptied by the change goes.
@@ -499,12 +522,7 @@ async fn change_person(
 /// level 3).
 pub async fn link(records: &Records, person_id: &str, patient_id: &str) -> Result<(), Failure> {
     if read_json(records, "Patient", patient_id).await?.is_none() {
-        return Err(Failure::new(
-            404,
-            IssueCode::NotFound,
-            None,
-            format!("Patient/{patient_id} does not exist"),
-        ));
+        return Err(no_patient(patient_id));
     }
     let target = format!("Patient/{patient_id}");
     change_person(records, person_id, |p| {
@@ -550,12 +568,7 @@ pub async fn merge(records: &Records, kept: &str, absorbed: &str) -> Result<(), 
         ));
     }
     let Some((_, from)) = read_json(records, "Person", absorbed).await? else {
-        return Err(Failure::new(
-            404,
-            IssueCode::NotFound,
-            None,
-            format!("no person {absorbed} in the patient index"),
-        ));
+        return Err(no_person(absorbed));
     };
     if from.get("active").and_then(Value::as_bool) == Some(false) {
         return Err(Failure::new(
@@ -609,12 +622,7 @@ pub const MERGED_EXTENSION: &str = "urn:kizuna:merged-from";
 /// history), and the kept person loses it.
 pub async fn unmerge(records: &Records, kept: &str, absorbed: &str) -> Result<(), Failure> {
     let Some((current, now)) = read_json(records, "Person", absorbed).await? else {
-        return Err(Failure::new(
-            404,
-            IssueCode::NotFound,
-            None,
-            format!("no person {absorbed} in the patient index"),
-        ));
+        return Err(no_person(absorbed));
     };
     let merged_into = now
         .pointer("/link/0/target/reference")

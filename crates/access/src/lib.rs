@@ -104,6 +104,16 @@ pub struct Policy {
     pub challenge: Duration,
 }
 
+impl Policy {
+    /// How long consent given in `setting` lasts.
+    pub fn period(&self, setting: consent::Setting) -> Duration {
+        match setting {
+            consent::Setting::Outpatient => self.outpatient,
+            consent::Setting::Inpatient => self.inpatient,
+        }
+    }
+}
+
 impl Default for Policy {
     fn default() -> Policy {
         Policy {
@@ -154,6 +164,18 @@ impl Network {
         })
     }
 
+    /// [`Network::new`] with a fresh random challenge key: challenges are answered to the node
+    /// that issued them, within minutes, so a key per process serves one node.
+    pub fn with_random_key(
+        records: Records,
+        cards: Option<Arc<dyn CardTrust>>,
+    ) -> Result<Network, String> {
+        let mut secret = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut secret)
+            .map_err(|_| "the system random generator failed".to_string())?;
+        Network::new(records, &secret, cards)
+    }
+
     /// The records as the node sees them (every resource).
     pub fn records(&self) -> &Records {
         &self.records
@@ -174,25 +196,4 @@ impl Network {
 /// Now, in microseconds since the Unix epoch.
 pub(crate) fn now_micros() -> i64 {
     jiff::Timestamp::now().as_microsecond()
-}
-
-/// The card authority as `kizuna pki` keeps it: its certificate and CRL files (PEM), read
-/// on each check, so a republished CRL applies at once.
-pub struct CardAuthorityFiles {
-    pub certificate: std::path::PathBuf,
-    pub crl: std::path::PathBuf,
-}
-
-impl CardTrust for CardAuthorityFiles {
-    fn card_authority(&self) -> Result<(Vec<u8>, Vec<u8>), String> {
-        let read = |path: &std::path::Path, label: &str| {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("the card authority's {label} {}: {e}", path.display()))?;
-            kizuna_trust::pki::pem_der(&text, label).map_err(|e| e.to_string())
-        };
-        Ok((
-            read(&self.certificate, "CERTIFICATE")?,
-            read(&self.crl, "X509 CRL")?,
-        ))
-    }
 }

@@ -88,7 +88,7 @@ pub(crate) async fn scope_for(net: &Network, caller: &Caller) -> Result<Scope, F
 pub(crate) async fn granted_persons(net: &Network, code: &str) -> Result<Vec<String>, Failure> {
     let now = kizuna_store::format_instant(crate::now_micros());
     let actor = format!("{INSTITUTION_SYSTEM}|{code}");
-    let ids = index::find(
+    let consents = index::search(
         &net.records,
         "Consent",
         &[
@@ -100,18 +100,16 @@ pub(crate) async fn granted_persons(net: &Network, code: &str) -> Result<Vec<Str
         MAX_GRANTS,
     )
     .await?;
-    if ids.len() >= MAX_GRANTS {
+    if consents.len() >= MAX_GRANTS {
         tracing::warn!(
             institution = code,
             "more active grants than one request considers"
         );
     }
-    let mut persons = Vec::new();
-    for id in ids {
-        if let Some((_, consent)) = index::read_json(&net.records, "Consent", &id).await? {
-            persons.extend(index::identifiers(&consent, PERSON_SYSTEM).map(String::from));
-        }
-    }
+    let mut persons: Vec<String> = consents
+        .iter()
+        .flat_map(|(_, c)| index::identifiers(c, PERSON_SYSTEM).map(String::from))
+        .collect();
     persons.sort();
     persons.dedup();
     Ok(persons)

@@ -4,7 +4,7 @@
 
 use kizuna_access::consent::{Basis, CardAnswer, Setting};
 use kizuna_access::index::{self, Privacy, Registration};
-use kizuna_access::{Agent, Caller, CardAuthorityFiles, Network};
+use kizuna_access::{Agent, Caller, CardTrust, Network};
 use kizuna_records::{Records, SearchRequest};
 use kizuna_store::Store;
 use kizuna_trust::ca_dir::CaDir;
@@ -13,6 +13,26 @@ use kizuna_trust::pki::Holder;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
+
+/// The card authority as `kizuna pki` keeps it (certificate and CRL files), read on each
+/// check so that a revocation applies at once.
+struct CardAuthorityFiles {
+    certificate: std::path::PathBuf,
+    crl: std::path::PathBuf,
+}
+
+impl CardTrust for CardAuthorityFiles {
+    fn card_authority(&self) -> Result<(Vec<u8>, Vec<u8>), String> {
+        let read = |path: &Path, label: &str| {
+            let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+            kizuna_trust::pki::pem_der(&text, label).map_err(|e| e.to_string())
+        };
+        Ok((
+            read(&self.certificate, "CERTIFICATE")?,
+            read(&self.crl, "X509 CRL")?,
+        ))
+    }
+}
 
 const INSURED: &str = "00012345:あいう:1234:01";
 const PIN: &str = "1234";

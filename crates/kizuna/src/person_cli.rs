@@ -72,7 +72,8 @@ enum PersonCommand {
     },
 }
 
-fn refused(f: kizuna_records::Failure) -> anyhow::Error {
+/// A refusal of the access layer as a CLI error (its messages, which say what to fix).
+pub(crate) fn refused(f: kizuna_records::Failure) -> anyhow::Error {
     let text: Vec<String> = f.issues.iter().map(|i| i.message.clone()).collect();
     anyhow!("{}", text.join("; "))
 }

@@ -133,10 +133,7 @@ pub async fn serve_store(
                 .map_err(|e| anyhow::anyhow!("cannot set up mutual TLS: {e}"))?;
             let cards: Option<std::sync::Arc<dyn kizuna_access::CardTrust>> =
                 setup.card.is_some().then(|| auth.clone() as _);
-            let mut secret = [0u8; 32];
-            aws_lc_rs::rand::fill(&mut secret)
-                .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
-            let network = kizuna_access::Network::new(Records::new(store), &secret, cards)
+            let network = kizuna_access::Network::with_random_key(Records::new(store), cards)
                 .map_err(|e| anyhow::anyhow!(e))?;
             let smart = match &a_smart {
                 Some(file) => Some(std::sync::Arc::new(
@@ -160,7 +157,8 @@ pub async fn serve_store(
                 .context("the server stopped with an error")?;
         }
         None => {
-            let app = kizuna_server::app(Records::new(store), config);
+            let app = kizuna_server::app(Records::new(store), config)
+                .map_err(|e| anyhow::anyhow!("cannot start the server: {e}"))?;
             println!("Kizuna FHIR R4 server ready at {base}");
             ready(&base);
             kizuna_server::serve(listener, app, shutdown_signal())

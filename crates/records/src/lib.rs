@@ -28,7 +28,7 @@ use serde_json::Value;
 pub use bundle::{Prefer, parse_etag, rewrite_references, status_line};
 pub use criteria::Criteria;
 pub use history::HistoryParams;
-use incoming::{check_id, check_type, incoming, new_id, parse_patch, patched, put_write, with_id};
+use incoming::{check_id, check_type, incoming, new_id, parse_patch, patched, with_id};
 pub use incoming::{content_hash, index_rows, prepare_import};
 pub use kizuna_search::Handling;
 pub use scope::{CUSTODIAN_SYSTEM, Scope, access_keys, custodian_of, shared_types, written_by};
@@ -235,7 +235,7 @@ impl Records {
                 }
             }
             let id = new_id();
-            let write = put_write(rtype, &id, with_id(body.clone(), &id), Method::Post, false);
+            let write = self.put_write(rtype, &id, with_id(body.clone(), &id), Method::Post, false);
             let batch = Batch {
                 conditions,
                 writes: vec![write],
@@ -261,7 +261,7 @@ impl Records {
         let conditions: Vec<Condition> = if_match_condition(rtype, id, if_match)
             .into_iter()
             .collect();
-        let write = put_write(rtype, id, body, Method::Put, true);
+        let write = self.put_write(rtype, id, body, Method::Put, true);
         let batch = Batch {
             conditions,
             writes: vec![write],
@@ -287,7 +287,7 @@ impl Records {
             let (id, mut conditions) = self.conditional_target(rtype, &criteria, body_id).await?;
             let body = incoming(rtype, with_id(body.clone(), &id), Some(&id), "update")?;
             conditions.extend(if_match_condition(rtype, &id, if_match));
-            let write = put_write(rtype, &id, body, Method::Put, true);
+            let write = self.put_write(rtype, &id, body, Method::Put, true);
             let batch = Batch {
                 conditions,
                 writes: vec![write],
@@ -314,7 +314,7 @@ impl Records {
             let (doc, condition) = self.patch_current(rtype, id, &patch, if_match).await?;
             let body = incoming(rtype, doc, Some(id), "patch")?;
             let conditions = vec![condition];
-            let write = put_write(rtype, id, body, Method::Patch, true);
+            let write = self.put_write(rtype, id, body, Method::Patch, true);
             let batch = Batch {
                 conditions,
                 writes: vec![write],

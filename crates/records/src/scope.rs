@@ -52,8 +52,8 @@ pub fn access_keys() -> Arc<AccessKeys> {
 /// Resource types that say nothing about a patient, which every institution may see
 /// (directories and terminology): no patient compartment, and not the network's own records
 /// of people (`Person`), groups of patients, or the audit trail.
-pub fn shared_types() -> Vec<String> {
-    static TYPES: LazyLock<Vec<String>> = LazyLock::new(|| {
+pub fn shared_types() -> Arc<[String]> {
+    static TYPES: LazyLock<Arc<[String]>> = LazyLock::new(|| {
         const PRIVATE: &[&str] = &[
             "Patient",
             "Person",
@@ -159,35 +159,39 @@ impl Records {
         }
     }
 
-    /// Commits a batch as the caller: its resources carry the caller's custodian tag, and every
-    /// resource it changes or deletes must be the caller's own (pinned by a condition, so a
-    /// concurrent change of custodian makes the plan again).
+    /// The store write of a validated resource, carrying the caller's custodian tag (stamped
+    /// before the content hash and index rows are computed from it).
+    pub(crate) fn put_write(
+        &self,
+        rtype: &str,
+        id: &str,
+        mut body: Value,
+        method: kizuna_store::Method,
+        skip_if_unchanged: bool,
+    ) -> Write {
+        if let Some((code, name)) = &self.scope.custodian {
+            stamp(&mut body, code, name);
+        }
+        crate::incoming::put_write(rtype, id, body, method, skip_if_unchanged)
+    }
+
+    /// Commits a batch as the caller: every resource it changes or deletes must be the caller's
+    /// own (pinned by a condition, so a concurrent change of custodian makes the plan again).
     ///
     /// The outer error refuses the batch before it is tried; the inner result is the store's.
     pub(crate) async fn commit_as_caller(
         &self,
         mut batch: Batch,
     ) -> Result<std::result::Result<Vec<kizuna_store::Written>, kizuna_store::StoreError>> {
-        let Some((code, name)) = &self.scope.custodian else {
+        let Some((code, _)) = &self.scope.custodian else {
             return Ok(self.store.commit(batch).await);
         };
         let mut pins = Vec::new();
-        for w in &mut batch.writes {
+        for w in &batch.writes {
             let (rtype, id) = match w {
-                Write::Put {
-                    rtype,
-                    id,
-                    body,
-                    content_hash,
-                    index,
-                    ..
-                } => {
-                    stamp(body, code, name);
-                    *content_hash = crate::content_hash(body);
-                    *index = crate::index_rows(body);
+                Write::Put { rtype, id, .. } | Write::Delete { rtype, id } => {
                     (rtype.clone(), id.clone())
                 }
-                Write::Delete { rtype, id } => (rtype.clone(), id.clone()),
             };
             let current = self.store.read(&rtype, &id).await?;
             if let Some(v) = &current

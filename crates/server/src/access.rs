@@ -385,7 +385,7 @@ fn setting(params: &[(String, String)]) -> Result<Setting, Response> {
 
 /// `POST [base]/Consent/$challenge|$card|$spoken|$emergency` and `GET [base]/AuditEvent/$mine`.
 pub async fn operation(State(net): State<Arc<Network>>, method: Method, req: Request) -> Response {
-    let (caller, records) = match scoped(req.extensions()) {
+    let (caller, _) = match scoped(req.extensions()) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -447,7 +447,7 @@ pub async fn operation(State(net): State<Arc<Network>>, method: Method, req: Req
                     .map(granted)
                     .map_err(reply::failure)
             }
-            ("AuditEvent", "$mine", "GET") => my_access_log(&net, &caller, &records).await,
+            ("AuditEvent", "$mine", "GET") => my_access_log(&net, &caller).await,
             ("AuditEvent", "$emergencies", "GET") => {
                 let Some(code) = caller.institution_code() else {
                     return Err(error(
@@ -485,11 +485,7 @@ pub async fn operation(State(net): State<Arc<Network>>, method: Method, req: Req
 
 /// The patient's own access log: a Bundle of the AuditEvents about them, each with its plain
 /// words in Japanese and English.
-async fn my_access_log(
-    net: &Network,
-    caller: &Caller,
-    _records: &Records,
-) -> Result<Response, Response> {
+async fn my_access_log(net: &Network, caller: &Caller) -> Result<Response, Response> {
     let Agent::Patient { card_serial } = &caller.agent else {
         return Err(error(
             403,

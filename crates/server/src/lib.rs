@@ -77,16 +77,11 @@ impl axum::extract::FromRequestParts<Arc<AppState>> for Ctx {
 }
 
 /// The whole HTTP application over the node's records, with a network that checks no cards
-/// (a fresh challenge key): for a server without patients' cards, and tests.
-pub fn app(records: Records, config: Config) -> Router {
-    let mut secret = [0u8; 32];
-    // Without randomness the key is still unguessable enough for nobody: refuse to start.
-    if aws_lc_rs::rand::fill(&mut secret).is_err() {
-        panic!("the system random generator failed");
-    }
-    let network =
-        kizuna_access::Network::new(records, &secret, None).unwrap_or_else(|e| panic!("{e}"));
-    app_for(network, config, Security::default())
+/// (for a server without patients' cards, and tests); an error only if the system's random
+/// generator fails.
+pub fn app(records: Records, config: Config) -> Result<Router, String> {
+    let network = kizuna_access::Network::with_random_key(records, None)?;
+    Ok(app_for(network, config, Security::default()))
 }
 
 /// How clients authenticate; nothing set: the node's own operator over plain HTTP on loopback.

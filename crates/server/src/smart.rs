@@ -60,6 +60,18 @@ fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
+/// A plain JSON answer (OAuth and SMART documents are not FHIR), never cached.
+fn json(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
 /// An OAuth2 error answer (RFC 6749 §5.2).
 fn oauth_error(e: &SmartError) -> Response {
     let status = match e.oauth_error() {
@@ -68,14 +80,7 @@ fn oauth_error(e: &SmartError) -> Response {
         _ => StatusCode::BAD_REQUEST,
     };
     let body = json!({"error": e.oauth_error(), "error_description": e.to_string()});
-    let mut r = (status, body.to_string()).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+    json(status, body.to_string())
 }
 
 /// `POST /auth/token`.
@@ -117,20 +122,10 @@ pub async fn token(
         &setup.seen,
         &setup.issuer,
     ) {
-        Ok(t) => {
-            let mut r = (
-                StatusCode::OK,
-                serde_json::to_string(&t).unwrap_or_default(),
-            )
-                .into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
+        Ok(t) => json(
+            StatusCode::OK,
+            serde_json::to_string(&t).unwrap_or_default(),
+        ),
         Err(e) => {
             tracing::info!(error = e.oauth_error(), "token request refused");
             oauth_error(&e)
@@ -148,12 +143,7 @@ pub async fn configuration(State(setup): State<Arc<SmartSetup>>) -> Response {
         "scopes_supported": ["system/*.cruds", "system/*.rs"],
         "capabilities": ["client-confidential-asymmetric", "permission-v2"]
     });
-    let mut r = (StatusCode::OK, body.to_string()).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
+    json(StatusCode::OK, body.to_string())
 }
 
 /// Whether `scopes` allow a request (`method`, `path` under `/fhir`): the type and interaction

@@ -22,8 +22,8 @@ use crate::search::{Arg, Sql};
 pub struct Access {
     /// Tags (system, code) that mark the caller's own resources.
     pub own: Vec<(String, String)>,
-    /// Resource types anyone may see.
-    pub shared_types: Vec<String>,
+    /// Resource types anyone may see (shared: the same list serves every request).
+    pub shared_types: std::sync::Arc<[String]>,
     /// Patients whose records are visible, with what each hides.
     pub patients: Vec<PatientScope>,
     /// Tags or security labels (system, code) that make a resource invisible whatever else.

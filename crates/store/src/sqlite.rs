@@ -139,11 +139,20 @@ fn run_alone(conn: &mut Connection, job: Job) {
         Job::Reindex { items, reply } => {
             let _ = reply.send(reindex(conn, items));
         }
+        // Audit appends join group commits (see `writer_loop`); alone, one transaction.
         Job::Audit {
             entries,
             recorded,
             reply,
-        } => append_audit_group(conn, vec![(entries, recorded, reply)]),
+        } => {
+            let r = (|| {
+                let tx = conn.transaction()?;
+                let seqs = crate::audit::append_sqlite(&tx, &entries, recorded)?;
+                tx.commit()?;
+                Ok(seqs)
+            })();
+            let _ = reply.send(r);
+        }
         Job::SetIndexFormat { version, reply } => {
             let r = conn
                 .execute("UPDATE index_format SET version = ?1", params![version])
@@ -710,27 +719,25 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
             tracing::error!(error = %e, "group commit failed; every job in it is refused");
         }
         let failed = |e: &StoreError| StoreError::Backend(format!("commit failed: {e}"));
+        let missing =
+            || StoreError::Backend("internal error: a job of the group has no outcome".into());
         let mut outcomes = outcomes.into_iter();
         for job in jobs {
             let outcome = outcomes.next();
-            match (job, outcome, &group) {
-                (Grouped::Batch(p), Some(Outcome::Batch(r)), Ok(())) => {
-                    let _ = p.reply.send(r);
+            match job {
+                Grouped::Batch(p) => {
+                    let _ = p.reply.send(match (&group, outcome) {
+                        (Err(e), _) => Err(failed(e)),
+                        (Ok(()), Some(Outcome::Batch(r))) => r,
+                        _ => Err(missing()),
+                    });
                 }
-                (Grouped::Audit(_, _, reply), Some(Outcome::Audit(r)), Ok(())) => {
-                    let _ = reply.send(r);
-                }
-                (Grouped::Batch(p), _, Err(e)) => {
-                    let _ = p.reply.send(Err(failed(e)));
-                }
-                (Grouped::Audit(_, _, reply), _, Err(e)) => {
-                    let _ = reply.send(Err(failed(e)));
-                }
-                (Grouped::Batch(p), _, Ok(())) => {
-                    let _ = p.reply.send(Err(StoreError::Backend("no outcome".into())));
-                }
-                (Grouped::Audit(_, _, reply), _, Ok(())) => {
-                    let _ = reply.send(Err(StoreError::Backend("no outcome".into())));
+                Grouped::Audit(_, _, reply) => {
+                    let _ = reply.send(match (&group, outcome) {
+                        (Err(e), _) => Err(failed(e)),
+                        (Ok(()), Some(Outcome::Audit(r))) => r,
+                        _ => Err(missing()),
+                    });
                 }
             }
         }
@@ -738,26 +745,6 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
 }
 
 type AuditReply = oneshot::Sender<Result<Vec<i64>, StoreError>>;
-
-/// Appends several callers' audit entries in one transaction (one fsync), in order.
-fn append_audit_group(conn: &mut Connection, appends: Vec<(Vec<String>, i64, AuditReply)>) {
-    let mut results = Vec::with_capacity(appends.len());
-    let group = (|| -> Result<(), StoreError> {
-        let tx = conn.transaction()?;
-        for (entries, recorded, _) in &appends {
-            results.push(crate::audit::append_sqlite(&tx, entries, *recorded)?);
-        }
-        tx.commit()?;
-        Ok(())
-    })();
-    for (i, (_, _, reply)) in appends.into_iter().enumerate() {
-        let r = match &group {
-            Ok(()) => Ok(results[i].clone()),
-            Err(e) => Err(StoreError::Backend(format!("audit commit failed: {e}"))),
-        };
-        let _ = reply.send(r);
-    }
-}
 
 /// Replaces the index rows of the resources still at the version they were read at, in one
 /// transaction; how many were replaced.

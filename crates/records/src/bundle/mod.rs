@@ -7,8 +7,8 @@
 
 use crate::{
     Criteria, Failure, IfNoneExist, Payload, REPLANS, Records, Reply, Result, check_id, check_type,
-    content_hash, gone, if_match_condition, incoming, index_rows, multiple_matches, new_id,
-    parse_patch, too_busy, version_conflict, with_id,
+    gone, if_match_condition, incoming, multiple_matches, new_id, parse_patch, too_busy,
+    version_conflict, with_id,
 };
 use base64::Engine as _;
 use futures::StreamExt as _;
@@ -498,19 +498,17 @@ impl Records {
                             "update"
                         },
                     ) {
-                        Ok(body) => Some(Write::Put {
-                            content_hash: content_hash(&body),
-                            index: index_rows(&body),
-                            rtype,
-                            id,
+                        Ok(body) => Some(self.put_write(
+                            &rtype,
+                            &id,
                             body,
-                            method: if e.verb == Verb::Post {
+                            if e.verb == Verb::Post {
                                 Method::Post
                             } else {
                                 Method::Put
                             },
-                            skip_if_unchanged: e.verb == Verb::Put,
-                        }),
+                            e.verb == Verb::Put,
+                        )),
                         Err(f) => {
                             status = status.max(f.status);
                             problems.extend(
@@ -533,15 +531,7 @@ impl Records {
                     conditions.push(condition);
                     condition_entry.push(e.index);
                     match incoming(&rtype, doc, Some(&id), "patch") {
-                        Ok(body) => Some(Write::Put {
-                            content_hash: content_hash(&body),
-                            index: index_rows(&body),
-                            rtype,
-                            id,
-                            body,
-                            method: Method::Patch,
-                            skip_if_unchanged: true,
-                        }),
+                        Ok(body) => Some(self.put_write(&rtype, &id, body, Method::Patch, true)),
                         Err(f) => {
                             status = status.max(f.status);
                             problems.extend(

@@ -85,7 +85,7 @@ impl TestServer {
         let mut config = kizuna_server::Config::for_addr(addr);
         config.max_body_bytes = max_body_bytes;
         let base = config.base_url.clone();
-        let app = kizuna_server::app(Records::new(store), config);
+        let app = kizuna_server::app(Records::new(store), config).expect("the server app builds");
         tokio::spawn(async move {
             let _ = kizuna_server::serve(listener, app, std::future::pending()).await;
         });

@@ -45,7 +45,7 @@ fn keys() -> Arc<AccessKeys> {
 fn institution_a() -> Arc<Access> {
     Arc::new(Access {
         own: vec![(CUSTODIAN.into(), "A".into())],
-        shared_types: vec!["Practitioner".into()],
+        shared_types: Arc::from(vec!["Practitioner".to_string()]),
         patients: vec![PatientScope {
             ids: vec!["ac1".into()],
             hidden_labels: vec![(LABELS.into(), "PSY".into())],
@@ -56,8 +56,9 @@ fn institution_a() -> Arc<Access> {
     })
 }
 
-async fn ids(store: &Store, rtype: &str, query: &str, access: &Arc<Access>) -> (Vec<String>, u64) {
-    let spec = SearchSpec {
+/// A search of `rtype?query` as `access` sees it (with its total).
+fn spec(rtype: &str, query: &str, access: Option<Arc<Access>>) -> SearchSpec {
+    SearchSpec {
         types: vec![rtype.into()],
         filters: filters(rtype, query),
         sort: vec![],
@@ -67,9 +68,15 @@ async fn ids(store: &Store, rtype: &str, query: &str, access: &Arc<Access>) -> (
         total: true,
         budget: std::time::Duration::from_secs(30),
         compartment: None,
-        access: Some(access.clone()),
-    };
-    let r = store.search(spec).await.unwrap();
+        access,
+    }
+}
+
+async fn ids(store: &Store, rtype: &str, query: &str, access: &Arc<Access>) -> (Vec<String>, u64) {
+    let r = store
+        .search(spec(rtype, query, Some(access.clone())))
+        .await
+        .unwrap();
     let mut ids: Vec<String> = r.hits.into_iter().map(|h| h.version.id).collect();
     ids.sort();
     (ids, r.total.unwrap_or(0))
@@ -248,7 +255,7 @@ pub(super) async fn access_is_enforced_on_every_path(store: &Store) {
     // Tags that are never shown (UNINFORMED, in the patient's own view).
     let patient_view = Arc::new(Access {
         own: vec![],
-        shared_types: vec![],
+        shared_types: Arc::from(Vec::<String>::new()),
         patients: vec![PatientScope {
             ids: vec!["ac1".into()],
             ..Default::default()
@@ -270,20 +277,8 @@ pub(super) async fn access_is_enforced_on_every_path(store: &Store) {
 }
 
 async fn ids_keys(store: &Store, rtype: &str, query: &str) -> Vec<i64> {
-    let spec = SearchSpec {
-        types: vec![rtype.into()],
-        filters: filters(rtype, query),
-        sort: vec![],
-        count: 100,
-        cursor: None,
-        backward: false,
-        total: false,
-        budget: std::time::Duration::from_secs(30),
-        compartment: None,
-        access: None,
-    };
     store
-        .search(spec)
+        .search(spec(rtype, query, None))
         .await
         .unwrap()
         .hits
