@@ -36,6 +36,16 @@ if [ ! -f tools/fhirpath-oracle/node_modules/fhirpath/package.json ]; then
   npm ci --prefix tools/fhirpath-oracle --no-audit --no-fund \
     || echo "warning: could not install tools/fhirpath-oracle; the FHIRPath oracle test will say so" >&2
 fi
+missing_packages() {
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done
+}
+MISSING="$(missing_packages pcscd libpcsclite-dev pkgconf vsmartcard-vpcd python3-cryptography)"
+if [ -n "$MISSING" ]; then
+  log "installing $(echo $MISSING) (the PC/SC card test: pcscd, its library and the virtual reader vpcd)"
+  as_root apt-get update -qq
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq $MISSING >/dev/null
+fi
 FIXTURES="${KIZUNA_FIXTURES:-$(cd .. && pwd)/shared/fixtures}"
 if [ ! -d "$FIXTURES" ]; then
   echo "warning: fixtures not found at $FIXTURES (set KIZUNA_FIXTURES); tests that need them will say so" >&2
@@ -50,7 +60,9 @@ if [ "$(id -u)" = 0 ]; then
   id postgres >/dev/null 2>&1 || useradd --system --home "$PG_DIR" postgres
   chown postgres "$PG_DIR"
 fi
+PCSCD_PID=
 cleanup() {
+  if [ -n "$PCSCD_PID" ]; then as_root kill "$(cat /run/pcscd/pcscd.pid 2>/dev/null || echo "$PCSCD_PID")" 2>/dev/null || true; fi
   run_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$PG_DIR"
 }
@@ -60,6 +72,22 @@ run_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 --locale=
 run_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -o \
   "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB" start >/dev/null
 export KIZUNA_TEST_POSTGRES="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+
+# --- pcscd with a virtual reader, for the PC/SC card test ------------------------------------
+# pcscd serves one socket per machine: start it only if none runs, with a private reader
+# configuration whose only reader is vpcd's (two slots, on VPCD_PORT and VPCD_PORT + 1).
+if [ -f /run/pcscd/pcscd.pid ] && kill -0 "$(cat /run/pcscd/pcscd.pid)" 2>/dev/null; then
+  echo "warning: a pcscd is running already; the PC/SC card test will say it did not run" >&2
+else
+  VPCD_PORT=$((PG_PORT + 1))
+  mkdir -p "$PG_DIR/readers"
+  printf 'FRIENDLYNAME "Kizuna test reader"\nDEVICENAME /dev/null:0x%X\nLIBPATH /usr/lib/pcsc/drivers/serial/libifdvpcd.so\nCHANNELID 0x%X\n' \
+    "$VPCD_PORT" "$VPCD_PORT" >"$PG_DIR/readers/vpcd"
+  log "starting pcscd with a virtual reader on 127.0.0.1:$VPCD_PORT"
+  as_root pcscd --foreground -c "$PG_DIR/readers" >"$PG_DIR/pcscd.log" 2>&1 &
+  PCSCD_PID=$!
+  export KIZUNA_TEST_VPCD_PORT="$VPCD_PORT"
+fi
 
 # --- The suite -------------------------------------------------------------------------------
 shift_args=()
@@ -71,6 +99,9 @@ if [ ${#shift_args[@]} -eq 0 ]; then
   cargo clippy --workspace --all-targets --locked -- -D warnings
   log "cargo test (every crate, both backends, the kizuna binary end to end)"
   cargo test --workspace --locked
+  log "cargo clippy and cargo test with a real My Number card reader (feature pcsc)"
+  cargo clippy -p kizuna-trust -p kizuna --features pcsc --all-targets --locked -- -D warnings
+  cargo test -p kizuna-trust --features pcsc --locked --test jpki_card
 else
   cargo test --locked "${shift_args[@]}"
 fi

@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use kizuna_trust::ca_dir::{self, CaDir};
 use kizuna_trust::card::{Card, SoftwareCard};
-use kizuna_trust::pki::Holder;
+use kizuna_trust::pki::{AuthorityKind, Holder};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use time::OffsetDateTime;
@@ -228,20 +228,59 @@ enum CardCommand {
     },
     /// Sign a challenge with the card (prints the signature in hex)
     Sign {
-        #[arg(long, value_name = "FILE")]
-        card: PathBuf,
+        #[command(flatten)]
+        which: WhichCard,
         /// The challenge, as the network gave it
         #[arg(long)]
         challenge: String,
         #[arg(long, env = "KIZUNA_CARD_PIN", hide_env_values = true)]
         pin: String,
     },
-    /// Show a card's serial and how many PIN tries it has left
+    /// Show a card's certificate subject and how many PIN tries it has left
     Info {
-        #[arg(long, value_name = "FILE")]
-        card: PathBuf,
+        #[command(flatten)]
+        which: WhichCard,
     },
+    /// List the PC/SC card readers (needs a build with `--features pcsc`)
+    Readers,
 }
+
+/// A software card's file, or a My Number card in a PC/SC reader.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct WhichCard {
+    /// A software card file (`kizuna card create`)
+    #[arg(long, value_name = "FILE")]
+    card: Option<PathBuf>,
+    /// A My Number card in a PC/SC reader: the reader's name, or `auto` for the only one
+    /// (needs a build with `--features pcsc`)
+    #[arg(long, value_name = "NAME")]
+    reader: Option<String>,
+}
+
+impl WhichCard {
+    fn open(&self) -> Result<Box<dyn Card>> {
+        match (&self.card, &self.reader) {
+            (Some(file), _) => Ok(Box::new(SoftwareCard::open(file)?)),
+            (None, Some(reader)) => open_reader(reader),
+            (None, None) => anyhow::bail!("name a card: --card FILE or --reader NAME"),
+        }
+    }
+}
+
+#[cfg(feature = "pcsc")]
+fn open_reader(reader: &str) -> Result<Box<dyn Card>> {
+    let name = (reader != "auto").then_some(reader);
+    Ok(Box::new(kizuna_trust::jpki::JpkiCard::connect(name)?))
+}
+
+#[cfg(not(feature = "pcsc"))]
+fn open_reader(_: &str) -> Result<Box<dyn Card>> {
+    anyhow::bail!(NO_PCSC)
+}
+
+#[cfg(not(feature = "pcsc"))]
+const NO_PCSC: &str = "this kizuna was built without PC/SC card readers; build it with `cargo build --release --features pcsc` (Debian: apt install libpcsclite-dev pcscd)";
 
 pub fn run_card(a: CardArgs) -> Result<ExitCode> {
     match a.command {
@@ -272,17 +311,29 @@ pub fn run_card(a: CardArgs) -> Result<ExitCode> {
             );
         }
         CardCommand::Sign {
-            card,
+            which,
             challenge,
             pin,
         } => {
-            let mut c = SoftwareCard::open(&card)?;
-            let sig = c.sign(&pin, challenge.as_bytes())?;
+            let sig = which.open()?.sign(&pin, challenge.as_bytes())?;
             println!("{}", kizuna_trust::hex::encode(&sig));
         }
-        CardCommand::Info { card } => {
-            let c = SoftwareCard::open(&card)?;
-            println!("card {}: {} PIN tries left", c.serial(), c.tries_left());
+        CardCommand::Info { which } => {
+            let mut card = which.open()?;
+            let cert = card.certificate()?;
+            let serial = match kizuna_trust::pki::holder(&cert, AuthorityKind::Card)? {
+                Holder::Card { serial } => serial,
+                other => anyhow::bail!("the card holds a certificate for {other:?}, not a card"),
+            };
+            println!("card {serial}: {} PIN tries left", card.pin_tries()?);
+        }
+        CardCommand::Readers => {
+            #[cfg(feature = "pcsc")]
+            for name in kizuna_trust::jpki::readers()? {
+                println!("{name}");
+            }
+            #[cfg(not(feature = "pcsc"))]
+            anyhow::bail!(NO_PCSC);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -6,7 +6,8 @@
 //! AES-256-GCM under a key derived from the PIN (PBKDF2-HMAC-SHA-256), locked after three
 //! wrong PINs in a row like the real card. A file can be copied, so unlike the real card's
 //! chip its lock guards against a person at the counter, not against someone holding the
-//! file: it is never a substitute for a real card outside tests and demos.
+//! file: it is never a substitute for a real card outside tests and demos. The real card,
+//! a My Number card in a PC/SC reader, is `jpki::JpkiCard` (cargo feature `pcsc`).
 
 use aws_lc_rs::{aead, pbkdf2, rand, signature};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,8 @@ pub trait Card {
     fn certificate(&self) -> Result<Vec<u8>, CardError>;
     /// Signs `message` once the PIN is right.
     fn sign(&mut self, pin: &str, message: &[u8]) -> Result<Vec<u8>, CardError>;
+    /// Wrong PINs the card still accepts before it locks.
+    fn pin_tries(&mut self) -> Result<u8, CardError>;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -59,7 +62,7 @@ fn unhex(text: &str) -> Result<Vec<u8>, CardError> {
     crate::hex::decode(text).ok_or_else(|| CardError::Unusable("corrupt card file".into()))
 }
 
-fn check_pin(pin: &str) -> Result<(), CardError> {
+pub(crate) fn check_pin(pin: &str) -> Result<(), CardError> {
     if pin.len() == 4 && pin.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
@@ -201,6 +204,10 @@ impl Card for SoftwareCard {
         )
         .map_err(|_| CardError::Unusable("signing failed".into()))?;
         Ok(sig)
+    }
+
+    fn pin_tries(&mut self) -> Result<u8, CardError> {
+        Ok(self.tries_left())
     }
 }
 
