@@ -190,7 +190,10 @@ impl Network {
         let entry = audit_event(caller, event, crate::now_micros());
         self.records()
             .store()
-            .append_audit(vec![entry.to_string()])
+            .append_audit(vec![kizuna_store::audit::AuditEntry {
+                entry: entry.to_string(),
+                keys: keys_of(caller, event),
+            }])
             .await?;
         Ok(())
     }
@@ -206,7 +209,9 @@ impl Network {
             .into_iter()
             .map(|p| format!("Patient/{p}"))
             .collect();
-        scan(self.records().store(), limit, |ev| {
+        let mut keys: Vec<String> = patients.clone();
+        keys.push(person_key(person));
+        by_keys(self.records().store(), &keys, limit, |ev| {
             ev.get("entity")
                 .and_then(Value::as_array)
                 .into_iter()
@@ -276,7 +281,11 @@ pub async fn emergencies(
     institution: Option<&str>,
     limit: usize,
 ) -> Result<Vec<Value>, Failure> {
-    scan(store, limit, |ev| {
+    let key = match institution {
+        Some(code) => format!("{EMERGENCY_KEY}|{code}"),
+        None => EMERGENCY_KEY.to_string(),
+    };
+    by_keys(store, &[key], limit, |ev| {
         let emergency = ev.pointer("/subtype/0/code").and_then(Value::as_str)
             == Some("emergency-access")
             && ev.get("outcome").and_then(Value::as_str) == Some("0");
@@ -288,10 +297,53 @@ pub async fn emergencies(
     .await
 }
 
-/// The audit events `keep` selects, newest first, at most `limit`: a walk of the whole log
-/// (an index by patient is still to come).
+/// The key of successful emergency accesses (and, with `|` and the institution code, of one
+/// institution's).
+const EMERGENCY_KEY: &str = "emergency";
+
+fn person_key(person: &str) -> String {
+    format!("Person/{person}")
+}
+
+/// The keys an event is found by: the patients and persons it concerns, and whether it is an
+/// emergency access (and whose).
+fn keys_of(caller: &Caller, event: &Event) -> Vec<String> {
+    let mut keys: Vec<String> = event.patients.clone();
+    keys.extend(event.persons.iter().map(|p| person_key(p)));
+    if event.subtype == "emergency-access" && (200..400).contains(&event.status) {
+        keys.push(EMERGENCY_KEY.into());
+        if let Agent::Institution { code, .. } = &caller.agent {
+            keys.push(format!("{EMERGENCY_KEY}|{code}"));
+        }
+    }
+    keys
+}
+
+/// The newest entries (at most `limit`, newest first) with any of `keys` that `keep` accepts;
+/// entries written before the log had keys are read in full and filtered by `keep`.
+async fn by_keys(
+    store: &kizuna_store::Store,
+    keys: &[String],
+    limit: usize,
+    keep: impl FnMut(&Value) -> bool,
+) -> Result<Vec<Value>, Failure> {
+    let (found, keyed_from) = store.audit_by_keys(keys, limit).await?;
+    let mut keep = keep;
+    let mut out: Vec<Value> = found
+        .iter()
+        .filter_map(|rec| serde_json::from_str::<Value>(&rec.entry).ok())
+        .filter(|ev| keep(ev))
+        .collect();
+    if out.len() < limit && keyed_from > 1 {
+        out.extend(scan(store, keyed_from, limit - out.len(), keep).await?);
+    }
+    Ok(out)
+}
+
+/// The entries before `before` that `keep` accepts, newest first, at most `limit`.
 async fn scan(
     store: &kizuna_store::Store,
+    before: i64,
     limit: usize,
     mut keep: impl FnMut(&Value) -> bool,
 ) -> Result<Vec<Value>, Failure> {
@@ -299,6 +351,7 @@ async fn scan(
     let mut after = 0;
     loop {
         let page = store.audit_after(after, 5000).await?;
+        let page: Vec<_> = page.into_iter().take_while(|r| r.seq < before).collect();
         let Some(last) = page.last() else { break };
         after = last.seq;
         out.extend(

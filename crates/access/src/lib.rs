@@ -102,6 +102,11 @@ pub struct Policy {
     pub emergency: Duration,
     /// How long a challenge may be answered.
     pub challenge: Duration,
+    /// How long a caller's computed scope (its grants and the persons behind them) serves
+    /// requests while no Consent, Person or Patient is written through this process. It bounds
+    /// how late a change made by another process sharing the database, or a grant whose period
+    /// starts later, takes effect; a grant ending sooner ends the cached scope with it.
+    pub scope_cache: Duration,
 }
 
 impl Policy {
@@ -121,6 +126,7 @@ impl Default for Policy {
             inpatient: Duration::from_secs(60 * 24 * 3600),
             emergency: Duration::from_secs(4 * 3600),
             challenge: Duration::from_secs(300),
+            scope_cache: Duration::from_secs(1),
         }
     }
 }
@@ -140,6 +146,7 @@ pub struct Network {
     challenge_key: Arc<aws_lc_rs::hmac::Key>,
     cards: Option<Arc<dyn CardTrust>>,
     pub policy: Policy,
+    scopes: Arc<rules::ScopeCache>,
 }
 
 impl Network {
@@ -161,6 +168,7 @@ impl Network {
             )),
             cards,
             policy: Policy::default(),
+            scopes: Default::default(),
         })
     }
 

@@ -30,9 +30,69 @@ pub const UNINFORMED: (&str, &str) = (
 /// and the server logs it).
 const MAX_GRANTS: usize = 20_000;
 
+/// The resource types a caller's scope is derived from: grants (Consent), the patient index
+/// and its privacy choices (Person), and the patients it links (Patient).
+const SCOPE_SOURCES: &[&str] = &["Consent", "Person", "Patient"];
+
+/// Scopes computed recently, per institution or card: a scope costs a grant search and a read
+/// per granted person, and every request needs one.
+#[derive(Default)]
+pub(crate) struct ScopeCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, Cached>>,
+}
+
+struct Cached {
+    /// [`kizuna_store::Changes::of`] the scope's sources when it was computed.
+    changes: u64,
+    /// When the scope stops being valid: the TTL, or the first grant in it ending sooner.
+    until: i64,
+    scope: Scope,
+}
+
+/// Cached entries beyond which the cache is emptied (a bound on memory, not expected in use).
+const SCOPE_CACHE_MAX: usize = 100_000;
+
 pub(crate) async fn scope_for(net: &Network, caller: &Caller) -> Result<Scope, Failure> {
+    let key = match &caller.agent {
+        Agent::Institution { code, name } => format!("i|{code}|{name}"),
+        Agent::Patient { card_serial } => format!("c|{card_serial}"),
+        Agent::Node | Agent::Unauthenticated => return compute(net, caller).await.map(|c| c.0),
+    };
+    // Read before computing: a write committed meanwhile makes the entry stale at once.
+    let changes = net.records().store().changes().of(SCOPE_SOURCES);
+    let now = crate::now_micros();
+    {
+        let entries = net.scopes.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = entries.get(&key)
+            && c.changes == changes
+            && now < c.until
+        {
+            return Ok(c.scope.clone());
+        }
+    }
+    let (scope, ends) = compute(net, caller).await?;
+    // How long it may serve without a local write to its sources (`Policy::scope_cache`).
+    let ttl = i64::try_from(net.policy.scope_cache.as_micros()).unwrap_or(i64::MAX);
+    let until = now.saturating_add(ttl).min(ends.unwrap_or(i64::MAX));
+    let mut entries = net.scopes.entries.lock().unwrap_or_else(|p| p.into_inner());
+    if entries.len() >= SCOPE_CACHE_MAX {
+        entries.clear();
+    }
+    entries.insert(
+        key,
+        Cached {
+            changes,
+            until,
+            scope: scope.clone(),
+        },
+    );
+    Ok(scope)
+}
+
+/// The scope of `caller`, and when the first grant in it ends.
+async fn compute(net: &Network, caller: &Caller) -> Result<(Scope, Option<i64>), Failure> {
     match &caller.agent {
-        Agent::Node => Ok(Scope::default()),
+        Agent::Node => Ok((Scope::default(), None)),
         Agent::Unauthenticated => Err(Failure::new(
             401,
             IssueCode::Login,
@@ -40,14 +100,14 @@ pub(crate) async fn scope_for(net: &Network, caller: &Caller) -> Result<Scope, F
             "the request carries no accepted credentials",
         )),
         Agent::Institution { code, name } => {
-            let persons = granted_persons(net, code).await?;
+            let (persons, ends) = granted_persons(net, code).await?;
             let mut patients = Vec::new();
             for person in persons {
                 if let Some(p) = person_scope(net, &person, true).await? {
                     patients.push(p);
                 }
             }
-            Ok(Scope {
+            let scope = Scope {
                 access: Some(Arc::new(Access {
                     own: vec![(kizuna_records::CUSTODIAN_SYSTEM.into(), code.clone())],
                     shared_types: shared_types(),
@@ -56,7 +116,8 @@ pub(crate) async fn scope_for(net: &Network, caller: &Caller) -> Result<Scope, F
                     keys: access_keys(),
                 })),
                 custodian: Some((code.clone(), name.clone())),
-            })
+            };
+            Ok((scope, ends))
         }
         Agent::Patient { card_serial } => {
             let Some((v, _)) =
@@ -70,7 +131,7 @@ pub(crate) async fn scope_for(net: &Network, caller: &Caller) -> Result<Scope, F
                 ));
             };
             let patients = person_scope(net, &v.id, false).await?.into_iter().collect();
-            Ok(Scope {
+            let scope = Scope {
                 access: Some(Arc::new(Access {
                     own: vec![],
                     shared_types: shared_types(),
@@ -79,13 +140,18 @@ pub(crate) async fn scope_for(net: &Network, caller: &Caller) -> Result<Scope, F
                     keys: access_keys(),
                 })),
                 custodian: None,
-            })
+            };
+            Ok((scope, None))
         }
     }
 }
 
-/// The network ids of the persons whose grant to institution `code` covers now.
-pub(crate) async fn granted_persons(net: &Network, code: &str) -> Result<Vec<String>, Failure> {
+/// The network ids of the persons whose grant to institution `code` covers now, and when the
+/// first of those grants ends.
+pub(crate) async fn granted_persons(
+    net: &Network,
+    code: &str,
+) -> Result<(Vec<String>, Option<i64>), Failure> {
     let now = kizuna_store::format_instant(crate::now_micros());
     let actor = format!("{INSTITUTION_SYSTEM}|{code}");
     let consents = index::search(
@@ -112,7 +178,13 @@ pub(crate) async fn granted_persons(net: &Network, code: &str) -> Result<Vec<Str
         .collect();
     persons.sort();
     persons.dedup();
-    Ok(persons)
+    let ends = consents
+        .iter()
+        .filter_map(|(_, c)| c.pointer("/provision/period/end")?.as_str())
+        .filter_map(|end| kizuna_search::values::parse_date_period(end).ok())
+        .map(|p| p.end_micros)
+        .min();
+    Ok((persons, ends))
 }
 
 /// The records of person `id` as others (`for_others`) or the person sees them; None when

@@ -460,6 +460,40 @@ async fn scenario(store: Store, dir: &Path) {
         "expired consent"
     );
 
+    // Scopes are cached, but never past the first grant's end, and a write of a Consent or
+    // Person through this node ends the cached scope at once: a long cache changes nothing.
+    net.policy.scope_cache = std::time::Duration::from_secs(3600);
+    let c = net.challenge(&clinic_f).unwrap();
+    net.consent_by_card(&clinic_f, &answer(&mut card, &c.text, &c.text))
+        .await
+        .unwrap();
+    let f = net.records_for(&clinic_f).await.unwrap();
+    assert_eq!(ids(&f, "Observation", "").await.len(), 2);
+    index::set_privacy(
+        net.records(),
+        &person,
+        &Privacy {
+            opted_out: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let f = net.records_for(&clinic_f).await.unwrap();
+    assert!(ids(&f, "Observation", "").await.is_empty(), "opted out");
+    index::set_privacy(net.records(), &person, &Privacy::default())
+        .await
+        .unwrap();
+    let f = net.records_for(&clinic_f).await.unwrap();
+    assert_eq!(ids(&f, "Observation", "").await.len(), 2, "shared again");
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    let f = net.records_for(&clinic_f).await.unwrap();
+    assert!(
+        ids(&f, "Observation", "").await.is_empty(),
+        "a cached scope ends with its grant"
+    );
+    net.policy.scope_cache = kizuna_access::Policy::default().scope_cache;
+
     // The patient's access log shows who looked.
     net.audit(
         &clinic_a,

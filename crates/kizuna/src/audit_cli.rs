@@ -63,7 +63,7 @@ pub async fn run(a: AuditArgs) -> Result<ExitCode> {
                 bail!("the audit log is empty: nothing to certify yet");
             }
             let entry = checkpoint::sign(seq, &hash, &read(&key)?, &read(&cert)?)?;
-            let at = store.append_audit(vec![entry]).await?;
+            let at = store.append_audit(vec![entry.into()]).await?;
             println!(
                 "checkpoint {} certifies entry {seq} (hash {hash})",
                 at.first().copied().unwrap_or_default()

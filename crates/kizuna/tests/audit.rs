@@ -30,9 +30,9 @@ fn verify(args: &[&str]) -> (bool, String) {
 async fn fill(store: &Store) {
     for i in 1..=5 {
         store
-            .append_audit(vec![format!(
-                "{{\"resourceType\":\"AuditEvent\",\"n\":{i}}}"
-            )])
+            .append_audit(vec![
+                format!("{{\"resourceType\":\"AuditEvent\",\"n\":{i}}}").into(),
+            ])
             .await
             .unwrap();
     }
@@ -135,7 +135,10 @@ async fn signed_checkpoints_catch_a_rewritten_chain() {
     assert!(ok && out.contains("certifies entry 5"), "{out}");
     {
         let store = Store::open(&data).await.unwrap();
-        store.append_audit(vec!["{\"n\":7}".into()]).await.unwrap();
+        store
+            .append_audit(vec![String::from("{\"n\":7}").into()])
+            .await
+            .unwrap();
     }
     let (ok, out) = verify(&["--data", &data, "--ca", ca.to_str().unwrap()]);
     assert!(
@@ -202,4 +205,102 @@ async fn signed_checkpoints_catch_a_rewritten_chain() {
     assert!(ok, "{out}");
     let (ok, out) = verify(&["--data", &data2, "--ca", ca.to_str().unwrap()]);
     assert!(!ok && out.contains("checkpoint refused"), "{out}");
+}
+
+/// A log written before entries had keys (schema 6): after the upgrade, a patient's access log
+/// still holds the old entries (read from the log) and the new ones (found by key), newest
+/// first, and the emergency list likewise.
+#[tokio::test]
+async fn the_patients_log_spans_entries_written_before_keys() {
+    use kizuna_access::audit::{Event, audit_event};
+    use kizuna_access::{Caller, Network, index};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let data = data.to_str().unwrap();
+    let clinic = Caller::institution("1310000011", "A病院");
+    let event = |subtype: &str, person: &str| Event {
+        action: "R",
+        subtype: subtype.into(),
+        request: "GET /fhir/Observation".into(),
+        status: 200,
+        entities: vec![],
+        patients: vec![],
+        persons: vec![person.into()],
+        detail: None,
+    };
+    let person = {
+        let store = Store::open(data).await.unwrap();
+        let records = kizuna_records::Records::new(store);
+        let reg = index::Registration {
+            card_serials: vec!["CARD01".into()],
+            ..Default::default()
+        };
+        index::register(&records, &reg).await.unwrap()
+    };
+    // Back to schema 6, with two entries about the person written then (the second an
+    // emergency access) and one about someone else.
+    {
+        let db = rusqlite::Connection::open(tmp.path().join("data").join("kizuna.db")).unwrap();
+        db.execute_batch(
+            "DROP TABLE audit_key; DROP TABLE audit_keyed_from;
+             DELETE FROM schema_migrations WHERE version = 7;",
+        )
+        .unwrap();
+        let mut prev = kizuna_store::audit::GENESIS.to_string();
+        for (seq, ev) in [
+            (1, event("search-type", &person)),
+            (2, event("emergency-access", &person)),
+            (3, event("read", "someone-else")),
+        ] {
+            let entry = audit_event(&clinic, &ev, 1_000_000 * seq).to_string();
+            let hash = kizuna_store::audit::chain_hash(&prev, seq, 1_000_000 * seq, &entry);
+            db.execute(
+                "INSERT INTO audit_log (seq, recorded, entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![seq, 1_000_000 * seq, entry, prev, hash],
+            )
+            .unwrap();
+            prev = hash;
+        }
+    }
+    let store = Store::open(data).await.unwrap();
+    let net = Network::with_random_key(kizuna_records::Records::new(store.clone()), None).unwrap();
+    net.audit(&clinic, &event("read", &person)).await.unwrap();
+    net.audit(&clinic, &event("emergency-access", &person))
+        .await
+        .unwrap();
+    let log = net.access_log(&person, 100).await.unwrap();
+    let subtypes: Vec<&str> = log
+        .iter()
+        .map(|e| e.pointer("/subtype/0/code").unwrap().as_str().unwrap())
+        .collect();
+    assert_eq!(
+        subtypes,
+        [
+            "emergency-access",
+            "read",
+            "emergency-access",
+            "search-type"
+        ],
+        "new entries by key, then the old ones from the log, newest first"
+    );
+    assert_eq!(net.access_log(&person, 3).await.unwrap().len(), 3);
+    assert_eq!(net.emergencies(None, 100).await.unwrap().len(), 2);
+    assert_eq!(
+        net.emergencies(Some("1310000011"), 100)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        net.emergencies(Some("1310000029"), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The chain is one across the upgrade.
+    drop(net);
+    drop(store);
+    let (ok, out) = verify(&["--data", data]);
+    assert!(ok && out.contains("5 entries"), "{out}");
 }

@@ -14,6 +14,23 @@ use aws_lc_rs::digest;
 /// The `prev_hash` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// An entry to append, with the keys it is found by ([`crate::Store::audit_by_keys`]: e.g. the
+/// patients it concerns). The keys are stored beside the chain, not in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub entry: String,
+    pub keys: Vec<String>,
+}
+
+impl From<String> for AuditEntry {
+    fn from(entry: String) -> AuditEntry {
+        AuditEntry {
+            entry,
+            keys: Vec::new(),
+        }
+    }
+}
+
 /// One stored entry of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
@@ -99,7 +116,7 @@ pub fn verify<'a>(
 /// answers their `seq`s.
 pub(crate) fn append_sqlite(
     tx: &rusqlite::Connection,
-    entries: &[String],
+    entries: &[AuditEntry],
     recorded: i64,
 ) -> Result<Vec<i64>, crate::StoreError> {
     let last: Option<(i64, String)> = tx
@@ -113,11 +130,16 @@ pub(crate) fn append_sqlite(
     let mut ins = tx.prepare_cached(
         "INSERT INTO audit_log (seq, recorded, entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
+    let mut key =
+        tx.prepare_cached("INSERT OR IGNORE INTO audit_key (key, seq) VALUES (?1, ?2)")?;
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
         seq += 1;
-        let hash = chain_hash(&prev, seq, recorded, e);
-        ins.execute(rusqlite::params![seq, recorded, e, prev, hash])?;
+        let hash = chain_hash(&prev, seq, recorded, &e.entry);
+        ins.execute(rusqlite::params![seq, recorded, e.entry, prev, hash])?;
+        for k in &e.keys {
+            key.execute(rusqlite::params![k, seq])?;
+        }
         out.push(seq);
         prev = hash;
     }
@@ -128,7 +150,7 @@ pub(crate) fn append_sqlite(
 /// the head and one insert; answers each caller's sequence numbers.
 pub(crate) async fn append_postgres_many(
     tx: &tokio_postgres::Transaction<'_>,
-    jobs: &[(&[String], i64)],
+    jobs: &[(&[AuditEntry], i64)],
 ) -> Result<Vec<Vec<i64>>, crate::StoreError> {
     tx.batch_execute("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
         .await?;
@@ -144,15 +166,23 @@ pub(crate) async fn append_postgres_many(
     };
     let (mut seqs, mut times, mut texts, mut hashes, mut prevs) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut keys, mut key_seqs): (Vec<&str>, Vec<i64>) = (Vec::new(), Vec::new());
     let mut per_job = Vec::with_capacity(jobs.len());
     for (entries, recorded) in jobs {
         let mut mine = Vec::with_capacity(entries.len());
         for e in entries.iter() {
             seq += 1;
-            let hash = chain_hash(&prev, seq, *recorded, e);
+            let hash = chain_hash(&prev, seq, *recorded, &e.entry);
             seqs.push(seq);
             times.push(*recorded);
-            texts.push(e.as_str());
+            texts.push(e.entry.as_str());
+            let mut mine_keys: Vec<&str> = e.keys.iter().map(String::as_str).collect();
+            mine_keys.sort_unstable();
+            mine_keys.dedup();
+            for k in mine_keys {
+                keys.push(k);
+                key_seqs.push(seq);
+            }
             prevs.push(prev);
             prev = hash.clone();
             hashes.push(hash);
@@ -166,6 +196,13 @@ pub(crate) async fn append_postgres_many(
         &[&seqs, &times, &texts, &prevs, &hashes],
     )
     .await?;
+    if !keys.is_empty() {
+        tx.execute(
+            "INSERT INTO audit_key (key, seq) SELECT k, s FROM unnest($1::text[], $2::bigint[]) AS x(k, s)",
+            &[&keys, &key_seqs],
+        )
+        .await?;
+    }
     Ok(per_job)
 }
 

@@ -129,6 +129,45 @@ pub enum Write {
     Delete { rtype: String, id: String },
 }
 
+impl Write {
+    /// The resource type written.
+    pub fn rtype(&self) -> &str {
+        match self {
+            Write::Put { rtype, .. } | Write::Delete { rtype, .. } => rtype,
+        }
+    }
+}
+
+/// How many batches this process has committed per resource type, counted after each commit.
+/// A cache of something derived from resources of some types (e.g. a caller's grants) is
+/// still current while [`Changes::of`] those types is what it was when the cache was filled,
+/// read before filling it. Writes by another process sharing a PostgreSQL database are not
+/// counted: such caches must also expire.
+#[derive(Default)]
+pub struct Changes {
+    counts: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+}
+
+impl Changes {
+    fn note<'a>(&self, types: impl Iterator<Item = &'a str>) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        for t in types {
+            match counts.get_mut(t) {
+                Some(n) => *n += 1,
+                None => {
+                    counts.insert(t.to_string(), 1);
+                }
+            }
+        }
+    }
+
+    /// The sum of the counts of `types`.
+    pub fn of(&self, types: &[&str]) -> u64 {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        types.iter().filter_map(|t| counts.get(*t)).sum()
+    }
+}
+
 /// A live resource's current version, as [`Store::live_after`] reads it.
 #[derive(Debug, Clone)]
 pub struct Live {
@@ -351,9 +390,20 @@ impl Store {
 
     /// Applies a batch atomically; returns one [`Written`] per write, in order.
     pub async fn commit(&self, batch: Batch) -> Result<Vec<Written>, StoreError> {
-        match self {
+        let types: Vec<String> = batch.writes.iter().map(|w| w.rtype().to_string()).collect();
+        let written = match self {
             Store::Sqlite(s) => s.commit(batch).await,
             Store::Postgres(s) => s.commit(batch).await,
+        }?;
+        self.changes().note(types.iter().map(String::as_str));
+        Ok(written)
+    }
+
+    /// This process's count of committed writes per resource type (see [`Changes`]).
+    pub fn changes(&self) -> &Changes {
+        match self {
+            Store::Sqlite(s) => s.changes(),
+            Store::Postgres(s) => s.changes(),
         }
     }
 
@@ -447,7 +497,10 @@ impl Store {
 
     /// Appends `entries` (AuditEvent JSON, opaque here) to the hash-chained audit log, durably,
     /// in order; answers their sequence numbers.
-    pub async fn append_audit(&self, entries: Vec<String>) -> Result<Vec<i64>, StoreError> {
+    pub async fn append_audit(
+        &self,
+        entries: Vec<audit::AuditEntry>,
+    ) -> Result<Vec<i64>, StoreError> {
         let recorded = jiff::Timestamp::now().as_microsecond();
         match self {
             Store::Sqlite(s) => s.append_audit(entries, recorded).await,
@@ -474,6 +527,20 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.audit_after(after, limit).await,
             Store::Postgres(s) => s.audit_after(after, limit).await,
+        }
+    }
+
+    /// The newest entries (newest first, at most `limit`) appended with any of `keys`, and the
+    /// first sequence number appended with keys: entries before it (written by a version
+    /// without keys) are found only by reading the log ([`Store::audit_after`]).
+    pub async fn audit_by_keys(
+        &self,
+        keys: &[String],
+        limit: usize,
+    ) -> Result<(Vec<audit::AuditRecord>, i64), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.audit_by_keys(keys, limit).await,
+            Store::Postgres(s) => s.audit_by_keys(keys, limit).await,
         }
     }
 

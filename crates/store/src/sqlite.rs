@@ -103,6 +103,19 @@ const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+    // 7: the audit log's keys (who it concerns), appended with the entries; entries before
+    // `audit_keyed_from.seq` have none (they were written before this version).
+    "CREATE TABLE audit_key (
+        key TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (key, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE audit_keyed_from (seq INTEGER NOT NULL);
+    INSERT INTO audit_keyed_from SELECT coalesce(max(seq), 0) + 1 FROM audit_log;
+    CREATE TRIGGER audit_key_no_update BEFORE UPDATE ON audit_key
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_key_no_delete BEFORE DELETE ON audit_key
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
 ];
 
 const READERS: usize = 8;
@@ -126,7 +139,7 @@ enum Job {
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
     Audit {
-        entries: Vec<String>,
+        entries: Vec<crate::audit::AuditEntry>,
         recorded: i64,
         reply: oneshot::Sender<Result<Vec<i64>, StoreError>>,
     },
@@ -175,6 +188,7 @@ struct Inner {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     writer: mpsc::Sender<Job>,
+    changes: crate::Changes,
 }
 
 impl SqliteStore {
@@ -239,8 +253,13 @@ impl SqliteStore {
                 path,
                 readers: Mutex::new(Vec::new()),
                 writer: tx,
+                changes: Default::default(),
             }),
         })
+    }
+
+    pub(crate) fn changes(&self) -> &crate::Changes {
+        &self.inner.changes
     }
 
     /// Runs `f` on a pooled read connection. Point reads run inline: they take microseconds.
@@ -400,7 +419,7 @@ impl SqliteStore {
     /// See [`crate::Store::append_audit`].
     pub async fn append_audit(
         &self,
-        entries: Vec<String>,
+        entries: Vec<crate::audit::AuditEntry>,
         recorded: i64,
     ) -> Result<Vec<i64>, StoreError> {
         self.ask(|reply| Job::Audit {
@@ -438,6 +457,34 @@ impl SqliteStore {
             ))?;
             let rows = st.query_map(params![after, limit as i64], crate::audit::from_sqlite)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// See [`crate::Store::audit_by_keys`].
+    pub async fn audit_by_keys(
+        &self,
+        keys: &[String],
+        limit: usize,
+    ) -> Result<(Vec<crate::audit::AuditRecord>, i64), StoreError> {
+        let keys = keys.to_vec();
+        self.read_blocking(move |c| {
+            let marks = vec!["?"; keys.len()].join(", ");
+            let sql = format!(
+                "SELECT {} FROM audit_log WHERE seq IN (
+                     SELECT DISTINCT seq FROM audit_key WHERE key IN ({marks})
+                     ORDER BY seq DESC LIMIT {limit})
+                 ORDER BY seq DESC",
+                crate::audit::COLUMNS
+            );
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_map(
+                rusqlite::params_from_iter(keys.iter()),
+                crate::audit::from_sqlite,
+            )?;
+            let found = rows.collect::<Result<Vec<_>, _>>()?;
+            let from: i64 = c.query_row("SELECT seq FROM audit_keyed_from", [], |r| r.get(0))?;
+            Ok((found, from))
         })
         .await
     }
@@ -616,7 +663,7 @@ fn history(c: &Connection, q: &HistoryQuery) -> Result<HistoryPage, StoreError> 
 /// A job that joins a group commit: a batch, or audit entries to append.
 enum Grouped {
     Batch(Pending),
-    Audit(Vec<String>, i64, AuditReply),
+    Audit(Vec<crate::audit::AuditEntry>, i64, AuditReply),
 }
 
 /// What a grouped job gave, before the commit says whether it holds.

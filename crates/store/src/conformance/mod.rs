@@ -733,17 +733,28 @@ async fn concurrent_updates_lose_nothing(store: &Store) {
 /// or forks, which `audit::verify` accepts.
 async fn audit_log_is_one_unbroken_chain(store: &Store) {
     let first = store
-        .append_audit(vec!["{\"n\":1}".into(), "{\"n\":2}".into()])
+        .append_audit(vec![
+            String::from("{\"n\":1}").into(),
+            String::from("{\"n\":2}").into(),
+        ])
         .await
         .unwrap();
     assert_eq!(first, [1, 2], "audit: sequence numbers start at 1");
+    // Each entry is keyed by its task (once even if given twice) and the odd ones by "odd".
     let tasks: Vec<_> = (0..8)
         .map(|t| {
             let store = store.clone();
             tokio::spawn(async move {
                 for i in 0..5 {
+                    let mut keys = vec![format!("task{t}"), format!("task{t}")];
+                    if i % 2 == 1 {
+                        keys.push("odd".into());
+                    }
                     store
-                        .append_audit(vec![format!("{{\"task\":{t},\"i\":{i}}}")])
+                        .append_audit(vec![crate::audit::AuditEntry {
+                            entry: format!("{{\"task\":{t},\"i\":{i}}}"),
+                            keys,
+                        }])
                         .await
                         .unwrap();
                 }
@@ -768,6 +779,40 @@ async fn audit_log_is_one_unbroken_chain(store: &Store) {
         "audit: the chain verifies"
     );
     assert_eq!(all[0].entry, "{\"n\":1}");
+
+    // Entries are found by their keys, newest first, each once however many keys match.
+    let (found, keyed_from) = store
+        .audit_by_keys(&["task3".into(), "odd".into()], 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        keyed_from, 1,
+        "audit: a new log is keyed from its first entry"
+    );
+    let expected: Vec<&crate::audit::AuditRecord> = all
+        .iter()
+        .rev()
+        .filter(|r| {
+            r.entry.contains("\"task\":3")
+                || r.entry.ends_with("\"i\":1}")
+                || r.entry.ends_with("\"i\":3}")
+        })
+        .collect();
+    assert_eq!(
+        found.len(),
+        5 + 7 * 2,
+        "audit: task3's 5 and the others' odd ones"
+    );
+    assert_eq!(
+        found.iter().collect::<Vec<_>>(),
+        expected,
+        "audit: by key, newest first"
+    );
+    let (newest, _) = store.audit_by_keys(&["task5".into()], 2).await.unwrap();
+    assert_eq!(newest.len(), 2, "audit: the limit holds");
+    assert!(newest[0].entry.ends_with("\"i\":4}") && newest[1].entry.ends_with("\"i\":3}"));
+    let (none, _) = store.audit_by_keys(&["nobody".into()], 10).await.unwrap();
+    assert!(none.is_empty());
 }
 
 async fn decimals_survive(store: &Store) {

@@ -111,6 +111,19 @@ const MIGRATIONS: &[&str] = &[
         FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
     CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
         FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();"#,
+    // 7: the audit log's keys (who it concerns), appended with the entries; entries before
+    // `audit_keyed_from.seq` have none (they were written before this version).
+    r#"CREATE TABLE audit_key (
+        key TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        PRIMARY KEY (key, seq)
+    );
+    CREATE TABLE audit_keyed_from (seq BIGINT NOT NULL);
+    INSERT INTO audit_keyed_from SELECT coalesce(max(seq), 0) + 1 FROM audit_log;
+    CREATE TRIGGER audit_key_no_change BEFORE UPDATE OR DELETE ON audit_key
+        FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+    CREATE TRIGGER audit_key_no_truncate BEFORE TRUNCATE ON audit_key
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();"#,
 ];
 
 const RETRIES: usize = 20;
@@ -122,11 +135,12 @@ pub struct PostgresStore {
     last_ts: Arc<AtomicI64>,
     /// The audit appender (see [`audit_appender`]).
     audit: tokio::sync::mpsc::Sender<AuditJob>,
+    changes: Arc<crate::Changes>,
 }
 
 /// Audit entries to append, and where to answer their sequence numbers.
 struct AuditJob {
-    entries: Vec<String>,
+    entries: Vec<crate::audit::AuditEntry>,
     recorded: i64,
     reply: tokio::sync::oneshot::Sender<Result<Vec<i64>, StoreError>>,
 }
@@ -149,7 +163,7 @@ async fn audit_appender(pool: Pool, mut rx: tokio::sync::mpsc::Receiver<AuditJob
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             let tx = client.transaction().await?;
-            let batch: Vec<(&[String], i64)> = jobs
+            let batch: Vec<(&[crate::audit::AuditEntry], i64)> = jobs
                 .iter()
                 .map(|j| (j.entries.as_slice(), j.recorded))
                 .collect();
@@ -207,9 +221,14 @@ impl PostgresStore {
             pool,
             last_ts: Arc::new(AtomicI64::new(0)),
             audit,
+            changes: Default::default(),
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    pub(crate) fn changes(&self) -> &crate::Changes {
+        &self.changes
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -344,7 +363,7 @@ impl PostgresStore {
     /// See [`crate::Store::append_audit`].
     pub async fn append_audit(
         &self,
-        entries: Vec<String>,
+        entries: Vec<crate::audit::AuditEntry>,
         recorded: i64,
     ) -> Result<Vec<i64>, StoreError> {
         let stopped = || StoreError::Unavailable("the audit appender has stopped".into());
@@ -384,6 +403,27 @@ impl PostgresStore {
         );
         let rows = client.query(&sql, &[&after, &(limit as i64)]).await?;
         Ok(rows.iter().map(crate::audit::from_postgres).collect())
+    }
+
+    /// See [`crate::Store::audit_by_keys`].
+    pub async fn audit_by_keys(
+        &self,
+        keys: &[String],
+        limit: usize,
+    ) -> Result<(Vec<crate::audit::AuditRecord>, i64), StoreError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {} FROM audit_log WHERE seq IN (
+                 SELECT DISTINCT seq FROM audit_key WHERE key = ANY($1) ORDER BY seq DESC LIMIT $2)
+             ORDER BY seq DESC",
+            crate::audit::COLUMNS
+        );
+        let rows = client.query(&sql, &[&keys, &(limit as i64)]).await?;
+        let from: i64 = client
+            .query_one("SELECT seq FROM audit_keyed_from", &[])
+            .await?
+            .get(0);
+        Ok((rows.iter().map(crate::audit::from_postgres).collect(), from))
     }
 
     /// See [`crate::Store::after_reindex`].
