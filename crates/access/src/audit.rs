@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 pub const MAX_ENTITIES: usize = 1000;
 
 /// What happened, in the terms of an AuditEvent.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Event {
     /// `C`, `R`, `U`, `D` or `E` (execute: operations, consent, emergency access).
     pub action: &'static str,
@@ -33,7 +33,15 @@ pub struct Event {
     pub persons: Vec<String>,
     /// Why a request was refused, or what makes it notable (no patient data).
     pub detail: Option<String>,
+    /// The request's id, shared by every entry about it.
+    pub request_id: Option<String>,
+    /// A write about to run, recorded before it may commit: no outcome yet (`status` is
+    /// meaningless); the request's final entry follows with the same `request_id`.
+    pub started: bool,
 }
+
+/// The system of the request ids that tie a request's entries together.
+pub const REQUEST_SYSTEM: &str = "urn:kizuna:request";
 
 /// The AuditEvent of `event` made by `caller` at `recorded` (µs).
 pub fn audit_event(caller: &Caller, event: &Event, recorded: i64) -> Value {
@@ -104,6 +112,10 @@ pub fn audit_event(caller: &Caller, event: &Event, recorded: i64) -> Value {
             .take(MAX_ENTITIES)
             .map(|e| json!({"what": {"reference": e}})),
     );
+    if let Some(id) = &event.request_id {
+        entities.push(json!({"what": {"identifier": {"system": REQUEST_SYSTEM, "value": id}},
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "4", "display": "Other"}}));
+    }
     let mut ev = json!({
         "resourceType": "AuditEvent",
         "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
@@ -116,6 +128,14 @@ pub fn audit_event(caller: &Caller, event: &Event, recorded: i64) -> Value {
         "source": {"observer": {"display": "Kizuna"}, "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4", "display": "Application Server"}]},
         "entity": entities,
     });
+    if event.started {
+        // Started, outcome unknown until the request's final entry.
+        if let Some(o) = ev.as_object_mut() {
+            o.remove("outcome");
+        }
+        ev["outcomeDesc"] = json!(format!("{} -> started", event.request));
+        return ev;
+    }
     let mut desc = format!("{} -> {}", event.request, event.status);
     if let Some(d) = &event.detail {
         desc.push_str(": ");

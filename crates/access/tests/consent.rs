@@ -504,8 +504,7 @@ async fn scenario(store: Store, dir: &Path) {
             status: 200,
             entities: vec![format!("Observation/{bp}")],
             patients: vec![format!("Patient/{patient}")],
-            persons: vec![],
-            detail: None,
+            ..Default::default()
         },
     )
     .await

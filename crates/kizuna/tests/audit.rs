@@ -226,7 +226,7 @@ async fn the_patients_log_spans_entries_written_before_keys() {
         entities: vec![],
         patients: vec![],
         persons: vec![person.into()],
-        detail: None,
+        ..Default::default()
     };
     let person = {
         let store = Store::open(data).await.unwrap();

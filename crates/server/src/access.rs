@@ -38,6 +38,19 @@ use std::sync::Arc;
 #[derive(Clone)]
 struct Identified(Caller);
 
+/// The id [`audit`] gives a request, shared by its audit entries.
+#[derive(Clone)]
+struct RequestId(String);
+
+/// Whether a request may write: its audit entry is written before it runs (see [`identify`]).
+fn may_write(method: &Method, path: &str) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) && !path.ends_with("/_search")
+        && !path.ends_with("/$challenge")
+}
+
 /// Puts the [`Caller`] and their [`Records`] on the request.
 pub async fn identify(net: Arc<Network>, mut req: Request, next: Next) -> Response {
     if !req.uri().path().starts_with("/fhir") {
@@ -61,6 +74,20 @@ pub async fn identify(net: Arc<Network>, mut req: Request, next: Next) -> Respon
             return resp;
         }
     };
+    if may_write(req.method(), req.uri().path()) {
+        // Written ahead: a write never commits without an entry naming it, even if the node
+        // stops before the request's final entry (which then never comes).
+        let mut started = describe(req.method(), req.uri().path(), 0);
+        started.started = true;
+        started.request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+        started.entities.extend(target_of(req.uri().path()));
+        if let Err(f) = net.audit(&caller, &started).await {
+            tracing::error!(status = f.status, "the audit log could not be written");
+            let mut resp = unaudited();
+            resp.extensions_mut().insert(Identified(caller));
+            return resp;
+        }
+    }
     req.extensions_mut().insert(records);
     req.extensions_mut().insert(caller.clone());
     let mut resp = next.run(req).await;
@@ -156,12 +183,14 @@ fn caller_of(req: &Request) -> Result<Caller, (Option<Caller>, Response)> {
 }
 
 /// Records the request in the audit log once answered (see the module doc).
-pub async fn audit(net: Arc<Network>, req: Request, next: Next) -> Response {
+pub async fn audit(net: Arc<Network>, mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     if path == "/fhir/metadata" {
         return next.run(req).await;
     }
+    let request_id = uuid::Uuid::new_v4().to_string();
+    req.extensions_mut().insert(RequestId(request_id.clone()));
     let resp = next.run(req).await;
     let smart = !path.starts_with("/fhir");
     if smart && resp.status().is_success() {
@@ -184,6 +213,7 @@ pub async fn audit(net: Arc<Network>, req: Request, next: Next) -> Response {
         return error(500, IssueCode::Exception, "the response could not be read");
     };
     let mut event = describe(&method, &path, status);
+    event.request_id = Some(request_id);
     if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
         if status < 400 {
             concerned(&v, &mut event.entities, &mut event.patients);
@@ -214,13 +244,18 @@ pub async fn audit(net: Arc<Network>, req: Request, next: Next) -> Response {
     }
     if let Err(f) = net.audit(&caller, &event).await {
         tracing::error!(status = f.status, "the audit log could not be written");
-        return error(
-            503,
-            IssueCode::Exception,
-            "the access could not be recorded in the audit log, so it is not answered; try again later",
-        );
+        return unaudited();
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// The answer to a request whose audit entry could not be written.
+fn unaudited() -> Response {
+    error(
+        503,
+        IssueCode::Exception,
+        "the access could not be recorded in the audit log, so it is not answered; try again later",
+    )
 }
 
 /// The action and interaction of a request, from its method and path.
@@ -255,8 +290,7 @@ fn describe(method: &Method, path: &str, status: u16) -> Event {
         status,
         entities: vec![],
         patients: vec![],
-        persons: vec![],
-        detail: None,
+        ..Default::default()
     }
 }
 

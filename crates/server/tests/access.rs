@@ -492,6 +492,43 @@ async fn run(store: Store) {
         .iter()
         .any(|e| e["agent"][1]["altId"] == "dr-tanaka" && e["subtype"][0]["code"] == "create");
     assert!(staffed, "the acting staff member is recorded");
+    // A write is recorded before it runs (no outcome yet) and once answered, the two entries
+    // tied by the request's id; a read has only its final entry.
+    let request_of = |e: &Value| {
+        e["entity"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["what"]["identifier"]["system"] == "urn:kizuna:request")
+            .and_then(|x| x["what"]["identifier"]["value"].as_str())
+            .map(String::from)
+            .expect("every entry names its request")
+    };
+    let started: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e.get("outcome").is_none())
+        .collect();
+    assert!(
+        started.iter().any(|e| e["subtype"][0]["code"] == "create"),
+        "a create is recorded before it runs"
+    );
+    for s in &started {
+        assert!(s["outcomeDesc"].as_str().unwrap().ends_with("-> started"));
+        assert_ne!(s["action"], "R", "only writes are recorded ahead: {s}");
+        let id = request_of(s);
+        let after: Vec<&Value> = entries.iter().filter(|e| request_of(e) == id).collect();
+        assert_eq!(after.len(), 2, "started, then answered: {after:#?}");
+        assert!(after[1].get("outcome").is_some());
+    }
+    let reads = entries
+        .iter()
+        .filter(|e| e["subtype"][0]["code"] == "read")
+        .map(request_of)
+        .collect::<Vec<_>>();
+    assert!(!reads.is_empty());
+    for id in reads {
+        assert_eq!(entries.iter().filter(|e| request_of(e) == id).count(), 1);
+    }
     for e in &entries {
         let text = e.to_string();
         assert!(
