@@ -127,6 +127,17 @@ pub async fn serve_store(
     config.max_body_bytes = max_body_mb * 1024 * 1024;
     let base = config.base_url.clone();
     tracing::info!(backend = store.backend_name(), %addr, "serving");
+    // The audit log's keys (who each entry concerns) are indexed in bulk, here every few
+    // seconds, so that a patient's log or the emergency list finds little left to index.
+    let indexer = store.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            if let Err(e) = indexer.index_audit_keys().await {
+                tracing::warn!(error = %e, "indexing the audit log's keys failed; retrying");
+            }
+        }
+    });
     match tls {
         Some(setup) => {
             let (tls_config, auth) = kizuna_server::tls::configure(&setup)

@@ -242,7 +242,8 @@ async fn the_patients_log_spans_entries_written_before_keys() {
     {
         let db = rusqlite::Connection::open(tmp.path().join("data").join("kizuna.db")).unwrap();
         db.execute_batch(
-            "DROP TABLE audit_key; DROP TABLE audit_keyed_from;
+            "DROP TABLE audit_key; DROP TABLE audit_key_state;
+             ALTER TABLE audit_log DROP COLUMN keys;
              DELETE FROM schema_migrations WHERE version = 7;",
         )
         .unwrap();

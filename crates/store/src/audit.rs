@@ -112,6 +112,111 @@ pub fn verify<'a>(
     Ok((prev, prev_seq))
 }
 
+/// An entry's keys as stored beside it: one per line (keys hold no line breaks), or NULL.
+fn joined_keys(e: &AuditEntry) -> Option<String> {
+    let mut keys: Vec<&str> = e
+        .keys
+        .iter()
+        .map(String::as_str)
+        .filter(|k| !k.is_empty() && !k.contains('\n'))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    (!keys.is_empty()).then(|| keys.join("\n"))
+}
+
+/// Entries whose keys one indexing step moves into `audit_key`.
+const INDEX_STEP: i64 = 20_000;
+
+/// Indexes the keys of entries appended since the last call (`audit_key_state.indexed_upto`)
+/// into `audit_key`, sorted, in steps of [`INDEX_STEP`] entries; answers how many keys. Keys
+/// are indexed in bulk rather than on append: one random B-tree insert per key on every
+/// append cost a third of the embedded store's audited read throughput.
+pub(crate) fn index_keys_sqlite(
+    conn: &mut rusqlite::Connection,
+) -> Result<usize, crate::StoreError> {
+    let mut total = 0;
+    loop {
+        let tx = conn.transaction()?;
+        let upto: i64 =
+            tx.query_row("SELECT indexed_upto FROM audit_key_state", [], |r| r.get(0))?;
+        let rows: Vec<(i64, Option<String>)> = {
+            let mut st = tx.prepare_cached(
+                "SELECT seq, keys FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = st.query_map(rusqlite::params![upto, INDEX_STEP], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        let Some(last) = rows.last().map(|r| r.0) else {
+            return Ok(total);
+        };
+        let pairs = key_pairs(&rows);
+        {
+            let mut ins =
+                tx.prepare_cached("INSERT OR IGNORE INTO audit_key (key, seq) VALUES (?1, ?2)")?;
+            for (k, seq) in &pairs {
+                ins.execute(rusqlite::params![k, seq])?;
+            }
+        }
+        tx.execute(
+            "UPDATE audit_key_state SET indexed_upto = ?1",
+            rusqlite::params![last],
+        )?;
+        tx.commit()?;
+        total += pairs.len();
+    }
+}
+
+/// [`index_keys_sqlite`] on PostgreSQL; concurrent callers (other nodes too) take turns.
+pub(crate) async fn index_keys_postgres(
+    client: &mut tokio_postgres::Client,
+) -> Result<usize, crate::StoreError> {
+    let mut total = 0;
+    loop {
+        let tx = client.transaction().await?;
+        let upto: i64 = tx
+            .query_one("SELECT indexed_upto FROM audit_key_state FOR UPDATE", &[])
+            .await?
+            .get(0);
+        let rows: Vec<(i64, Option<String>)> = tx
+            .query(
+                "SELECT seq, keys FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&upto, &INDEX_STEP],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let Some(last) = rows.last().map(|r| r.0) else {
+            return Ok(total);
+        };
+        let pairs = key_pairs(&rows);
+        let (keys, seqs): (Vec<&str>, Vec<i64>) = pairs.iter().map(|(k, s)| (*k, *s)).unzip();
+        tx.execute(
+            "INSERT INTO audit_key (key, seq) SELECT k, s FROM unnest($1::text[], $2::bigint[]) AS x(k, s)
+             ON CONFLICT DO NOTHING",
+            &[&keys, &seqs],
+        )
+        .await?;
+        tx.execute("UPDATE audit_key_state SET indexed_upto = $1", &[&last])
+            .await?;
+        tx.commit().await?;
+        total += pairs.len();
+    }
+}
+
+/// The (key, seq) pairs of stored rows, sorted (the order the index is written in).
+fn key_pairs(rows: &[(i64, Option<String>)]) -> Vec<(&str, i64)> {
+    let mut pairs: Vec<(&str, i64)> = rows
+        .iter()
+        .flat_map(|(seq, keys)| keys.iter().flat_map(|k| k.lines()).map(|k| (k, *seq)))
+        .collect();
+    pairs.sort_unstable();
+    pairs
+}
+
 /// Appends `entries` in order at `recorded` on SQLite (inside the writer's transaction);
 /// answers their `seq`s.
 pub(crate) fn append_sqlite(
@@ -128,18 +233,20 @@ pub(crate) fn append_sqlite(
         .ok();
     let (mut seq, mut prev) = last.unwrap_or((0, GENESIS.to_string()));
     let mut ins = tx.prepare_cached(
-        "INSERT INTO audit_log (seq, recorded, entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO audit_log (seq, recorded, entry, prev_hash, hash, keys) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    let mut key =
-        tx.prepare_cached("INSERT OR IGNORE INTO audit_key (key, seq) VALUES (?1, ?2)")?;
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
         seq += 1;
         let hash = chain_hash(&prev, seq, recorded, &e.entry);
-        ins.execute(rusqlite::params![seq, recorded, e.entry, prev, hash])?;
-        for k in &e.keys {
-            key.execute(rusqlite::params![k, seq])?;
-        }
+        ins.execute(rusqlite::params![
+            seq,
+            recorded,
+            e.entry,
+            prev,
+            hash,
+            joined_keys(e)
+        ])?;
         out.push(seq);
         prev = hash;
     }
@@ -166,7 +273,7 @@ pub(crate) async fn append_postgres_many(
     };
     let (mut seqs, mut times, mut texts, mut hashes, mut prevs) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut keys, mut key_seqs): (Vec<&str>, Vec<i64>) = (Vec::new(), Vec::new());
+    let mut keys: Vec<Option<String>> = Vec::new();
     let mut per_job = Vec::with_capacity(jobs.len());
     for (entries, recorded) in jobs {
         let mut mine = Vec::with_capacity(entries.len());
@@ -176,13 +283,7 @@ pub(crate) async fn append_postgres_many(
             seqs.push(seq);
             times.push(*recorded);
             texts.push(e.entry.as_str());
-            let mut mine_keys: Vec<&str> = e.keys.iter().map(String::as_str).collect();
-            mine_keys.sort_unstable();
-            mine_keys.dedup();
-            for k in mine_keys {
-                keys.push(k);
-                key_seqs.push(seq);
-            }
+            keys.push(joined_keys(e));
             prevs.push(prev);
             prev = hash.clone();
             hashes.push(hash);
@@ -191,18 +292,11 @@ pub(crate) async fn append_postgres_many(
         per_job.push(mine);
     }
     tx.execute(
-        "INSERT INTO audit_log (seq, recorded, entry, prev_hash, hash)
-         SELECT s, r, e, p, h FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS x(s, r, e, p, h)",
-        &[&seqs, &times, &texts, &prevs, &hashes],
+        "INSERT INTO audit_log (seq, recorded, entry, prev_hash, hash, keys)
+         SELECT s, r, e, p, h, k FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) AS x(s, r, e, p, h, k)",
+        &[&seqs, &times, &texts, &prevs, &hashes, &keys],
     )
     .await?;
-    if !keys.is_empty() {
-        tx.execute(
-            "INSERT INTO audit_key (key, seq) SELECT k, s FROM unnest($1::text[], $2::bigint[]) AS x(k, s)",
-            &[&keys, &key_seqs],
-        )
-        .await?;
-    }
     Ok(per_job)
 }
 

@@ -530,6 +530,16 @@ impl Store {
         }
     }
 
+    /// Indexes the keys of the audit entries appended since the last call; answers how many.
+    /// [`Store::audit_by_keys`] does it first; calling it now and then (the server does, every
+    /// few seconds) keeps that catch-up short.
+    pub async fn index_audit_keys(&self) -> Result<usize, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.index_audit_keys().await,
+            Store::Postgres(s) => s.index_audit_keys().await,
+        }
+    }
+
     /// The newest entries (newest first, at most `limit`) appended with any of `keys`, and the
     /// first sequence number appended with keys: entries before it (written by a version
     /// without keys) are found only by reading the log ([`Store::audit_after`]).

@@ -103,15 +103,17 @@ const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
-    // 7: the audit log's keys (who it concerns), appended with the entries; entries before
-    // `audit_keyed_from.seq` have none (they were written before this version).
-    "CREATE TABLE audit_key (
+    // 7: the audit log's keys (who an entry concerns), appended with the entry (`keys`, one per
+    // line, outside the chain) and indexed later in bulk into `audit_key` (see `audit.rs`);
+    // entries before `keyed_from` have none (they were written before this version).
+    "ALTER TABLE audit_log ADD COLUMN keys TEXT;
+    CREATE TABLE audit_key (
         key TEXT NOT NULL,
         seq INTEGER NOT NULL,
         PRIMARY KEY (key, seq)
     ) WITHOUT ROWID;
-    CREATE TABLE audit_keyed_from (seq INTEGER NOT NULL);
-    INSERT INTO audit_keyed_from SELECT coalesce(max(seq), 0) + 1 FROM audit_log;
+    CREATE TABLE audit_key_state (keyed_from INTEGER NOT NULL, indexed_upto INTEGER NOT NULL);
+    INSERT INTO audit_key_state SELECT coalesce(max(seq), 0) + 1, coalesce(max(seq), 0) FROM audit_log;
     CREATE TRIGGER audit_key_no_update BEFORE UPDATE ON audit_key
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     CREATE TRIGGER audit_key_no_delete BEFORE DELETE ON audit_key
@@ -132,6 +134,9 @@ enum Job {
     Batch(Pending),
     Reindex {
         items: Vec<Reindexed>,
+        reply: oneshot::Sender<Result<usize, StoreError>>,
+    },
+    IndexAuditKeys {
         reply: oneshot::Sender<Result<usize, StoreError>>,
     },
     SetIndexFormat {
@@ -165,6 +170,9 @@ fn run_alone(conn: &mut Connection, job: Job) {
                 Ok(seqs)
             })();
             let _ = reply.send(r);
+        }
+        Job::IndexAuditKeys { reply } => {
+            let _ = reply.send(crate::audit::index_keys_sqlite(conn));
         }
         Job::SetIndexFormat { version, reply } => {
             let r = conn
@@ -461,12 +469,18 @@ impl SqliteStore {
         .await
     }
 
+    /// See [`crate::Store::index_audit_keys`]: a write, so it goes through the writer.
+    pub async fn index_audit_keys(&self) -> Result<usize, StoreError> {
+        self.ask(|reply| Job::IndexAuditKeys { reply }).await
+    }
+
     /// See [`crate::Store::audit_by_keys`].
     pub async fn audit_by_keys(
         &self,
         keys: &[String],
         limit: usize,
     ) -> Result<(Vec<crate::audit::AuditRecord>, i64), StoreError> {
+        self.index_audit_keys().await?;
         let keys = keys.to_vec();
         self.read_blocking(move |c| {
             let marks = vec!["?"; keys.len()].join(", ");
@@ -483,7 +497,8 @@ impl SqliteStore {
                 crate::audit::from_sqlite,
             )?;
             let found = rows.collect::<Result<Vec<_>, _>>()?;
-            let from: i64 = c.query_row("SELECT seq FROM audit_keyed_from", [], |r| r.get(0))?;
+            let from: i64 =
+                c.query_row("SELECT keyed_from FROM audit_key_state", [], |r| r.get(0))?;
             Ok((found, from))
         })
         .await

@@ -111,15 +111,17 @@ const MIGRATIONS: &[&str] = &[
         FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
     CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
         FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();"#,
-    // 7: the audit log's keys (who it concerns), appended with the entries; entries before
-    // `audit_keyed_from.seq` have none (they were written before this version).
-    r#"CREATE TABLE audit_key (
+    // 7: the audit log's keys (who an entry concerns), appended with the entry (`keys`, one per
+    // line, outside the chain) and indexed later in bulk into `audit_key` (see `audit.rs`);
+    // entries before `keyed_from` have none (they were written before this version).
+    r#"ALTER TABLE audit_log ADD COLUMN keys TEXT;
+    CREATE TABLE audit_key (
         key TEXT NOT NULL,
         seq BIGINT NOT NULL,
         PRIMARY KEY (key, seq)
     );
-    CREATE TABLE audit_keyed_from (seq BIGINT NOT NULL);
-    INSERT INTO audit_keyed_from SELECT coalesce(max(seq), 0) + 1 FROM audit_log;
+    CREATE TABLE audit_key_state (keyed_from BIGINT NOT NULL, indexed_upto BIGINT NOT NULL);
+    INSERT INTO audit_key_state SELECT coalesce(max(seq), 0) + 1, coalesce(max(seq), 0) FROM audit_log;
     CREATE TRIGGER audit_key_no_change BEFORE UPDATE OR DELETE ON audit_key
         FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
     CREATE TRIGGER audit_key_no_truncate BEFORE TRUNCATE ON audit_key
@@ -405,12 +407,19 @@ impl PostgresStore {
         Ok(rows.iter().map(crate::audit::from_postgres).collect())
     }
 
+    /// See [`crate::Store::index_audit_keys`].
+    pub async fn index_audit_keys(&self) -> Result<usize, StoreError> {
+        let mut client = self.client().await?;
+        crate::audit::index_keys_postgres(&mut client).await
+    }
+
     /// See [`crate::Store::audit_by_keys`].
     pub async fn audit_by_keys(
         &self,
         keys: &[String],
         limit: usize,
     ) -> Result<(Vec<crate::audit::AuditRecord>, i64), StoreError> {
+        self.index_audit_keys().await?;
         let client = self.client().await?;
         let sql = format!(
             "SELECT {} FROM audit_log WHERE seq IN (
@@ -420,7 +429,7 @@ impl PostgresStore {
         );
         let rows = client.query(&sql, &[&keys, &(limit as i64)]).await?;
         let from: i64 = client
-            .query_one("SELECT seq FROM audit_keyed_from", &[])
+            .query_one("SELECT keyed_from FROM audit_key_state", &[])
             .await?
             .get(0);
         Ok((rows.iter().map(crate::audit::from_postgres).collect(), from))
