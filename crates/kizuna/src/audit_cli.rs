@@ -49,6 +49,24 @@ enum AuditCommand {
     },
 }
 
+/// Appends a checkpoint signing the log's head with the node's key, unless the head is empty or
+/// is the checkpoint `certified` (the sequence number of the last one made); answers the new
+/// checkpoint's sequence number and the head it certifies.
+pub async fn certify_head(
+    store: &kizuna_store::Store,
+    key_pem: &str,
+    cert_pem: &str,
+    certified: i64,
+) -> Result<Option<(i64, (i64, String))>> {
+    let (seq, hash) = store.audit_head().await?;
+    if seq == 0 || seq == certified {
+        return Ok(None);
+    }
+    let entry = kizuna_trust::checkpoint::sign(seq, &hash, key_pem, cert_pem)?;
+    let at = store.append_audit(vec![entry.into()]).await?;
+    Ok(at.first().map(|at| (*at, (seq, hash))))
+}
+
 pub async fn run(a: AuditArgs) -> Result<ExitCode> {
     use kizuna_store::audit::{Break, GENESIS, verify};
     use kizuna_trust::checkpoint;
@@ -58,16 +76,12 @@ pub async fn run(a: AuditArgs) -> Result<ExitCode> {
             let read = |p: &PathBuf| {
                 std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
             };
-            let (seq, hash) = store.audit_head().await?;
-            if seq == 0 {
+            let Some((at, (seq, hash))) =
+                certify_head(&store, &read(&key)?, &read(&cert)?, 0).await?
+            else {
                 bail!("the audit log is empty: nothing to certify yet");
-            }
-            let entry = checkpoint::sign(seq, &hash, &read(&key)?, &read(&cert)?)?;
-            let at = store.append_audit(vec![entry.into()]).await?;
-            println!(
-                "checkpoint {} certifies entry {seq} (hash {hash})",
-                at.first().copied().unwrap_or_default()
-            );
+            };
+            println!("checkpoint {at} certifies entry {seq} (hash {hash})");
             return Ok(ExitCode::SUCCESS);
         }
         AuditCommand::Verify { store, ca } => (store.open().await?, ca),

@@ -51,6 +51,11 @@ struct TlsArgs {
     /// SMART Backend Services: the clients `kizuna smart register` wrote (turns on /auth/token)
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     smart_clients: Option<PathBuf>,
+    /// With mutual TLS: sign a checkpoint of the audit log's head with this server's key this
+    /// often, in seconds, when entries were added since the last (0: never; `kizuna audit
+    /// checkpoint` does it by hand)
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    checkpoint_seconds: u64,
 }
 
 impl TlsArgs {
@@ -87,6 +92,16 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
     crate::cli::warn_if_index_outdated(&store).await?;
     let tls = a.tls.setup()?;
     let smart = a.tls.smart_clients.clone();
+    if let Some(setup) = &tls
+        && a.tls.checkpoint_seconds > 0
+    {
+        spawn_checkpoints(
+            store.clone(),
+            setup.key_pem.clone(),
+            setup.cert_pem.clone(),
+            std::time::Duration::from_secs(a.tls.checkpoint_seconds),
+        );
+    }
     serve_store(
         store,
         a.addr,
@@ -96,6 +111,22 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
         |_| {},
     )
     .await
+}
+
+/// Signs a checkpoint of the audit log every `every` while entries keep coming (see
+/// `kizuna audit checkpoint`).
+fn spawn_checkpoints(store: Store, key_pem: String, cert_pem: String, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut certified = 0;
+        loop {
+            tokio::time::sleep(every).await;
+            match crate::audit_cli::certify_head(&store, &key_pem, &cert_pem, certified).await {
+                Ok(Some((at, _))) => certified = at,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "the audit checkpoint failed; retrying"),
+            }
+        }
+    });
 }
 
 /// Serves `store` until Ctrl-C/SIGTERM; `ready` runs with the base URL once requests are accepted.

@@ -194,6 +194,7 @@ fn authorities_issue_revoke_and_publish_crls_that_openssl_agrees_with() {
         .arg(dir.join("network-ca.pem"))
         .arg("--client-crl")
         .arg(dir.join("crl").join("network.crl.pem"))
+        .args(["--checkpoint-seconds", "1"])
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -225,8 +226,23 @@ fn authorities_issue_revoke_and_publish_crls_that_openssl_agrees_with() {
         refused.ends_with("\n401") && refused.contains("no client certificate"),
         "{refused}"
     );
+    // The node signs checkpoints of its audit log by itself (here every second).
+    std::thread::sleep(std::time::Duration::from_millis(2500));
     let _ = child.kill();
     let _ = child.wait();
+    let o = Command::new(env!("CARGO_BIN_EXE_kizuna"))
+        .args(["audit", "verify", "--data"])
+        .arg(tmp.path().join("data"))
+        .arg("--ca")
+        .arg(dir.join("network-ca.pem"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let verified = text(&o);
+    assert!(
+        o.status.success() && verified.contains("signed checkpoints verified"),
+        "{verified}"
+    );
 
     // A software card: it signs a challenge with the right PIN (OpenSSL verifies the signature
     // with the card certificate's key), and locks after three wrong PINs.
