@@ -56,7 +56,13 @@ fn put_card(dir: &Path, port: u16, extra: &[&str]) -> (OnReader, Vec<u8>) {
     std::fs::write(dir.join("card.der"), &der).unwrap();
     std::fs::write(dir.join("card.key"), &issued.key_pem).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/jpki_card_emulator.py");
-    let child = Command::new("python3")
+    // Debian's Python, where test.sh installs python3-cryptography (a PATH python may lack it).
+    let python = if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let child = Command::new(python)
         .arg(script)
         .arg(port.to_string())
         .arg(dir.join("card.der"))
