@@ -62,7 +62,7 @@ if [ "$(id -u)" = 0 ]; then
 fi
 PCSCD_PID=
 cleanup() {
-  if [ -n "$PCSCD_PID" ]; then as_root kill "$(cat /run/pcscd/pcscd.pid 2>/dev/null || echo "$PCSCD_PID")" 2>/dev/null || true; fi
+  if [ -n "$PCSCD_PID" ]; then as_root kill "$(tr -d '\0' </run/pcscd/pcscd.pid 2>/dev/null || echo "$PCSCD_PID")" 2>/dev/null || true; fi
   run_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$PG_DIR"
 }
@@ -76,7 +76,7 @@ export KIZUNA_TEST_POSTGRES="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 # --- pcscd with a virtual reader, for the PC/SC card test ------------------------------------
 # pcscd serves one socket per machine: start it only if none runs, with a private reader
 # configuration whose only reader is vpcd's (two slots, on VPCD_PORT and VPCD_PORT + 1).
-if [ -f /run/pcscd/pcscd.pid ] && kill -0 "$(cat /run/pcscd/pcscd.pid)" 2>/dev/null; then
+if [ -f /run/pcscd/pcscd.pid ] && kill -0 "$(tr -d '\0' </run/pcscd/pcscd.pid)" 2>/dev/null; then
   echo "warning: a pcscd is running already; the PC/SC card test will say it did not run" >&2
 else
   VPCD_PORT=$((PG_PORT + 1))

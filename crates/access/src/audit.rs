@@ -328,7 +328,20 @@ fn person_key(person: &str) -> String {
 /// The keys an event is found by: the patients and persons it concerns, and whether it is an
 /// emergency access (and whose).
 fn keys_of(caller: &Caller, event: &Event) -> Vec<String> {
+    if event.started {
+        // No outcome yet: the request's final entry is the one the patient sees.
+        return Vec::new();
+    }
     let mut keys: Vec<String> = event.patients.clone();
+    // A refused or empty answer names its target only as an entity (e.g. `Patient/x`).
+    keys.extend(
+        event
+            .entities
+            .iter()
+            .take(MAX_ENTITIES)
+            .filter(|e| e.starts_with("Patient/"))
+            .cloned(),
+    );
     keys.extend(event.persons.iter().map(|p| person_key(p)));
     if event.subtype == "emergency-access" && (200..400).contains(&event.status) {
         keys.push(EMERGENCY_KEY.into());

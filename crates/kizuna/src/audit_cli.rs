@@ -49,8 +49,8 @@ enum AuditCommand {
     },
 }
 
-/// Appends a checkpoint signing the log's head with the node's key, unless the head is empty or
-/// is the checkpoint `certified` (the sequence number of the last one made); answers the new
+/// Appends a checkpoint signing the log's head with the node's key, unless the log is empty or
+/// its head is a checkpoint already (`certified`: the last one made here); answers the new
 /// checkpoint's sequence number and the head it certifies.
 pub async fn certify_head(
     store: &kizuna_store::Store,
@@ -60,6 +60,14 @@ pub async fn certify_head(
 ) -> Result<Option<(i64, (i64, String))>> {
     let (seq, hash) = store.audit_head().await?;
     if seq == 0 || seq == certified {
+        return Ok(None);
+    }
+    // Nothing new since the last checkpoint (this node's, or another's on the same database).
+    let head = store.audit_after(seq - 1, 1).await?;
+    if head
+        .first()
+        .is_some_and(|h| kizuna_trust::checkpoint::read(&h.entry).is_some())
+    {
         return Ok(None);
     }
     let entry = kizuna_trust::checkpoint::sign(seq, &hash, key_pem, cert_pem)?;

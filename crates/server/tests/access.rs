@@ -442,6 +442,13 @@ async fn run(store: Store) {
             .any(|w| w.contains("絆クリニック") && w.contains("閲覧しました")),
         "{words:?}"
     );
+    // Refusals before consent show too (their target is the patient, their answer empty).
+    assert!(
+        words
+            .iter()
+            .any(|w| w.contains("絆クリニック") && w.contains("拒否されました")),
+        "{words:?}"
+    );
     // An institution cannot read the patient's log.
     let (status, _) = call(
         Some(clinic.clone()),

@@ -141,7 +141,8 @@ impl Io<'_> {
     fn transmit(&self, command: &[u8]) -> Result<(Vec<u8>, u16), CardError> {
         let mut data = Vec::new();
         let mut next = command.to_vec();
-        loop {
+        // A card that keeps answering "more data" is broken: 64 parts exceed any JPKI answer.
+        for _ in 0..64 {
             let mut buf = [0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
             let answer = self
                 .0
@@ -158,6 +159,9 @@ impl Io<'_> {
             }
             return Ok((data, sw));
         }
+        Err(CardError::Unusable(
+            "the card never finished its answer".into(),
+        ))
     }
 
     /// Sends `command` and expects `9000`.
@@ -245,7 +249,13 @@ impl Card for JpkiCard {
                 "the card's certificate has an indefinite length".into(),
             ));
         };
-        io.read_binary(0, head.len() - rest.len() + body)
+        let len = head.len() - rest.len() + body;
+        if len > 0x8000 {
+            return Err(CardError::Unusable(
+                "the card's certificate is larger than its file can be".into(),
+            ));
+        }
+        io.read_binary(0, len)
     }
 
     fn sign(&mut self, pin: &str, message: &[u8]) -> Result<Vec<u8>, CardError> {
