@@ -352,8 +352,9 @@ fn keys_of(caller: &Caller, event: &Event) -> Vec<String> {
     keys
 }
 
-/// The newest entries (at most `limit`, newest first) with any of `keys` that `keep` accepts;
-/// entries written before the log had keys are read in full and filtered by `keep`.
+/// The newest entries (at most `limit`, newest first) appended with any of `keys`; entries
+/// written before the log had keys are read in full, and `keep` (the same selection as the
+/// keys make) picks among them.
 async fn by_keys(
     store: &kizuna_store::Store,
     keys: &[String],
@@ -361,11 +362,9 @@ async fn by_keys(
     keep: impl FnMut(&Value) -> bool,
 ) -> Result<Vec<Value>, Failure> {
     let (found, keyed_from) = store.audit_by_keys(keys, limit).await?;
-    let mut keep = keep;
     let mut out: Vec<Value> = found
         .iter()
         .filter_map(|rec| serde_json::from_str::<Value>(&rec.entry).ok())
-        .filter(|ev| keep(ev))
         .collect();
     if out.len() < limit && keyed_from > 1 {
         out.extend(scan(store, keyed_from, limit - out.len(), keep).await?);

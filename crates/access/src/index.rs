@@ -69,18 +69,7 @@ pub(crate) async fn search(
             issues,
             deleted: None,
         })?;
-    let spec = kizuna_store::SearchSpec {
-        types: vec![rtype.to_string()],
-        filters: query.filters,
-        sort: vec![],
-        count: limit,
-        cursor: None,
-        backward: false,
-        total: false,
-        budget: std::time::Duration::from_secs(30),
-        compartment: None,
-        access: None,
-    };
+    let spec = kizuna_store::SearchSpec::matching(rtype, &query.filters, limit);
     let hits = records.store().search(spec).await?.hits;
     hits.into_iter()
         .filter_map(|h| h.version.body.map(|b| (h.version.id, b)))

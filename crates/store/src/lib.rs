@@ -425,7 +425,7 @@ impl Store {
         limit: usize,
         access: Option<Arc<Access>>,
     ) -> Result<Vec<String>, StoreError> {
-        let mut spec = find_spec(rtype, filters, limit);
+        let mut spec = SearchSpec::matching(rtype, filters, limit);
         spec.access = access;
         let result = self.search(spec).await?;
         Ok(sorted_ids(result.hits))
@@ -615,19 +615,23 @@ impl Store {
     }
 }
 
-/// The search behind [`Store::find`] and match conditions.
-fn find_spec(rtype: &str, filters: &[kizuna_search::Filter], limit: usize) -> SearchSpec {
-    SearchSpec {
-        types: vec![rtype.to_string()],
-        filters: filters.to_vec(),
-        sort: Vec::new(),
-        count: limit,
-        cursor: None,
-        backward: false,
-        total: false,
-        budget: std::time::Duration::from_secs(30),
-        compartment: None,
-        access: None,
+impl SearchSpec {
+    /// A plain search of `rtype` for up to `limit` matches of `filters`, unsorted, without
+    /// total, compartment or access condition: the search behind [`Store::find`], match
+    /// conditions and the node's own lookups.
+    pub fn matching(rtype: &str, filters: &[kizuna_search::Filter], limit: usize) -> SearchSpec {
+        SearchSpec {
+            types: vec![rtype.to_string()],
+            filters: filters.to_vec(),
+            sort: Vec::new(),
+            count: limit,
+            cursor: None,
+            backward: false,
+            total: false,
+            budget: std::time::Duration::from_secs(30),
+            compartment: None,
+            access: None,
+        }
     }
 }
 

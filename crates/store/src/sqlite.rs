@@ -8,8 +8,7 @@
 use crate::search::{self, Arg, Dialect, Hit, SearchResult, SearchSpec, SortValue, Sql};
 use crate::{
     Batch, Condition, HistoryPage, HistoryQuery, IndexRows, Live, Method, Micros, Reindexed, Stats,
-    StoreError, Version, Write, WriteOutcome, Written, find_spec, next_timestamp, sorted_ids,
-    stamp,
+    StoreError, Version, Write, WriteOutcome, Written, next_timestamp, sorted_ids, stamp,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -852,7 +851,11 @@ fn apply(c: &Connection, batch: Batch, last_ts: &mut Micros) -> Result<Vec<Writt
                 filters,
                 ids,
                 ..
-            } => sorted_ids(run_search(c, &find_spec(rtype, filters, ids.len() + 1))?.hits) == *ids,
+            } => {
+                sorted_ids(
+                    run_search(c, &SearchSpec::matching(rtype, filters, ids.len() + 1))?.hits,
+                ) == *ids
+            }
         };
         if !holds {
             let on_fail = match cond {

@@ -51,8 +51,14 @@ fn pcsc_error(what: &str, e: pcsc::Error) -> CardError {
 
 /// The names of the PC/SC readers this machine has.
 pub fn readers() -> Result<Vec<String>, CardError> {
-    let ctx = pcsc::Context::establish(pcsc::Scope::User)
-        .map_err(|e| pcsc_error("no PC/SC service", e))?;
+    reader_names(&context()?)
+}
+
+fn context() -> Result<pcsc::Context, CardError> {
+    pcsc::Context::establish(pcsc::Scope::User).map_err(|e| pcsc_error("no PC/SC service", e))
+}
+
+fn reader_names(ctx: &pcsc::Context) -> Result<Vec<String>, CardError> {
     match ctx.list_readers_owned() {
         Ok(names) => Ok(names
             .into_iter()
@@ -80,9 +86,8 @@ impl JpkiCard {
     /// Connects to the card in `reader`, or in the only reader if `None`; checks that it holds
     /// the JPKI application.
     pub fn connect(reader: Option<&str>) -> Result<JpkiCard, CardError> {
-        let ctx = pcsc::Context::establish(pcsc::Scope::User)
-            .map_err(|e| pcsc_error("no PC/SC service", e))?;
-        let names = readers()?;
+        let ctx = context()?;
+        let names = reader_names(&ctx)?;
         let name = match reader {
             Some(r) => names
                 .iter()

@@ -81,9 +81,12 @@ impl PostgresStore {
                     on_fail,
                 } => (
                     crate::sorted_ids(
-                        super::run_search(&**tx, &crate::find_spec(rtype, filters, ids.len() + 1))
-                            .await?
-                            .hits,
+                        super::run_search(
+                            &**tx,
+                            &crate::SearchSpec::matching(rtype, filters, ids.len() + 1),
+                        )
+                        .await?
+                        .hits,
                     ) == *ids,
                     *on_fail,
                 ),
