@@ -676,6 +676,35 @@ fn lookup<'a>(
     (val.filter(|v| !v.is_null()), ext.filter(|v| !v.is_null()))
 }
 
+/// The element reached from `resource` by `steps` (see [`super::element_at`]).
+pub(super) fn element_at<'a>(resource: &'a Value, steps: &[super::Step<'_>]) -> Option<Item<'a>> {
+    let mut cur = Item::Node(resource_node(resource));
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < steps.len() {
+        let super::Step::Key(key) = steps[i] else {
+            return None;
+        };
+        let Item::Node(n) = &cur else { return None };
+        let (Some(scope), Some(obj)) = (n.scope, children_object(n)) else {
+            return None;
+        };
+        let (elem, v) = MODEL.scopes[scope as usize].by_json(key)?;
+        out.clear();
+        push_variant(n, obj, elem, v as usize, &mut out);
+        let index = match steps.get(i + 1) {
+            Some(super::Step::Index(k)) => {
+                i += 1;
+                *k
+            }
+            _ => 0,
+        };
+        cur = out.drain(..).nth(index)?;
+        i += 1;
+    }
+    Some(cur)
+}
+
 /// Every child of a node, in the order of the JSON properties (`children()`).
 pub(super) fn children<'a>(item: &Item<'a>, out: &mut Vec<Item<'a>>) {
     let Item::Node(n) = item else { return };

@@ -304,6 +304,21 @@ pub fn evaluate_on<'a>(
     eval::Evaluator::new(&root, context).run(&expr.ast)
 }
 
+/// One step from an element to a child: a JSON property name (`valueQuantity`, `birthDate`,
+/// `contained`) or the index of an item of the repeating element just named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step<'s> {
+    Key(&'s str),
+    Index(usize),
+}
+
+/// The element of `resource` that `steps` lead to, typed as FHIRPath sees it, for evaluating an
+/// expression with it as `%context` (an invariant of that element). A key without an index
+/// takes the first item. None if the steps lead nowhere.
+pub fn element_at<'a>(resource: &'a Value, steps: &[Step<'_>]) -> Option<Item<'a>> {
+    eval::element_at(resource, steps)
+}
+
 /// The members of `text` if it is a union at its top level (`A.x | (B.y as Quantity)` gives
 /// `A.x` and `(B.y as Quantity)`, as written), or `text` alone. Operators that bind more
 /// loosely than `|` at the top level (`=`, `and`, `in` ...) make it one member; so does a
