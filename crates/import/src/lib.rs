@@ -93,6 +93,8 @@ pub enum ImportError {
         "the store refused a batch: {0} (everything before it is stored; importing again resumes safely)"
     )]
     Store(#[from] StoreError),
+    #[error("the installed implementation guides cannot be loaded: {0}")]
+    Profiles(String),
 }
 
 /// One unit of work from the reader: raw text of resources with their sources.
@@ -182,6 +184,13 @@ async fn pipeline(
 ) -> Result<Report, ImportError> {
     let mut report = Report::default();
     let mut pending = std::collections::VecDeque::new();
+    // Imported resources meet the installed profiles they claim, as any write does.
+    let profiles = kizuna_records::profiles::Profiles::default();
+    profiles
+        .refresh(store)
+        .await
+        .map_err(|e| ImportError::Profiles(e.to_string()))?;
+    let profiles = profiles.current();
     // Validation leaves one core to the store's writer, which is the slower stage: on two
     // cores, letting validation take both made the import about a fifth slower.
     let workers =
@@ -193,9 +202,10 @@ async fn pipeline(
             match rx.recv().await {
                 Some(Ok(chunk)) => {
                     let gate = gate.clone();
+                    let profiles = profiles.clone();
                     pending.push_back(tokio::spawn(async move {
                         let _permit = gate.acquire_owned().await;
-                        tokio::task::spawn_blocking(move || prepare(chunk)).await
+                        tokio::task::spawn_blocking(move || prepare(chunk, &profiles)).await
                     }))
                 }
                 Some(Err(e)) => return Err(e),
@@ -463,7 +473,7 @@ fn bundle_items(file: &Arc<PathBuf>, v: Value) -> Vec<(Source, Item)> {
 type Prepared = Vec<(Source, Result<(String, Write), String>)>;
 
 /// Parses and validates a chunk (runs on the blocking pool, one chunk per core).
-fn prepare(chunk: Chunk) -> (Prepared, u64) {
+fn prepare(chunk: Chunk, profiles: &kizuna_profiles::Conformance) -> (Prepared, u64) {
     let out = chunk
         .items
         .into_iter()
@@ -489,7 +499,7 @@ fn prepare(chunk: Chunk) -> (Prepared, u64) {
                         o.insert("id".into(), Value::String(id.to_string()));
                     }
                 }
-                prepare_import(v)
+                prepare_import(v, profiles)
                     .map(|w| (rtype, w))
                     .map_err(|f| describe(&f.issues))
             });

@@ -48,6 +48,9 @@ enum Command {
     Smart(crate::smart_cli::SmartArgs),
     /// The patient index: register persons, link their Patients, merge, sharing choices
     Person(crate::person_cli::PersonArgs),
+    /// Implementation guides (FHIR packages such as JP Core and JP-CLINS): install, list,
+    /// remove, validate files against them
+    Ig(crate::ig_cli::IgArgs),
 }
 
 #[derive(Args)]
@@ -188,6 +191,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(a) => crate::audit_cli::run(a).await,
         Command::Smart(a) => crate::smart_cli::run(a),
         Command::Person(a) => crate::person_cli::run(a).await,
+        Command::Ig(a) => crate::ig_cli::run(a).await,
     }
 }
 

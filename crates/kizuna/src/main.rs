@@ -3,6 +3,7 @@
 
 mod audit_cli;
 mod cli;
+mod ig_cli;
 mod person_cli;
 mod pki_cli;
 mod serve_cli;

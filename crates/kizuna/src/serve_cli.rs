@@ -169,13 +169,36 @@ pub async fn serve_store(
             }
         }
     });
+    // The installed implementation guides: every write is validated against the profiles it
+    // claims; an install or removal by `kizuna ig` (another process, on PostgreSQL) is picked
+    // up within seconds.
+    let records = Records::new(store.clone());
+    records
+        .profiles()
+        .refresh(&store)
+        .await
+        .context("cannot load the installed implementation guides (`kizuna ig list` shows them)")?;
+    let profiles = records.profiles().clone();
+    let watched = store.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            match profiles.refresh(&watched).await {
+                Ok(true) => tracing::info!("implementation guides reloaded"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "reloading the implementation guides failed; keeping the ones loaded")
+                }
+            }
+        }
+    });
     match tls {
         Some(setup) => {
             let (tls_config, auth) = kizuna_server::tls::configure(&setup)
                 .map_err(|e| anyhow::anyhow!("cannot set up mutual TLS: {e}"))?;
             let cards: Option<std::sync::Arc<dyn kizuna_access::CardTrust>> =
                 setup.card.is_some().then(|| auth.clone() as _);
-            let network = kizuna_access::Network::with_random_key(Records::new(store), cards)
+            let network = kizuna_access::Network::with_random_key(records, cards)
                 .map_err(|e| anyhow::anyhow!(e))?;
             let smart = match &a_smart {
                 Some(file) => Some(std::sync::Arc::new(
@@ -199,7 +222,7 @@ pub async fn serve_store(
                 .context("the server stopped with an error")?;
         }
         None => {
-            let app = kizuna_server::app(Records::new(store), config)
+            let app = kizuna_server::app(records, config)
                 .map_err(|e| anyhow::anyhow!("cannot start the server: {e}"))?;
             println!("Kizuna FHIR R4 server ready at {base}");
             ready(&base);

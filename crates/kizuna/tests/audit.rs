@@ -244,7 +244,8 @@ async fn the_patients_log_spans_entries_written_before_keys() {
         db.execute_batch(
             "DROP TABLE audit_key; DROP TABLE audit_key_state;
              ALTER TABLE audit_log DROP COLUMN keys;
-             DELETE FROM schema_migrations WHERE version = 7;",
+             DROP TABLE ig_package;
+             DELETE FROM schema_migrations WHERE version >= 7;",
         )
         .unwrap();
         let mut prev = kizuna_store::audit::GENESIS.to_string();

@@ -4,6 +4,7 @@
 
 use crate::{Failure, Result};
 use kizuna_fhir::{Issue, IssueCode, json::is_valid_id, r4, validate_resource};
+use kizuna_profiles::Conformance;
 use kizuna_store::{IndexRows, Method, Version, Write};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -11,7 +12,7 @@ use sha2::{Digest, Sha256};
 /// Prepares a resource for bulk loading: validated, with its content hash and index rows, as a
 /// store write that keeps the resource's own id and creates no version when nothing changed.
 /// Pure and synchronous, so loaders can run it on every core.
-pub fn prepare_import(body: Value) -> Result<Write> {
+pub fn prepare_import(body: Value, profiles: &Conformance) -> Result<Write> {
     let rtype = body
         .get("resourceType")
         .and_then(Value::as_str)
@@ -26,7 +27,7 @@ pub fn prepare_import(body: Value) -> Result<Write> {
         ));
     };
     check_id(&id)?;
-    let body = incoming(&rtype, body, Some(&id), "import")?;
+    let body = incoming(&rtype, body, Some(&id), "import", profiles)?;
     Ok(put_write(&rtype, &id, body, Method::Put, true))
 }
 
@@ -85,12 +86,14 @@ pub(crate) fn depth(v: &Value) -> usize {
 }
 
 /// Checks and normalizes a resource arriving for `interaction`: a JSON object of type `rtype`,
-/// with `id` equal to `url_id` (update) or none kept (create), valid against R4.
+/// with `id` equal to `url_id` (update) or none kept (create), valid against R4 and against
+/// the installed profiles it (or a resource nested in it) claims.
 pub(crate) fn incoming(
     rtype: &str,
     mut body: Value,
     url_id: Option<&str>,
     interaction: &str,
+    profiles: &Conformance,
 ) -> Result<Value> {
     check_type(rtype)?;
     if depth(&body) > MAX_DEPTH {
@@ -171,11 +174,36 @@ pub(crate) fn incoming(
             obj.remove("meta");
         }
     }
-    let issues = validate_resource(&body);
+    let mut issues = validate_resource(&body);
+    if !profiles.packages().is_empty() {
+        issues.extend(profiles.validate(&as_stored(&body)).issues);
+    }
     if issues.iter().any(Issue::is_error) {
         return Err(Failure::issues(422, issues));
     }
     Ok(body)
+}
+
+/// `body` as it will be stored: with the `meta.versionId` and `meta.lastUpdated` the store
+/// stamps (placeholders here), which profiles may require.
+pub(crate) fn as_stored(body: &Value) -> std::borrow::Cow<'_, Value> {
+    let meta = body.get("meta");
+    if meta.is_some_and(|m| m.get("versionId").is_some() && m.get("lastUpdated").is_some()) {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    let mut v = body.clone();
+    if let Some(obj) = v.as_object_mut() {
+        let meta = obj
+            .entry("meta")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(m) = meta.as_object_mut() {
+            m.entry("versionId")
+                .or_insert_with(|| Value::String("1".into()));
+            m.entry("lastUpdated")
+                .or_insert_with(|| Value::String("1970-01-01T00:00:00Z".into()));
+        }
+    }
+    std::borrow::Cow::Owned(v)
 }
 
 pub(crate) fn check_type(rtype: &str) -> Result<()> {

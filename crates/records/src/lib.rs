@@ -16,8 +16,10 @@ mod bundle;
 mod criteria;
 mod history;
 mod incoming;
+pub mod profiles;
 mod scope;
 mod search;
+mod validate_op;
 
 use kizuna_fhir::{Issue, IssueCode};
 use kizuna_store::{
@@ -152,6 +154,7 @@ pub type Result<T> = std::result::Result<T, Failure>;
 pub struct Records {
     store: Store,
     scope: std::sync::Arc<Scope>,
+    profiles: std::sync::Arc<profiles::Profiles>,
 }
 
 impl Records {
@@ -159,11 +162,18 @@ impl Records {
         Records {
             store,
             scope: Default::default(),
+            profiles: Default::default(),
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The installed implementation guides' profiles every write is validated against
+    /// (refresh them after a package is installed or removed).
+    pub fn profiles(&self) -> &std::sync::Arc<profiles::Profiles> {
+        &self.profiles
     }
 
     /// `GET [type]/[id]`
@@ -220,7 +230,7 @@ impl Records {
         body: Value,
         if_none_exist: Option<&str>,
     ) -> Result<Reply> {
-        let body = incoming(rtype, body, None, "create")?;
+        let body = incoming(rtype, body, None, "create", &self.profiles.current())?;
         let criteria = if_none_exist
             .map(|q| Criteria::parse(rtype, q))
             .transpose()?;
@@ -257,7 +267,7 @@ impl Records {
         if_match: Option<u64>,
     ) -> Result<Reply> {
         check_id(id)?;
-        let body = incoming(rtype, body, Some(id), "update")?;
+        let body = incoming(rtype, body, Some(id), "update", &self.profiles.current())?;
         let conditions: Vec<Condition> = if_match_condition(rtype, id, if_match)
             .into_iter()
             .collect();
@@ -285,7 +295,13 @@ impl Records {
         for _ in 0..REPLANS {
             let body_id = body.get("id").and_then(Value::as_str);
             let (id, mut conditions) = self.conditional_target(rtype, &criteria, body_id).await?;
-            let body = incoming(rtype, with_id(body.clone(), &id), Some(&id), "update")?;
+            let body = incoming(
+                rtype,
+                with_id(body.clone(), &id),
+                Some(&id),
+                "update",
+                &self.profiles.current(),
+            )?;
             conditions.extend(if_match_condition(rtype, &id, if_match));
             let write = self.put_write(rtype, &id, body, Method::Put, true);
             let batch = Batch {
@@ -312,7 +328,7 @@ impl Records {
         let patch = parse_patch(patch)?;
         for _ in 0..REPLANS {
             let (doc, condition) = self.patch_current(rtype, id, &patch, if_match).await?;
-            let body = incoming(rtype, doc, Some(id), "patch")?;
+            let body = incoming(rtype, doc, Some(id), "patch", &self.profiles.current())?;
             let conditions = vec![condition];
             let write = self.put_write(rtype, id, body, Method::Patch, true);
             let batch = Batch {

@@ -126,6 +126,7 @@ impl Records {
         Records {
             store: self.store.clone(),
             scope: Arc::new(scope),
+            profiles: Arc::clone(&self.profiles),
         }
     }
 

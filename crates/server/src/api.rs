@@ -504,14 +504,19 @@ async fn type_search(
     post_search(&state, method, headers, query, body, Some(rtype)).await
 }
 
-/// `GET Patient/{id}/[type]` (compartment search) and `GET Patient/{id}/$everything`.
+/// `GET Patient/{id}/[type]` (compartment search), `GET Patient/{id}/$everything` and
+/// `[type]/{id}/$validate`.
 async fn compartment(
     Ctx(state): Ctx,
     Path((rtype, id, what)): Path<(String, String, String)>,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    body: Body,
 ) -> Response {
+    if what == "$validate" {
+        return validate(&state, &rtype, Some(&id), method, &headers, &query, body).await;
+    }
     if let Err(r) = read_only(&method, &headers, &query, "a compartment") {
         return r;
     }
@@ -539,6 +544,42 @@ async fn compartment(
     search(&state, &headers, Some(what), Some(id), pairs(&query)).await
 }
 
+/// `POST [type]/$validate`, `POST|GET [type]/{id}/$validate`: the resource (or Parameters)
+/// checked against the base specification and the installed profiles; `?profile=` names one.
+async fn validate(
+    state: &ReqState,
+    rtype: &str,
+    id: Option<&str>,
+    method: Method,
+    headers: &HeaderMap,
+    query: &Option<String>,
+    body: Body,
+) -> Response {
+    if let Err(r) = negotiate(headers, query) {
+        return r;
+    }
+    let profile = pairs(query)
+        .into_iter()
+        .find(|(k, _)| k == "profile")
+        .map(|(_, v)| v);
+    let body = match method {
+        Method::POST => match json_body(state, headers, body, false).await {
+            Ok(v) => Some(v),
+            Err(r) => return r,
+        },
+        Method::GET if id.is_some() => None,
+        _ => {
+            let allowed = if id.is_some() { "GET, POST" } else { "POST" };
+            return not_allowed(&method, &format!("[base]/{rtype}/$validate"), allowed);
+        }
+    };
+    finish(
+        state.records.validate_op(rtype, id, body, profile).await,
+        state,
+        Prefer::Representation,
+    )
+}
+
 /// The query without `_format`/`_pretty`, which concern the response only.
 fn strip_format(q: &str) -> String {
     q.split('&')
@@ -555,6 +596,9 @@ async fn instance(
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Response {
+    if id == "$validate" {
+        return validate(&state, &rtype, None, method, &headers, &query, body).await;
+    }
     if let Err(r) = negotiate(&headers, &query) {
         return r;
     }

@@ -19,6 +19,8 @@
 pub mod access;
 pub mod audit;
 pub mod index;
+mod packages;
+pub use packages::StoredPackage;
 mod postgres;
 pub mod search;
 mod sqlite;
@@ -492,6 +494,42 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.set_index_format(version).await,
             Store::Postgres(s) => s.set_index_format(version).await,
+        }
+    }
+
+    /// The installed implementation-guide packages, oldest install first.
+    pub async fn packages(&self) -> Result<Vec<StoredPackage>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.packages().await,
+            Store::Postgres(s) => s.packages().await,
+        }
+    }
+
+    /// A value that changes whenever a package is installed, replaced or removed (by any
+    /// process sharing the database): cheap to poll.
+    pub async fn packages_stamp(&self) -> Result<(i64, i64), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.packages_stamp().await,
+            Store::Postgres(s) => s.packages_stamp().await,
+        }
+    }
+
+    /// Installs a package durably, replacing any installed version of the same name.
+    pub async fn put_package(&self, package: StoredPackage) -> Result<(), StoreError> {
+        let op = packages::Op::Put(package);
+        match self {
+            Store::Sqlite(s) => s.change_packages(op).await,
+            Store::Postgres(s) => s.change_packages(op).await,
+        }
+        .map(|_| ())
+    }
+
+    /// Removes the package of this name; false if none was installed.
+    pub async fn remove_package(&self, name: &str) -> Result<bool, StoreError> {
+        let op = packages::Op::Remove(name.to_string());
+        match self {
+            Store::Sqlite(s) => s.change_packages(op).await,
+            Store::Postgres(s) => s.change_packages(op).await,
         }
     }
 

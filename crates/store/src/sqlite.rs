@@ -117,6 +117,14 @@ const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     CREATE TRIGGER audit_key_no_delete BEFORE DELETE ON audit_key
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+    // 8: installed implementation-guide packages, kept whole (`packages.rs`).
+    "CREATE TABLE ig_package (
+        name TEXT PRIMARY KEY,
+        version TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        body BLOB NOT NULL,
+        installed INTEGER NOT NULL
+    );",
 ];
 
 const READERS: usize = 8;
@@ -147,6 +155,10 @@ enum Job {
         recorded: i64,
         reply: oneshot::Sender<Result<Vec<i64>, StoreError>>,
     },
+    Package {
+        op: crate::packages::Op,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
 }
 
 /// Runs a job that is not a batch (it never shares a commit).
@@ -172,6 +184,9 @@ fn run_alone(conn: &mut Connection, job: Job) {
         }
         Job::IndexAuditKeys { reply } => {
             let _ = reply.send(crate::audit::index_keys_sqlite(conn));
+        }
+        Job::Package { op, reply } => {
+            let _ = reply.send(crate::packages::apply_sqlite(conn, op));
         }
         Job::SetIndexFormat { version, reply } => {
             let r = conn
@@ -421,6 +436,24 @@ impl SqliteStore {
     pub async fn set_index_format(&self, version: i64) -> Result<(), StoreError> {
         self.ask(|reply| Job::SetIndexFormat { version, reply })
             .await
+    }
+
+    /// See [`crate::Store::packages`].
+    pub async fn packages(&self) -> Result<Vec<crate::packages::StoredPackage>, StoreError> {
+        self.read_blocking(crate::packages::list_sqlite).await
+    }
+
+    /// See [`crate::Store::packages_stamp`].
+    pub async fn packages_stamp(&self) -> Result<(i64, i64), StoreError> {
+        self.read_blocking(crate::packages::stamp_sqlite).await
+    }
+
+    /// A change to the installed packages, through the writer.
+    pub(crate) async fn change_packages(
+        &self,
+        op: crate::packages::Op,
+    ) -> Result<bool, StoreError> {
+        self.ask(|reply| Job::Package { op, reply }).await
     }
 
     /// See [`crate::Store::append_audit`].

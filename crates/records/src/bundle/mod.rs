@@ -275,6 +275,7 @@ impl Records {
     /// Assigns identities, resolves criteria and references, validates, and builds the batch.
     /// None: the state changed while planning; plan again.
     async fn plan(&self, entries: &[Entry]) -> Result<Option<Plan>> {
+        let profiles = self.profiles().current();
         let mut conditions: Vec<Condition> = Vec::new();
         let mut condition_entry: Vec<usize> = Vec::new();
         let mut outcomes = vec![Planned::Write; entries.len()];
@@ -497,6 +498,7 @@ impl Records {
                         } else {
                             "update"
                         },
+                        &profiles,
                     ) {
                         Ok(body) => Some(self.put_write(
                             &rtype,
@@ -530,7 +532,7 @@ impl Records {
                         .map_err(|f| nest(f, &at))?;
                     conditions.push(condition);
                     condition_entry.push(e.index);
-                    match incoming(&rtype, doc, Some(&id), "patch") {
+                    match incoming(&rtype, doc, Some(&id), "patch", &profiles) {
                         Ok(body) => Some(self.put_write(&rtype, &id, body, Method::Patch, true)),
                         Err(f) => {
                             status = status.max(f.status);

@@ -65,6 +65,22 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: Backend, max_body_bytes: usize) -> Option<TestServer> {
+        Self::start_full(backend, max_body_bytes, Vec::new()).await
+    }
+
+    /// A server whose store has these IG packages (tarballs) installed.
+    pub async fn start_with_packages(
+        backend: Backend,
+        packages: Vec<Vec<u8>>,
+    ) -> Option<TestServer> {
+        Self::start_full(backend, 64 * 1024 * 1024, packages).await
+    }
+
+    async fn start_full(
+        backend: Backend,
+        max_body_bytes: usize,
+        packages: Vec<Vec<u8>>,
+    ) -> Option<TestServer> {
         let (store, dir) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
@@ -85,7 +101,18 @@ impl TestServer {
         let mut config = kizuna_server::Config::for_addr(addr);
         config.max_body_bytes = max_body_bytes;
         let base = config.base_url.clone();
-        let app = kizuna_server::app(Records::new(store), config).expect("the server app builds");
+        for p in packages {
+            kizuna_records::profiles::install(&store, p, 1)
+                .await
+                .expect("package installs");
+        }
+        let records = Records::new(store.clone());
+        records
+            .profiles()
+            .refresh(&store)
+            .await
+            .expect("packages load");
+        let app = kizuna_server::app(records, config).expect("the server app builds");
         tokio::spawn(async move {
             let _ = kizuna_server::serve(listener, app, std::future::pending()).await;
         });

@@ -73,6 +73,58 @@ pub async fn run_all(store: &Store) {
     audit_log_is_one_unbroken_chain(store).await;
     reindex_replaces_rows_of_unchanged_versions(store).await;
     access::access_is_enforced_on_every_path(store).await;
+    packages_are_kept_whole(store).await;
+}
+
+/// Installed IG packages: kept byte for byte, one version per name, and every change is seen
+/// by the stamp.
+async fn packages_are_kept_whole(store: &Store) {
+    use crate::StoredPackage;
+    assert!(store.packages().await.unwrap().is_empty());
+    let empty = store.packages_stamp().await.unwrap();
+    let body: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let p = |name: &str, version: &str, installed: i64| StoredPackage {
+        name: name.into(),
+        version: version.into(),
+        digest: format!("digest-of-{name}-{version}"),
+        body: body.clone(),
+        installed,
+    };
+    store
+        .put_package(p("jp-core.r4", "1.1.2", 10))
+        .await
+        .unwrap();
+    store
+        .put_package(p("jp-clins.r4", "1.5.2", 20))
+        .await
+        .unwrap();
+    let one = store.packages_stamp().await.unwrap();
+    assert_ne!(one, empty);
+    let listed = store.packages().await.unwrap();
+    assert_eq!(
+        listed,
+        vec![p("jp-core.r4", "1.1.2", 10), p("jp-clins.r4", "1.5.2", 20)]
+    );
+    // Another version of the same package replaces it.
+    store
+        .put_package(p("jp-core.r4", "1.2.0", 30))
+        .await
+        .unwrap();
+    let two = store.packages_stamp().await.unwrap();
+    assert_ne!(two, one);
+    let names: Vec<_> = store
+        .packages()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| format!("{}#{}", p.name, p.version))
+        .collect();
+    assert_eq!(names, ["jp-clins.r4#1.5.2", "jp-core.r4#1.2.0"]);
+    assert!(store.remove_package("jp-clins.r4").await.unwrap());
+    assert!(!store.remove_package("jp-clins.r4").await.unwrap());
+    assert_ne!(store.packages_stamp().await.unwrap(), two);
+    assert!(store.remove_package("jp-core.r4").await.unwrap());
+    assert_eq!(store.packages_stamp().await.unwrap(), empty);
 }
 
 async fn reindex_replaces_rows_of_unchanged_versions(store: &Store) {

@@ -126,6 +126,14 @@ const MIGRATIONS: &[&str] = &[
         FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
     CREATE TRIGGER audit_key_no_truncate BEFORE TRUNCATE ON audit_key
         FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();"#,
+    // 8: installed implementation-guide packages, kept whole (`packages.rs`).
+    "CREATE TABLE ig_package (
+        name TEXT PRIMARY KEY,
+        version TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        body BYTEA NOT NULL,
+        installed BIGINT NOT NULL
+    );",
 ];
 
 const RETRIES: usize = 20;
@@ -351,6 +359,26 @@ impl PostgresStore {
             .await?
             .get(0);
         Ok(i64::from(v))
+    }
+
+    /// See [`crate::Store::packages`].
+    pub async fn packages(&self) -> Result<Vec<crate::packages::StoredPackage>, StoreError> {
+        let client = self.client().await?;
+        crate::packages::list_postgres(&client).await
+    }
+
+    /// See [`crate::Store::packages_stamp`].
+    pub async fn packages_stamp(&self) -> Result<(i64, i64), StoreError> {
+        let client = self.client().await?;
+        crate::packages::stamp_postgres(&client).await
+    }
+
+    pub(crate) async fn change_packages(
+        &self,
+        op: crate::packages::Op,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        crate::packages::apply_postgres(&mut client, op).await
     }
 
     /// See [`crate::Store::set_index_format`].
