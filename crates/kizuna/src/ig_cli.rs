@@ -75,12 +75,6 @@ async fn install(store: &Store, files: Vec<PathBuf>) -> Result<ExitCode> {
                 Ok(done) => {
                     progress = true;
                     let p = &done.package;
-                    let info = done
-                        .conformance
-                        .packages()
-                        .iter()
-                        .find(|i| i.name == p.name)
-                        .cloned();
                     println!(
                         "installed {}#{}{}: {} profiles, {} value sets, {} code systems (sha256 {})",
                         p.name,
@@ -88,9 +82,9 @@ async fn install(store: &Store, files: Vec<PathBuf>) -> Result<ExitCode> {
                         done.replaced
                             .map(|v| format!(" (replacing {v})"))
                             .unwrap_or_default(),
-                        info.as_ref().map_or(0, |i| i.profiles),
-                        info.as_ref().map_or(0, |i| i.value_sets),
-                        info.as_ref().map_or(0, |i| i.code_systems),
+                        p.count("StructureDefinition"),
+                        p.count("ValueSet"),
+                        p.count("CodeSystem"),
                         &p.digest[..16],
                     );
                 }
@@ -117,21 +111,20 @@ async fn list(store: &Store) -> Result<ExitCode> {
         println!("no packages installed (install one with `kizuna ig install PACKAGE.tgz`)");
         return Ok(ExitCode::SUCCESS);
     }
-    let profiles = Profiles::default();
-    profiles.refresh(store).await?;
-    let conf = profiles.current();
     println!(
         "{:<28} {:<14} {:>8} {:>10} {:>12}  {:<25} sha256",
         "package", "version", "profiles", "value sets", "code systems", "installed"
     );
-    for (s, info) in stored.iter().zip(conf.packages()) {
+    for s in &stored {
+        let p = kizuna_profiles::package::read(&s.body)
+            .with_context(|| format!("installed package {} is unreadable", s.name))?;
         println!(
             "{:<28} {:<14} {:>8} {:>10} {:>12}  {:<25} {}",
             s.name,
             s.version,
-            info.profiles,
-            info.value_sets,
-            info.code_systems,
+            p.count("StructureDefinition"),
+            p.count("ValueSet"),
+            p.count("CodeSystem"),
             kizuna_store::format_instant(s.installed),
             &s.digest[..16]
         );

@@ -194,7 +194,7 @@ impl<'c> Checker<'c> {
     ) {
         let el = &prof.elems[e];
         self.values(ctx, el, node, type_code);
-        self.invariants(ctx, el, node);
+        self.invariants(ctx, el);
         if let Some(obj) = node.object()
             && !el.children.is_empty()
         {
@@ -215,7 +215,7 @@ impl<'c> Checker<'c> {
         if et.profiles.is_empty() || !el.children.is_empty() && !is_resource(node) {
             return;
         }
-        self.typed_profiles(ctx, node, &et.profiles.clone());
+        self.typed_profiles(ctx, node, &et.profiles);
     }
 
     /// Checks `node` against the profiles its type names (it must conform to one of them).
@@ -435,7 +435,7 @@ impl<'c> Checker<'c> {
         }
     }
 
-    fn invariants<'a>(&mut self, ctx: &Ctx<'a>, el: &Elem, node: Node<'a>) {
+    fn invariants<'a>(&mut self, ctx: &Ctx<'a>, el: &Elem) {
         if el.constraints.is_empty() {
             return;
         }
@@ -450,7 +450,6 @@ impl<'c> Checker<'c> {
         let Some(item) = fhirpath::element_at(ctx.root, &steps) else {
             return;
         };
-        let _ = node;
         let context = [item];
         for c in &el.constraints {
             match fhirpath::evaluate_on(&c.expr, ctx.root, &context) {
@@ -484,7 +483,7 @@ impl<'c> Checker<'c> {
         obj: &'a Map<String, Value>,
     ) {
         let el = &prof.elems[c];
-        let items = collect(obj, &el.name);
+        let items = collect(obj, el);
         let count = items.len() as u32;
         let path_of_child = || {
             let mut p = ctx.path();
@@ -532,23 +531,24 @@ impl<'c> Checker<'c> {
     /// Checks `items` of element `e`: against its slices when it is sliced, else against it.
     fn sliced<'a>(&mut self, ctx: &mut Ctx<'a>, prof: &Profile, e: usize, items: &[Item3<'a>]) {
         let el = &prof.elems[e];
-        let supported = el.slicing.as_ref().is_some_and(|s| {
-            s.discriminators.iter().all(|(_, p)| supported_path(p)) && !s.discriminators.is_empty()
+        let slicing = el.slicing.as_ref().filter(|s| {
+            !el.slices.is_empty()
+                && !s.discriminators.is_empty()
+                && s.discriminators.iter().all(|(_, p)| supported_path(p))
         });
-        if el.slices.is_empty() || !supported {
+        let Some(slicing) = slicing else {
             for it in items {
                 self.item(ctx, prof, e, it);
             }
             return;
-        }
-        let slicing = el.slicing.as_ref().expect("supported implies slicing");
+        };
         let mut assigned: Vec<Vec<Item3<'a>>> = vec![Vec::new(); el.slices.len()];
         let mut rest = Vec::new();
         for it in items {
             let slot = el
                 .slices
                 .iter()
-                .position(|&s| self.in_slice(ctx, prof, s, &slicing.discriminators, it));
+                .position(|&s| self.in_slice(prof, s, &slicing.discriminators, it));
             match slot {
                 Some(i) => assigned[i].push(*it),
                 None => rest.push(*it),
@@ -687,7 +687,6 @@ impl<'c> Checker<'c> {
     /// Whether `it` belongs to slice `s` by every discriminator.
     fn in_slice<'a>(
         &mut self,
-        ctx: &Ctx<'a>,
         prof: &Profile,
         s: usize,
         discs: &[(DiscKind, String)],
@@ -701,14 +700,17 @@ impl<'c> Checker<'c> {
                 DiscKind::Value => {
                     let tel = target.map(|t| &prof.elems[t]);
                     let expected = tel
-                        .and_then(|tel| tel.fixed.as_ref().or(tel.pattern.as_ref()).cloned())
+                        .and_then(|tel| tel.fixed.as_ref().or(tel.pattern.as_ref()))
+                        .map(std::borrow::Cow::Borrowed)
                         .or_else(|| {
                             // An extension slice names its url by its profile.
                             (path == "url")
                                 .then(|| prof.elems[s].types.first()?.profiles.first().cloned())
                                 .flatten()
                                 .map(|u| {
-                                    Value::String(u.split('|').next().unwrap_or("").to_string())
+                                    std::borrow::Cow::Owned(Value::String(
+                                        u.split('|').next().unwrap_or("").to_string(),
+                                    ))
                                 })
                         });
                     if let Some(x) = expected {
@@ -775,8 +777,7 @@ impl<'c> Checker<'c> {
                     if et.profiles.is_empty() {
                         true
                     } else {
-                        let profiles = et.profiles.clone();
-                        profiles.iter().any(|p| self.conforms_to(resource, p))
+                        et.profiles.iter().any(|p| self.conforms_to(resource, p))
                     }
                 }
             };
@@ -784,7 +785,6 @@ impl<'c> Checker<'c> {
                 return false;
             }
         }
-        let _ = ctx;
         true
     }
 
@@ -839,7 +839,8 @@ impl<'c> Checker<'c> {
 type Item3<'a> = (&'a str, Option<usize>, Node<'a>);
 
 /// The values of element `name` in `obj` (a choice element's by its typed names).
-fn collect<'a>(obj: &'a Map<String, Value>, name: &str) -> Vec<Item3<'a>> {
+fn collect<'a>(obj: &'a Map<String, Value>, el: &Elem) -> Vec<Item3<'a>> {
+    let name = el.name.as_str();
     let mut out = Vec::new();
     if let Some(prefix) = name.strip_suffix("[x]") {
         for (k, v) in obj {
@@ -881,7 +882,7 @@ fn collect<'a>(obj: &'a Map<String, Value>, name: &str) -> Vec<Item3<'a>> {
         return out;
     }
     let Some((key, value)) = obj.get_key_value(name) else {
-        if let Some((k, ext)) = obj.get_key_value(&format!("_{name}")) {
+        if let Some((k, ext)) = obj.get_key_value(&el.ext_key) {
             match ext {
                 Value::Array(a) => {
                     for (i, x) in a.iter().enumerate().filter(|(_, x)| !x.is_null()) {
@@ -909,7 +910,7 @@ fn collect<'a>(obj: &'a Map<String, Value>, name: &str) -> Vec<Item3<'a>> {
         }
         return out;
     };
-    let ext = obj.get(&format!("_{name}"));
+    let ext = obj.get(&el.ext_key);
     match value {
         Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
@@ -1029,7 +1030,7 @@ fn fixed_children_match(prof: &Profile, e: usize, v: &Value) -> bool {
     prof.elems[e].children.iter().all(|&c| {
         let child = &prof.elems[c];
         let expected = child.fixed.as_ref().or(child.pattern.as_ref());
-        let items = collect(obj, &child.name);
+        let items = collect(obj, child);
         let here = match expected {
             Some(x) => items
                 .iter()

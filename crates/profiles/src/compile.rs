@@ -29,6 +29,8 @@ pub(crate) struct Elem {
     pub path: String,
     /// The last segment of the path (`coding`, `value[x]`).
     pub name: String,
+    /// The JSON name of its primitive's extensions (`_birthDate`), computed once.
+    pub ext_key: String,
     pub slice_name: Option<String>,
     pub min: u32,
     /// None: unbounded.
@@ -208,6 +210,7 @@ pub(crate) fn compile(sd: &Value, package: &str, cache: &mut ExprCache) -> Optio
         let index = elems.len();
         elems.push(Elem {
             path: path.to_string(),
+            ext_key: format!("_{name}"),
             name,
             slice_name: slice_name.clone(),
             min,

@@ -164,20 +164,14 @@ impl Conformance {
         let mut profiles: HashMap<String, Vec<Arc<Profile>>> = HashMap::new();
         let mut infos = Vec::new();
         for p in packages {
-            let count = |t: &str| {
-                p.resources
-                    .iter()
-                    .filter(|r| r["resourceType"] == t)
-                    .count()
-            };
             infos.push(PackageInfo {
                 name: p.name.clone(),
                 version: p.version.clone(),
                 canonical: p.canonical.clone(),
                 digest: p.digest.clone(),
-                profiles: count("StructureDefinition"),
-                value_sets: count("ValueSet"),
-                code_systems: count("CodeSystem"),
+                profiles: p.count("StructureDefinition"),
+                value_sets: p.count("ValueSet"),
+                code_systems: p.count("CodeSystem"),
             });
             for r in p
                 .resources

@@ -43,6 +43,14 @@ impl Package {
     pub fn id(&self) -> String {
         format!("{}#{}", self.name, self.version)
     }
+
+    /// How many of its conformance resources are of `resource_type`.
+    pub fn count(&self, resource_type: &str) -> usize {
+        self.resources
+            .iter()
+            .filter(|r| r["resourceType"] == resource_type)
+            .count()
+    }
 }
 
 /// Why some bytes are not a FHIR R4 package.

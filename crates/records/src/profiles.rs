@@ -42,32 +42,21 @@ impl std::fmt::Debug for Profiles {
 impl Profiles {
     /// The profiles in use now.
     pub fn current(&self) -> Arc<Conformance> {
-        self.current
-            .read()
-            .map(|c| Arc::clone(&c))
-            .unwrap_or_default()
+        // A poisoned lock still holds the last set installed: never validate against none.
+        Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Rebuilds from the store if its packages changed since the last look; answers whether it
     /// did. On failure the profiles in use stay.
     pub async fn refresh(&self, store: &Store) -> Result<bool, ProfilesError> {
         let stamp = store.packages_stamp().await?;
-        if self
-            .stamp
-            .lock()
-            .map(|s| *s == Some(stamp))
-            .unwrap_or(false)
-        {
+        if *self.stamp.lock().unwrap_or_else(|p| p.into_inner()) == Some(stamp) {
             return Ok(false);
         }
         let stored = store.packages().await?;
         let conf = compile(&stored)?;
-        if let Ok(mut c) = self.current.write() {
-            *c = Arc::new(conf);
-        }
-        if let Ok(mut s) = self.stamp.lock() {
-            *s = Some(stamp);
-        }
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(conf);
+        *self.stamp.lock().unwrap_or_else(|p| p.into_inner()) = Some(stamp);
         Ok(true)
     }
 }
@@ -97,8 +86,6 @@ pub struct Installed {
     pub package: Package,
     /// The version of the same package it replaced.
     pub replaced: Option<String>,
-    /// The set now installed.
-    pub conformance: Conformance,
 }
 
 /// Installs a package tarball into `store` after checking that it is a FHIR R4 package and
@@ -122,7 +109,8 @@ pub async fn install(
             .collect::<Vec<_>>(),
     )?;
     all.push(package.clone());
-    let conformance = Conformance::new(&all)?;
+    // Refused unless everything it needs is installed (or comes with it).
+    Conformance::new(&all)?;
     store
         .put_package(StoredPackage {
             name: package.name.clone(),
@@ -132,11 +120,7 @@ pub async fn install(
             installed,
         })
         .await?;
-    Ok(Installed {
-        package,
-        replaced,
-        conformance,
-    })
+    Ok(Installed { package, replaced })
 }
 
 /// Removes an installed package, unless another one needs it.
