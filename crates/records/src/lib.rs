@@ -14,6 +14,7 @@
 
 mod bundle;
 mod criteria;
+mod documents;
 mod history;
 mod incoming;
 pub mod profiles;
@@ -29,6 +30,7 @@ use serde_json::Value;
 
 pub use bundle::{Prefer, parse_etag, rewrite_references, status_line};
 pub use criteria::Criteria;
+pub use documents::KeptDocument;
 pub use history::HistoryParams;
 use incoming::{check_id, check_type, incoming, new_id, parse_patch, patched, with_id};
 pub use incoming::{content_hash, index_rows, prepare_import};

@@ -203,6 +203,16 @@ impl Records {
                     let visible = self.may_see(&v.rtype, &v.id).await?;
                     return Err(forbidden(&rtype, &id, visible));
                 }
+                if rtype == "Binary" && is_kept_document(&value) {
+                    return Err(Failure::new(
+                        405,
+                        IssueCode::NotSupported,
+                        None,
+                        format!(
+                            "Binary/{id} is a document kept as submitted and never changes; correct it by submitting a new version whose Composition.relatesTo replaces it"
+                        ),
+                    ));
+                }
             }
             pins.push(Condition::Version {
                 rtype,
@@ -215,6 +225,15 @@ impl Records {
         batch.conditions.extend(pins);
         Ok(self.store.commit(batch).await)
     }
+}
+
+/// Whether `body` is a submitted document kept as a Binary.
+fn is_kept_document(body: &Value) -> bool {
+    body.pointer("/meta/tag")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|t| t.get("system").and_then(Value::as_str) == Some(kizuna_documents::DOCUMENT_TAG))
 }
 
 /// The failure of a change to a resource the caller did not write.

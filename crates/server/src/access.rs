@@ -209,12 +209,18 @@ pub async fn audit(net: Arc<Network>, mut req: Request, next: Next) -> Response 
         });
     let status = resp.status().as_u16();
     let (parts, body) = resp.into_parts();
+    let stands_for = parts
+        .extensions
+        .get::<crate::documents::Concerns>()
+        .map(|c| c.0.clone());
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return error(500, IssueCode::Exception, "the response could not be read");
     };
     let mut event = describe(&method, &path, status);
     event.request_id = Some(request_id);
-    if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+    if let Some(v) = &stands_for {
+        concerned(v, &mut event.entities, &mut event.patients);
+    } else if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
         if status < 400 {
             concerned(&v, &mut event.entities, &mut event.patients);
         } else {

@@ -41,7 +41,7 @@ pub async fn not_found() -> Response {
     )
 }
 
-fn not_allowed(method: &Method, what: &str, allowed: &str) -> Response {
+pub(crate) fn not_allowed(method: &Method, what: &str, allowed: &str) -> Response {
     let mut r = error(
         405,
         IssueCode::NotSupported,
@@ -126,6 +126,18 @@ async fn json_body(
     body: Body,
     patch: bool,
 ) -> Result<Value, Response> {
+    json_body_bytes(state, headers, body, patch)
+        .await
+        .map(|(v, _)| v)
+}
+
+/// The request body as JSON and as received.
+async fn json_body_bytes(
+    state: &ReqState,
+    headers: &HeaderMap,
+    body: Body,
+    patch: bool,
+) -> Result<(Value, Bytes), Response> {
     let ctype = headers
         .get(header::CONTENT_TYPE)
         .and_then(|h| h.to_str().ok())
@@ -169,13 +181,14 @@ async fn json_body(
             format!("the request body exceeds the limit of {limit} bytes (raise it with kizuna serve --max-body-mb)"),
         )
     })?;
-    kizuna_fhir::json::parse(&bytes).map_err(|e| {
+    let value = kizuna_fhir::json::parse(&bytes).map_err(|e| {
         error(
             400,
             IssueCode::Structure,
             format!("the body is not valid FHIR JSON: {e}"),
         )
-    })
+    })?;
+    Ok((value, bytes))
 }
 
 fn prefer(headers: &HeaderMap) -> Prefer {
@@ -337,10 +350,20 @@ async fn type_level(
     let criteria = query.as_deref().map(strip_format).filter(|q| !q.is_empty());
     match method {
         Method::POST => {
-            let resource = match json_body(&state, &headers, body, false).await {
+            let (resource, raw) = match json_body_bytes(&state, &headers, body, false).await {
                 Ok(b) => b,
                 Err(r) => return r,
             };
+            if rtype == "Bundle" && Records::is_submission(&resource) {
+                // A document (or JP-CLINS clinical information): kept as submitted and indexed.
+                return finish(
+                    records
+                        .submit_document(&raw, &resource, &state.config.base_url)
+                        .await,
+                    &state,
+                    prefer(&headers),
+                );
+            }
             let ine = headers.get("if-none-exist").and_then(|h| h.to_str().ok());
             finish(
                 records.create(&rtype, resource, ine).await,
@@ -516,6 +539,9 @@ async fn compartment(
 ) -> Response {
     if what == "$validate" {
         return validate(&state, &rtype, Some(&id), method, &headers, &query, body).await;
+    }
+    if rtype == "DocumentReference" && (what == "$document" || what == "$render") {
+        return crate::documents::kept(&state, &id, &what, &method).await;
     }
     if let Err(r) = read_only(&method, &headers, &query, "a compartment") {
         return r;

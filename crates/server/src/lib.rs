@@ -12,6 +12,7 @@
 mod access;
 mod api;
 mod capability;
+mod documents;
 mod reply;
 pub mod smart;
 pub mod tls;

@@ -1,0 +1,514 @@
+//! Clinical documents submitted to the network (`POST [base]/Bundle` with a document, or a
+//! JP-CLINS collection of the six information), kept as the IHE MHD profile keeps them:
+//!
+//! - the submission itself, byte for byte, as a `Binary` (immutable: no update, patch or delete
+//!   but by the node's retention);
+//! - a `DocumentReference` indexing it: `masterIdentifier` is the Bundle's identifier, the
+//!   attachment's `url`, `size` and `hash` (SHA-1, as FHIR's `Attachment.hash` is) point at the
+//!   Binary, `relatesTo` names the document it replaces (`replaces`, then `superseded`) or the
+//!   referral letter it appends to, and `context.related` lists every entry kept;
+//! - every entry but the Patient as a searchable resource, its references to the document's
+//!   Patient pointing at the caller's own record of the patient, tagged with the document
+//!   (`urn:kizuna:document|{DocumentReference id}`). An Organization the network already knows
+//!   by its institution code is not created again.
+//!
+//! A referral letter (and a discharge summary appended to it) is tagged with the addressee's
+//! institution code (`urn:kizuna:addressee|{code}`), which makes it the addressee's to see: its
+//! inbox is a search on that tag. All of it is one transaction.
+
+use crate::incoming::{as_stored, new_id};
+use crate::{Criteria, Failure, Payload, Prefer, Records, Reply, Result, written_by};
+use base64::Engine;
+use kizuna_documents::{ADDRESSEE_TAG, DOCUMENT_MEDIA_TYPE, DOCUMENT_TAG, INSTITUTION_SYSTEM, Kind};
+use kizuna_fhir::{Issue, IssueCode};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// The most entries of an old document deleted when it is replaced (more are refused).
+const MAX_ENTRIES: usize = 5_000;
+
+impl Records {
+    /// Whether `body` is a submission [`Records::submit_document`] takes: a document Bundle, or
+    /// a collection whose first entry is a Patient (JP-CLINS clinical information).
+    pub fn is_submission(body: &Value) -> bool {
+        match body.get("type").and_then(Value::as_str) {
+            Some("document") => true,
+            Some("collection") => {
+                body.pointer("/entry/0/resource/resourceType")
+                    .and_then(Value::as_str)
+                    == Some("Patient")
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes a submitted document (`raw`, parsed as `body`): checks it whole (the base
+    /// specification, the installed profiles, the documents' rules) and answers every problem
+    /// at once; refuses a document whose author is not the caller's institution or whose
+    /// patient the caller does not know; keeps it as the module doc says. The reply is the new
+    /// `DocumentReference` (201).
+    pub async fn submit_document(&self, raw: &[u8], body: &Value, base: &str) -> Result<Reply> {
+        let conf = self.profiles().current();
+        let mut issues = kizuna_fhir::validate_resource(body);
+        issues.extend(conf.validate(&as_stored(body)).issues);
+        let sub = match kizuna_documents::read(body) {
+            Ok(s) => Some(s),
+            Err(more) => {
+                issues.extend(more);
+                None
+            }
+        };
+        if issues.iter().any(Issue::is_error) {
+            return Err(Failure::issues(422, issues));
+        }
+        let Some(sub) = sub else {
+            return Err(Failure::issues(422, issues));
+        };
+        let warnings = issues;
+        if let Some((code, _)) = &self.scope().custodian
+            && *code != sub.institution
+        {
+            return Err(Failure::new(
+                403,
+                IssueCode::Forbidden,
+                Some(match sub.kind {
+                    Kind::ClinicalInformation => "Bundle.identifier".into(),
+                    _ => "Bundle.entry[0].resource.author".into(),
+                }),
+                format!(
+                    "this document's author is institution {}, not the institution sending it ({code}); an institution submits only what it wrote",
+                    sub.institution
+                ),
+            ));
+        }
+        let patient = self.known_patient(&sub).await?;
+
+        // What already exists stands for its entry: the patient, and known institutions.
+        let entries_in: &[Value] = body
+            .get("entry")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice);
+        let mut resolved: HashMap<String, String> = HashMap::new();
+        resolved.insert(sub.patient_url.clone(), format!("Patient/{patient}"));
+        for e in entries_in {
+            let (Some(url), Some(r)) = (e.get("fullUrl").and_then(Value::as_str), e.get("resource"))
+            else {
+                continue;
+            };
+            if r.get("resourceType").and_then(Value::as_str) != Some("Organization") {
+                continue;
+            }
+            let code = r
+                .get("identifier")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|i| i.get("system").and_then(Value::as_str) == Some(INSTITUTION_SYSTEM))
+                .and_then(|i| i.get("value").and_then(Value::as_str));
+            if let Some(code) = code
+                && let Some(id) = self
+                    .find_one("Organization", &identifier_query(INSTITUTION_SYSTEM, code))
+                    .await?
+            {
+                resolved.insert(url.to_string(), format!("Organization/{id}"));
+            }
+        }
+
+        let doc_id = new_id();
+        let bin_id = new_id();
+        let mut relates = Vec::new();
+        let mut addressees = sub.addressees.clone();
+        let mut replaced: Option<(Value, u64)> = None;
+        for r in &sub.relates {
+            let Some(target) = self.related_document(r).await? else {
+                return Err(Failure::new(
+                    422,
+                    IssueCode::NotFound,
+                    Some(r.path.clone()),
+                    "relatesTo names a document this network does not hold (or the caller may not see)",
+                ));
+            };
+            let (body, version) = target;
+            let target_id = body.get("id").and_then(Value::as_str).unwrap_or("").to_string();
+            let mine = self
+                .scope()
+                .custodian
+                .as_ref()
+                .is_none_or(|(code, _)| written_by(&body, code));
+            match r.code.as_str() {
+                "replaces" => {
+                    if !mine {
+                        return Err(Failure::new(
+                            403,
+                            IssueCode::Forbidden,
+                            Some(r.path.clone()),
+                            "only the institution that wrote a document may replace it",
+                        ));
+                    }
+                    if body.get("status").and_then(Value::as_str) != Some("current") {
+                        return Err(Failure::new(
+                            409,
+                            IssueCode::Conflict,
+                            Some(r.path.clone()),
+                            "the document named is already superseded; a correction replaces the current version",
+                        ));
+                    }
+                    replaced = Some((body.clone(), version));
+                }
+                "appends" if sub.kind == Kind::DischargeSummary => {
+                    let is_referral = body
+                        .pointer("/type/coding")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .any(|c| c.get("code").and_then(Value::as_str) == Kind::Referral.type_code());
+                    if !is_referral || !mine {
+                        return Err(Failure::new(
+                            422,
+                            IssueCode::BusinessRule,
+                            Some(r.path.clone()),
+                            "a discharge summary appends to a referral letter written by the same institution",
+                        ));
+                    }
+                    for t in tags(&body, ADDRESSEE_TAG) {
+                        if !addressees.contains(&t) {
+                            addressees.push(t);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            relates.push(json!({"code": r.code, "target": {"reference": format!("DocumentReference/{target_id}")}}));
+        }
+
+        // The transaction.
+        let mut tags = vec![json!({"system": DOCUMENT_TAG, "code": doc_id})];
+        for a in &addressees {
+            tags.push(json!({"system": ADDRESSEE_TAG, "code": a}));
+        }
+        if sub.lts {
+            tags.push(json!({"system": kizuna_documents::INDICATION_SYSTEM, "code": "LTS"}));
+        }
+        let mut tx: Vec<Value> = Vec::new();
+        let mut related = Vec::new();
+        let mut composition_url = None;
+        for (url, mut r) in kizuna_documents::entries(body, &resolved) {
+            let rtype = r.get("resourceType").and_then(Value::as_str).unwrap_or("").to_string();
+            if rtype == "Composition" {
+                composition_url = Some(url.clone());
+            }
+            add_tag(&mut r, json!({"system": DOCUMENT_TAG, "code": doc_id}));
+            related.push(json!({"reference": url}));
+            tx.push(json!({"fullUrl": url, "resource": r, "request": {"method": "POST", "url": rtype}}));
+        }
+        let sha1 = {
+            use sha1::Digest;
+            base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(raw))
+        };
+        let binary = json!({
+            "resourceType": "Binary",
+            "id": bin_id,
+            "meta": {"tag": tags},
+            "contentType": DOCUMENT_MEDIA_TYPE,
+            "securityContext": {"reference": format!("Patient/{patient}")},
+            "data": base64::engine::general_purpose::STANDARD.encode(raw),
+        });
+        let mut attachment = json!({
+            "contentType": DOCUMENT_MEDIA_TYPE,
+            "url": format!("Binary/{bin_id}"),
+            "size": raw.len(),
+            "hash": sha1,
+        });
+        let (ja, _) = sub.kind.names();
+        attachment["title"] = json!(sub.title.clone().unwrap_or_else(|| ja.to_string()));
+        if let Some(d) = &sub.date {
+            attachment["creation"] = json!(d);
+        }
+        let mut docref = json!({
+            "resourceType": "DocumentReference",
+            "id": doc_id,
+            "meta": {"tag": tags},
+            "masterIdentifier": {"system": sub.identifier.0, "value": sub.identifier.1},
+            "status": "current",
+            "subject": {"reference": format!("Patient/{patient}")},
+            "author": [institution_ref(&sub.institution, sub.institution_name.as_deref())],
+            "custodian": institution_ref(&sub.institution, sub.institution_name.as_deref()),
+            "content": [{"attachment": attachment}],
+        });
+        let doc_status = match sub.status.as_deref() {
+            Some(s @ ("preliminary" | "final" | "amended" | "entered-in-error")) => Some(s),
+            _ => None,
+        };
+        if let Some(s) = doc_status {
+            docref["docStatus"] = json!(s);
+        }
+        docref["type"] = sub.doc_type.clone().unwrap_or_else(|| {
+            json!({"coding": [{"system": "http://jpfhir.jp/fhir/clins/CodeSystem/BundleResourceType_CS", "code": "CLINS"}], "text": ja})
+        });
+        if let Some(c) = &sub.category {
+            docref["category"] = json!([c]);
+        }
+        if let Some(t) = &sub.title {
+            docref["description"] = json!(t);
+        }
+        if !relates.is_empty() {
+            docref["relatesTo"] = json!(relates);
+        }
+        let mut context = json!({});
+        if let Some(d) = &sub.date {
+            context["period"] = json!({"start": d});
+        }
+        if !related.is_empty() {
+            context["related"] = json!(related);
+        }
+        if let Some(u) = &composition_url {
+            // The Composition first, so a reader finds it without scanning.
+            if let Some(list) = context["related"].as_array_mut()
+                && let Some(pos) = list.iter().position(|r| r["reference"] == json!(u))
+            {
+                let c = list.remove(pos);
+                list.insert(0, c);
+            }
+        }
+        if context.as_object().is_some_and(|o| !o.is_empty()) {
+            docref["context"] = context;
+        }
+        tx.push(json!({"resource": binary, "request": {"method": "PUT", "url": format!("Binary/{bin_id}")}}));
+        tx.push(json!({"resource": docref, "request": {"method": "PUT", "url": format!("DocumentReference/{doc_id}")}}));
+        if let Some((mut old, version)) = replaced {
+            let old_id = old.get("id").and_then(Value::as_str).unwrap_or("").to_string();
+            for r in old
+                .pointer("/context/related")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.get("reference").and_then(Value::as_str))
+                .filter(|r| !r.starts_with("Organization/"))
+                .take(MAX_ENTRIES)
+            {
+                tx.push(json!({"request": {"method": "DELETE", "url": r}}));
+            }
+            old["status"] = json!("superseded");
+            if let Some(m) = old.get_mut("meta").and_then(Value::as_object_mut) {
+                m.remove("versionId");
+                m.remove("lastUpdated");
+            }
+            tx.push(json!({"resource": old, "request": {"method": "PUT", "url": format!("DocumentReference/{old_id}"), "ifMatch": format!("W/\"{version}\"")}}));
+        }
+        let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": tx});
+        self.bundle(bundle, base, Prefer::Minimal).await?;
+        let mut reply = self.read("DocumentReference", &doc_id).await?;
+        reply.status = 201;
+        reply.issues = warnings;
+        Ok(reply)
+    }
+
+    /// The caller's record of the submission's patient: a Patient the caller may see with one
+    /// of its identifiers; among several, the one the caller wrote.
+    async fn known_patient(&self, sub: &kizuna_documents::Submission) -> Result<String> {
+        let mut found: Vec<String> = Vec::new();
+        for (system, value) in &sub.patient_identifiers {
+            let c = Criteria::parse("Patient", &identifier_query(system, value))?;
+            for id in self.find("Patient", &c.filters, 10).await? {
+                if !found.contains(&id) {
+                    found.push(id);
+                }
+            }
+        }
+        let at = Some(format!(
+            "Bundle.entry[{}].resource.identifier",
+            sub.patient_index
+        ));
+        if found.len() > 1
+            && let Some((code, _)) = &self.scope().custodian
+        {
+            let mut own = Vec::new();
+            for id in &found {
+                if let Payload::Version(v) = self.read("Patient", id).await?.payload
+                    && let Some(b) = v.body.as_deref()
+                    && serde_json::from_str::<Value>(b).is_ok_and(|b| written_by(&b, code))
+                {
+                    own.push(id.clone());
+                }
+            }
+            if !own.is_empty() {
+                found = own;
+            }
+        }
+        match found.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(Failure::new(
+                422,
+                IssueCode::NotFound,
+                at,
+                "the document's patient is unknown here: none of its identifiers matches a patient the sending institution has registered (create the Patient first)",
+            )),
+            _ => Err(Failure::new(
+                409,
+                IssueCode::Conflict,
+                at,
+                "the document's patient identifiers match several registered patients; the document cannot say which it is about",
+            )),
+        }
+    }
+
+    /// The id of the one `rtype` the caller may see matching `query`, if any (the first of
+    /// several).
+    async fn find_one(&self, rtype: &str, query: &str) -> Result<Option<String>> {
+        let c = Criteria::parse(rtype, query)?;
+        Ok(self.find(rtype, &c.filters, 1).await?.into_iter().next())
+    }
+
+    /// The stored DocumentReference a `relatesTo` names, with its version.
+    async fn related_document(
+        &self,
+        r: &kizuna_documents::Relation,
+    ) -> Result<Option<(Value, u64)>> {
+        let id = match (&r.reference, &r.identifier) {
+            (Some(reference), _) => reference
+                .strip_prefix("DocumentReference/")
+                .map(|id| id.split('/').next().unwrap_or(id).to_string()),
+            (None, Some((system, value))) => {
+                // The current version of the document with that identifier, else any.
+                let q = identifier_query(system, value);
+                match self
+                    .find_one("DocumentReference", &format!("{q}&status=current"))
+                    .await?
+                {
+                    Some(id) => Some(id),
+                    None => self.find_one("DocumentReference", &q).await?,
+                }
+            }
+            (None, None) => None,
+        };
+        let Some(id) = id else { return Ok(None) };
+        let reply = match self.read("DocumentReference", &id).await {
+            Ok(r) => r,
+            Err(f) if f.status == 404 || f.status == 410 || f.status == 403 => return Ok(None),
+            Err(f) => return Err(f),
+        };
+        Ok(match reply.payload {
+            Payload::Version(v) => v
+                .body
+                .as_deref()
+                .and_then(|b| serde_json::from_str(b).ok())
+                .map(|b| (b, v.version)),
+            _ => None,
+        })
+    }
+
+    /// The document a stored DocumentReference indexes, byte for byte, if the caller may see
+    /// the DocumentReference (the Binary is read for it: seeing the index is seeing the
+    /// document).
+    pub async fn kept_document(&self, id: &str) -> Result<KeptDocument> {
+        let reply = self.read("DocumentReference", id).await?;
+        let Payload::Version(v) = reply.payload else {
+            return Err(not_a_document(id));
+        };
+        let docref: Value = v
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str(b).ok())
+            .ok_or_else(|| not_a_document(id))?;
+        let bin = docref
+            .pointer("/content/0/attachment/url")
+            .and_then(Value::as_str)
+            .and_then(|u| u.strip_prefix("Binary/"))
+            .filter(|_| !tags(&docref, DOCUMENT_TAG).is_empty())
+            .ok_or_else(|| not_a_document(id))?;
+        let whole = Records::new(self.store().clone());
+        let stored = whole.read("Binary", bin).await?;
+        let Payload::Version(b) = stored.payload else {
+            return Err(not_a_document(id));
+        };
+        let data = b
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str::<Value>(b).ok())
+            .and_then(|b| b.get("data").and_then(Value::as_str).map(String::from))
+            .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
+            .ok_or_else(|| not_a_document(id))?;
+        let digest = {
+            use sha2::Digest;
+            sha2::Sha256::digest(&data).into()
+        };
+        Ok(KeptDocument {
+            index: docref,
+            bytes: data,
+            sha256: digest,
+        })
+    }
+
+    /// A readable HTML page of the document a stored DocumentReference indexes, with the
+    /// index.
+    pub async fn render_document(&self, id: &str) -> Result<(Value, String)> {
+        let kept = self.kept_document(id).await?;
+        let body: Value = kizuna_fhir::json::parse(&kept.bytes).map_err(|_| not_a_document(id))?;
+        let sub = kizuna_documents::read(&body).map_err(|issues| Failure::issues(500, issues))?;
+        Ok((kept.index, kizuna_documents::render(&body, &sub)))
+    }
+}
+
+/// A document as kept: its index (the DocumentReference), its bytes as submitted, and their
+/// SHA-256.
+#[derive(Debug, Clone)]
+pub struct KeptDocument {
+    pub index: Value,
+    pub bytes: Vec<u8>,
+    pub sha256: [u8; 32],
+}
+
+fn not_a_document(id: &str) -> Failure {
+    Failure::new(
+        404,
+        IssueCode::NotFound,
+        None,
+        format!("DocumentReference/{id} indexes no document kept by this network"),
+    )
+}
+
+/// `identifier=system|value`, escaped for a search and URL-encoded.
+fn identifier_query(system: &str, value: &str) -> String {
+    let esc = |s: &str| {
+        let mut o = String::with_capacity(s.len());
+        for c in s.chars() {
+            if matches!(c, '\\' | ',' | '|' | '$') {
+                o.push('\\');
+            }
+            o.push(c);
+        }
+        form_urlencoded::byte_serialize(o.as_bytes()).collect::<String>()
+    };
+    format!("identifier={}|{}", esc(system), esc(value))
+}
+
+fn institution_ref(code: &str, name: Option<&str>) -> Value {
+    let mut r = json!({"type": "Organization", "identifier": {"system": INSTITUTION_SYSTEM, "value": code}});
+    if let Some(n) = name {
+        r["display"] = json!(n);
+    }
+    r
+}
+
+/// The codes of `r`'s tags of `system`.
+fn tags(r: &Value, system: &str) -> Vec<String> {
+    r.pointer("/meta/tag")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| t.get("system").and_then(Value::as_str) == Some(system))
+        .filter_map(|t| t.get("code").and_then(Value::as_str).map(String::from))
+        .collect()
+}
+
+fn add_tag(r: &mut Value, tag: Value) {
+    if let Some(o) = r.as_object_mut() {
+        let meta = o.entry("meta").or_insert_with(|| json!({}));
+        if let Some(m) = meta.as_object_mut() {
+            let list = m.entry("tag").or_insert_with(|| json!([]));
+            if let Some(a) = list.as_array_mut() {
+                a.push(tag);
+            }
+        }
+    }
+}
