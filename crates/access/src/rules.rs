@@ -1,7 +1,8 @@
 //! The access rules: what a caller may see, from the grants stored for it.
 //!
 //! - The node sees everything.
-//! - An institution sees what it wrote (its custodian tag), the directory types every
+//! - An institution sees what it wrote (its custodian tag), the documents addressed to it (a
+//!   referral letter's index and the letter itself: the addressee tag), the directory types every
 //!   institution shares, and the records of every person who granted it access (a Consent by
 //!   card or spoken, or an emergency access) for a period covering now, minus what that person
 //!   hides; never the records of a person who opted out of sharing.
@@ -109,13 +110,18 @@ async fn compute(net: &Network, caller: &Caller) -> Result<(Scope, Option<i64>),
             }
             let scope = Scope {
                 access: Some(Arc::new(Access {
-                    own: vec![(kizuna_records::CUSTODIAN_SYSTEM.into(), code.clone())],
+                    // What it wrote, and the documents addressed to it (referral letters).
+                    own: vec![
+                        (kizuna_records::CUSTODIAN_SYSTEM.into(), code.clone()),
+                        (kizuna_documents::ADDRESSEE_TAG.into(), code.clone()),
+                    ],
                     shared_types: shared_types(),
                     patients,
                     never: vec![],
                     keys: access_keys(),
                 })),
                 custodian: Some((code.clone(), name.clone())),
+                stamps: Vec::new(),
             };
             Ok((scope, ends))
         }
@@ -140,6 +146,7 @@ async fn compute(net: &Network, caller: &Caller) -> Result<(Scope, Option<i64>),
                     keys: access_keys(),
                 })),
                 custodian: None,
+                stamps: Vec::new(),
             };
             Ok((scope, None))
         }

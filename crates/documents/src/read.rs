@@ -131,7 +131,9 @@ pub fn read(bundle: &Value) -> Result<Submission, Vec<Issue>> {
             None
         }
     };
-    let patient = read.as_ref().and_then(|r| doc.patient(r.patient, &mut issues));
+    let patient = read
+        .as_ref()
+        .and_then(|r| doc.patient(r.patient, &mut issues));
     match (read, patient) {
         (Some(r), Some((patient_url, patient_identifiers))) if issues.is_empty() => {
             Ok(Submission {
@@ -188,10 +190,9 @@ pub fn entries(bundle: &Value, resolved: &HashMap<String, String>) -> Vec<(Strin
     }
     let mut out = Vec::with_capacity(list.len());
     for e in list {
-        let (Some(url), Some(resource)) = (
-            e.get("fullUrl").and_then(Value::as_str),
-            e.get("resource"),
-        ) else {
+        let (Some(url), Some(resource)) =
+            (e.get("fullUrl").and_then(Value::as_str), e.get("resource"))
+        else {
             continue;
         };
         if resolved.contains_key(url) {
@@ -348,7 +349,9 @@ impl<'a> Doc<'a> {
             })
             .and_then(|c| str_at(c, &["code"]))
             .map_or(Kind::Document, Kind::of_type_code);
-        let patient = comp.get("subject").and_then(|s| self.entry_of(s, "Patient"));
+        let patient = comp
+            .get("subject")
+            .and_then(|s| self.entry_of(s, "Patient"));
         if patient.is_none() {
             issues.push(Issue::error(
                 IssueCode::Required,
@@ -449,7 +452,12 @@ impl<'a> Doc<'a> {
                         && str_at(c, &["code"]) == Some(ADDRESSEE_SECTION)
                 });
             if is_addressee {
-                for e in s.get("entry").and_then(Value::as_array).into_iter().flatten() {
+                for e in s
+                    .get("entry")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some((code, _)) = self
                         .entry_of(e, "Organization")
                         .and_then(|i| self.institution(i))
@@ -518,7 +526,11 @@ impl<'a> Doc<'a> {
     }
 
     /// The Patient entry's `fullUrl` and identifiers.
-    fn patient(&self, i: usize, issues: &mut Vec<Issue>) -> Option<(String, Vec<(String, String)>)> {
+    fn patient(
+        &self,
+        i: usize,
+        issues: &mut Vec<Issue>,
+    ) -> Option<(String, Vec<(String, String)>)> {
         let p = self.resource(i)?;
         let ids: Vec<(String, String)> = p
             .get("identifier")
@@ -560,7 +572,9 @@ fn has_lts(r: &Value) -> bool {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .any(|t| str_at(t, &["system"]) == Some(INDICATION_SYSTEM) && str_at(t, &["code"]) == Some("LTS"))
+        .any(|t| {
+            str_at(t, &["system"]) == Some(INDICATION_SYSTEM) && str_at(t, &["code"]) == Some("LTS")
+        })
 }
 
 /// Replaces every `reference` string `f` maps.

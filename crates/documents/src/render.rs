@@ -14,10 +14,54 @@ use std::fmt::Write;
 /// The XHTML elements FHIR narratives may use that a rendering keeps (no images: they would
 /// fetch from elsewhere).
 const ALLOWED: &[&str] = &[
-    "a", "abbr", "b", "big", "blockquote", "br", "caption", "cite", "code", "col", "colgroup",
-    "dd", "dfn", "div", "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "kbd",
-    "li", "ol", "p", "pre", "q", "samp", "small", "span", "strong", "sub", "sup", "table",
-    "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "u", "ul", "var",
+    "a",
+    "abbr",
+    "b",
+    "big",
+    "blockquote",
+    "br",
+    "caption",
+    "cite",
+    "code",
+    "col",
+    "colgroup",
+    "dd",
+    "dfn",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "kbd",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "samp",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "tt",
+    "u",
+    "ul",
+    "var",
 ];
 /// Elements dropped with everything inside them.
 const DROPPED_WHOLE: &[&str] = &["script", "style", "object", "embed", "iframe", "template"];
@@ -108,7 +152,11 @@ pub fn render(bundle: &Value, sub: &Submission) -> String {
         h.push_str("</tbody>\n</table>\n");
     } else if let Some(comp) = resource(0) {
         if let Some(div) = comp.pointer("/text/div").and_then(Value::as_str) {
-            let _ = writeln!(h, "<section class=\"narrative\">{}</section>", sanitize_xhtml(div));
+            let _ = writeln!(
+                h,
+                "<section class=\"narrative\">{}</section>",
+                sanitize_xhtml(div)
+            );
         }
         if let Some(sections) = comp.get("section") {
             sections_html(&mut h, sections, 2, entries);
@@ -184,18 +232,21 @@ fn patient_line(p: &Value) -> String {
         .into_iter()
         .flatten()
         .filter_map(|n| {
-            n.get("text").and_then(Value::as_str).map(String::from).or_else(|| {
-                let family = n.get("family").and_then(Value::as_str).unwrap_or("");
-                let given: Vec<&str> = n
-                    .get("given")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                let s = format!("{family} {}", given.join(" "));
-                (!s.trim().is_empty()).then(|| s.trim().to_string())
-            })
+            n.get("text")
+                .and_then(Value::as_str)
+                .map(String::from)
+                .or_else(|| {
+                    let family = n.get("family").and_then(Value::as_str).unwrap_or("");
+                    let given: Vec<&str> = n
+                        .get("given")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    let s = format!("{family} {}", given.join(" "));
+                    (!s.trim().is_empty()).then(|| s.trim().to_string())
+                })
         })
         .collect();
     let mut line = match names.split_first() {
@@ -271,7 +322,10 @@ fn entry_content(r: &Value) -> String {
     } else if let Some(s) = r.get("valueCodeableConcept").and_then(concept) {
         parts.push(s);
     }
-    if let Some(text) = r.pointer("/dosageInstruction/0/text").and_then(Value::as_str) {
+    if let Some(text) = r
+        .pointer("/dosageInstruction/0/text")
+        .and_then(Value::as_str)
+    {
         parts.push(text.to_string());
     }
     escape(&parts.join(" — ")).into_owned()
@@ -342,8 +396,7 @@ pub fn sanitize_xhtml(xhtml: &str) -> String {
             Ok(Event::GeneralRef(r)) if skip == 0 => match r.resolve_char_ref() {
                 Ok(Some(c)) => out.push_str(&escape(&*c.to_string())),
                 _ => {
-                    let s = quick_xml::escape::resolve_predefined_entity(&r)
-                        .unwrap_or(" ");
+                    let s = quick_xml::escape::resolve_predefined_entity(&r).unwrap_or(" ");
                     out.push_str(&escape(s));
                 }
             },
@@ -396,6 +449,9 @@ mod tests {
         );
         // Not well-formed: whatever is read, nothing unknown comes through as markup.
         let odd = sanitize_xhtml("<div>a < b</div><p>c");
-        assert!(odd.starts_with("<div>a") && !odd.contains("<b") && odd.ends_with("</div>"), "{odd}");
+        assert!(
+            odd.starts_with("<div>a") && !odd.contains("<b") && odd.ends_with("</div>"),
+            "{odd}"
+        );
     }
 }

@@ -9,12 +9,18 @@ use std::path::PathBuf;
 fn clins() -> Option<PathBuf> {
     let dir = std::env::var("KIZUNA_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"))
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+        })
         .join("jp/clins");
     if dir.is_dir() {
         Some(dir)
     } else {
-        assert!(std::env::var("CI").is_err(), "fixtures not found at {}", dir.display());
+        assert!(
+            std::env::var("CI").is_err(),
+            "fixtures not found at {}",
+            dir.display()
+        );
         eprintln!("skipped: fixtures not found at {}", dir.display());
         None
     }
@@ -52,16 +58,24 @@ fn the_real_examples_read_as_what_they_are() {
     assert_eq!(s.date.as_deref(), Some("2020-08-21T12:12:20+09:00"));
     assert!(s.lts, "its drug allergies are tagged for long-term storage");
 
-    let Some(pcs) = load("Bundle-Bundle-CLINS-PCS-Example-01.json") else { return };
+    let Some(pcs) = load("Bundle-Bundle-CLINS-PCS-Example-01.json") else {
+        return;
+    };
     let s = read(&pcs).unwrap();
-    assert_eq!(s.kind, Kind::Document, "a care plan is a document of another kind");
+    assert_eq!(
+        s.kind,
+        Kind::Document,
+        "a care plan is a document of another kind"
+    );
 
     let Some(noentry) = load("Bundle-Bundle-CLINS-Referral-NoEntry-Example-01.json") else {
         return;
     };
     assert_eq!(read(&noentry).unwrap().kind, Kind::Referral);
 
-    let Some(obs) = load("Bundle-Bundle-CLINS-Observations-Example-01.json") else { return };
+    let Some(obs) = load("Bundle-Bundle-CLINS-Observations-Example-01.json") else {
+        return;
+    };
     let s = read(&obs).unwrap();
     assert_eq!(s.kind, Kind::ClinicalInformation);
     assert_eq!(s.institution, "1318814790");
@@ -77,12 +91,20 @@ fn entries_point_at_what_stands_for_the_patient_and_keep_their_links() {
     let list = entries(&b, &resolved);
     assert_eq!(list.len(), b["entry"].as_array().unwrap().len() - 1);
     let text = serde_json::to_string(&list.iter().map(|(_, r)| r).collect::<Vec<_>>()).unwrap();
-    assert!(!text.contains(&s.patient_url), "no reference to the document's Patient is left");
+    assert!(
+        !text.contains(&s.patient_url),
+        "no reference to the document's Patient is left"
+    );
     let comp = &list[0].1;
     assert_eq!(comp["subject"]["reference"], "Patient/p1");
     assert!(comp.get("id").is_none(), "ids are the store's to give");
     // References between the other entries stay as fullUrls (the transaction resolves them).
-    assert!(comp["encounter"]["reference"].as_str().unwrap().starts_with("urn:uuid:"));
+    assert!(
+        comp["encounter"]["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:uuid:")
+    );
 }
 
 /// `b` with `f` applied.
@@ -104,8 +126,14 @@ fn every_broken_rule_is_reported_with_its_path() {
     });
     let issues = read(&broken).unwrap_err();
     let p = paths(&issues);
-    assert!(p.contains(&"Bundle.entry[0].resource.section".to_string()), "{p:?}");
-    assert!(p.contains(&"Bundle.entry[2].resource.serviceProvider.reference".to_string()), "{p:?}");
+    assert!(
+        p.contains(&"Bundle.entry[0].resource.section".to_string()),
+        "{p:?}"
+    );
+    assert!(
+        p.contains(&"Bundle.entry[2].resource.serviceProvider.reference".to_string()),
+        "{p:?}"
+    );
     assert!(p.contains(&"Bundle.identifier".to_string()), "{p:?}");
 
     // The author's institution must be identified by its code.
@@ -117,11 +145,17 @@ fn every_broken_rule_is_reported_with_its_path() {
         }
     });
     let p = paths(&read(&anonymous).unwrap_err());
-    assert!(p.contains(&"Bundle.entry[0].resource.author".to_string()), "{p:?}");
+    assert!(
+        p.contains(&"Bundle.entry[0].resource.author".to_string()),
+        "{p:?}"
+    );
 
     // The patient must be identified.
     let nameless = changed(&b, |c| {
-        c["entry"][1]["resource"].as_object_mut().unwrap().remove("identifier");
+        c["entry"][1]["resource"]
+            .as_object_mut()
+            .unwrap()
+            .remove("identifier");
     });
     let p = paths(&read(&nameless).unwrap_err());
     assert_eq!(p, vec!["Bundle.entry[1].resource.identifier".to_string()]);
@@ -144,7 +178,9 @@ fn every_broken_rule_is_reported_with_its_path() {
     let upside_down = changed(&b, |c| c["entry"].as_array_mut().unwrap().swap(0, 1));
     let p = paths(&read(&upside_down).unwrap_err());
     assert_eq!(p, vec!["Bundle.entry[0].resource".to_string()]);
-    let Some(obs) = load("Bundle-Bundle-CLINS-Observations-Example-01.json") else { return };
+    let Some(obs) = load("Bundle-Bundle-CLINS-Observations-Example-01.json") else {
+        return;
+    };
     let odd = changed(&obs, |c| {
         c["entry"][1]["resource"]["resourceType"] = json!("Procedure");
         c["identifier"]["value"] = json!("clinic^2024^1");
@@ -182,7 +218,14 @@ fn the_referral_letter_renders_as_a_page_without_anything_active() {
     let s = read(&b).unwrap();
     let html = render(&b, &s);
     assert!(html.starts_with("<!DOCTYPE html>"));
-    for expected in ["診療情報提供書", "牧野 爛漫", "紹介先情報", "傷病名・主訴", "アレルギー・不耐性反応", "1311234567"] {
+    for expected in [
+        "診療情報提供書",
+        "牧野 爛漫",
+        "紹介先情報",
+        "傷病名・主訴",
+        "アレルギー・不耐性反応",
+        "1311234567",
+    ] {
         assert!(html.contains(expected), "{expected} missing");
     }
     // Sections nest as headings, one level deeper each.
@@ -198,7 +241,13 @@ fn the_referral_letter_renders_as_a_page_without_anything_active() {
     assert!(!html.contains("tracker.example"));
     assert!(html.contains("&lt;script&gt;alert(2)"), "titles are text");
 
-    let Some(obs) = load("Bundle-Bundle-CLINS-Observations-Example-01.json") else { return };
+    let Some(obs) = load("Bundle-Bundle-CLINS-Observations-Example-01.json") else {
+        return;
+    };
     let html = render(&obs, &read(&obs).unwrap());
-    assert_eq!(html.matches("<tr><td>").count(), 4, "one row per lab result");
+    assert_eq!(
+        html.matches("<tr><td>").count(),
+        4,
+        "one row per lab result"
+    );
 }

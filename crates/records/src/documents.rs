@@ -19,7 +19,9 @@
 use crate::incoming::{as_stored, new_id};
 use crate::{Criteria, Failure, Payload, Prefer, Records, Reply, Result, written_by};
 use base64::Engine;
-use kizuna_documents::{ADDRESSEE_TAG, DOCUMENT_MEDIA_TYPE, DOCUMENT_TAG, INSTITUTION_SYSTEM, Kind};
+use kizuna_documents::{
+    ADDRESSEE_TAG, DOCUMENT_MEDIA_TYPE, DOCUMENT_TAG, INSTITUTION_SYSTEM, Kind,
+};
 use kizuna_fhir::{Issue, IssueCode};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -91,7 +93,8 @@ impl Records {
         let mut resolved: HashMap<String, String> = HashMap::new();
         resolved.insert(sub.patient_url.clone(), format!("Patient/{patient}"));
         for e in entries_in {
-            let (Some(url), Some(r)) = (e.get("fullUrl").and_then(Value::as_str), e.get("resource"))
+            let (Some(url), Some(r)) =
+                (e.get("fullUrl").and_then(Value::as_str), e.get("resource"))
             else {
                 continue;
             };
@@ -129,7 +132,11 @@ impl Records {
                 ));
             };
             let (body, version) = target;
-            let target_id = body.get("id").and_then(Value::as_str).unwrap_or("").to_string();
+            let target_id = body
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let mine = self
                 .scope()
                 .custodian
@@ -161,7 +168,9 @@ impl Records {
                         .and_then(Value::as_array)
                         .into_iter()
                         .flatten()
-                        .any(|c| c.get("code").and_then(Value::as_str) == Kind::Referral.type_code());
+                        .any(|c| {
+                            c.get("code").and_then(Value::as_str) == Kind::Referral.type_code()
+                        });
                     if !is_referral || !mine {
                         return Err(Failure::new(
                             422,
@@ -182,7 +191,7 @@ impl Records {
         }
 
         // The transaction.
-        let mut tags = vec![json!({"system": DOCUMENT_TAG, "code": doc_id})];
+        let mut tags = Vec::new();
         for a in &addressees {
             tags.push(json!({"system": ADDRESSEE_TAG, "code": a}));
         }
@@ -193,22 +202,35 @@ impl Records {
         let mut related = Vec::new();
         let mut composition_url = None;
         for (url, mut r) in kizuna_documents::entries(body, &resolved) {
-            let rtype = r.get("resourceType").and_then(Value::as_str).unwrap_or("").to_string();
+            // The network's own tags are the network's to give.
+            if let Some(list) = r.pointer_mut("/meta/tag").and_then(Value::as_array_mut) {
+                list.retain(|t| {
+                    !matches!(
+                        t.get("system").and_then(Value::as_str),
+                        Some(DOCUMENT_TAG | ADDRESSEE_TAG | crate::CUSTODIAN_SYSTEM)
+                    )
+                });
+            }
+            let rtype = r
+                .get("resourceType")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             if rtype == "Composition" {
                 composition_url = Some(url.clone());
             }
-            add_tag(&mut r, json!({"system": DOCUMENT_TAG, "code": doc_id}));
             related.push(json!({"reference": url}));
-            tx.push(json!({"fullUrl": url, "resource": r, "request": {"method": "POST", "url": rtype}}));
+            tx.push(
+                json!({"fullUrl": url, "resource": r, "request": {"method": "POST", "url": rtype}}),
+            );
         }
         let sha1 = {
             use sha1::Digest;
             base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(raw))
         };
-        let binary = json!({
+        let mut binary = json!({
             "resourceType": "Binary",
             "id": bin_id,
-            "meta": {"tag": tags},
             "contentType": DOCUMENT_MEDIA_TYPE,
             "securityContext": {"reference": format!("Patient/{patient}")},
             "data": base64::engine::general_purpose::STANDARD.encode(raw),
@@ -227,7 +249,6 @@ impl Records {
         let mut docref = json!({
             "resourceType": "DocumentReference",
             "id": doc_id,
-            "meta": {"tag": tags},
             "masterIdentifier": {"system": sub.identifier.0, "value": sub.identifier.1},
             "status": "current",
             "subject": {"reference": format!("Patient/{patient}")},
@@ -239,6 +260,10 @@ impl Records {
             Some(s @ ("preliminary" | "final" | "amended" | "entered-in-error")) => Some(s),
             _ => None,
         };
+        if !tags.is_empty() {
+            binary["meta"] = json!({"tag": tags});
+            docref["meta"] = json!({"tag": tags});
+        }
         if let Some(s) = doc_status {
             docref["docStatus"] = json!(s);
         }
@@ -276,7 +301,11 @@ impl Records {
         tx.push(json!({"resource": binary, "request": {"method": "PUT", "url": format!("Binary/{bin_id}")}}));
         tx.push(json!({"resource": docref, "request": {"method": "PUT", "url": format!("DocumentReference/{doc_id}")}}));
         if let Some((mut old, version)) = replaced {
-            let old_id = old.get("id").and_then(Value::as_str).unwrap_or("").to_string();
+            let old_id = old
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             for r in old
                 .pointer("/context/related")
                 .and_then(Value::as_array)
@@ -296,7 +325,14 @@ impl Records {
             tx.push(json!({"resource": old, "request": {"method": "PUT", "url": format!("DocumentReference/{old_id}"), "ifMatch": format!("W/\"{version}\"")}}));
         }
         let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": tx});
-        self.bundle(bundle, base, Prefer::Minimal).await?;
+        // Everything written is tagged with the document (after validation: a profile's closed
+        // slicing of meta.tag knows no server tags), but the old index, which has its own.
+        let mut scope = self.scope().clone();
+        scope
+            .stamps
+            .push((DOCUMENT_TAG.to_string(), doc_id.clone()));
+        let writer = self.scoped(scope);
+        writer.bundle(bundle, base, Prefer::Minimal).await?;
         let mut reply = self.read("DocumentReference", &doc_id).await?;
         reply.status = 201;
         reply.issues = warnings;
@@ -499,16 +535,4 @@ fn tags(r: &Value, system: &str) -> Vec<String> {
         .filter(|t| t.get("system").and_then(Value::as_str) == Some(system))
         .filter_map(|t| t.get("code").and_then(Value::as_str).map(String::from))
         .collect()
-}
-
-fn add_tag(r: &mut Value, tag: Value) {
-    if let Some(o) = r.as_object_mut() {
-        let meta = o.entry("meta").or_insert_with(|| json!({}));
-        if let Some(m) = meta.as_object_mut() {
-            let list = m.entry("tag").or_insert_with(|| json!([]));
-            if let Some(a) = list.as_array_mut() {
-                a.push(tag);
-            }
-        }
-    }
 }

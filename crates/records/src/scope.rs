@@ -24,6 +24,10 @@ pub struct Scope {
     /// The institution the caller writes as (code, name): its tag is put on what it writes,
     /// and it may change or delete only resources that carry it.
     pub custodian: Option<(String, String)>,
+    /// Tags (system, code) put on everything written in this scope that has no tag of that
+    /// system, after validation, like the custodian's (a document's entries are tagged with
+    /// the document): server tags, which a profile's closed slicing of `meta.tag` does not know.
+    pub stamps: Vec<(String, String)>,
 }
 
 /// The index keys [`Access`] reads, for every resource type.
@@ -120,6 +124,25 @@ fn stamp(body: &mut Value, code: &str, name: &str) {
     }
 }
 
+/// Puts the tag `system|code` on `body` unless it has a tag of `system` already.
+fn add_tag(body: &mut Value, system: &str, code: &str) {
+    let Some(obj) = body.as_object_mut() else {
+        return;
+    };
+    let meta = obj.entry("meta").or_insert_with(|| json!({}));
+    let Some(m) = meta.as_object_mut() else {
+        return;
+    };
+    let tags = m.entry("tag").or_insert_with(|| json!([]));
+    if let Some(list) = tags.as_array_mut()
+        && !list
+            .iter()
+            .any(|t| t.get("system").and_then(Value::as_str) == Some(system))
+    {
+        list.push(json!({"system": system, "code": code}));
+    }
+}
+
 impl Records {
     /// These interactions for `scope`.
     pub fn scoped(&self, scope: Scope) -> Records {
@@ -172,6 +195,9 @@ impl Records {
     ) -> Write {
         if let Some((code, name)) = &self.scope.custodian {
             stamp(&mut body, code, name);
+        }
+        for (system, code) in &self.scope.stamps {
+            add_tag(&mut body, system, code);
         }
         crate::incoming::put_write(rtype, id, body, method, skip_if_unchanged)
     }

@@ -11,81 +11,13 @@ use kizuna_trust::ca_dir::CaDir;
 use kizuna_trust::card::{Card, SoftwareCard};
 use kizuna_trust::pki::Holder;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 
+mod common;
+use common::mtls::{Client, institution, issue};
+
 const INSURED: &str = "00012345:あいう:1234:01";
-
-#[derive(Clone)]
-struct Cred {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-struct Client {
-    base: String,
-    ca: PathBuf,
-    dir: PathBuf,
-}
-
-impl Client {
-    /// curl's status and JSON body.
-    fn call(
-        &self,
-        who: Option<&Cred>,
-        method: &str,
-        path: &str,
-        headers: &[&str],
-        body: Option<&Value>,
-    ) -> (u16, Value) {
-        let mut c = Command::new("curl");
-        c.args(["-s", "-w", "\n%{http_code}", "-X", method, "--cacert"])
-            .arg(&self.ca);
-        if let Some(w) = who {
-            c.arg("--cert").arg(&w.cert).arg("--key").arg(&w.key);
-        }
-        for h in headers {
-            c.args(["-H", h]);
-        }
-        if let Some(b) = body {
-            let file = self.dir.join(format!("body-{}.json", uuid_like()));
-            std::fs::write(&file, b.to_string()).unwrap();
-            c.args(["-H", "Content-Type: application/fhir+json", "--data-binary"])
-                .arg(format!("@{}", file.display()));
-        }
-        let out = c
-            .arg(format!("{}{path}", self.base))
-            .output()
-            .expect("curl");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        (
-            status.trim().parse().unwrap_or(0),
-            serde_json::from_str(body).unwrap_or(Value::Null),
-        )
-    }
-}
-
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed).to_string()
-}
-
-fn issue(ca: &mut CaDir, holder: Holder) -> (Cred, String, String) {
-    let (issued, cert, key) = ca
-        .issue(&holder, time::OffsetDateTime::now_utc(), 30)
-        .unwrap();
-    (Cred { cert, key }, issued.cert_pem, issued.key_pem)
-}
-
-fn institution(code: &str, name: &str) -> Holder {
-    Holder::Institution {
-        code: kizuna_jpid::InstitutionCode::parse(code).unwrap(),
-        name: name.into(),
-    }
-}
 
 fn total(v: &Value) -> u64 {
     v["total"].as_u64().unwrap_or(u64::MAX)

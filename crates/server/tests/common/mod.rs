@@ -3,6 +3,8 @@
 // Shared by several test binaries, each using part of it.
 #![allow(dead_code)]
 
+pub mod mtls;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
