@@ -145,7 +145,7 @@ pub fn render(bundle: &Value, sub: &Submission) -> String {
                     "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
                     escape(type_name(r)),
                     entry_content(r),
-                    escape(&date_of(r).unwrap_or_default())
+                    escape(date_of(r).unwrap_or_default())
                 );
             }
         }
@@ -328,7 +328,7 @@ fn entry_content(r: &Value) -> String {
     {
         parts.push(text.to_string());
     }
-    escape(&parts.join(" — ")).into_owned()
+    escape(parts.join(" — ")).into_owned()
 }
 
 /// The clinically relevant date of an entry, as written.

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 mod common;
-use common::mtls::{Client, institution, issue};
+use common::mtls::{Client, Cred, institution, issue};
 
 const INSURED: &str = "00012345:あいう:1234:01";
 
