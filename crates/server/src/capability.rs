@@ -86,6 +86,7 @@ pub fn capability_statement(base_url: &str, backend: &str) -> Value {
                     r["operation"] = json!([op("challenge"), op("card"), op("spoken"), op("emergency")]);
                 }
                 "AuditEvent" => r["operation"] = json!([op("mine"), op("emergencies")]),
+                "DocumentReference" => r["operation"] = json!([op("document"), op("render")]),
                 _ => {}
             }
             r
@@ -107,7 +108,11 @@ pub fn capability_statement(base_url: &str, backend: &str) -> Value {
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Every incoming resource is validated against the base R4 definitions. Deletes keep a versioned tombstone. Search covers every R4 search parameter (_text and _content as word and phrase search in the narrative or the whole resource; no named _query); conditional operations take full search criteria.",
+            "extension": [{
+                "url": "http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket",
+                "valueUri": format!("{}/$subscription-websocket", base_url.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1))
+            }],
+            "documentation": "Every incoming resource is validated against the base R4 definitions. Deletes keep a versioned tombstone. Search covers every R4 search parameter (_text and _content as word and phrase search in the narrative or the whole resource; no named _query); conditional operations take full search criteria. Documents (POST Bundle of type document, or a JP-CLINS collection) are kept byte for byte and indexed by DocumentReference ($document, $render). Subscriptions: rest-hook and websocket channels, matched in the subscriber's scope.",
             "security": {
                 "cors": false,
                 "service": [{"coding": [

@@ -15,6 +15,7 @@ mod capability;
 mod documents;
 mod reply;
 pub mod smart;
+mod subscriptions;
 pub mod tls;
 
 use axum::Router;
@@ -120,6 +121,16 @@ pub fn app_for(network: kizuna_access::Network, config: Config, security: Securi
         operations = operations.route(path, axum::routing::any(access::operation));
     }
     let mut operations = operations.with_state(net.clone());
+    let hub = Arc::new(subscriptions::Hub::default());
+    subscriptions::start(net.clone(), hub.clone(), state.config.base_url.clone());
+    operations = operations.merge(
+        Router::new()
+            .route(
+                "/fhir/$subscription-websocket",
+                axum::routing::get(subscriptions::websocket),
+            )
+            .with_state(hub),
+    );
     if let Some(setup) = &security.smart {
         let smart_routes = Router::new()
             .route("/auth/token", axum::routing::any(smart::token))

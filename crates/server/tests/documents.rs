@@ -79,6 +79,36 @@ async fn run(store: Store) {
             .unwrap()
         }
     };
+    // The addressee subscribes to its inbox (rest-hook, with the index as payload); the third
+    // institution subscribes to the addressee's inbox too, and must hear nothing.
+    let (hook, mut heard) = receiver().await;
+    let subscribe = |criteria: String, endpoint: String| {
+        json!({"resourceType": "Subscription", "status": "requested", "reason": "referral inbox",
+            "criteria": criteria,
+            "channel": {"type": "rest-hook", "endpoint": endpoint, "payload": "application/fhir+json",
+                "header": ["Authorization: Bearer inbox-secret"]}})
+        .to_string()
+        .into_bytes()
+    };
+    let inbox_criteria = format!("DocumentReference?_tag=urn:kizuna:addressee|{ADDRESSEE}");
+    let r = c(
+        &addressee,
+        "POST",
+        "/Subscription".into(),
+        Some(subscribe(inbox_criteria.clone(), format!("{hook}/inbox"))),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let sub_id = r.json()["id"].as_str().unwrap().to_string();
+    let r = c(
+        &other,
+        "POST",
+        "/Subscription".into(),
+        Some(subscribe(inbox_criteria, format!("{hook}/eavesdropper"))),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+
     let referral = example("Bundle-Bundle-CLINS-Referral-Example-01.json").unwrap();
     let submit = |who: &Cred, text: &str| {
         c(
@@ -157,6 +187,23 @@ async fn run(store: Store) {
         sha1_base64(referral.as_bytes())
     };
     assert_eq!(attachment["hash"], sha1);
+
+    // The addressee is told at once: the index, PUT to its endpoint.
+    let (method, path, headers, body) = heard.recv().await.expect("a notification");
+    assert_eq!(
+        (method.as_str(), path.as_str()),
+        ("PUT", format!("/inbox/DocumentReference/{doc_id}").as_str())
+    );
+    assert!(headers.contains(&(
+        "authorization".to_string(),
+        "Bearer inbox-secret".to_string()
+    )));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["id"],
+        doc_id
+    );
+    let r = c(&addressee, "GET", format!("/Subscription/{sub_id}"), None).await;
+    assert_eq!(r.json()["status"], "active");
 
     // The author reads it back byte for byte, with its digest.
     let r = c(
@@ -355,6 +402,90 @@ async fn run(store: Store) {
     )
     .await;
     assert_eq!(r.status, 200);
+
+    // The inbox heard every letter addressed to it (the correction and the old one
+    // superseded, the summary); the eavesdropper nothing.
+    let mut later = Vec::new();
+    while later.len() < 3 {
+        let (_, path, _, body) = heard.recv().await.expect("a notification");
+        assert!(path.starts_with("/inbox/"), "{path}");
+        let b: Value = serde_json::from_slice(&body).unwrap();
+        later.push((
+            b["id"].as_str().unwrap().to_string(),
+            b["status"].as_str().unwrap().to_string(),
+        ));
+    }
+    assert!(
+        later.contains(&(new_id.clone(), "current".to_string())),
+        "{later:?}"
+    );
+    assert!(
+        later.contains(&(doc_id.clone(), "superseded".to_string())),
+        "{later:?}"
+    );
+    let everything = hook_log(&hook).await;
+    assert!(
+        everything.iter().all(|p| !p.starts_with("/eavesdropper")),
+        "{everything:?}"
+    );
+}
+
+type Heard = (String, String, Vec<(String, String)>, Vec<u8>);
+
+/// A rest-hook endpoint on loopback: its base URL, and what it hears.
+async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<Heard>) {
+    use axum::extract::Request;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Heard>();
+    let log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let app = axum::Router::new()
+        .route(
+            "/log",
+            axum::routing::get({
+                let log = log.clone();
+                move || {
+                    let log = log.clone();
+                    async move { serde_json::to_string(&*log.lock().unwrap()).unwrap() }
+                }
+            }),
+        )
+        .fallback(move |req: Request| {
+            let tx = tx.clone();
+            let log = log.clone();
+            async move {
+                let method = req.method().to_string();
+                let path = req.uri().path().to_string();
+                let headers = req
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                    .collect();
+                let body = axum::body::to_bytes(req.into_body(), usize::MAX)
+                    .await
+                    .unwrap();
+                log.lock().unwrap().push(path.clone());
+                let _ = tx.send((method, path, headers, body.to_vec()));
+                "ok"
+            }
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), rx)
+}
+
+/// Every path the receiver at `hook` heard.
+async fn hook_log(hook: &str) -> Vec<String> {
+    let url = format!("{hook}/log");
+    let text = tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("curl")
+            .args(["-s", &url])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    })
+    .await
+    .unwrap();
+    serde_json::from_str(&text).unwrap()
 }
 
 /// The total of a search and its Bundle (0 when refused).

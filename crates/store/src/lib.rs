@@ -145,12 +145,51 @@ impl Write {
 /// still current while [`Changes::of`] those types is what it was when the cache was filled,
 /// read before filling it. Writes by another process sharing a PostgreSQL database are not
 /// counted: such caches must also expire.
+///
+/// It also tells whoever listens ([`Changes::listen`]) which resources each commit created or
+/// changed, as they commit (subscriptions are notified from it).
 #[derive(Default)]
 pub struct Changes {
     counts: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    committed: std::sync::OnceLock<tokio::sync::broadcast::Sender<Committed>>,
 }
 
+/// What one commit created or changed (deletes and unchanged writes left out): `(type, id,
+/// version)` of each.
+pub type Committed = std::sync::Arc<[(String, String, u64)]>;
+
+/// How many commits a slow listener may fall behind before it misses some (and is told so).
+const COMMITTED_BACKLOG: usize = 4096;
+
 impl Changes {
+    fn sender(&self) -> &tokio::sync::broadcast::Sender<Committed> {
+        self.committed
+            .get_or_init(|| tokio::sync::broadcast::channel(COMMITTED_BACKLOG).0)
+    }
+
+    /// Every later commit's created and changed resources, in commit order. A listener that
+    /// falls more than 4,096 commits behind is told how many it missed
+    /// (`RecvError::Lagged`).
+    pub fn listen(&self) -> tokio::sync::broadcast::Receiver<Committed> {
+        self.sender().subscribe()
+    }
+
+    fn publish(&self, written: &[Written]) {
+        let sender = self.sender();
+        if sender.receiver_count() == 0 {
+            return;
+        }
+        let list: Vec<(String, String, u64)> = written
+            .iter()
+            .filter(|w| matches!(w.outcome, WriteOutcome::Created | WriteOutcome::Updated))
+            .filter_map(|w| w.version.as_ref())
+            .map(|v| (v.rtype.clone(), v.id.clone(), v.version))
+            .collect();
+        if !list.is_empty() {
+            let _ = sender.send(list.into());
+        }
+    }
+
     fn note<'a>(&self, types: impl Iterator<Item = &'a str>) {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         for t in types {
@@ -398,6 +437,7 @@ impl Store {
             Store::Postgres(s) => s.commit(batch).await,
         }?;
         self.changes().note(types.iter().map(String::as_str));
+        self.changes().publish(&written);
         Ok(written)
     }
 
