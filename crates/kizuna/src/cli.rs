@@ -51,6 +51,9 @@ enum Command {
     /// Implementation guides (FHIR packages such as JP Core and JP-CLINS): install, list,
     /// remove, validate files against them
     Ig(crate::ig_cli::IgArgs),
+    /// Documents past their retention term (5 years; LTS-tagged for ever unless --lts-years):
+    /// report them, or remove them with --apply (audited; nothing within its term is touched)
+    Retention(crate::retention_cli::RetentionArgs),
 }
 
 #[derive(Args)]
@@ -192,6 +195,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Smart(a) => crate::smart_cli::run(a),
         Command::Person(a) => crate::person_cli::run(a).await,
         Command::Ig(a) => crate::ig_cli::run(a).await,
+        Command::Retention(a) => crate::retention_cli::run(a).await,
     }
 }
 

@@ -6,6 +6,7 @@ mod cli;
 mod ig_cli;
 mod person_cli;
 mod pki_cli;
+mod retention_cli;
 mod serve_cli;
 mod smart_cli;
 

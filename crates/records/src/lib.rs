@@ -18,6 +18,7 @@ mod documents;
 mod history;
 mod incoming;
 pub mod profiles;
+mod retention;
 mod scope;
 mod search;
 mod validate_op;
@@ -35,6 +36,7 @@ pub use history::HistoryParams;
 use incoming::{check_id, check_type, incoming, new_id, parse_patch, patched, with_id};
 pub use incoming::{content_hash, index_rows, prepare_import};
 pub use kizuna_search::Handling;
+pub use retention::{DocumentTerm, Retention};
 pub use scope::{CUSTODIAN_SYSTEM, Scope, access_keys, custodian_of, shared_types, written_by};
 pub use search::SearchRequest;
 

@@ -11,7 +11,7 @@
 //! writes the institution-number system JP Core 1.1.2 fixes, which the examples predate.
 
 use base64::Engine;
-use kizuna_records::Records;
+use kizuna_records::{Records, Retention};
 use kizuna_store::Store;
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -427,6 +427,84 @@ async fn run(store: Store) {
     assert!(
         everything.iter().all(|p| !p.starts_with("/eavesdropper")),
         "{everything:?}"
+    );
+
+    // Retention: every document has its term; the letters carry drug allergies tagged LTS and
+    // are kept for ever, the lab results for five years; nothing goes before its term ends.
+    let policy = Retention::default();
+    let terms = records.document_terms(&policy).await.unwrap();
+    assert_eq!(
+        terms.len(),
+        4,
+        "letter, its correction, the summary, the lab results"
+    );
+    let now = jiff::Timestamp::now().as_microsecond();
+    assert!(terms.iter().all(|t| !t.ended(now)));
+    let labs_term = terms.iter().find(|t| t.document == lab_doc).unwrap();
+    assert!(!labs_term.lts);
+    assert_eq!(labs_term.parts.len(), 2 + 4, "index, bytes, four results");
+    let refused = records
+        .purge_document(&lab_doc, &policy, now)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, 409);
+    let six_years = now + 6 * 366 * 86_400 * 1_000_000;
+    let refused = records
+        .purge_document(&doc_id, &policy, six_years * 10)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, 409, "LTS is kept for ever by default");
+    let (_, removed) = records
+        .purge_document(&lab_doc, &policy, six_years)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(removed, 6);
+    let r = c(
+        &author,
+        "GET",
+        format!("/DocumentReference/{lab_doc}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404, "gone without a trace, not deleted");
+    let (n, _) = search(
+        &c,
+        &author,
+        &format!("/Observation?_tag=urn:kizuna:document|{lab_doc}"),
+    )
+    .await;
+    assert_eq!(n, 0);
+    let (n, _) = search(&c, &author, &format!("/Observation?subject=Patient/{pid}")).await;
+    assert_eq!(
+        n, 2,
+        "the physical findings of the corrected letter and of the summary"
+    );
+    let r = c(
+        &author,
+        "GET",
+        format!("/DocumentReference/{new_id}/$document"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "the others stay");
+    // With a term for LTS, the letters go too once it ends.
+    let ten = Retention {
+        years: 5,
+        lts_years: Some(10),
+    };
+    let (term, _) = records
+        .purge_document(&doc_id, &ten, six_years * 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(term.lts);
+    assert!(
+        records
+            .purge_document(&doc_id, &ten, six_years * 2)
+            .await
+            .unwrap()
+            .is_none()
     );
 }
 

@@ -22,6 +22,7 @@ pub mod index;
 mod packages;
 pub use packages::StoredPackage;
 mod postgres;
+mod purge;
 pub mod search;
 mod sqlite;
 
@@ -562,6 +563,18 @@ impl Store {
             Store::Postgres(s) => s.change_packages(op).await,
         }
         .map(|_| ())
+    }
+
+    /// Removes `targets` (type, id) whole, every version and index row, in one transaction;
+    /// answers how many existed. Only retention does this: everything else keeps history.
+    pub async fn purge(&self, targets: Vec<(String, String)>) -> Result<usize, StoreError> {
+        let types: Vec<String> = targets.iter().map(|(t, _)| t.clone()).collect();
+        let n = match self {
+            Store::Sqlite(s) => s.purge(targets).await,
+            Store::Postgres(s) => s.purge(targets).await,
+        }?;
+        self.changes().note(types.iter().map(String::as_str));
+        Ok(n)
     }
 
     /// Removes the package of this name; false if none was installed.

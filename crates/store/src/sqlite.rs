@@ -159,6 +159,10 @@ enum Job {
         op: crate::packages::Op,
         reply: oneshot::Sender<Result<bool, StoreError>>,
     },
+    Purge {
+        targets: Vec<(String, String)>,
+        reply: oneshot::Sender<Result<usize, StoreError>>,
+    },
 }
 
 /// Runs a job that is not a batch (it never shares a commit).
@@ -187,6 +191,9 @@ fn run_alone(conn: &mut Connection, job: Job) {
         }
         Job::Package { op, reply } => {
             let _ = reply.send(crate::packages::apply_sqlite(conn, op));
+        }
+        Job::Purge { targets, reply } => {
+            let _ = reply.send(crate::purge::purge_sqlite(conn, &targets));
         }
         Job::SetIndexFormat { version, reply } => {
             let r = conn
@@ -454,6 +461,11 @@ impl SqliteStore {
         op: crate::packages::Op,
     ) -> Result<bool, StoreError> {
         self.ask(|reply| Job::Package { op, reply }).await
+    }
+
+    /// See [`crate::Store::purge`].
+    pub(crate) async fn purge(&self, targets: Vec<(String, String)>) -> Result<usize, StoreError> {
+        self.ask(|reply| Job::Purge { targets, reply }).await
     }
 
     /// See [`crate::Store::append_audit`].

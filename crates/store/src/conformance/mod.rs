@@ -74,6 +74,85 @@ pub async fn run_all(store: &Store) {
     reindex_replaces_rows_of_unchanged_versions(store).await;
     access::access_is_enforced_on_every_path(store).await;
     packages_are_kept_whole(store).await;
+    purged_resources_leave_nothing(store).await;
+}
+
+/// A purge removes every version and index row of its targets, and nothing else.
+async fn purged_resources_leave_nothing(store: &Store) {
+    let body = |id: &str, family: &str| {
+        json!({"resourceType": "Patient", "id": id, "name": [{"family": family}],
+            "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">purgeword</div>"}})
+    };
+    for id in ["pg1", "pg2"] {
+        store
+            .commit(one(put("Patient", id, body(id, "Purgeme"))))
+            .await
+            .unwrap();
+    }
+    store
+        .commit(one(put("Patient", "pg1", body("pg1", "Purgeme2"))))
+        .await
+        .unwrap();
+    let history = |id: &str| HistoryQuery {
+        access: None,
+        scope: HistoryScope::Instance {
+            rtype: "Patient".into(),
+            id: id.into(),
+        },
+        since: None,
+        at: None,
+        count: 100,
+        before_seq: None,
+    };
+    assert_eq!(
+        store.history(history("pg1")).await.unwrap().versions.len(),
+        2
+    );
+    let n = store
+        .purge(vec![
+            ("Patient".into(), "pg1".into()),
+            ("Patient".into(), "never-was".into()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "one of the two existed");
+    assert!(store.read("Patient", "pg1").await.unwrap().is_none());
+    assert!(
+        store
+            .history(history("pg1"))
+            .await
+            .unwrap()
+            .versions
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .find("Patient", &filters("Patient", "family=Purgeme2"), 10)
+            .await
+            .unwrap(),
+        Vec::<String>::new(),
+        "no index row is left"
+    );
+    assert_eq!(
+        store
+            .find("Patient", &filters("Patient", "family=Purgeme"), 10)
+            .await
+            .unwrap(),
+        vec!["pg2"],
+        "the other is untouched"
+    );
+    assert_eq!(
+        store
+            .find("Patient", &filters("Patient", "_text=purgeword"), 10)
+            .await
+            .unwrap(),
+        vec!["pg2"],
+        "no text row is left"
+    );
+    assert_eq!(
+        store.history(history("pg2")).await.unwrap().versions.len(),
+        1
+    );
 }
 
 /// Installed IG packages: kept byte for byte, one version per name, and every change is seen

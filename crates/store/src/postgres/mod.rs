@@ -381,6 +381,12 @@ impl PostgresStore {
         crate::packages::apply_postgres(&mut client, op).await
     }
 
+    /// See [`crate::Store::purge`].
+    pub(crate) async fn purge(&self, targets: Vec<(String, String)>) -> Result<usize, StoreError> {
+        let mut client = self.client().await?;
+        crate::purge::purge_postgres(&mut client, &targets).await
+    }
+
     /// See [`crate::Store::set_index_format`].
     pub async fn set_index_format(&self, version: i64) -> Result<(), StoreError> {
         let client = self.client().await?;
