@@ -195,6 +195,22 @@ impl Network {
         Ok(self.records.scoped(scope))
     }
 
+    /// The other Patients of the person(s) Patient `patient_id` belongs to, by the patient
+    /// index (links and insured-member ids), whoever may see them: callers read their records
+    /// through their own scope.
+    pub async fn linked_patients(&self, patient_id: &str) -> Result<Vec<String>, Failure> {
+        let mut out = Vec::new();
+        for person in index::persons_of_patient(&self.records, patient_id).await? {
+            if let Some((_, p)) = index::read_json(&self.records, "Person", &person).await? {
+                out.extend(index::patients_of(&self.records, &p).await?);
+            }
+        }
+        out.sort();
+        out.dedup();
+        out.retain(|p| p != patient_id);
+        Ok(out)
+    }
+
     /// What `caller` may see and write as.
     pub async fn scope_for(&self, caller: &Caller) -> Result<Scope, Failure> {
         rules::scope_for(self, caller).await

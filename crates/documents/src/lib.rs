@@ -13,6 +13,7 @@
 
 mod read;
 mod render;
+pub mod summary;
 
 pub use read::{Relation, Submission, entries, read};
 pub use render::{render, sanitize_xhtml};

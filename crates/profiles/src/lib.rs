@@ -244,6 +244,11 @@ impl Conformance {
         self.terminology.member(vs, system, code)
     }
 
+    /// The canonical URLs of every value set the packages define (in no order).
+    pub fn value_set_urls(&self) -> impl Iterator<Item = &str> {
+        self.terminology.value_set_urls()
+    }
+
     /// The display a loaded code system gives a code.
     pub fn display(&self, system: &str, code: &str) -> Option<&str> {
         self.terminology.display(system, code)

@@ -198,6 +198,11 @@ impl Terminology {
             .extend(codes);
     }
 
+    /// The canonical URLs of the value sets the packages define.
+    pub fn value_set_urls(&self) -> impl Iterator<Item = &str> {
+        self.expansions.keys().map(String::as_str)
+    }
+
     /// Whether `code` (of `system`, when the element carries one) is in value set `vs`.
     pub fn member(&self, vs: &str, system: Option<&str>, code: &str) -> Membership {
         let vs = strip_version(vs);

@@ -21,6 +21,7 @@ pub mod profiles;
 mod retention;
 mod scope;
 mod search;
+mod summary;
 mod validate_op;
 
 use kizuna_fhir::{Issue, IssueCode};

@@ -6,7 +6,7 @@
 //! not the Organizations, which other documents share. Nothing within its term is ever
 //! removed: [`Records::purge_document`] checks the term again itself.
 
-use crate::{Failure, Payload, Records, Result, SearchRequest};
+use crate::{Failure, Records, Result};
 use kizuna_documents::{DOCUMENT_TAG, INDICATION_SYSTEM};
 use kizuna_fhir::IssueCode;
 use serde_json::Value;
@@ -53,9 +53,6 @@ impl DocumentTerm {
     }
 }
 
-/// How many DocumentReferences one search page reads.
-const PAGE: usize = 500;
-
 impl Records {
     /// Every document the network keeps, with its term under `policy`. The node's view only.
     pub async fn document_terms(&self, policy: &Retention) -> Result<Vec<DocumentTerm>> {
@@ -67,42 +64,17 @@ impl Records {
                 "retention is the node operator's",
             ));
         }
+        let (docrefs, _) = self
+            .search_all(
+                "DocumentReference",
+                vec![("_tag:missing".to_string(), "false".to_string())],
+                usize::MAX,
+            )
+            .await?;
         let mut out = Vec::new();
-        let mut pairs = vec![
-            ("_tag:missing".to_string(), "false".to_string()),
-            ("_count".to_string(), PAGE.to_string()),
-        ];
-        loop {
-            let reply = self
-                .search(SearchRequest {
-                    rtype: Some("DocumentReference".into()),
-                    patient: None,
-                    pairs: pairs.clone(),
-                    handling: kizuna_search::Handling::Strict,
-                    base: String::new(),
-                })
-                .await?;
-            let bundle: Value = match &reply.payload {
-                Payload::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
-                Payload::Json(v) => v.clone(),
-                _ => Value::Null,
-            };
-            for e in bundle["entry"].as_array().into_iter().flatten() {
-                if let Some(t) = self.term_of(&e["resource"], policy).await? {
-                    out.push(t);
-                }
-            }
-            let next = bundle["link"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|l| l["relation"] == "next")
-                .and_then(|l| l["url"].as_str())
-                .and_then(|u| u.split_once('?'))
-                .map(|(_, q)| form_urlencoded::parse(q.as_bytes()).into_owned().collect());
-            match next {
-                Some(p) => pairs = p,
-                None => break,
+        for d in &docrefs {
+            if let Some(t) = self.term_of(d, policy).await? {
+                out.push(t);
             }
         }
         Ok(out)

@@ -90,6 +90,7 @@ pub async fn identify(net: Arc<Network>, mut req: Request, next: Next) -> Respon
     }
     req.extensions_mut().insert(records);
     req.extensions_mut().insert(caller.clone());
+    req.extensions_mut().insert(net.clone());
     let mut resp = next.run(req).await;
     resp.extensions_mut().insert(Identified(caller));
     resp

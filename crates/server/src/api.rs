@@ -553,6 +553,17 @@ async fn compartment(
             format!("compartments other than Patient's are not supported ({rtype}/{id}/{what})"),
         );
     }
+    if what == "$summary" {
+        let linked = match state.net.linked_patients(&id).await {
+            Ok(l) => l,
+            Err(f) => return crate::reply::failure(f),
+        };
+        let result = state
+            .records
+            .summary(&id, &linked, &state.config.base_url)
+            .await;
+        return finish(result, &state, Prefer::Representation);
+    }
     if what == "$everything" {
         let result = state
             .records

@@ -80,7 +80,9 @@ pub fn capability_statement(base_url: &str, backend: &str) -> Value {
             match t.as_str() {
                 "Patient" => {
                     r["operation"] = json!([{"name": "everything",
-                        "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]);
+                        "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
+                        {"name": "summary",
+                        "definition": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"}]);
                 }
                 "Consent" => {
                     r["operation"] = json!([op("challenge"), op("card"), op("spoken"), op("emergency")]);

@@ -54,6 +54,8 @@ pub(crate) struct AppState {
 /// [`access`]), and the server's setup.
 pub(crate) struct ReqState {
     pub records: Records,
+    /// The network (the patient index; never records without a scope).
+    pub net: Arc<kizuna_access::Network>,
     pub config: Config,
     pub capability: bytes::Bytes,
 }
@@ -70,8 +72,20 @@ impl axum::extract::FromRequestParts<Arc<AppState>> for Ctx {
         state: &Arc<AppState>,
     ) -> Result<Ctx, Self::Rejection> {
         let (_, records) = access::scoped(&parts.extensions)?;
+        let Some(net) = parts
+            .extensions
+            .get::<Arc<kizuna_access::Network>>()
+            .cloned()
+        else {
+            return Err(reply::error(
+                500,
+                kizuna_fhir::IssueCode::Exception,
+                "the request was not identified",
+            ));
+        };
         Ok(Ctx(ReqState {
             records,
+            net,
             config: state.config.clone(),
             capability: state.capability.clone(),
         }))

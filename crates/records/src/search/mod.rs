@@ -105,6 +105,53 @@ struct Page {
 }
 
 impl Records {
+    /// Every match of a search, page by page (following `next`), at most `limit`: the
+    /// resources, and whether the limit cut the list.
+    pub(crate) async fn search_all(
+        &self,
+        rtype: &str,
+        mut pairs: Vec<(String, String)>,
+        limit: usize,
+    ) -> Result<(Vec<Value>, bool)> {
+        let mut out = Vec::new();
+        loop {
+            let reply = self
+                .search(SearchRequest {
+                    rtype: Some(rtype.to_string()),
+                    patient: None,
+                    pairs: pairs.clone(),
+                    handling: Handling::Strict,
+                    base: String::new(),
+                })
+                .await?;
+            let bundle: Value = match &reply.payload {
+                Payload::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+                Payload::Json(v) => v.clone(),
+                _ => Value::Null,
+            };
+            for e in bundle["entry"].as_array().into_iter().flatten() {
+                if e["search"]["mode"] != "include" {
+                    if out.len() >= limit {
+                        return Ok((out, true));
+                    }
+                    out.push(e["resource"].clone());
+                }
+            }
+            let next = bundle["link"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|l| l["relation"] == "next")
+                .and_then(|l| l["url"].as_str())
+                .and_then(|u| u.split_once('?'))
+                .map(|(_, q)| form_urlencoded::parse(q.as_bytes()).into_owned().collect());
+            match next {
+                Some(p) => pairs = p,
+                None => return Ok((out, false)),
+            }
+        }
+    }
+
     /// Runs a search and answers a `searchset` Bundle.
     pub async fn search(&self, req: SearchRequest) -> Result<Reply> {
         if let Some(t) = &req.rtype {
