@@ -34,16 +34,19 @@ pub enum SearchKind {
     Has,
     /// `Patient/{id}/$everything` for the patients with the most resources.
     Everything,
+    /// `Patient/{id}/$summary` (the six information as a document) for the same patients.
+    Summary,
 }
 
 impl SearchKind {
-    pub const ALL: [SearchKind; 6] = [
+    pub const ALL: [SearchKind; 7] = [
         SearchKind::Code,
         SearchKind::Count,
         SearchKind::PatientByDate,
         SearchKind::Chain,
         SearchKind::Has,
         SearchKind::Everything,
+        SearchKind::Summary,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +57,7 @@ impl SearchKind {
             SearchKind::Chain => "search-chain",
             SearchKind::Has => "search-has",
             SearchKind::Everything => "everything",
+            SearchKind::Summary => "summary",
         }
     }
 }
@@ -161,6 +165,10 @@ impl Sample {
             SearchKind::Everything => {
                 let (id, _) = &self.largest[n as usize % self.largest.len()];
                 (format!("Patient/{id}/$everything"), Count::Entries)
+            }
+            SearchKind::Summary => {
+                let (id, _) = &self.largest[n as usize % self.largest.len()];
+                (format!("Patient/{id}/$summary"), Count::Entries)
             }
         };
         Request {

@@ -103,7 +103,7 @@ struct BenchArgs {
     #[arg(long, default_value = "http://127.0.0.1:8080/fhir")]
     url: String,
     /// Workloads to run, in order: upload, read, transaction, and the search workloads
-    /// (search-code, search-count, search-patient, search-chain, search-has, everything; `search`
+    /// (search-code, search-count, search-patient, search-chain, search-has, everything, summary; `search`
     /// runs them all). Search and read need the data the upload workload loads (same
     /// --patients and --seed), or `kizuna synth` of the same.
     #[arg(long, value_delimiter = ',', default_value = "upload,read,transaction")]
