@@ -122,6 +122,7 @@ async fn compute(net: &Network, caller: &Caller) -> Result<(Scope, Option<i64>),
                 })),
                 custodian: Some((code.clone(), name.clone())),
                 stamps: Vec::new(),
+                server_tags: false,
             };
             Ok((scope, ends))
         }
@@ -147,6 +148,7 @@ async fn compute(net: &Network, caller: &Caller) -> Result<(Scope, Option<i64>),
                 })),
                 custodian: None,
                 stamps: Vec::new(),
+                server_tags: false,
             };
             Ok((scope, None))
         }

@@ -376,7 +376,12 @@ pub fn sanitize_xhtml(xhtml: &str) -> String {
             Ok(Event::Empty(e)) => {
                 let name = local_name(&e);
                 if skip == 0 && ALLOWED.contains(&name.as_str()) {
-                    start_tag(&mut out, &e, &name, true);
+                    // `<br/>` is a void element in HTML; `<div/>` would open one and never close it.
+                    let void = matches!(name.as_str(), "br" | "hr" | "col");
+                    start_tag(&mut out, &e, &name, void);
+                    if !void {
+                        let _ = write!(out, "</{name}>");
+                    }
                 }
             }
             Ok(Event::End(e)) => {
@@ -446,6 +451,11 @@ mod tests {
         assert_eq!(
             s,
             r##"<div><p class="c">A &amp; B あ</p><a>l</a><a href="#s">s</a>kept text</div>"##
+        );
+        // Empty non-void elements close; void ones stay void.
+        assert_eq!(
+            sanitize_xhtml("<div><table/><br/>x</div>"),
+            "<div><table></table><br/>x</div>"
         );
         // Not well-formed: whatever is read, nothing unknown comes through as markup.
         let odd = sanitize_xhtml("<div>a < b</div><p>c");

@@ -176,7 +176,8 @@ fn category_of(r: &Value, infection: &dyn Fn(&Value) -> bool) -> Option<Category
 }
 
 /// What makes two reports the same thing: the code (system and code of the first coding, or
-/// the text), and for results and prescriptions also the day, and for results the value.
+/// the text), and for results and prescriptions also the day, and for results the value. A
+/// record without code or text is never the same as another.
 fn dedup_key(r: &Value) -> String {
     let concept = |c: &Value| -> String {
         c["coding"]
@@ -187,31 +188,30 @@ fn dedup_key(r: &Value) -> String {
             .or_else(|| c["text"].as_str().map(|t| t.trim().to_lowercase()))
             .unwrap_or_default()
     };
+    let code = match r["resourceType"].as_str().unwrap_or("") {
+        "MedicationRequest" => concept(&r["medicationCodeableConcept"]),
+        _ => concept(&r["code"]),
+    };
+    if code.is_empty() {
+        return format!("#id#{}", r["id"].as_str().unwrap_or(""));
+    }
     let day = clinical_date(r)
         .map(|d| d.chars().take(10).collect::<String>())
         .unwrap_or_default();
     match r["resourceType"].as_str().unwrap_or("") {
         "Observation" => {
-            let value = [
-                "valueQuantity",
-                "valueCodeableConcept",
-                "valueString",
-                "valueBoolean",
-            ]
-            .iter()
-            .find_map(|k| r.get(*k))
-            .map(|v| match v.get("value") {
-                Some(x) => format!(
-                    "{x}{}",
-                    v["code"].as_str().or(v["unit"].as_str()).unwrap_or("")
-                ),
-                None => concept(v).to_string() + v.as_str().unwrap_or(""),
-            })
-            .unwrap_or_default();
-            format!("{}#{day}#{value}", concept(&r["code"]))
+            // Every value[x] of Observation, as written (the key name says which).
+            let value = r
+                .as_object()
+                .into_iter()
+                .flatten()
+                .find(|(k, _)| k.starts_with("value"))
+                .map(|(k, v)| format!("{k}={v}"))
+                .unwrap_or_default();
+            format!("{code}#{day}#{value}")
         }
-        "MedicationRequest" => format!("{}#{day}", concept(&r["medicationCodeableConcept"])),
-        _ => concept(&r["code"]),
+        "MedicationRequest" => format!("{code}#{day}"),
+        _ => code,
     }
 }
 

@@ -373,7 +373,8 @@ fn bench_runs_against_a_server() {
             "search-patient",
             "search-chain",
             "search-has",
-            "everything"
+            "everything",
+            "summary"
         ]
     );
     for f in figures.as_array().unwrap() {

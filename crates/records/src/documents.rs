@@ -26,9 +26,6 @@ use kizuna_fhir::{Issue, IssueCode};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-/// The most entries of an old document deleted when it is replaced (more are refused).
-const MAX_ENTRIES: usize = 5_000;
-
 impl Records {
     /// Whether `body` is a submission [`Records::submit_document`] takes: a document Bundle, or
     /// a collection whose first entry is a Patient (JP-CLINS clinical information).
@@ -67,6 +64,23 @@ impl Records {
             return Err(Failure::issues(422, issues));
         };
         let warnings = issues;
+        let is_node = self.scope().access.is_none();
+        if !is_node && self.scope().custodian.is_none() {
+            return Err(Failure::new(
+                403,
+                IssueCode::Forbidden,
+                None,
+                "documents are submitted by the institution that wrote them",
+            ));
+        }
+        if sub.relates.iter().filter(|r| r.code == "replaces").count() > 1 {
+            return Err(Failure::new(
+                422,
+                IssueCode::BusinessRule,
+                Some("Bundle.entry[0].resource.relatesTo".into()),
+                "a correction replaces one document (one relatesTo with code 'replaces')",
+            ));
+        }
         if let Some((code, _)) = &self.scope().custodian
             && *code != sub.institution
         {
@@ -137,11 +151,12 @@ impl Records {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            let mine = self
-                .scope()
-                .custodian
-                .as_ref()
-                .is_none_or(|(code, _)| written_by(&body, code));
+            let mine = is_node
+                || self
+                    .scope()
+                    .custodian
+                    .as_ref()
+                    .is_some_and(|(code, _)| written_by(&body, code));
             match r.code.as_str() {
                 "replaces" => {
                     if !mine {
@@ -150,6 +165,16 @@ impl Records {
                             IssueCode::Forbidden,
                             Some(r.path.clone()),
                             "only the institution that wrote a document may replace it",
+                        ));
+                    }
+                    if body.pointer("/subject/reference").and_then(Value::as_str)
+                        != Some(format!("Patient/{patient}").as_str())
+                    {
+                        return Err(Failure::new(
+                            422,
+                            IssueCode::BusinessRule,
+                            Some(r.path.clone()),
+                            "a correction is about the same patient as the document it replaces",
                         ));
                     }
                     if body.get("status").and_then(Value::as_str) != Some("current") {
@@ -191,26 +216,60 @@ impl Records {
         }
 
         // The transaction.
-        let mut tags = Vec::new();
+        let mut marks = Vec::new();
         for a in &addressees {
-            tags.push(json!({"system": ADDRESSEE_TAG, "code": a}));
+            marks.push(json!({"system": ADDRESSEE_TAG, "code": a}));
         }
         if sub.lts {
-            tags.push(json!({"system": kizuna_documents::INDICATION_SYSTEM, "code": "LTS"}));
+            marks.push(json!({"system": kizuna_documents::INDICATION_SYSTEM, "code": "LTS"}));
+        }
+        // What hides an entry hides the document holding it: a condition not yet disclosed to
+        // the patient (UNINFORMED), and the security labels a person may hide by.
+        let mut security: Vec<Value> = Vec::new();
+        for e in entries_in {
+            let r = &e["resource"];
+            if tags(r, kizuna_documents::INDICATION_SYSTEM)
+                .iter()
+                .any(|c| c == "UNINFORMED")
+                && !marks.iter().any(|t| t["code"] == "UNINFORMED")
+            {
+                marks.push(
+                    json!({"system": kizuna_documents::INDICATION_SYSTEM, "code": "UNINFORMED"}),
+                );
+            }
+            for l in r
+                .pointer("/meta/security")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let key = (l.get("system").cloned(), l.get("code").cloned());
+                if l.get("code").is_some()
+                    && !security
+                        .iter()
+                        .any(|x| (x.get("system").cloned(), x.get("code").cloned()) == key)
+                {
+                    let mut label = json!({"code": l["code"]});
+                    if let Some(sys) = l.get("system") {
+                        label["system"] = sys.clone();
+                    }
+                    security.push(label);
+                }
+            }
         }
         let mut tx: Vec<Value> = Vec::new();
+        // The submitted entry each transaction entry comes from, to name it in errors.
+        let mut origin: Vec<Option<usize>> = Vec::new();
+        let index_of: HashMap<&str, usize> = entries_in
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((e.get("fullUrl")?.as_str()?, i)))
+            .collect();
         let mut related = Vec::new();
         let mut composition_url = None;
         for (url, mut r) in kizuna_documents::entries(body, &resolved) {
             // The network's own tags are the network's to give.
-            if let Some(list) = r.pointer_mut("/meta/tag").and_then(Value::as_array_mut) {
-                list.retain(|t| {
-                    !matches!(
-                        t.get("system").and_then(Value::as_str),
-                        Some(DOCUMENT_TAG | ADDRESSEE_TAG | crate::CUSTODIAN_SYSTEM)
-                    )
-                });
-            }
+            crate::scope::strip_server_tags(&mut r);
             let rtype = r
                 .get("resourceType")
                 .and_then(Value::as_str)
@@ -220,6 +279,7 @@ impl Records {
                 composition_url = Some(url.clone());
             }
             related.push(json!({"reference": url}));
+            origin.push(index_of.get(url.as_str()).copied());
             tx.push(
                 json!({"fullUrl": url, "resource": r, "request": {"method": "POST", "url": rtype}}),
             );
@@ -260,9 +320,16 @@ impl Records {
             Some(s @ ("preliminary" | "final" | "amended" | "entered-in-error")) => Some(s),
             _ => None,
         };
-        if !tags.is_empty() {
-            binary["meta"] = json!({"tag": tags});
-            docref["meta"] = json!({"tag": tags});
+        let mut meta = serde_json::Map::new();
+        if !marks.is_empty() {
+            meta.insert("tag".into(), json!(marks));
+        }
+        if !security.is_empty() {
+            meta.insert("security".into(), json!(security));
+        }
+        if !meta.is_empty() {
+            binary["meta"] = Value::Object(meta.clone());
+            docref["meta"] = Value::Object(meta);
         }
         if let Some(s) = doc_status {
             docref["docStatus"] = json!(s);
@@ -313,11 +380,46 @@ impl Records {
                 .flatten()
                 .filter_map(|r| r.get("reference").and_then(Value::as_str))
                 .filter(|r| !r.starts_with("Organization/"))
-                .take(MAX_ENTRIES)
             {
                 tx.push(json!({"request": {"method": "DELETE", "url": r}}));
             }
             old["status"] = json!("superseded");
+            // Addressees the correction no longer names lose the letter.
+            let dropped: Vec<String> = tags(&old, ADDRESSEE_TAG)
+                .into_iter()
+                .filter(|a| !addressees.contains(a))
+                .collect();
+            if !dropped.is_empty() {
+                let keep = |v: &mut Value| {
+                    if let Some(list) = v.pointer_mut("/meta/tag").and_then(Value::as_array_mut) {
+                        list.retain(|t| {
+                            !(t["system"] == ADDRESSEE_TAG
+                                && t["code"]
+                                    .as_str()
+                                    .is_some_and(|c| dropped.iter().any(|d| d == c)))
+                        });
+                    }
+                };
+                keep(&mut old);
+                if let Some(bin) = old
+                    .pointer("/content/0/attachment/url")
+                    .and_then(Value::as_str)
+                    .and_then(|u| u.strip_prefix("Binary/"))
+                    .map(String::from)
+                    && let Some(v) = self.store().read("Binary", &bin).await?
+                    && let Some(mut b) = v
+                        .body
+                        .as_deref()
+                        .and_then(|b| serde_json::from_str::<Value>(b).ok())
+                {
+                    keep(&mut b);
+                    if let Some(m) = b.get_mut("meta").and_then(Value::as_object_mut) {
+                        m.remove("versionId");
+                        m.remove("lastUpdated");
+                    }
+                    tx.push(json!({"resource": b, "request": {"method": "PUT", "url": format!("Binary/{bin}"), "ifMatch": format!("W/\"{}\"", v.version)}}));
+                }
+            }
             if let Some(m) = old.get_mut("meta").and_then(Value::as_object_mut) {
                 m.remove("versionId");
                 m.remove("lastUpdated");
@@ -331,8 +433,24 @@ impl Records {
         scope
             .stamps
             .push((DOCUMENT_TAG.to_string(), doc_id.clone()));
+        scope.server_tags = true;
         let writer = self.scoped(scope);
-        writer.bundle(bundle, base, Prefer::Minimal).await?;
+        if let Err(mut f) = writer.bundle(bundle, base, Prefer::Minimal).await {
+            // The transaction's entries are not the document's: name the document's.
+            for i in &mut f.issues {
+                if let Some(e) = &i.expression
+                    && let Some(rest) = e.strip_prefix("Bundle.entry[")
+                    && let Some((n, tail)) = rest.split_once(']')
+                    && let Ok(n) = n.parse::<usize>()
+                {
+                    i.expression = Some(match origin.get(n).copied().flatten() {
+                        Some(d) => format!("Bundle.entry[{d}]{tail}"),
+                        None => "Bundle".to_string(),
+                    });
+                }
+            }
+            return Err(f);
+        }
         let mut reply = self.read("DocumentReference", &doc_id).await?;
         reply.status = 201;
         reply.issues = warnings;
@@ -401,6 +519,16 @@ impl Records {
         r: &kizuna_documents::Relation,
     ) -> Result<Option<(Value, u64)>> {
         let id = match (&r.reference, &r.identifier) {
+            // The document's Composition as stored (what R4 says relatesTo names), or its index.
+            (Some(reference), _) if reference.starts_with("Composition/") => {
+                let id = reference.trim_start_matches("Composition/");
+                let id = id.split('/').next().unwrap_or(id);
+                if !kizuna_fhir::json::is_valid_id(id) {
+                    return Ok(None);
+                }
+                self.find_one("DocumentReference", &format!("related=Composition/{id}"))
+                    .await?
+            }
             (Some(reference), _) => reference
                 .strip_prefix("DocumentReference/")
                 .map(|id| id.split('/').next().unwrap_or(id).to_string()),
@@ -461,6 +589,8 @@ impl Records {
             .body
             .as_deref()
             .and_then(|b| serde_json::from_str::<Value>(b).ok())
+            // Only the bytes kept for this very index.
+            .filter(|b| tags(b, DOCUMENT_TAG).iter().any(|t| t == id))
             .and_then(|b| b.get("data").and_then(Value::as_str).map(String::from))
             .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
             .ok_or_else(|| not_a_document(id))?;

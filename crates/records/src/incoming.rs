@@ -184,14 +184,17 @@ pub(crate) fn incoming(
     Ok(body)
 }
 
-/// `body` as it will be stored: with the `meta.versionId` and `meta.lastUpdated` the store
-/// stamps (placeholders here), which profiles may require.
+/// `body` as profiles see it: as it will be stored, with the `meta.versionId` and
+/// `meta.lastUpdated` the store stamps (placeholders here), which profiles may require, and
+/// without the network's own tags (custodian, document, addressee), which no profile knows
+/// (JP profiles slice `meta.tag` closed) and the network answers for.
 pub(crate) fn as_stored(body: &Value) -> std::borrow::Cow<'_, Value> {
+    let body = crate::scope::without_server_tags(body);
     let meta = body.get("meta");
     if meta.is_some_and(|m| m.get("versionId").is_some() && m.get("lastUpdated").is_some()) {
-        return std::borrow::Cow::Borrowed(body);
+        return body;
     }
-    let mut v = body.clone();
+    let mut v = body.into_owned();
     if let Some(obj) = v.as_object_mut() {
         let meta = obj
             .entry("meta")

@@ -28,6 +28,10 @@ pub struct Scope {
     /// system, after validation, like the custodian's (a document's entries are tagged with
     /// the document): server tags, which a profile's closed slicing of `meta.tag` does not know.
     pub stamps: Vec<(String, String)>,
+    /// Whether writes may carry the network's own tags (a kept document's, an addressee's)
+    /// and change or delete the parts of kept documents: only document submission's writer.
+    /// Otherwise an institution's writes lose such tags, and kept documents refuse changes.
+    pub server_tags: bool,
 }
 
 /// The index keys [`Access`] reads, for every resource type.
@@ -194,6 +198,9 @@ impl Records {
         skip_if_unchanged: bool,
     ) -> Write {
         if let Some((code, name)) = &self.scope.custodian {
+            if !self.scope.server_tags {
+                strip_server_tags(&mut body);
+            }
             stamp(&mut body, code, name);
         }
         for (system, code) in &self.scope.stamps {
@@ -229,13 +236,13 @@ impl Records {
                     let visible = self.may_see(&v.rtype, &v.id).await?;
                     return Err(forbidden(&rtype, &id, visible));
                 }
-                if rtype == "Binary" && is_kept_document(&value) {
+                if is_kept_document(&value) && !self.scope.server_tags {
                     return Err(Failure::new(
                         405,
                         IssueCode::NotSupported,
                         None,
                         format!(
-                            "Binary/{id} is a document kept as submitted and never changes; correct it by submitting a new version whose Composition.relatesTo replaces it"
+                            "{rtype}/{id} is part of a document kept as submitted and never changes; correct the document by submitting a new version whose Composition.relatesTo replaces it"
                         ),
                     ));
                 }
@@ -253,7 +260,62 @@ impl Records {
     }
 }
 
-/// Whether `body` is a submitted document kept as a Binary.
+/// Removes from `body` the tags only the network gives (custodian, document, addressee): a
+/// client cannot claim to be another institution's, part of a kept document, or addressed to
+/// someone.
+pub(crate) fn strip_server_tags(body: &mut Value) {
+    let Some(meta) = body.get_mut("meta").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if let Some(list) = meta.get_mut("tag").and_then(Value::as_array_mut) {
+        list.retain(|t| {
+            !matches!(
+                t.get("system").and_then(Value::as_str),
+                Some(
+                    CUSTODIAN_SYSTEM
+                        | kizuna_documents::DOCUMENT_TAG
+                        | kizuna_documents::ADDRESSEE_TAG
+                )
+            )
+        });
+        if list.is_empty() {
+            meta.remove("tag");
+        }
+    }
+    if meta.is_empty()
+        && let Some(o) = body.as_object_mut()
+    {
+        o.remove("meta");
+    }
+}
+
+/// `body` as profiles see it: without the network's own tags, which no profile knows (JP
+/// profiles slice `meta.tag` closed) and which the network, not the client, answers for.
+pub(crate) fn without_server_tags(body: &Value) -> std::borrow::Cow<'_, Value> {
+    let has = body
+        .pointer("/meta/tag")
+        .and_then(Value::as_array)
+        .is_some_and(|l| {
+            l.iter().any(|t| {
+                matches!(
+                    t.get("system").and_then(Value::as_str),
+                    Some(
+                        CUSTODIAN_SYSTEM
+                            | kizuna_documents::DOCUMENT_TAG
+                            | kizuna_documents::ADDRESSEE_TAG
+                    )
+                )
+            })
+        });
+    if !has {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    let mut copy = body.clone();
+    strip_server_tags(&mut copy);
+    std::borrow::Cow::Owned(copy)
+}
+
+/// Whether `body` is part of a kept document (its bytes, its index or one of its entries).
 fn is_kept_document(body: &Value) -> bool {
     body.pointer("/meta/tag")
         .and_then(Value::as_array)

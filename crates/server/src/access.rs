@@ -66,6 +66,15 @@ pub async fn identify(net: Arc<Network>, mut req: Request, next: Next) -> Respon
             return r;
         }
     };
+    if matches!(caller.agent, Agent::Patient { .. }) && may_write(req.method(), req.uri().path()) {
+        let mut resp = error(
+            403,
+            IssueCode::Forbidden,
+            "a patient's card reads the patient's own records and access log; records are written by institutions",
+        );
+        resp.extensions_mut().insert(Identified(caller));
+        return resp;
+    }
     let records = match net.records_for(&caller).await {
         Ok(r) => r,
         Err(f) => {

@@ -169,7 +169,9 @@ pub fn check_scopes(grant: &Grant, method: &Method, path: &str) -> Result<(), Re
             (_, [_, _, op]) if op.starts_with('$') => {
                 (None, vec![Interaction::Read, Interaction::Search])
             }
-            ("POST", []) => (
+            // A transaction, or a document submission (which writes its entries, its bytes
+            // and its index, and deletes a replaced document's entries): any type may be written.
+            ("POST", [] | ["Bundle"]) => (
                 None,
                 vec![
                     Interaction::Create,

@@ -10,8 +10,9 @@
 //! - **rest-hook**: without `channel.payload`, an empty `POST` to the endpoint; with it, the
 //!   resource is `PUT` to `{endpoint}/{type}/{id}`, but only to a loopback endpoint over plain
 //!   HTTP (records never travel unencrypted across a network). `channel.header` lines are sent.
-//!   Three attempts (after 1 s and 5 s); then the Subscription's status becomes `error` with the
-//!   reason.
+//!   Three attempts (after 1 s and 5 s); then the Subscription's status becomes `error` (the
+//!   endpoint's answers go to the node's log only: they are not the subscriber's to probe a
+//!   network with).
 //! - **websocket**: the client opens `GET /fhir/$subscription-websocket` (mutual TLS like every
 //!   request), sends `bind {id}` for a websocket Subscription it may read, gets `bound {id}`,
 //!   then `ping {id}` on each match.
@@ -46,7 +47,11 @@ pub(crate) struct Hub {
 impl Hub {
     fn bind(&self, id: &str, tx: mpsc::UnboundedSender<String>) {
         let mut s = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
-        s.entry(id.to_string()).or_default().push(tx);
+        let list = s.entry(id.to_string()).or_default();
+        list.retain(|t| !t.is_closed());
+        if !list.iter().any(|t| t.same_channel(&tx)) {
+            list.push(tx);
+        }
     }
 
     /// Sends `ping {id}` to every socket bound to `id` (dropping closed ones).
@@ -61,6 +66,8 @@ impl Hub {
 /// One live Subscription, as the dispatcher serves it.
 struct Sub {
     id: String,
+    /// When it stops (`end`), if it does.
+    end: Option<jiff::Timestamp>,
     rtype: String,
     pairs: Vec<(String, String)>,
     owner: Caller,
@@ -101,6 +108,11 @@ async fn dispatch(net: Arc<Network>, hub: Arc<Hub>, base: String) {
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         };
         if batch.iter().any(|(t, _, _)| t == "Subscription") {
+            subs = load(&net, &base).await;
+        }
+        let now = jiff::Timestamp::now();
+        if subs.iter().any(|s| s.end.is_some_and(|e| e <= now)) {
+            // Ended: set off, and no longer served.
             subs = load(&net, &base).await;
         }
         for (rtype, id, _) in batch.iter() {
@@ -251,6 +263,7 @@ fn read(sub: &Value) -> Result<Sub, String> {
     };
     Ok(Sub {
         id,
+        end: sub["end"].as_str().and_then(|s| s.parse().ok()),
         rtype: rtype.to_string(),
         pairs,
         owner,
@@ -352,11 +365,14 @@ impl Delivery {
                 .as_deref()
                 .and_then(|b| serde_json::from_str::<Value>(b).ok())
         {
+            // The reason stays in the node's log: the endpoint's answers are not the
+            // subscriber's to probe a network with.
+            tracing::warn!(subscription = %self.sub, reason = %last, "a rest-hook subscription failed three times and is set to error");
             set_status(
                 records,
                 &body,
                 "error",
-                Some(&format!("notification failed three times: {last}")),
+                Some("the endpoint did not accept the notification three times; fix the endpoint, then set the status to requested"),
             )
             .await;
         }
@@ -424,8 +440,12 @@ pub(crate) async fn websocket(
         .into_response()
 }
 
+/// The most Subscriptions one socket binds.
+const MAX_BINDS: usize = 100;
+
 async fn serve_socket(mut socket: WebSocket, hub: Arc<Hub>, records: Records) {
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let mut bound: Vec<String> = Vec::new();
     loop {
         tokio::select! {
             out = rx.recv() => {
@@ -441,7 +461,16 @@ async fn serve_socket(mut socket: WebSocket, hub: Arc<Hub>, records: Records) {
                     Some(Ok(_)) => continue,
                 };
                 let answer = match text.trim().split_once(' ') {
-                    Some(("bind", id)) => bind(&hub, &records, id.trim(), &tx).await,
+                    Some(("bind", id)) if bound.len() >= MAX_BINDS && !bound.iter().any(|b| b == id.trim()) => {
+                        format!("error {}: one socket binds at most {MAX_BINDS} subscriptions", id.trim())
+                    }
+                    Some(("bind", id)) => {
+                        let answer = bind(&hub, &records, id.trim(), &tx).await;
+                        if answer.starts_with("bound ") && !bound.iter().any(|b| b == id.trim()) {
+                            bound.push(id.trim().to_string());
+                        }
+                        answer
+                    }
                     _ => "error expected 'bind {subscription id}'".to_string(),
                 };
                 if socket.send(Message::Text(answer.into())).await.is_err() {

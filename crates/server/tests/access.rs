@@ -342,6 +342,36 @@ async fn run(store: Store) {
     )
     .await;
     assert_eq!((status, total(&b)), (200, 1), "{b}");
+    // ... and writes nothing: records are written by institutions.
+    for (method, path, body) in [
+        (
+            "POST",
+            "/Observation".to_string(),
+            Some(json!({"resourceType": "Observation", "status": "final",
+            "code": {"text": "self-reported"}, "subject": {"reference": format!("Patient/{pid}")}})),
+        ),
+        ("DELETE", format!("/Observation/{oid}"), None),
+        (
+            "POST",
+            "/Subscription".to_string(),
+            Some(
+                json!({"resourceType": "Subscription", "status": "requested",
+            "reason": "watch", "criteria": "Observation?code=x", "channel": {"type": "websocket"}}),
+            ),
+        ),
+    ] {
+        let (status, b) = call(Some(card_cred.clone()), method, path, vec![], body).await;
+        assert_eq!(status, 403, "{b}");
+    }
+    let (status, _) = call(
+        Some(card_cred.clone()),
+        "POST",
+        "/Observation/_search".into(),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "searching by POST is reading");
     let (status, log) = call(
         Some(card_cred.clone()),
         "GET",

@@ -297,6 +297,59 @@ async fn run(store: Store) {
     let bin = attachment["url"].as_str().unwrap().to_string();
     let r = c(&author, "DELETE", format!("/{bin}"), None).await;
     assert_eq!(r.status, 405, "{}", String::from_utf8_lossy(&r.body));
+    // Nor do its index and entries, but through a correction.
+    let (_, b) = search(
+        &c,
+        &author,
+        &format!("/Condition?_tag=urn:kizuna:document|{doc_id}&_count=1"),
+    )
+    .await;
+    let mut cond = b["entry"][0]["resource"].clone();
+    let cond_id = cond["id"].as_str().unwrap().to_string();
+    cond["clinicalStatus"] = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "resolved"}]});
+    let r = c(
+        &author,
+        "PUT",
+        format!("/Condition/{cond_id}"),
+        Some(cond.to_string().into_bytes()),
+    )
+    .await;
+    assert_eq!(r.status, 405, "{}", String::from_utf8_lossy(&r.body));
+    let r = c(
+        &author,
+        "DELETE",
+        format!("/DocumentReference/{doc_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 405);
+
+    // The network's tags cannot be forged: a plain write addressed to someone else is not.
+    let forged = json!({"resourceType": "DocumentReference", "status": "current",
+        "meta": {"tag": [{"system": "urn:kizuna:addressee", "code": ADDRESSEE},
+                         {"system": "urn:kizuna:document", "code": "forged"}]},
+        "content": [{"attachment": {"contentType": "text/plain", "data": "aGk="}}]});
+    let r = c(
+        &other,
+        "POST",
+        "/DocumentReference".into(),
+        Some(forged.to_string().into_bytes()),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let tags = r.json()["meta"]["tag"].clone();
+    assert_eq!(
+        tags.as_array().unwrap().len(),
+        1,
+        "only the custodian tag: {tags}"
+    );
+    let (n, _) = search(
+        &c,
+        &addressee,
+        &format!("/DocumentReference?_tag=urn:kizuna:addressee|{ADDRESSEE}"),
+    )
+    .await;
+    assert_eq!(n, 1, "the forged one is not in the inbox");
 
     // A discharge summary goes only with a letter.
     let mut summary: Value = serde_json::from_str(&referral).unwrap();
@@ -506,6 +559,45 @@ async fn run(store: Store) {
             .unwrap()
             .is_none()
     );
+
+    // A correction sent to another institution takes the letter from the first addressee;
+    // a condition not yet disclosed to the patient hides the whole letter from the patient.
+    let mut readdressed: Value =
+        serde_json::from_str(&corrected_text.replace(ADDRESSEE, OTHER)).unwrap();
+    readdressed["identifier"]["value"] = json!(format!("{AUTHOR}^2024^correction-3"));
+    // Named by its stored Composition, as R4 has relatesTo name documents.
+    let r = c(&author, "GET", format!("/DocumentReference/{new_id}"), None).await;
+    let composition = r.json()["context"]["related"][0]["reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(composition.starts_with("Composition/"), "{composition}");
+    readdressed["entry"][0]["resource"]["relatesTo"] = json!([{"code": "replaces",
+        "targetReference": {"reference": composition}}]);
+    readdressed["entry"][9]["resource"]["meta"]["tag"] = json!([{
+        "system": "http://jpfhir.jp/fhir/clins/CodeSystem/JP_ehrshrs_indication", "code": "UNINFORMED"}]);
+    let r = submit(&author, &readdressed.to_string()).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let tags = r.json()["meta"]["tag"].to_string();
+    assert!(
+        tags.contains("UNINFORMED") && tags.contains(OTHER),
+        "{tags}"
+    );
+    let r = c(
+        &addressee,
+        "GET",
+        format!("/DocumentReference/{new_id}/$document"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404, "the first addressee no longer has it");
+    let (n, _) = search(
+        &c,
+        &other,
+        &format!("/DocumentReference?_tag=urn:kizuna:addressee|{OTHER}"),
+    )
+    .await;
+    assert_eq!(n, 1);
 }
 
 type Heard = (String, String, Vec<(String, String)>, Vec<u8>);

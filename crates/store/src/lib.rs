@@ -155,7 +155,7 @@ pub struct Changes {
     committed: std::sync::OnceLock<tokio::sync::broadcast::Sender<Committed>>,
 }
 
-/// What one commit created or changed (deletes and unchanged writes left out): `(type, id,
+/// What one commit created, changed or deleted (unchanged writes left out): `(type, id,
 /// version)` of each.
 pub type Committed = std::sync::Arc<[(String, String, u64)]>;
 
@@ -168,7 +168,7 @@ impl Changes {
             .get_or_init(|| tokio::sync::broadcast::channel(COMMITTED_BACKLOG).0)
     }
 
-    /// Every later commit's created and changed resources, in commit order. A listener that
+    /// Every later commit's created, changed and deleted resources, in commit order. A listener that
     /// falls more than 4,096 commits behind is told how many it missed
     /// (`RecvError::Lagged`).
     pub fn listen(&self) -> tokio::sync::broadcast::Receiver<Committed> {
@@ -182,7 +182,12 @@ impl Changes {
         }
         let list: Vec<(String, String, u64)> = written
             .iter()
-            .filter(|w| matches!(w.outcome, WriteOutcome::Created | WriteOutcome::Updated))
+            .filter(|w| {
+                matches!(
+                    w.outcome,
+                    WriteOutcome::Created | WriteOutcome::Updated | WriteOutcome::Deleted
+                )
+            })
             .filter_map(|w| w.version.as_ref())
             .map(|v| (v.rtype.clone(), v.id.clone(), v.version))
             .collect();
