@@ -281,6 +281,12 @@ fn type_name(r: &Value) -> &'static str {
 
 /// One line (escaped HTML) saying what an entry holds.
 fn entry_content(r: &Value) -> String {
+    escape(describe(r)).into_owned()
+}
+
+/// One line of text saying what a record holds: its code (or medication, or type), name,
+/// value and dosage text, as written.
+pub(crate) fn describe(r: &Value) -> String {
     let concept = |c: &Value| -> Option<String> {
         c.get("text")
             .and_then(Value::as_str)
@@ -328,7 +334,7 @@ fn entry_content(r: &Value) -> String {
     {
         parts.push(text.to_string());
     }
-    escape(parts.join(" — ")).into_owned()
+    parts.join(" — ")
 }
 
 /// The clinically relevant date of an entry, as written.

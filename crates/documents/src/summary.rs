@@ -315,7 +315,7 @@ pub fn summary_document(patient: &Value, items: &[Item], base: &str, id: &str, n
                 }
                 rows.push_str(&format!(
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&describe(&item.resource)),
+                    esc(&crate::render::describe(&item.resource)),
                     esc(&clinical_date(&item.resource).unwrap_or_default()),
                     esc(&sources.join("; ")),
                     esc(&marks.join(", "))
@@ -391,45 +391,6 @@ fn provenance(item: &Item, id: &str, target: &str) -> Value {
         p["agent"] = json!([{"who": {"display": "unknown"}}]);
     }
     p
-}
-
-/// One line saying what a record holds.
-fn describe(r: &Value) -> String {
-    let concept = |c: &Value| -> Option<String> {
-        c["text"]
-            .as_str()
-            .or_else(|| {
-                c["coding"]
-                    .as_array()?
-                    .iter()
-                    .find_map(|x| x["display"].as_str())
-            })
-            .or_else(|| c["coding"][0]["code"].as_str())
-            .map(String::from)
-    };
-    let mut parts: Vec<String> = Vec::new();
-    if let Some(s) = concept(&r["code"]).or_else(|| concept(&r["medicationCodeableConcept"])) {
-        parts.push(s);
-    }
-    if let Some(q) = r.get("valueQuantity") {
-        parts.push(
-            format!(
-                "{} {}",
-                q["value"],
-                q["unit"].as_str().or(q["code"].as_str()).unwrap_or("")
-            )
-            .trim()
-            .to_string(),
-        );
-    } else if let Some(s) = r["valueString"].as_str() {
-        parts.push(s.to_string());
-    } else if let Some(s) = concept(&r["valueCodeableConcept"]) {
-        parts.push(s);
-    }
-    if let Some(t) = r["dosageInstruction"][0]["text"].as_str() {
-        parts.push(t.to_string());
-    }
-    parts.join(" — ")
 }
 
 fn esc(s: &str) -> String {

@@ -56,14 +56,7 @@ impl DocumentTerm {
 impl Records {
     /// Every document the network keeps, with its term under `policy`. The node's view only.
     pub async fn document_terms(&self, policy: &Retention) -> Result<Vec<DocumentTerm>> {
-        if self.scope().access.is_some() {
-            return Err(Failure::new(
-                403,
-                IssueCode::Forbidden,
-                None,
-                "retention is the node operator's",
-            ));
-        }
+        self.node_only()?;
         let (docrefs, _) = self
             .search_all(
                 "DocumentReference",
@@ -150,14 +143,7 @@ impl Records {
         policy: &Retention,
         now: i64,
     ) -> Result<Option<(DocumentTerm, usize)>> {
-        if self.scope().access.is_some() {
-            return Err(Failure::new(
-                403,
-                IssueCode::Forbidden,
-                None,
-                "retention is the node operator's",
-            ));
-        }
+        self.node_only()?;
         let Some(body) = self
             .store
             .read("DocumentReference", document)
@@ -185,6 +171,21 @@ impl Records {
         }
         let n = self.store.purge(term.parts.clone()).await?;
         Ok(Some((term, n)))
+    }
+}
+
+impl Records {
+    /// Refuses any caller but the node itself.
+    fn node_only(&self) -> Result<()> {
+        if self.scope().access.is_some() {
+            return Err(Failure::new(
+                403,
+                IssueCode::Forbidden,
+                None,
+                "retention is the node operator's",
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -5,17 +5,14 @@
 
 use base64::Engine;
 use kizuna_access::index::{self, Registration};
-use kizuna_records::Records;
 use kizuna_store::Store;
 use kizuna_trust::ca_dir::CaDir;
 use kizuna_trust::card::{Card, SoftwareCard};
 use kizuna_trust::pki::Holder;
 use serde_json::{Value, json};
-use std::path::Path;
-use std::sync::Arc;
 
 mod common;
-use common::mtls::{Client, Cred, institution, issue};
+use common::mtls::{Cred, institution, issue, network, serve};
 
 const INSURED: &str = "00012345:あいう:1234:01";
 
@@ -26,13 +23,7 @@ fn total(v: &Value) -> u64 {
 async fn run(store: Store) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("pki");
-    let mut ca = CaDir::init(&dir, "Kizuna", time::OffsetDateTime::now_utc()).unwrap();
-    let (server, _, _) = issue(
-        &mut ca,
-        Holder::Server {
-            hosts: vec!["127.0.0.1".into()],
-        },
-    );
+    let (mut ca, server) = network(&dir);
     let (hospital, _, _) = issue(&mut ca, institution("0110113719", "絆病院"));
     let (clinic, _, _) = issue(&mut ca, institution("1310000011", "絆クリニック"));
     let (er, _, _) = issue(&mut ca, institution("1310000029", "絆救命センター"));
@@ -54,26 +45,7 @@ async fn run(store: Store) {
     let mut forged = CaDir::init(&forged_dir, "Kizuna", time::OffsetDateTime::now_utc()).unwrap();
     let (impostor, _, _) = issue(&mut forged, institution("1310000011", "絆クリニック"));
 
-    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
-    let setup = kizuna_server::tls::TlsSetup {
-        cert_pem: read(&server.cert),
-        key_pem: read(&server.key),
-        client_ca_pem: read(&dir.join("network-ca.pem")),
-        client_crl: dir.join("crl/network.crl.pem"),
-        card: Some((read(&dir.join("card-ca.pem")), dir.join("crl/card.crl.pem"))),
-    };
-    let (config, auth) = kizuna_server::tls::configure(&setup).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut cfg = kizuna_server::Config::for_addr(addr);
-    cfg.base_url = format!("https://{addr}/fhir");
-    let records = Records::new(store.clone());
-    let network = kizuna_access::Network::new(
-        records.clone(),
-        &[7u8; 32],
-        Some(auth.clone() as Arc<dyn kizuna_access::CardTrust>),
-    )
-    .unwrap();
+    let (client, records) = serve(store.clone(), &dir, &server, tmp.path()).await;
     let person = index::register(
         &records,
         &Registration {
@@ -84,25 +56,6 @@ async fn run(store: Store) {
     )
     .await
     .unwrap();
-    let app = kizuna_server::app_for(
-        network,
-        cfg,
-        kizuna_server::Security {
-            client_auth: Some(auth),
-            smart: None,
-        },
-    );
-    tokio::spawn(kizuna_server::tls::serve_tls(
-        listener,
-        app,
-        config,
-        std::future::pending(),
-    ));
-    let client = Arc::new(Client {
-        base: format!("https://{addr}/fhir"),
-        ca: dir.join("network-ca.pem"),
-        dir: tmp.path().to_path_buf(),
-    });
     let call = |who: Option<Cred>,
                 method: &'static str,
                 path: String,
