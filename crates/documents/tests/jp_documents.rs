@@ -174,6 +174,19 @@ fn every_broken_rule_is_reported_with_its_path() {
     assert_eq!(s.kind, Kind::DischargeSummary);
     assert_eq!(s.relates[0].identifier.as_ref().unwrap().1, s.identifier.1);
 
+    // A checkup report names no addressee: without section 910 it is read as what it is.
+    let checkup = changed(&b, |c| {
+        c["entry"][0]["resource"]["type"]["coding"][0]["code"] = json!("JPGCHKUP01");
+        c["entry"][0]["resource"]["section"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|s| s["code"]["coding"][0]["code"] != "910");
+    });
+    let s = read(&checkup).unwrap();
+    assert_eq!(s.kind, Kind::CheckupReport);
+    assert!(s.addressees.is_empty());
+    assert_eq!(Kind::CheckupReport.names().0, "健康診断結果報告書");
+
     // A document starts with its Composition; the six information with their Patient.
     let upside_down = changed(&b, |c| c["entry"].as_array_mut().unwrap().swap(0, 1));
     let p = paths(&read(&upside_down).unwrap_err());
