@@ -36,6 +36,18 @@ if [ ! -f tools/fhirpath-oracle/node_modules/fhirpath/package.json ]; then
   npm ci --prefix tools/fhirpath-oracle --no-audit --no-fund \
     || echo "warning: could not install tools/fhirpath-oracle; the FHIRPath oracle test will say so" >&2
 fi
+IPS_TGZ=tools/ips/hl7.fhir.uv.ips-2.0.0.tgz
+IPS_SHA512="4PWToJ9b1FgXsm9DIvHiU6HO9Z5m75jxk0e0MXOmhFlf2m2slk/d6RoiSYIChKJlvmtJ7GbRftt7PphlwmZcbQ=="
+ips_ok() { [ -f "$IPS_TGZ" ] && [ "$(openssl dgst -sha512 -binary "$IPS_TGZ" | base64 -w0)" = "$IPS_SHA512" ]; }
+if ! ips_ok; then
+  log "fetching the IPS package (hl7.fhir.uv.ips 2.0.0, pinned by its sha512) for the IPS summary test"
+  rm -f "$IPS_TGZ"
+  (cd tools/ips && npm pack hl7.fhir.uv.ips@2.0.0 --silent >/dev/null) || true
+  if ! ips_ok; then
+    rm -f "$IPS_TGZ"
+    echo "warning: could not fetch the IPS package; the IPS summary test will say so" >&2
+  fi
+fi
 missing_packages() {
   for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done
 }

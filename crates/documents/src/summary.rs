@@ -30,6 +30,8 @@ pub enum Category {
     OtherAllergies,
     LabResults,
     Prescriptions,
+    /// Not one of the six; the International Patient Summary has a section for it.
+    Immunizations,
 }
 
 impl Category {
@@ -51,6 +53,7 @@ impl Category {
             Category::OtherAllergies => ("その他アレルギー等", "Other allergies"),
             Category::LabResults => ("検査", "Lab results"),
             Category::Prescriptions => ("処方", "Prescriptions"),
+            Category::Immunizations => ("予防接種", "Immunizations"),
         }
     }
 
@@ -62,6 +65,7 @@ impl Category {
             Category::DrugAllergies | Category::OtherAllergies => "510",
             Category::LabResults => "620",
             Category::Prescriptions => "430",
+            Category::Immunizations => "530",
         }
     }
 }
@@ -171,6 +175,8 @@ fn category_of(r: &Value, infection: &dyn Fn(&Value) -> bool) -> Option<Category
             Some("entered-in-error" | "cancelled" | "draft")
         ))
         .then_some(Category::Prescriptions),
+        "Immunization" => (!matches!(r["status"].as_str(), Some("entered-in-error")))
+            .then_some(Category::Immunizations),
         _ => None,
     }
 }
@@ -190,6 +196,7 @@ fn dedup_key(r: &Value) -> String {
     };
     let code = match r["resourceType"].as_str().unwrap_or("") {
         "MedicationRequest" => concept(&r["medicationCodeableConcept"]),
+        "Immunization" => concept(&r["vaccineCode"]),
         _ => concept(&r["code"]),
     };
     if code.is_empty() {
@@ -210,7 +217,7 @@ fn dedup_key(r: &Value) -> String {
                 .unwrap_or_default();
             format!("{code}#{day}#{value}")
         }
-        "MedicationRequest" => format!("{code}#{day}"),
+        "MedicationRequest" | "Immunization" => format!("{code}#{day}"),
         _ => code,
     }
 }
@@ -224,6 +231,7 @@ pub fn clinical_date(r: &Value) -> Option<String> {
         "/onsetPeriod/start",
         "/recordedDate",
         "/authoredOn",
+        "/occurrenceDateTime",
         "/issued",
     ]
     .iter()
@@ -253,12 +261,93 @@ pub fn is_infection_test(r: &Value, also: &dyn Fn(Option<&str>, &str) -> bool) -
         })
 }
 
-/// The summary of `items` for `patient` as a FHIR document Bundle: a Composition with one
-/// section per kind of information (its narrative lists every item with its sources and
+/// The canonical URL of the International Patient Summary's Bundle profile (IPS 2.0.0).
+pub const IPS_BUNDLE: &str = "http://hl7.org/fhir/uv/ips/StructureDefinition/Bundle-uv-ips";
+const IPS_COMPOSITION: &str = "http://hl7.org/fhir/uv/ips/StructureDefinition/Composition-uv-ips";
+const LOINC: &str = "http://loinc.org";
+
+/// What a summary document looks like: Japan's six information, or the International Patient
+/// Summary for care abroad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// The six information, titled in Japanese and English, JP-CLINS section codes.
+    SixInformation,
+    /// The IPS (2.0.0): its LOINC-coded sections (problems, allergies, medications required;
+    /// results, immunizations recommended), in English, claiming the IPS profiles.
+    Ips,
+}
+
+/// One section of a summary: its title, code and the kinds of item it lists.
+struct SectionSpec {
+    title: String,
+    code: Value,
+    categories: Vec<Category>,
+}
+
+impl Form {
+    fn sections(self) -> Vec<SectionSpec> {
+        match self {
+            Form::SixInformation => Category::ALL
+                .iter()
+                .map(|&c| {
+                    let (ja, en) = c.names();
+                    SectionSpec {
+                        title: format!("{ja} / {en}"),
+                        code: json!({"coding": [{"system": crate::SECTION_SYSTEM, "code": c.section_code()}], "text": en}),
+                        categories: vec![c],
+                    }
+                })
+                .collect(),
+            Form::Ips => {
+                let loinc = |code: &str, display: &str| {
+                    json!({"coding": [{"system": LOINC, "code": code, "display": display}]})
+                };
+                vec![
+                    SectionSpec {
+                        title: "Problem list".into(),
+                        code: loinc("11450-4", "Problem list - Reported"),
+                        categories: vec![Category::Diagnoses],
+                    },
+                    SectionSpec {
+                        title: "Allergies and intolerances".into(),
+                        code: loinc("48765-2", "Allergies and adverse reactions Document"),
+                        categories: vec![Category::DrugAllergies, Category::OtherAllergies],
+                    },
+                    SectionSpec {
+                        title: "Medication summary".into(),
+                        code: loinc("10160-0", "History of Medication use Narrative"),
+                        categories: vec![Category::Prescriptions],
+                    },
+                    SectionSpec {
+                        title: "Results".into(),
+                        code: loinc("30954-2", "Relevant diagnostic tests/laboratory data Narrative"),
+                        categories: vec![Category::LabResults, Category::Infections],
+                    },
+                    SectionSpec {
+                        title: "Immunizations".into(),
+                        code: loinc("11369-6", "History of Immunization Narrative"),
+                        categories: vec![Category::Immunizations],
+                    },
+                ]
+            }
+        }
+    }
+}
+
+/// The summary of `items` for `patient` as a FHIR document Bundle of `form`: a Composition with
+/// one section per kind of information (its narrative lists every item with its sources and
 /// marks; `emptyReason` when there is none), the Patient, the items, and a Provenance per item
 /// naming every source. `base` makes the entries' `fullUrl`s; `now` is the Composition's date.
-pub fn summary_document(patient: &Value, items: &[Item], base: &str, id: &str, now: &str) -> Value {
-    let pid = patient["id"].as_str().unwrap_or("");
+/// The items' resources are kept as recorded, original codes and all.
+pub fn summary_document(
+    patient: &Value,
+    items: &[Item],
+    base: &str,
+    id: &str,
+    now: &str,
+    form: Form,
+) -> Value {
+    let ips = form == Form::Ips;
     let full = |r: &Value| {
         format!(
             "{base}/{}/{}",
@@ -270,18 +359,35 @@ pub fn summary_document(patient: &Value, items: &[Item], base: &str, id: &str, n
     let mut entries =
         vec![json!({"fullUrl": format!("{base}/Composition/{id}"), "resource": null})];
     entries.push(json!({"fullUrl": full(patient), "resource": patient}));
-    for cat in Category::ALL {
-        let (ja, en) = cat.names();
-        let mine: Vec<&Item> = items.iter().filter(|i| i.category == cat).collect();
-        let mut section = json!({
-            "title": format!("{ja} / {en}"),
-            "code": {"coding": [{"system": crate::SECTION_SYSTEM, "code": cat.section_code()}], "text": en},
-        });
+    let (head_item, head_date, head_sources, head_marks, none) = if ips {
+        (
+            "Item",
+            "Date",
+            "Sources",
+            "Marks",
+            "No information recorded",
+        )
+    } else {
+        (
+            "内容 Item",
+            "日付 Date",
+            "情報源 Sources",
+            "注記 Marks",
+            "記録なし / None recorded",
+        )
+    };
+    for spec in form.sections() {
+        let mine: Vec<&Item> = items
+            .iter()
+            .filter(|i| spec.categories.contains(&i.category))
+            .collect();
+        let mut section = json!({"title": spec.title, "code": spec.code});
         if mine.is_empty() {
             section["text"] = json!({"status": "generated",
-                "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>記録なし / None recorded</p></div>")});
+                "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>{none}</p></div>")});
             section["emptyReason"] = json!({"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/list-empty-reason", "code": "nilknown"}]});
+                "system": "http://terminology.hl7.org/CodeSystem/list-empty-reason", "code": "nilknown",
+                "display": "Nil Known"}]});
         } else {
             let mut rows = String::new();
             let mut refs = Vec::new();
@@ -295,7 +401,7 @@ pub fn summary_document(patient: &Value, items: &[Item], base: &str, id: &str, n
                             .institution
                             .as_ref()
                             .map(|(code, name)| {
-                                if name.is_empty() {
+                                if name.is_empty() || ips {
                                     code.clone()
                                 } else {
                                     format!("{name} ({code})")
@@ -307,11 +413,19 @@ pub fn summary_document(patient: &Value, items: &[Item], base: &str, id: &str, n
                     })
                     .collect();
                 let mut marks = Vec::new();
-                if cat == Category::Infections {
-                    marks.push("感染症 infection");
+                if item.category == Category::Infections {
+                    marks.push(if ips {
+                        "infection"
+                    } else {
+                        "感染症 infection"
+                    });
                 }
                 if item.lts {
-                    marks.push("長期保存 LTS");
+                    marks.push(if ips {
+                        "long-term storage"
+                    } else {
+                        "長期保存 LTS"
+                    });
                 }
                 rows.push_str(&format!(
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -325,32 +439,52 @@ pub fn summary_document(patient: &Value, items: &[Item], base: &str, id: &str, n
                     "resource": provenance(item, &format!("{id}-{}", entries.len()), &full(&item.resource))}));
             }
             section["text"] = json!({"status": "generated", "div": format!(
-                "<div xmlns=\"http://www.w3.org/1999/xhtml\"><table><thead><tr><th>内容 Item</th><th>日付 Date</th><th>情報源 Sources</th><th>注記 Marks</th></tr></thead><tbody>{rows}</tbody></table></div>")});
+                "<div xmlns=\"http://www.w3.org/1999/xhtml\"><table><thead><tr><th>{head_item}</th><th>{head_date}</th><th>{head_sources}</th><th>{head_marks}</th></tr></thead><tbody>{rows}</tbody></table></div>")});
             section["entry"] = json!(refs);
         }
         sections.push(section);
     }
-    let composition = json!({
+    let (type_text, title) = if ips {
+        ("Patient summary", "International Patient Summary")
+    } else {
+        (
+            "患者サマリー(6情報) / Patient summary (six information)",
+            "患者サマリー(6情報) / Patient summary",
+        )
+    };
+    // The author: the network that assembled the summary.
+    let author_id = format!("{id}-author");
+    let author = json!({"resourceType": "Organization", "id": author_id, "name": "Kizuna"});
+    let mut composition = json!({
         "resourceType": "Composition",
         "id": id,
         "status": "final",
-        "type": {"coding": [{"system": "http://loinc.org", "code": "60591-5", "display": "Patient summary Document"}],
-            "text": "患者サマリー(6情報) / Patient summary (six information)"},
-        "subject": {"reference": format!("Patient/{pid}")},
+        "type": {"coding": [{"system": LOINC, "code": "60591-5", "display": "Patient summary Document"}],
+            "text": type_text},
+        "subject": {"reference": full(patient)},
         "date": now,
-        "author": [{"display": "Kizuna"}],
-        "title": "患者サマリー(6情報) / Patient summary",
+        "author": [{"reference": format!("{base}/Organization/{author_id}")}],
+        "title": title,
         "section": sections,
     });
+    if ips {
+        composition["meta"] = json!({"profile": [IPS_COMPOSITION]});
+    }
     entries[0]["resource"] = composition;
-    json!({
+    entries
+        .push(json!({"fullUrl": format!("{base}/Organization/{author_id}"), "resource": author}));
+    let mut bundle = json!({
         "resourceType": "Bundle",
         "id": id,
         "identifier": {"system": "urn:ietf:rfc:3986", "value": format!("urn:uuid:{id}")},
         "type": "document",
         "timestamp": now,
         "entry": entries,
-    })
+    });
+    if ips {
+        bundle["meta"] = json!({"profile": [IPS_BUNDLE]});
+    }
+    bundle
 }
 
 fn provenance(item: &Item, id: &str, target: &str) -> Value {

@@ -123,6 +123,22 @@ impl Conformance {
     /// specification) provides: a package its manifest depends on, or a profile one of its
     /// profiles is derived from.
     pub fn new(packages: &[Package]) -> Result<Conformance, PackageError> {
+        Conformance::build(packages, false).map(|(c, _)| c)
+    }
+
+    /// As [`Conformance::new`], but a package its manifest depends on and none provides is
+    /// tolerated and named in the answer (`name#version`): for guides whose dependencies
+    /// (terminology, extension packs) are not at hand. A profile derived from one none
+    /// provides is still refused: its snapshot could not be trusted.
+    pub fn new_without(packages: &[Package]) -> Result<(Conformance, Vec<String>), PackageError> {
+        Conformance::build(packages, true)
+    }
+
+    fn build(
+        packages: &[Package],
+        tolerate_packages: bool,
+    ) -> Result<(Conformance, Vec<String>), PackageError> {
+        let mut tolerated = Vec::new();
         let names: HashSet<&str> = packages.iter().map(|p| p.name.as_str()).collect();
         let defined: HashSet<&str> = packages
             .iter()
@@ -150,6 +166,10 @@ impl Conformance {
                 .collect();
             missing.sort();
             missing.dedup();
+            if tolerate_packages && missing.is_empty() {
+                tolerated.extend(missing_packages.iter().cloned());
+                continue;
+            }
             if !missing.is_empty() || !missing_packages.is_empty() {
                 let mut all = missing_packages.clone();
                 all.extend(missing);
@@ -187,11 +207,16 @@ impl Conformance {
             }
         }
         let terminology = Terminology::build(packages.iter().flat_map(|p| p.resources.iter()));
-        Ok(Conformance {
-            packages: infos,
-            profiles,
-            terminology,
-        })
+        tolerated.sort();
+        tolerated.dedup();
+        Ok((
+            Conformance {
+                packages: infos,
+                profiles,
+                terminology,
+            },
+            tolerated,
+        ))
     }
 
     pub fn packages(&self) -> &[PackageInfo] {

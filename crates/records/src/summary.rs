@@ -5,7 +5,7 @@
 
 use crate::incoming::new_id;
 use crate::{CUSTODIAN_SYSTEM, Failure, Payload, Records, Reply, Result};
-use kizuna_documents::summary::{Source, is_infection_test, summarize, summary_document};
+use kizuna_documents::summary::{Form, Source, is_infection_test, summarize, summary_document};
 use kizuna_fhir::{Issue, IssueCode};
 use kizuna_profiles::Membership;
 use serde_json::Value;
@@ -14,11 +14,12 @@ use serde_json::Value;
 const MAX_PER_TYPE: usize = 10_000;
 
 /// What a summary is made of.
-const TYPES: [&str; 4] = [
+const TYPES: [&str; 5] = [
     "Condition",
     "AllergyIntolerance",
     "Observation",
     "MedicationRequest",
+    "Immunization",
 ];
 
 /// The JP-CLINS code system of infection tests without a JLAC code.
@@ -27,8 +28,14 @@ const INFECTION_CS: &str =
 
 impl Records {
     /// The summary of Patient `patient` (which the caller must be able to read) and of the
-    /// `linked` Patients of the same person, as a document Bundle (200).
-    pub async fn summary(&self, patient: &str, linked: &[String], base: &str) -> Result<Reply> {
+    /// `linked` Patients of the same person, as a document Bundle of `form` (200).
+    pub async fn summary(
+        &self,
+        patient: &str,
+        linked: &[String],
+        base: &str,
+        form: Form,
+    ) -> Result<Reply> {
         let read = self.read("Patient", patient).await?;
         let Payload::Version(v) = read.payload else {
             return Err(Failure::new(
@@ -90,7 +97,7 @@ impl Records {
         };
         let items = summarize(records, &|r| is_infection_test(r, &also));
         let now = kizuna_store::format_instant(jiff::Timestamp::now().as_microsecond());
-        let doc = summary_document(&body, &items, base, &new_id(), &now);
+        let doc = summary_document(&body, &items, base, &new_id(), &now, form);
         let mut issues = Vec::new();
         if partial {
             issues.push(Issue::warning(

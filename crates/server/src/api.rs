@@ -554,13 +554,30 @@ async fn compartment(
         );
     }
     if what == "$summary" {
+        // The IPS operation's `profile` parameter asks for the International Patient Summary.
+        let form = match pairs(&query).iter().find(|(k, _)| k == "profile") {
+            None => kizuna_documents::summary::Form::SixInformation,
+            Some((_, p)) if p.split('|').next() == Some(kizuna_documents::summary::IPS_BUNDLE) => {
+                kizuna_documents::summary::Form::Ips
+            }
+            Some((_, p)) => {
+                return error(
+                    400,
+                    IssueCode::NotSupported,
+                    format!(
+                        "$summary makes the six information (no profile) or the International Patient Summary (profile={}), not {p}",
+                        kizuna_documents::summary::IPS_BUNDLE
+                    ),
+                );
+            }
+        };
         let linked = match state.net.linked_patients(&id).await {
             Ok(l) => l,
             Err(f) => return crate::reply::failure(f),
         };
         let result = state
             .records
-            .summary(&id, &linked, &state.config.base_url)
+            .summary(&id, &linked, &state.config.base_url, form)
             .await;
         return finish(result, &state, Prefer::Representation);
     }

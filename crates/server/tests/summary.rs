@@ -15,6 +15,32 @@ mod common;
 use common::mtls::{Client, Cred, institution, issue, network, serve};
 
 const INSURED: &str = "00012345:あいう:1234:01";
+const IPS_BUNDLE: &str = "http://hl7.org/fhir/uv/ips/StructureDefinition/Bundle-uv-ips";
+
+/// The IPS package the test command fetches (tools/ips), if there.
+fn ips_package() -> Option<Vec<u8>> {
+    let path = std::env::var("KIZUNA_IPS_PACKAGE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tools/ips/hl7.fhir.uv.ips-2.0.0.tgz")
+        });
+    match std::fs::read(&path) {
+        Ok(b) => Some(b),
+        Err(_) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "the IPS package is not at {}",
+                path.display()
+            );
+            eprintln!(
+                "skipped: the IPS package is not at {} (scripts/test.sh fetches it)",
+                path.display()
+            );
+            None
+        }
+    }
+}
 const HOSPITAL: &str = "0110113719";
 const CLINIC: &str = "1310000011";
 
@@ -162,9 +188,11 @@ async fn run(store: Store) {
         .collect();
     assert!(issues.is_empty(), "the summary is valid FHIR: {issues:?}");
     let comp = &doc["entry"][0]["resource"];
-    assert_eq!(
-        comp["subject"]["reference"],
-        format!("Patient/{clinic_pid}")
+    assert!(
+        comp["subject"]["reference"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/Patient/{clinic_pid}"))
     );
     let titles: Vec<&str> = comp["section"]
         .as_array()
@@ -231,6 +259,87 @@ async fn run(store: Store) {
         "nilknown"
     );
     assert_eq!(section(&doc, "Prescriptions").len(), 1);
+
+    // The same as an International Patient Summary, validated against the IPS package.
+    let (status, ips) = call(
+        &clinic,
+        "GET",
+        format!("/Patient/{clinic_pid}/$summary?profile={IPS_BUNDLE}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{ips}");
+    assert_eq!(ips["meta"]["profile"][0], IPS_BUNDLE);
+    let comp = &ips["entry"][0]["resource"];
+    let sections: Vec<(&str, &str)> = comp["section"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["title"].as_str().unwrap(),
+                s["code"]["coding"][0]["code"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sections,
+        [
+            ("Problem list", "11450-4"),
+            ("Allergies and intolerances", "48765-2"),
+            ("Medication summary", "10160-0"),
+            ("Results", "30954-2"),
+            ("Immunizations", "11369-6"),
+        ]
+    );
+    assert_eq!(
+        comp["section"][3]["entry"].as_array().unwrap().len(),
+        3,
+        "two HbA1c and the HBs antigen"
+    );
+    assert_eq!(
+        comp["section"][4]["emptyReason"]["coding"][0]["code"],
+        "nilknown"
+    );
+    let text = ips.to_string();
+    assert!(
+        text.contains("http://hl7.org/fhir/sid/icd-10") && text.contains("本態性高血圧症"),
+        "original codes kept"
+    );
+    assert!(
+        comp["section"][3]["text"]["div"]
+            .as_str()
+            .unwrap()
+            .contains("infection")
+    );
+    if let Some(package) = ips_package() {
+        let package = kizuna_profiles::package::read(&package).unwrap();
+        let (conf, absent) = kizuna_profiles::Conformance::new_without(&[package]).unwrap();
+        assert!(
+            absent.iter().any(|p| p.starts_with("hl7.terminology.r4")),
+            "{absent:?}"
+        );
+        let report = conf.validate_against(&ips, IPS_BUNDLE).unwrap();
+        let errors: Vec<_> = report.issues.iter().filter(|i| i.is_error()).collect();
+        assert!(errors.is_empty(), "the IPS conforms: {errors:#?}");
+        // And the check is real: without its problem list, the same document does not.
+        let mut broken = ips.clone();
+        broken["entry"][0]["resource"]["section"]
+            .as_array_mut()
+            .unwrap()
+            .remove(0);
+        let report = conf.validate_against(&broken, IPS_BUNDLE).unwrap();
+        let errors: Vec<String> = report
+            .issues
+            .iter()
+            .filter(|i| i.is_error())
+            .map(|i| format!("{:?} {}", i.expression, i.message))
+            .collect();
+        assert!(
+            errors.iter().any(|e| e.contains("sectionProblems")),
+            "a missing required section is an error: {errors:#?}"
+        );
+    }
 
     // The hospital has no consent: its own records only, one source each.
     let (status, doc) = call(
