@@ -105,7 +105,9 @@ fn records_of(pid: &str, hospital: bool) -> Vec<Value> {
     out
 }
 
-async fn run(store: Store) {
+/// A network on `store` over mutual TLS: a hospital, a clinic and a third institution, and a
+/// person registered by the insured-member id.
+async fn setup(store: Store) -> (tempfile::TempDir, Arc<Client>, [Cred; 3]) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("pki");
     let (mut ca, server) = network(&dir);
@@ -122,20 +124,38 @@ async fn run(store: Store) {
     )
     .await
     .unwrap();
-    let call = |who: &Cred, method: &'static str, path: String, body: Option<Value>| {
-        let client: Arc<Client> = client.clone();
-        let who = who.clone();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                client.call(Some(&who), method, &path, &[], body.as_ref())
-            })
-            .await
-            .unwrap()
-        }
-    };
+    (tmp, client, [hospital, clinic, other])
+}
+
+/// One request through curl: status and JSON body.
+async fn call(
+    client: &Arc<Client>,
+    who: &Cred,
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let client = client.clone();
+    let who = who.clone();
+    tokio::task::spawn_blocking(move || client.call(Some(&who), method, &path, &[], body.as_ref()))
+        .await
+        .unwrap()
+}
+
+/// The patient's spoken consent at `who`'s reception.
+async fn consent(client: &Arc<Client>, who: &Cred) {
+    let (status, b) = call(client, who, "POST", "/Consent/$spoken".into(), Some(json!({"resourceType": "Parameters", "parameter": [
+        {"name": "insuredMemberId", "valueString": INSURED}, {"name": "birthDate", "valueDate": "1970-05-01"},
+        {"name": "setting", "valueCode": "outpatient"}]}))).await;
+    assert_eq!(status, 200, "{b}");
+}
+
+async fn run(store: Store) {
+    let (_tmp, client, [hospital, clinic, other]) = setup(store).await;
     let mut pids = Vec::new();
     for (who, is_hospital) in [(&hospital, true), (&clinic, false)] {
         let (status, p) = call(
+            &client,
             who,
             "POST",
             "/Patient".into(),
@@ -148,7 +168,7 @@ async fn run(store: Store) {
         let pid = p["id"].as_str().unwrap().to_string();
         for r in records_of(&pid, is_hospital) {
             let rtype = r["resourceType"].as_str().unwrap().to_string();
-            let (status, b) = call(who, "POST", format!("/{rtype}"), Some(r)).await;
+            let (status, b) = call(&client, who, "POST", format!("/{rtype}"), Some(r)).await;
             assert_eq!(status, 201, "{b}");
         }
         pids.push(pid);
@@ -157,6 +177,7 @@ async fn run(store: Store) {
 
     // Before consent the clinic's summary holds its own records only.
     let (status, doc) = call(
+        &client,
         &clinic,
         "GET",
         format!("/Patient/{clinic_pid}/$summary"),
@@ -168,12 +189,10 @@ async fn run(store: Store) {
     assert!(section(&doc, "Infections").is_empty());
 
     // The patient consents at the clinic's reception.
-    let (status, b) = call(&clinic, "POST", "/Consent/$spoken".into(), Some(json!({"resourceType": "Parameters", "parameter": [
-        {"name": "insuredMemberId", "valueString": INSURED}, {"name": "birthDate", "valueDate": "1970-05-01"},
-        {"name": "setting", "valueCode": "outpatient"}]}))).await;
-    assert_eq!(status, 200, "{b}");
+    consent(&client, &clinic).await;
 
     let (status, doc) = call(
+        &client,
         &clinic,
         "GET",
         format!("/Patient/{clinic_pid}/$summary"),
@@ -262,6 +281,7 @@ async fn run(store: Store) {
 
     // The same as an International Patient Summary, validated against the IPS package.
     let (status, ips) = call(
+        &client,
         &clinic,
         "GET",
         format!("/Patient/{clinic_pid}/$summary?profile={IPS_BUNDLE}"),
@@ -343,6 +363,7 @@ async fn run(store: Store) {
 
     // The hospital has no consent: its own records only, one source each.
     let (status, doc) = call(
+        &client,
         &hospital,
         "GET",
         format!("/Patient/{hospital_pid}/$summary"),
@@ -361,6 +382,7 @@ async fn run(store: Store) {
     );
     // A third institution cannot read the patient at all.
     let (status, _) = call(
+        &client,
         &other,
         "GET",
         format!("/Patient/{hospital_pid}/$summary"),
@@ -368,6 +390,193 @@ async fn run(store: Store) {
     )
     .await;
     assert!(status == 404 || status == 403, "{status}");
+}
+
+/// A synthetic patient (kizuna-synth) seen at two institutions: each wrote its own Patient
+/// record and half of the patient's history, and both the diagnoses and allergies. With the
+/// patient's consent, the clinic's summary holds every lab result and prescription once, each
+/// diagnosis and allergy once with both sources, no vital signs; the IPS of it validates.
+async fn run_synthetic(store: Store) {
+    let (_tmp, client, [hospital, clinic, _]) = setup(store).await;
+    let synth = kizuna_synth::Synth::new(kizuna_synth::Config {
+        patients: 10,
+        ..Default::default()
+    });
+    // The first one with diagnoses, lab results and vital signs.
+    let history = (0..50)
+        .map(|i| synth.patient(i))
+        .find(|h| {
+            let has = |t: &str, cat: Option<&str>| {
+                h.iter().any(|r| {
+                    r["resourceType"] == t
+                        && cat.is_none_or(|c| r["category"][0]["coding"][0]["code"] == c)
+                })
+            };
+            has("Condition", None)
+                && has("Observation", Some("laboratory"))
+                && has("Observation", Some("vital-signs"))
+        })
+        .expect("a synthetic patient with diagnoses, labs and vital signs");
+    let mut synth_patient = history[0].clone();
+    assert_eq!(synth_patient["resourceType"], "Patient");
+    // The person registered by this insured-member id, born then.
+    synth_patient["identifier"] =
+        json!([{"system": kizuna_jpid::INSURED_MEMBER_ID_SYSTEM, "value": INSURED}]);
+    synth_patient["birthDate"] = json!("1970-05-01");
+    let clinical: Vec<&Value> = history
+        .iter()
+        .filter(|r| {
+            matches!(
+                r["resourceType"].as_str(),
+                Some("Condition" | "AllergyIntolerance" | "Observation" | "MedicationRequest")
+            )
+        })
+        .collect();
+    let mut pids = Vec::new();
+    for (n, who) in [&hospital, &clinic].into_iter().enumerate() {
+        let mut p = synth_patient.clone();
+        p.as_object_mut().unwrap().remove("id");
+        let (status, b) = call(&client, who, "POST", "/Patient".into(), Some(p)).await;
+        assert_eq!(status, 201, "{b}");
+        let pid = b["id"].as_str().unwrap().to_string();
+        let mut entries = Vec::new();
+        for (i, r) in clinical.iter().enumerate() {
+            let shared = matches!(
+                r["resourceType"].as_str(),
+                Some("Condition" | "AllergyIntolerance")
+            );
+            if !shared && i % 2 != n {
+                continue;
+            }
+            let mut r = (*r).clone();
+            let o = r.as_object_mut().unwrap();
+            o.remove("id");
+            // Only the patient is shared between the two institutions' records.
+            for k in [
+                "encounter",
+                "requester",
+                "performer",
+                "recorder",
+                "asserter",
+                "basedOn",
+                "hasMember",
+                "derivedFrom",
+            ] {
+                o.remove(k);
+            }
+            for k in ["subject", "patient"] {
+                if o.contains_key(k) {
+                    o.insert(k.into(), json!({"reference": format!("Patient/{pid}")}));
+                }
+            }
+            let rtype = r["resourceType"].as_str().unwrap().to_string();
+            entries.push(json!({"resource": r, "request": {"method": "POST", "url": rtype}}));
+        }
+        let (status, b) = call(
+            &client,
+            who,
+            "POST",
+            "/".into(),
+            Some(json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})),
+        )
+        .await;
+        assert_eq!(status, 200, "{b}");
+        pids.push(pid);
+    }
+    consent(&client, &clinic).await;
+    let (status, doc) = call(
+        &client,
+        &clinic,
+        "GET",
+        format!("/Patient/{}/$summary", pids[1]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{doc}");
+
+    // What to expect, counted from the synthetic history itself.
+    let of = |t: &str| {
+        clinical
+            .iter()
+            .filter(|r| r["resourceType"] == t)
+            .collect::<Vec<_>>()
+    };
+    let distinct = |list: Vec<&&Value>, key: &dyn Fn(&Value) -> String| {
+        let mut keys: Vec<String> = list.iter().map(|r| key(r)).collect();
+        keys.sort();
+        keys.dedup();
+        keys.len()
+    };
+    let day = |r: &Value, k: &str| {
+        r[k].as_str()
+            .unwrap_or("")
+            .chars()
+            .take(10)
+            .collect::<String>()
+    };
+    let labs: Vec<&&Value> = of("Observation")
+        .into_iter()
+        .filter(|r| r["category"][0]["coding"][0]["code"] == "laboratory")
+        .collect();
+    assert!(
+        !labs.is_empty() && labs.len() < of("Observation").len(),
+        "labs and vital signs both"
+    );
+    let lab_items = distinct(labs, &|r| {
+        format!(
+            "{}{}{}",
+            r["code"]["coding"][0]["code"],
+            day(r, "effectiveDateTime"),
+            r["valueQuantity"]["value"]
+        )
+    });
+    let rx_items = distinct(of("MedicationRequest"), &|r| {
+        format!(
+            "{}{}",
+            r["medicationCodeableConcept"]["coding"][0]["code"],
+            day(r, "authoredOn")
+        )
+    });
+    let dx_items = distinct(of("Condition"), &|r| {
+        r["code"]["coding"][0]["code"].to_string()
+    });
+    let ax = of("AllergyIntolerance");
+    let in_summary = |name: &str| section(&doc, name).len();
+    assert_eq!(in_summary("Diagnoses"), dx_items);
+    assert_eq!(
+        in_summary("Lab results") + in_summary("Infections"),
+        lab_items
+    );
+    assert_eq!(in_summary("Prescriptions"), rx_items);
+    assert_eq!(
+        in_summary("Drug allergies") + in_summary("Other allergies"),
+        distinct(ax, &|r| r["code"]["coding"][0]["code"].to_string())
+    );
+    for dx in section(&doc, "Diagnoses") {
+        let agents = provenance_of(&doc, &dx)["agent"].as_array().unwrap().len();
+        assert_eq!(agents, 2, "both institutions reported {}", dx["code"]);
+    }
+    assert!(!doc.to_string().contains("vital-signs"), "no vital signs");
+
+    let (status, ips) = call(
+        &client,
+        &clinic,
+        "GET",
+        format!("/Patient/{}/$summary?profile={IPS_BUNDLE}", pids[1]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{ips}");
+    if let Some(package) = ips_package() {
+        let package = kizuna_profiles::package::read(&package).unwrap();
+        let (conf, _) = kizuna_profiles::Conformance::new_without(&[package]).unwrap();
+        let report = conf.validate_against(&ips, IPS_BUNDLE).unwrap();
+        let errors: Vec<_> = report.issues.iter().filter(|i| i.is_error()).collect();
+        assert!(
+            errors.is_empty(),
+            "the IPS of a synthetic patient conforms: {errors:#?}"
+        );
+    }
 }
 
 /// The resources a section of the summary document lists.
@@ -417,6 +626,20 @@ fn provenance_of(doc: &Value, r: &Value) -> Value {
         })
         .cloned()
         .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synthetic_patient_across_institutions_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    run_synthetic(Store::open(dir.path().to_str().unwrap()).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synthetic_patient_across_institutions_on_postgres() {
+    let Some(url) = kizuna_store::conformance::fresh_postgres_database().await else {
+        return;
+    };
+    run_synthetic(Store::open(&url).await.unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
