@@ -1,0 +1,183 @@
+//! The real exports in `../shared/fixtures/phr`: Apple Health's sample export and Fitbit's
+//! daily activity, weight log and sleep CSVs, every row accounted for; and an Apple export
+//! with a blood-pressure correlation, whose readings are counted once.
+
+use kizuna_phr::{Measure, Reason, Rejected, Sample, apple, fitbit};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn phr() -> Option<PathBuf> {
+    let dir = std::env::var("KIZUNA_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+        })
+        .join("phr");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "fixtures not found at {}",
+            dir.display()
+        );
+        eprintln!("skipped: fixtures not found at {}", dir.display());
+        None
+    }
+}
+
+fn now() -> jiff::Timestamp {
+    "2026-11-21T00:00:00Z".parse().unwrap()
+}
+
+/// Samples, and how many were rejected for each reason.
+fn tally(outcomes: Vec<Result<Sample, Rejected>>) -> (Vec<Sample>, BTreeMap<&'static str, usize>) {
+    let mut samples = Vec::new();
+    let mut why = BTreeMap::new();
+    for o in outcomes {
+        match o {
+            Ok(s) => samples.push(s),
+            Err(r) => *why.entry(r.reason.kind()).or_insert(0) += 1,
+        }
+    }
+    (samples, why)
+}
+
+#[test]
+fn apple_health_sample_export() {
+    let Some(dir) = phr() else { return };
+    let file = std::fs::File::open(dir.join("apple-health/export6s3sample.xml")).unwrap();
+    let mut out = Vec::new();
+    apple::read(std::io::BufReader::new(file), now(), |o| out.push(o)).unwrap();
+    let (samples, why) = tally(out);
+    assert_eq!(samples.len(), 10, "the ten step counts");
+    assert_eq!(
+        why.get("not kept"),
+        Some(&5),
+        "distance walked is not kept: {why:?}"
+    );
+    let first = &samples[0];
+    assert_eq!(first.measure, Measure::Steps);
+    assert_eq!(first.value, 329.0);
+    assert_eq!(first.offset_seconds, 3600, "+0100 kept");
+    assert_eq!(first.start.to_string(), "2014-09-13T09:27:54Z");
+    assert!(first.end.is_some());
+    assert_eq!(first.source, "apple:Health");
+}
+
+#[test]
+fn a_blood_pressure_correlation_is_counted_once() {
+    let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<HealthData locale="ja_JP">
+ <Record type="HKQuantityTypeIdentifierBloodPressureSystolic" sourceName="Omron" unit="mmHg" startDate="2024-05-01 07:30:00 +0900" endDate="2024-05-01 07:30:00 +0900" value="128"/>
+ <Record type="HKQuantityTypeIdentifierBloodPressureDiastolic" sourceName="Omron" unit="mmHg" startDate="2024-05-01 07:30:00 +0900" endDate="2024-05-01 07:30:00 +0900" value="84"/>
+ <Correlation type="HKCorrelationTypeIdentifierBloodPressure" sourceName="Omron" startDate="2024-05-01 07:30:00 +0900" endDate="2024-05-01 07:30:00 +0900">
+  <Record type="HKQuantityTypeIdentifierBloodPressureSystolic" sourceName="Omron" unit="mmHg" startDate="2024-05-01 07:30:00 +0900" endDate="2024-05-01 07:30:00 +0900" value="128"/>
+  <Record type="HKQuantityTypeIdentifierBloodPressureDiastolic" sourceName="Omron" unit="mmHg" startDate="2024-05-01 07:30:00 +0900" endDate="2024-05-01 07:30:00 +0900" value="84"/>
+ </Correlation>
+ <Record type="HKQuantityTypeIdentifierBodyMass" sourceName="Scale" unit="lb" startDate="2024-05-01 07:00:00 +0900" endDate="2024-05-01 07:00:00 +0900" value="150"/>
+ <Record type="HKQuantityTypeIdentifierBodyTemperature" sourceName="Thermo" unit="degF" startDate="2024-05-01 07:00:00 +0900" endDate="2024-05-01 07:00:00 +0900" value="98.6"/>
+ <Record type="HKQuantityTypeIdentifierOxygenSaturation" sourceName="Watch" unit="%" startDate="2024-05-01 07:00:00 +0900" endDate="2024-05-01 07:00:00 +0900" value="0.97"/>
+ <Record type="HKQuantityTypeIdentifierHeartRate" sourceName="Watch" unit="count/min" startDate="2024-05-01 07:00:00 +0900" endDate="2024-05-01 07:00:00 +0900" value="-3"/>
+ <Record type="HKQuantityTypeIdentifierBodyMass" sourceName="Scale" unit="stone-ish" startDate="2024-05-01 07:00:00 +0900" endDate="2024-05-01 07:00:00 +0900" value="10"/>
+ <Record type="HKQuantityTypeIdentifierStepCount" sourceName="Watch" unit="count" startDate="2031-05-01 07:00:00 +0900" endDate="2031-05-01 08:00:00 +0900" value="100"/>
+ <Record type="HKQuantityTypeIdentifierStepCount" sourceName="Watch" unit="count" startDate="yesterday" endDate="2024-05-01 08:00:00 +0900" value="100"/>
+</HealthData>"#;
+    let mut out = Vec::new();
+    apple::read(xml.as_bytes(), now(), |o| out.push(o)).unwrap();
+    let reasons: Vec<String> = out
+        .iter()
+        .filter_map(|o| o.as_ref().err())
+        .map(|r| format!("{} {}", r.at, r.reason.kind()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "record 3 duplicate",
+            "record 4 duplicate",
+            "record 8 impossible value",
+            "record 9 unknown unit",
+            "record 10 in the future",
+            "record 11 malformed"
+        ]
+    );
+    let (samples, _) = tally(out);
+    let by: BTreeMap<Measure, f64> = samples.iter().map(|s| (s.measure, s.value)).collect();
+    assert_eq!(by[&Measure::SystolicBloodPressure], 128.0);
+    assert_eq!(by[&Measure::DiastolicBloodPressure], 84.0);
+    assert!(
+        (by[&Measure::BodyWeight] - 68.0388555).abs() < 1e-9,
+        "lb to kg"
+    );
+    assert!(
+        (by[&Measure::BodyTemperature] - 37.0).abs() < 1e-9,
+        "°F to °C"
+    );
+    assert!(
+        (by[&Measure::OxygenSaturation] - 97.0).abs() < 1e-9,
+        "a fraction to %"
+    );
+    assert!(matches!(
+        apple::date("2024-05-01 07:30:00 +0900"),
+        Ok((_, 32400))
+    ));
+    assert!(apple::read("<a><b></a>".as_bytes(), now(), |_| {}).is_err());
+    let _ = Reason::Future;
+}
+
+#[test]
+fn fitbit_exports() {
+    let Some(dir) = phr() else { return };
+    let tokyo = jiff::tz::TimeZone::get("Asia/Tokyo").unwrap();
+    let read = |name: &str| {
+        let mut out = Vec::new();
+        let file = std::fs::File::open(dir.join("fitbit").join(name)).unwrap();
+        let kind = fitbit::read(file, &tokyo, now(), |o| out.push(o)).unwrap();
+        (kind, tally(out))
+    };
+    let (kind, (samples, why)) = read("dailyActivity_merged.csv");
+    assert_eq!(kind, fitbit::Export::DailyActivity);
+    assert_eq!(
+        samples.len() + why.values().sum::<usize>(),
+        1397,
+        "every row accounted for"
+    );
+    assert_eq!(samples.len(), 1397, "{why:?}");
+    let s = &samples[0];
+    assert_eq!(
+        (s.measure, s.value, s.offset_seconds),
+        (Measure::Steps, 13162.0, 32400)
+    );
+    assert_eq!(
+        s.start.to_string(),
+        "2016-04-11T15:00:00Z",
+        "4/12/2016 in Tokyo"
+    );
+    assert_eq!(s.source, "fitbit:1503960366");
+
+    let (kind, (samples, why)) = read("weightLogInfo_merged.csv");
+    assert_eq!(kind, fitbit::Export::WeightLog);
+    assert_eq!(samples.len(), 100, "{why:?}");
+    assert!(
+        samples
+            .iter()
+            .all(|s| s.measure == Measure::BodyWeight && s.value > 40.0)
+    );
+
+    let (kind, (samples, why)) = read("sleepDay_merged.csv");
+    assert_eq!(kind, fitbit::Export::Sleep);
+    assert!(samples.is_empty());
+    assert_eq!(why.get("not kept"), Some(&413));
+
+    let mut out = Vec::new();
+    let err = fitbit::read("a,b\n1,2\n".as_bytes(), &tokyo, now(), |o| out.push(o)).unwrap_err();
+    assert!(err.contains("not a Fitbit export"), "{err}");
+    let bad = "Id,ActivityDate,TotalSteps\n1,4/31/2016,100\n2,4/12/2016,-5\n3,4/12/2016,lots\n";
+    fitbit::read(bad.as_bytes(), &tokyo, now(), |o| out.push(o)).unwrap();
+    let reasons: Vec<&str> = out
+        .iter()
+        .filter_map(|o| o.as_ref().err())
+        .map(|r| r.reason.kind())
+        .collect();
+    assert_eq!(reasons, ["malformed", "impossible value", "malformed"]);
+}
