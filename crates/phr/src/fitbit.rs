@@ -179,6 +179,9 @@ mod tests {
         assert!(instant("2016-04-12", &tokyo).is_err());
         assert!(instant("13/40/2016", &tokyo).is_err());
         let (a, b) = day("4/12/2016", &tokyo).unwrap();
-        assert_eq!(b.timestamp().as_second() - a.timestamp().as_second(), 86_400);
+        assert_eq!(
+            b.timestamp().as_second() - a.timestamp().as_second(),
+            86_400
+        );
     }
 }
