@@ -5,7 +5,8 @@
 //! at, a value, a source), the conversion of the units people's devices write (lb, °F,
 //! `count/min` …) to the measure's unit, the checks of plausibility (no negative steps, no
 //! 2,000 kg weight, nothing from the future), and the readers of the formats patients bring:
-//! Apple Health's `export.xml` ([`apple`], streamed) and Fitbit's CSV exports ([`fitbit`]).
+//! Apple Health's `export.xml` ([`apple`], streamed), Fitbit's CSV exports ([`fitbit`]) and
+//! Open mHealth data points ([`omh`]).
 //! Each reader yields every sample it can, and for everything else a [`Rejected`] saying
 //! where and why, so one bad line never stops a file.
 //!
@@ -14,6 +15,7 @@
 pub mod apple;
 pub mod fitbit;
 mod measure;
+pub mod omh;
 
 pub use measure::{Measure, to_unit};
 

@@ -2,7 +2,7 @@
 //! daily activity, weight log and sleep CSVs, every row accounted for; and an Apple export
 //! with a blood-pressure correlation, whose readings are counted once.
 
-use kizuna_phr::{Measure, Reason, Rejected, Sample, apple, fitbit};
+use kizuna_phr::{Measure, Reason, Rejected, Sample, apple, fitbit, omh};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -180,4 +180,64 @@ fn fitbit_exports() {
         .map(|r| r.reason.kind())
         .collect();
     assert_eq!(reasons, ["malformed", "impossible value", "malformed"]);
+}
+
+#[test]
+fn open_mhealth_data_points_that_pass_become_samples() {
+    let Some(dir) = phr() else { return };
+    let mut measured = BTreeMap::new();
+    let mut statistics = 0;
+    let mut other = 0;
+    for kind in std::fs::read_dir(dir.join("openmhealth")).unwrap() {
+        let kind = kind.unwrap().path();
+        if !kind.is_dir() {
+            continue;
+        }
+        for version in std::fs::read_dir(&kind).unwrap() {
+            let pass = version.unwrap().path().join("shouldPass");
+            for doc in std::fs::read_dir(&pass).into_iter().flatten() {
+                let path = doc.unwrap().path();
+                let body: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                match omh::samples(&body, "omh:test", now()) {
+                    Ok(list) => {
+                        for s in list {
+                            *measured.entry(s.measure).or_insert(0) += 1;
+                        }
+                    }
+                    Err(Reason::NotKept(why)) if why.contains("statistic") => statistics += 1,
+                    Err(Reason::NotKept(_)) => other += 1,
+                    Err(e) => panic!("{}: {e:?}", path.display()),
+                }
+            }
+        }
+    }
+    // Every measurement among the passing documents, blood pressure as two samples; the
+    // descriptive statistics and the physical activity are not measurements Kizuna keeps.
+    assert_eq!(measured[&Measure::SystolicBloodPressure], 3);
+    assert_eq!(measured[&Measure::DiastolicBloodPressure], 3);
+    assert_eq!(measured[&Measure::BodyWeight], 1);
+    assert_eq!(measured[&Measure::Steps], 1);
+    assert_eq!(measured[&Measure::HeartRate], 1);
+    assert_eq!(measured[&Measure::BodyTemperature], 2);
+    assert_eq!(measured[&Measure::OxygenSaturation], 2);
+    assert_eq!((statistics, other), (8, 1));
+
+    // Units convert, offsets are kept.
+    let body = serde_json::json!({"body_temperature": {"value": 98.6, "unit": "F"},
+        "effective_time_frame": {"date_time": "2023-02-05T07:25:00+09:00"}});
+    let s = &omh::samples(&body, "omh:test", now()).unwrap()[0];
+    assert!((s.value - 37.0).abs() < 1e-9);
+    assert_eq!(s.offset_seconds, 32_400);
+    let body = serde_json::json!({"step_count": {"value": 500, "unit": "steps"},
+        "effective_time_frame": {"time_interval": {"start_date_time": "2023-02-05T07:00:00Z",
+            "duration": {"value": 30, "unit": "min"}}}});
+    let s = &omh::samples(&body, "omh:test", now()).unwrap()[0];
+    assert_eq!(s.end.unwrap().to_string(), "2023-02-05T07:30:00Z");
+    let body = serde_json::json!({"body_weight": {"value": 2000, "unit": "kg"},
+        "effective_time_frame": {"date_time": "2023-02-05T07:25:00Z"}});
+    assert!(matches!(
+        omh::samples(&body, "omh:test", now()),
+        Err(Reason::Impossible(_))
+    ));
 }

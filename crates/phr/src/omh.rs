@@ -1,0 +1,144 @@
+//! Open mHealth data points (the body of a data point: `body_weight`, `step_count`,
+//! `systolic_blood_pressure` and `diastolic_blood_pressure`, `heart_rate`, `body_temperature`,
+//! `oxygen_saturation`, each with its `effective_time_frame`) as samples. A blood-pressure
+//! data point is two samples. A data point that is a descriptive statistic (a minimum,
+//! maximum or average over an interval) is not a measurement: it is [`Reason::NotKept`], as
+//! are kinds Kizuna does not keep (physical activity). Whether a data point is valid against
+//! its schema is a separate check.
+
+use crate::{Measure, Reason, Sample, check, to_unit};
+use serde_json::Value;
+
+/// The samples of data point `body` (from `source`), checked against `now`.
+pub fn samples(body: &Value, source: &str, now: jiff::Timestamp) -> Result<Vec<Sample>, Reason> {
+    if body.get("descriptive_statistic").is_some() {
+        return Err(Reason::NotKept(
+            "a descriptive statistic over an interval, not a measurement".into(),
+        ));
+    }
+    let fields: &[(&str, Measure)] = &[
+        ("body_weight", Measure::BodyWeight),
+        ("step_count", Measure::Steps),
+        ("systolic_blood_pressure", Measure::SystolicBloodPressure),
+        ("diastolic_blood_pressure", Measure::DiastolicBloodPressure),
+        ("heart_rate", Measure::HeartRate),
+        ("body_temperature", Measure::BodyTemperature),
+        ("oxygen_saturation", Measure::OxygenSaturation),
+    ];
+    let (start, end, offset) = time_frame(body.get("effective_time_frame"))?;
+    let mut out = Vec::new();
+    for (field, measure) in fields {
+        let Some(v) = body.get(*field) else { continue };
+        let raw = match v.get("value") {
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return Err(Reason::Malformed(format!("{field}.value is not a number"))),
+        };
+        let unit = v.get("unit").and_then(Value::as_str).unwrap_or("");
+        let value = to_unit(&raw, unit, *measure)
+            .ok_or_else(|| Reason::UnknownUnit(format!("'{unit}' for {}", measure.name())))?;
+        let s = Sample {
+            measure: *measure,
+            start,
+            end,
+            offset_seconds: offset,
+            value,
+            source: source.to_string(),
+        };
+        check(&s, now)?;
+        out.push(s);
+    }
+    if out.is_empty() {
+        return Err(Reason::NotKept(
+            "a kind of data point Kizuna does not keep".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// `{date_time}` or `{time_interval: {start_date_time, end_date_time | duration}}`.
+fn time_frame(
+    frame: Option<&Value>,
+) -> Result<(jiff::Timestamp, Option<jiff::Timestamp>, i32), Reason> {
+    let frame = frame.ok_or_else(|| Reason::Malformed("no effective_time_frame".into()))?;
+    if let Some(t) = frame.get("date_time").and_then(Value::as_str) {
+        let (ts, off) = instant(t)?;
+        return Ok((ts, None, off));
+    }
+    let Some(i) = frame.get("time_interval") else {
+        return Err(Reason::Malformed(
+            "effective_time_frame has neither date_time nor time_interval".into(),
+        ));
+    };
+    let start = i.get("start_date_time").and_then(Value::as_str);
+    let end = i.get("end_date_time").and_then(Value::as_str);
+    let duration = i.get("duration").map(duration_seconds).transpose()?;
+    match (start, end, duration) {
+        (Some(s), Some(e), _) => {
+            let (s, off) = instant(s)?;
+            Ok((s, Some(instant(e)?.0), off))
+        }
+        (Some(s), None, Some(d)) => {
+            let (s, off) = instant(s)?;
+            Ok((s, Some(add(s, d)?), off))
+        }
+        (None, Some(e), Some(d)) => {
+            let (e, off) = instant(e)?;
+            Ok((add(e, -d)?, Some(e), off))
+        }
+        _ => Err(Reason::Malformed(
+            "a time_interval needs a start and an end, or one of them and a duration (a date with part_of_day has no time zone)".into(),
+        )),
+    }
+}
+
+fn add(t: jiff::Timestamp, seconds: i64) -> Result<jiff::Timestamp, Reason> {
+    t.checked_add(jiff::SignedDuration::from_secs(seconds))
+        .map_err(|_| Reason::Malformed("the interval is out of range".into()))
+}
+
+fn duration_seconds(d: &Value) -> Result<i64, Reason> {
+    let bad = || Reason::Malformed("duration is not a number with a unit of ps…wk".into());
+    let n: f64 = match d.get("value") {
+        Some(Value::Number(n)) => n.to_string().parse().map_err(|_| bad())?,
+        _ => return Err(bad()),
+    };
+    let per = match d.get("unit").and_then(Value::as_str) {
+        Some("sec") => 1.0,
+        Some("min") => 60.0,
+        Some("h") => 3600.0,
+        Some("d") => 86_400.0,
+        Some("wk") => 604_800.0,
+        Some("ms") => 0.001,
+        _ => return Err(bad()),
+    };
+    let secs = n * per;
+    if !secs.is_finite() || secs.abs() > 1e11 {
+        return Err(bad());
+    }
+    Ok(secs.round() as i64)
+}
+
+/// An RFC 3339 date-time with its offset in seconds (`Z` is 0).
+fn instant(text: &str) -> Result<(jiff::Timestamp, i32), Reason> {
+    let bad = || {
+        Reason::Malformed(format!(
+            "'{text}' is not a date-time like 2020-02-05T07:25:00-08:00"
+        ))
+    };
+    let ts: jiff::Timestamp = text.parse().map_err(|_| bad())?;
+    let offset = if text.ends_with('Z') || text.ends_with('z') {
+        0
+    } else {
+        let tail = text.get(text.len().saturating_sub(6)..).ok_or_else(bad)?;
+        let sign = match tail.as_bytes().first() {
+            Some(b'+') => 1,
+            Some(b'-') => -1,
+            _ => return Err(bad()),
+        };
+        let (h, m) = tail[1..].split_once(':').ok_or_else(bad)?;
+        let h: i32 = h.parse().map_err(|_| bad())?;
+        let m: i32 = m.parse().map_err(|_| bad())?;
+        sign * (h * 3600 + m * 60)
+    };
+    Ok((ts, offset))
+}
