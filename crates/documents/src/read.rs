@@ -266,15 +266,10 @@ impl<'a> Doc<'a> {
 
     /// The entry a reference names: by `fullUrl`, or a relative `Type/id` by type and id.
     fn resolve(&self, reference: &str) -> Option<usize> {
-        if let Some(&i) = self.urls.get(reference) {
-            return Some(i);
+        match self.urls.get(reference) {
+            Some(&i) => Some(i),
+            None => by_type_and_id(self.entries, reference),
         }
-        let (rtype, id) = reference.split_once('/')?;
-        (0..self.entries.len()).find(|&i| {
-            self.resource(i).is_some_and(|r| {
-                str_at(r, &["resourceType"]) == Some(rtype) && str_at(r, &["id"]) == Some(id)
-            })
-        })
     }
 
     /// The entry `reference` (a Reference element) names, if it is a resource of `rtype`.
@@ -555,6 +550,24 @@ impl<'a> Doc<'a> {
         let url = self.entries.get(i)?.get("fullUrl")?.as_str()?.to_string();
         Some((url, ids))
     }
+}
+
+/// The entry of `entries` a reference names: by `fullUrl`, or a relative `Type/id` by type
+/// and id.
+pub(crate) fn entry_index(entries: &[Value], reference: &str) -> Option<usize> {
+    entries
+        .iter()
+        .position(|e| str_at(e, &["fullUrl"]) == Some(reference))
+        .or_else(|| by_type_and_id(entries, reference))
+}
+
+fn by_type_and_id(entries: &[Value], reference: &str) -> Option<usize> {
+    let (rtype, id) = reference.split_once('/')?;
+    entries.iter().position(|e| {
+        e.get("resource").is_some_and(|r| {
+            str_at(r, &["resourceType"]) == Some(rtype) && str_at(r, &["id"]) == Some(id)
+        })
+    })
 }
 
 /// The string at `path` in `v`.

@@ -212,16 +212,9 @@ fn sections_html(h: &mut String, sections: &Value, level: usize, entries: &[Valu
 
 /// The resource of the entry `reference` names: by `fullUrl`, or a relative `Type/id`.
 fn by_ref<'a>(entries: &'a [Value], reference: &str) -> Option<&'a Value> {
-    entries.iter().find_map(|e| {
-        let r = e.get("resource")?;
-        if e.get("fullUrl").and_then(Value::as_str) == Some(reference) {
-            return Some(r);
-        }
-        let (t, id) = reference.split_once('/')?;
-        (r.get("resourceType").and_then(Value::as_str) == Some(t)
-            && r.get("id").and_then(Value::as_str) == Some(id))
-        .then_some(r)
-    })
+    entries
+        .get(crate::read::entry_index(entries, reference)?)?
+        .get("resource")
 }
 
 /// "name (reading), birth date, gender" of a Patient.

@@ -19,16 +19,6 @@ pub enum Measure {
 }
 
 impl Measure {
-    pub const ALL: [Measure; 7] = [
-        Measure::BodyWeight,
-        Measure::Steps,
-        Measure::SystolicBloodPressure,
-        Measure::DiastolicBloodPressure,
-        Measure::HeartRate,
-        Measure::BodyTemperature,
-        Measure::OxygenSaturation,
-    ];
-
     /// Its LOINC code.
     pub fn loinc(self) -> &'static str {
         match self {

@@ -6,6 +6,7 @@
 //! not the Organizations, which other documents share. Nothing within its term is ever
 //! removed: [`Records::purge_document`] checks the term again itself.
 
+use crate::scope::tag_codes;
 use crate::{Failure, Records, Result};
 use kizuna_documents::{DOCUMENT_TAG, INDICATION_SYSTEM};
 use kizuna_fhir::IssueCode;
@@ -78,27 +79,19 @@ impl Records {
         let Some(id) = docref["id"].as_str() else {
             return Ok(None);
         };
-        let tags: Vec<(&str, &str)> = docref["meta"]["tag"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| Some((t["system"].as_str()?, t["code"].as_str()?)))
-            .collect();
-        if !tags.contains(&(DOCUMENT_TAG, id)) {
+        if !tag_codes(docref, DOCUMENT_TAG).iter().any(|c| c == id) {
             return Ok(None);
         }
-        let Some(bin) = docref
-            .pointer("/content/0/attachment/url")
-            .and_then(Value::as_str)
-            .and_then(|u| u.strip_prefix("Binary/"))
-        else {
+        let Some(bin) = crate::documents::binary_of(docref) else {
             return Ok(None);
         };
         let Some(stored) = self.store.read("Binary", bin).await? else {
             return Ok(None);
         };
         let received = stored.last_updated;
-        let lts = tags.contains(&(INDICATION_SYSTEM, "LTS"));
+        let lts = tag_codes(docref, INDICATION_SYSTEM)
+            .iter()
+            .any(|c| c == "LTS");
         let years = if lts {
             policy.lts_years
         } else {

@@ -268,16 +268,7 @@ pub(crate) fn strip_server_tags(body: &mut Value) {
         return;
     };
     if let Some(list) = meta.get_mut("tag").and_then(Value::as_array_mut) {
-        list.retain(|t| {
-            !matches!(
-                t.get("system").and_then(Value::as_str),
-                Some(
-                    CUSTODIAN_SYSTEM
-                        | kizuna_documents::DOCUMENT_TAG
-                        | kizuna_documents::ADDRESSEE_TAG
-                )
-            )
-        });
+        list.retain(|t| !is_server_tag(t));
         if list.is_empty() {
             meta.remove("tag");
         }
@@ -295,18 +286,7 @@ pub(crate) fn without_server_tags(body: &Value) -> std::borrow::Cow<'_, Value> {
     let has = body
         .pointer("/meta/tag")
         .and_then(Value::as_array)
-        .is_some_and(|l| {
-            l.iter().any(|t| {
-                matches!(
-                    t.get("system").and_then(Value::as_str),
-                    Some(
-                        CUSTODIAN_SYSTEM
-                            | kizuna_documents::DOCUMENT_TAG
-                            | kizuna_documents::ADDRESSEE_TAG
-                    )
-                )
-            })
-        });
+        .is_some_and(|l| l.iter().any(is_server_tag));
     if !has {
         return std::borrow::Cow::Borrowed(body);
     }
@@ -315,13 +295,28 @@ pub(crate) fn without_server_tags(body: &Value) -> std::borrow::Cow<'_, Value> {
     std::borrow::Cow::Owned(copy)
 }
 
-/// Whether `body` is part of a kept document (its bytes, its index or one of its entries).
-fn is_kept_document(body: &Value) -> bool {
-    body.pointer("/meta/tag")
+/// Whether tag `t` is one only the network gives (custodian, document, addressee).
+fn is_server_tag(t: &Value) -> bool {
+    matches!(
+        t.get("system").and_then(Value::as_str),
+        Some(CUSTODIAN_SYSTEM | kizuna_documents::DOCUMENT_TAG | kizuna_documents::ADDRESSEE_TAG)
+    )
+}
+
+/// The codes of `r`'s tags of `system`.
+pub(crate) fn tag_codes(r: &Value, system: &str) -> Vec<String> {
+    r.pointer("/meta/tag")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .any(|t| t.get("system").and_then(Value::as_str) == Some(kizuna_documents::DOCUMENT_TAG))
+        .filter(|t| t.get("system").and_then(Value::as_str) == Some(system))
+        .filter_map(|t| t.get("code").and_then(Value::as_str).map(String::from))
+        .collect()
+}
+
+/// Whether `body` is part of a kept document (its bytes, its index or one of its entries).
+fn is_kept_document(body: &Value) -> bool {
+    !tag_codes(body, kizuna_documents::DOCUMENT_TAG).is_empty()
 }
 
 /// The failure of a change to a resource the caller did not write.

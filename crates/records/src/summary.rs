@@ -70,10 +70,7 @@ impl Records {
                 let (found, cut) = self
                     .search_all(
                         rtype,
-                        vec![
-                            ("patient".into(), format!("Patient/{pid}")),
-                            ("_count".into(), "1000".into()),
-                        ],
+                        vec![("patient".into(), format!("Patient/{pid}"))],
                         MAX_PER_TYPE,
                     )
                     .await?;

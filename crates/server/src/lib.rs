@@ -136,7 +136,7 @@ pub fn app_for(network: kizuna_access::Network, config: Config, security: Securi
     }
     let mut operations = operations.with_state(net.clone());
     let hub = Arc::new(subscriptions::Hub::default());
-    subscriptions::start(net.clone(), hub.clone(), state.config.base_url.clone());
+    subscriptions::start(net.clone(), hub.clone());
     operations = operations.merge(
         Router::new()
             .route(

@@ -31,7 +31,7 @@ use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use kizuna_access::{Caller, Network};
-use kizuna_records::{Payload, Records, Reply, SearchRequest};
+use kizuna_records::{Payload, Records};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -84,16 +84,16 @@ enum Channel {
 }
 
 /// Starts the dispatcher on the current runtime.
-pub(crate) fn start(net: Arc<Network>, hub: Arc<Hub>, base: String) {
+pub(crate) fn start(net: Arc<Network>, hub: Arc<Hub>) {
     if let Ok(rt) = tokio::runtime::Handle::try_current() {
-        rt.spawn(dispatch(net, hub, base));
+        rt.spawn(dispatch(net, hub));
     }
 }
 
-async fn dispatch(net: Arc<Network>, hub: Arc<Hub>, base: String) {
+async fn dispatch(net: Arc<Network>, hub: Arc<Hub>) {
     let mut rx = net.records().store().changes().listen();
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let mut subs = load(&net, &base).await;
+    let mut subs = load(&net).await;
     loop {
         let batch = match rx.recv().await {
             Ok(b) => b,
@@ -102,22 +102,22 @@ async fn dispatch(net: Arc<Network>, hub: Arc<Hub>, base: String) {
                     missed = n,
                     "subscriptions fell behind the commits; some notifications were missed"
                 );
-                subs = load(&net, &base).await;
+                subs = load(&net).await;
                 continue;
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         };
         if batch.iter().any(|(t, _, _)| t == "Subscription") {
-            subs = load(&net, &base).await;
+            subs = load(&net).await;
         }
         let now = jiff::Timestamp::now();
         if subs.iter().any(|s| s.end.is_some_and(|e| e <= now)) {
             // Ended: set off, and no longer served.
-            subs = load(&net, &base).await;
+            subs = load(&net).await;
         }
         for (rtype, id, _) in batch.iter() {
             for s in subs.iter().filter(|s| s.rtype == *rtype) {
-                if !matches(&net, s, id, &base).await {
+                if !matches(&net, s, id).await {
                     continue;
                 }
                 match &s.channel {
@@ -147,29 +147,22 @@ async fn dispatch(net: Arc<Network>, hub: Arc<Hub>, base: String) {
 }
 
 /// The live Subscriptions; `requested` ones made `active` (or `error`), ended ones `off`.
-async fn load(net: &Network, base: &str) -> Vec<Sub> {
+async fn load(net: &Network) -> Vec<Sub> {
     let records = net.records();
     let found = records
-        .search(SearchRequest {
-            rtype: Some("Subscription".into()),
-            patient: None,
-            pairs: vec![
-                ("status".into(), "requested,active".into()),
-                ("_count".into(), "1000".into()),
-            ],
-            handling: kizuna_records::Handling::Lenient,
-            base: base.to_string(),
-        })
+        .search_all(
+            "Subscription",
+            vec![("status".into(), "requested,active".into())],
+            usize::MAX,
+        )
         .await;
-    let Ok(reply) = found else {
+    let Ok((subs, _)) = found else {
         tracing::error!("subscriptions could not be read; none are served until the next change");
         return Vec::new();
     };
-    let bundle = bundle_of(&reply);
     let mut out = Vec::new();
     let now = jiff::Timestamp::now();
-    for e in bundle["entry"].as_array().into_iter().flatten() {
-        let sub = &e["resource"];
+    for sub in &subs {
         if !sub["id"].is_string() {
             continue;
         }
@@ -296,37 +289,17 @@ async fn set_status(records: &Records, sub: &Value, status: &str, error: Option<
 }
 
 /// Whether `rtype/id` (just committed) matches `s`'s criteria in its owner's scope.
-async fn matches(net: &Network, s: &Sub, id: &str, base: &str) -> bool {
+async fn matches(net: &Network, s: &Sub, id: &str) -> bool {
     let Ok(records) = net.records_for(&s.owner).await else {
         return false;
     };
     let mut pairs = s.pairs.clone();
     pairs.retain(|(k, _)| k != "_count" && k != "_sort");
     pairs.push(("_id".into(), id.to_string()));
-    pairs.push(("_count".into(), "1".into()));
-    let Ok(reply) = records
-        .search(SearchRequest {
-            rtype: Some(s.rtype.clone()),
-            patient: None,
-            pairs,
-            handling: kizuna_records::Handling::Lenient,
-            base: base.to_string(),
-        })
+    records
+        .search_all(&s.rtype, pairs, 1)
         .await
-    else {
-        return false;
-    };
-    bundle_of(&reply)["entry"]
-        .as_array()
-        .is_some_and(|e| !e.is_empty())
-}
-
-fn bundle_of(reply: &Reply) -> Value {
-    match &reply.payload {
-        Payload::Json(v) => v.clone(),
-        Payload::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
-        _ => Value::Null,
-    }
+        .is_ok_and(|(found, _)| !found.is_empty())
 }
 
 /// One rest-hook notification, tried up to three times.

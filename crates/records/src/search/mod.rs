@@ -105,14 +105,17 @@ struct Page {
 }
 
 impl Records {
-    /// Every match of a search, page by page (following `next`), at most `limit`: the
-    /// resources, and whether the limit cut the list.
-    pub(crate) async fn search_all(
+    /// Every match of a search, page by page (following `next`; 1,000 a page unless `pairs`
+    /// say `_count`), at most `limit`: the resources, and whether the limit cut the list.
+    pub async fn search_all(
         &self,
         rtype: &str,
         mut pairs: Vec<(String, String)>,
         limit: usize,
     ) -> Result<(Vec<Value>, bool)> {
+        if !pairs.iter().any(|(k, _)| k == "_count") {
+            pairs.push(("_count".into(), limit.clamp(1, 1000).to_string()));
+        }
         let mut out = Vec::new();
         loop {
             let reply = self
