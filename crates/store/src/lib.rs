@@ -24,6 +24,7 @@ pub use packages::StoredPackage;
 mod postgres;
 mod purge;
 pub mod search;
+pub mod series;
 mod sqlite;
 
 use serde_json::Value;
@@ -580,6 +581,57 @@ impl Store {
         }?;
         self.changes().note(types.iter().map(String::as_str));
         Ok(n)
+    }
+
+    /// Adds (or replaces) points of time series in one transaction, with their rollups.
+    pub async fn ingest_series(
+        &self,
+        writes: Vec<series::SeriesWrite>,
+    ) -> Result<series::Ingested, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.ingest_series(writes).await,
+            Store::Postgres(s) => s.ingest_series(writes).await,
+        }
+    }
+
+    /// The time series of `patients` (of `code`, if given).
+    pub async fn series(
+        &self,
+        patients: Vec<String>,
+        code: Option<String>,
+    ) -> Result<Vec<series::Series>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.series(patients, code).await,
+            Store::Postgres(s) => s.series(patients, code).await,
+        }
+    }
+
+    /// The rollups of `series` over `period`, for buckets in `[from, to]`, by series then bucket.
+    pub async fn rollups(
+        &self,
+        series: Vec<i64>,
+        period: series::Period,
+        buckets: (i64, i64),
+    ) -> Result<Vec<series::Rollup>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.rollups(series, period, buckets).await,
+            Store::Postgres(s) => s.rollups(series, period, buckets).await,
+        }
+    }
+
+    /// The points of `series` starting in `[from, to)`, at most `limit` per series, by series
+    /// then start (newest first if asked).
+    pub async fn points(
+        &self,
+        series: Vec<i64>,
+        range: (Micros, Micros),
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<(i64, series::Point)>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.points(series, range, limit, newest_first).await,
+            Store::Postgres(s) => s.points(series, range, limit, newest_first).await,
+        }
     }
 
     /// Removes the package of this name; false if none was installed.

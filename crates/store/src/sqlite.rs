@@ -125,6 +125,35 @@ const MIGRATIONS: &[&str] = &[
         body BLOB NOT NULL,
         installed INTEGER NOT NULL
     );",
+    // 9: personal health records as time series (`series.rs`): series, their points keyed by
+    // start, and rollups per day, week and month.
+    "CREATE TABLE phr_series (
+        series_key INTEGER PRIMARY KEY,
+        patient TEXT NOT NULL,
+        code TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        source TEXT NOT NULL,
+        UNIQUE (patient, code, source)
+    );
+    CREATE TABLE phr_sample (
+        series_key INTEGER NOT NULL,
+        start_us INTEGER NOT NULL,
+        end_us INTEGER,
+        offset_s INTEGER NOT NULL,
+        day INTEGER NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (series_key, start_us)
+    ) WITHOUT ROWID;
+    CREATE TABLE phr_rollup (
+        series_key INTEGER NOT NULL,
+        period INTEGER NOT NULL,
+        bucket INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        total REAL NOT NULL,
+        low REAL NOT NULL,
+        high REAL NOT NULL,
+        PRIMARY KEY (series_key, period, bucket)
+    ) WITHOUT ROWID;",
 ];
 
 const READERS: usize = 8;
@@ -163,6 +192,10 @@ enum Job {
         targets: Vec<(String, String)>,
         reply: oneshot::Sender<Result<usize, StoreError>>,
     },
+    Series {
+        writes: Vec<crate::series::SeriesWrite>,
+        reply: oneshot::Sender<Result<crate::series::Ingested, StoreError>>,
+    },
 }
 
 /// Runs a job that is not a batch (it never shares a commit).
@@ -194,6 +227,9 @@ fn run_alone(conn: &mut Connection, job: Job) {
         }
         Job::Purge { targets, reply } => {
             let _ = reply.send(crate::purge::purge_sqlite(conn, &targets));
+        }
+        Job::Series { writes, reply } => {
+            let _ = reply.send(crate::series::ingest_sqlite(conn, writes));
         }
         Job::SetIndexFormat { version, reply } => {
             let r = conn
@@ -466,6 +502,49 @@ impl SqliteStore {
     /// See [`crate::Store::purge`].
     pub(crate) async fn purge(&self, targets: Vec<(String, String)>) -> Result<usize, StoreError> {
         self.ask(|reply| Job::Purge { targets, reply }).await
+    }
+
+    /// See [`crate::Store::ingest_series`].
+    pub(crate) async fn ingest_series(
+        &self,
+        writes: Vec<crate::series::SeriesWrite>,
+    ) -> Result<crate::series::Ingested, StoreError> {
+        self.ask(|reply| Job::Series { writes, reply }).await
+    }
+
+    /// See [`crate::Store::series`].
+    pub(crate) async fn series(
+        &self,
+        patients: Vec<String>,
+        code: Option<String>,
+    ) -> Result<Vec<crate::series::Series>, StoreError> {
+        self.read_blocking(move |c| crate::series::series_sqlite(c, &patients, code.as_deref()))
+            .await
+    }
+
+    /// See [`crate::Store::rollups`].
+    pub(crate) async fn rollups(
+        &self,
+        series: Vec<i64>,
+        period: crate::series::Period,
+        buckets: (i64, i64),
+    ) -> Result<Vec<crate::series::Rollup>, StoreError> {
+        self.read_blocking(move |c| crate::series::rollups_sqlite(c, &series, period, buckets))
+            .await
+    }
+
+    /// See [`crate::Store::points`].
+    pub(crate) async fn points(
+        &self,
+        series: Vec<i64>,
+        range: (crate::Micros, crate::Micros),
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<(i64, crate::series::Point)>, StoreError> {
+        self.read_blocking(move |c| {
+            crate::series::points_sqlite(c, &series, range, limit, newest_first)
+        })
+        .await
     }
 
     /// See [`crate::Store::append_audit`].

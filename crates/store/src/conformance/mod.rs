@@ -8,6 +8,7 @@ use crate::{
 use serde_json::{Value, json};
 
 mod access;
+mod series;
 
 /// A Put of `body`, with the index rows extraction gives it.
 fn put(rtype: &str, id: &str, body: Value) -> Write {
@@ -75,6 +76,7 @@ pub async fn run_all(store: &Store) {
     access::access_is_enforced_on_every_path(store).await;
     packages_are_kept_whole(store).await;
     purged_resources_leave_nothing(store).await;
+    series::series_keep_points_once_with_their_rollups(store).await;
 }
 
 /// A purge removes every version and index row of its targets, and nothing else.

@@ -134,6 +134,35 @@ const MIGRATIONS: &[&str] = &[
         body BYTEA NOT NULL,
         installed BIGINT NOT NULL
     );",
+    // 9: personal health records as time series (`series.rs`): series, their points keyed by
+    // start, and rollups per day, week and month.
+    "CREATE TABLE phr_series (
+        series_key BIGSERIAL PRIMARY KEY,
+        patient TEXT NOT NULL,
+        code TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        source TEXT NOT NULL,
+        UNIQUE (patient, code, source)
+    );
+    CREATE TABLE phr_sample (
+        series_key BIGINT NOT NULL,
+        start_us BIGINT NOT NULL,
+        end_us BIGINT,
+        offset_s INTEGER NOT NULL,
+        day INTEGER NOT NULL,
+        value DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (series_key, start_us)
+    );
+    CREATE TABLE phr_rollup (
+        series_key BIGINT NOT NULL,
+        period SMALLINT NOT NULL,
+        bucket BIGINT NOT NULL,
+        n BIGINT NOT NULL,
+        total DOUBLE PRECISION NOT NULL,
+        low DOUBLE PRECISION NOT NULL,
+        high DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (series_key, period, bucket)
+    );",
 ];
 
 const RETRIES: usize = 20;
@@ -379,6 +408,48 @@ impl PostgresStore {
     ) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         crate::packages::apply_postgres(&mut client, op).await
+    }
+
+    /// See [`crate::Store::ingest_series`].
+    pub(crate) async fn ingest_series(
+        &self,
+        writes: Vec<crate::series::SeriesWrite>,
+    ) -> Result<crate::series::Ingested, StoreError> {
+        let mut client = self.client().await?;
+        crate::series::ingest_postgres(&mut client, writes).await
+    }
+
+    /// See [`crate::Store::series`].
+    pub(crate) async fn series(
+        &self,
+        patients: Vec<String>,
+        code: Option<String>,
+    ) -> Result<Vec<crate::series::Series>, StoreError> {
+        let client = self.client().await?;
+        crate::series::series_postgres(&client, &patients, code.as_deref()).await
+    }
+
+    /// See [`crate::Store::rollups`].
+    pub(crate) async fn rollups(
+        &self,
+        series: Vec<i64>,
+        period: crate::series::Period,
+        buckets: (i64, i64),
+    ) -> Result<Vec<crate::series::Rollup>, StoreError> {
+        let client = self.client().await?;
+        crate::series::rollups_postgres(&client, &series, period, buckets).await
+    }
+
+    /// See [`crate::Store::points`].
+    pub(crate) async fn points(
+        &self,
+        series: Vec<i64>,
+        range: (crate::Micros, crate::Micros),
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<(i64, crate::series::Point)>, StoreError> {
+        let client = self.client().await?;
+        crate::series::points_postgres(&client, &series, range, limit, newest_first).await
     }
 
     /// See [`crate::Store::purge`].
