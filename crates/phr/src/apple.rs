@@ -77,6 +77,7 @@ fn measure_of(kind: &str) -> Option<Measure> {
         "HKQuantityTypeIdentifierHeartRate" => Measure::HeartRate,
         "HKQuantityTypeIdentifierBodyTemperature" => Measure::BodyTemperature,
         "HKQuantityTypeIdentifierOxygenSaturation" => Measure::OxygenSaturation,
+        "HKQuantityTypeIdentifierDietaryEnergyConsumed" => Measure::DietaryEnergy,
         _ => return None,
     })
 }

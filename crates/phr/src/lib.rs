@@ -13,9 +13,12 @@
 //! Must never: store, read the clock (callers pass `now`), know HTTP, or log values.
 
 pub mod apple;
+pub mod chart;
+pub mod fhir;
 pub mod fitbit;
 mod measure;
 pub mod omh;
+pub mod trend;
 
 pub use measure::{Measure, to_unit};
 
@@ -95,4 +98,21 @@ pub fn check(sample: &Sample, now: jiff::Timestamp) -> Result<(), Reason> {
         ));
     }
     Ok(())
+}
+
+/// An RFC 3339 date-time with the offset it was written at, in seconds (`Z` is 0).
+pub(crate) fn instant(text: &str) -> Result<(jiff::Timestamp, i32), Reason> {
+    use jiff::fmt::temporal::{Pieces, PiecesOffset};
+    let bad = || {
+        Reason::Malformed(format!(
+            "'{text}' is not a date-time with an offset, like 2020-02-05T07:25:00-08:00"
+        ))
+    };
+    let ts: jiff::Timestamp = text.parse().map_err(|_| bad())?;
+    let offset = match Pieces::parse(text).map_err(|_| bad())?.offset() {
+        Some(PiecesOffset::Numeric(n)) => n.offset().seconds(),
+        Some(_) => 0,
+        None => return Err(bad()),
+    };
+    Ok((ts, offset))
 }

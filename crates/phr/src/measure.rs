@@ -16,6 +16,8 @@ pub enum Measure {
     HeartRate,
     BodyTemperature,
     OxygenSaturation,
+    /// Food energy taken in (a meal, or a day's total): how diet records are kept.
+    DietaryEnergy,
 }
 
 impl Measure {
@@ -29,6 +31,7 @@ impl Measure {
             Measure::HeartRate => "8867-4",
             Measure::BodyTemperature => "8310-5",
             Measure::OxygenSaturation => "59408-5",
+            Measure::DietaryEnergy => "9052-2",
         }
     }
 
@@ -42,6 +45,7 @@ impl Measure {
             Measure::HeartRate => "heart rate",
             Measure::BodyTemperature => "body temperature",
             Measure::OxygenSaturation => "oxygen saturation",
+            Measure::DietaryEnergy => "energy intake",
         }
     }
 
@@ -54,6 +58,7 @@ impl Measure {
             Measure::HeartRate => "/min",
             Measure::BodyTemperature => "Cel",
             Measure::OxygenSaturation => "%",
+            Measure::DietaryEnergy => "kcal",
         }
     }
 
@@ -68,6 +73,54 @@ impl Measure {
             Measure::HeartRate => (10.0, 350.0),
             Measure::BodyTemperature => (25.0, 46.0),
             Measure::OxygenSaturation => (30.0, 100.0),
+            Measure::DietaryEnergy => (0.0, 20_000.0),
+        }
+    }
+
+    /// Every measure.
+    pub const ALL: [Measure; 8] = [
+        Measure::BodyWeight,
+        Measure::Steps,
+        Measure::SystolicBloodPressure,
+        Measure::DiastolicBloodPressure,
+        Measure::HeartRate,
+        Measure::BodyTemperature,
+        Measure::OxygenSaturation,
+        Measure::DietaryEnergy,
+    ];
+
+    /// The measure of LOINC code `code`.
+    pub fn from_loinc(code: &str) -> Option<Measure> {
+        Measure::ALL.into_iter().find(|m| m.loinc() == code)
+    }
+
+    /// Its Japanese name.
+    pub fn name_ja(self) -> &'static str {
+        match self {
+            Measure::BodyWeight => "体重",
+            Measure::Steps => "歩数",
+            Measure::SystolicBloodPressure => "収縮期血圧",
+            Measure::DiastolicBloodPressure => "拡張期血圧",
+            Measure::HeartRate => "心拍数",
+            Measure::BodyTemperature => "体温",
+            Measure::OxygenSaturation => "酸素飽和度",
+            Measure::DietaryEnergy => "摂取エネルギー",
+        }
+    }
+
+    /// Whether its values add up over time (steps, energy taken in): a day's figure is their
+    /// sum; otherwise it is their mean (with the lowest and highest).
+    pub fn cumulative(self) -> bool {
+        matches!(self, Measure::Steps | Measure::DietaryEnergy)
+    }
+
+    /// The code of its Observation category (`observation-category`): vital signs, physical
+    /// activity, or, for energy intake, what the patient reports (`survey`).
+    pub fn category(self) -> &'static str {
+        match self {
+            Measure::Steps => "activity",
+            Measure::DietaryEnergy => "survey",
+            _ => "vital-signs",
         }
     }
 }
@@ -88,6 +141,8 @@ pub fn to_unit(value: &str, unit: &str, measure: Measure) -> Option<f64> {
         "kg" => "kg",
         "g" => "g",
         "st" | "[stone_av]" => "[stone_av]",
+        "kcal" | "Cal" | "[Cal]" => "kcal",
+        "kJ" => "kJ",
         _ => return None,
     };
     let target = measure.unit();

@@ -6,7 +6,7 @@
 //! are kinds Kizuna does not keep (physical activity). Whether a data point is valid against
 //! its schema is a separate check.
 
-use crate::{Measure, Reason, Sample, check, to_unit};
+use crate::{Measure, Reason, Sample, check, instant, to_unit};
 use serde_json::Value;
 
 /// The samples of data point `body` (from `source`), checked against `now`.
@@ -116,29 +116,4 @@ fn duration_seconds(d: &Value) -> Result<i64, Reason> {
         return Err(bad());
     }
     Ok(secs.round() as i64)
-}
-
-/// An RFC 3339 date-time with its offset in seconds (`Z` is 0).
-fn instant(text: &str) -> Result<(jiff::Timestamp, i32), Reason> {
-    let bad = || {
-        Reason::Malformed(format!(
-            "'{text}' is not a date-time like 2020-02-05T07:25:00-08:00"
-        ))
-    };
-    let ts: jiff::Timestamp = text.parse().map_err(|_| bad())?;
-    let offset = if text.ends_with('Z') || text.ends_with('z') {
-        0
-    } else {
-        let tail = text.get(text.len().saturating_sub(6)..).ok_or_else(bad)?;
-        let sign = match tail.as_bytes().first() {
-            Some(b'+') => 1,
-            Some(b'-') => -1,
-            _ => return Err(bad()),
-        };
-        let (h, m) = tail[1..].split_once(':').ok_or_else(bad)?;
-        let h: i32 = h.parse().map_err(|_| bad())?;
-        let m: i32 = m.parse().map_err(|_| bad())?;
-        sign * (h * 3600 + m * 60)
-    };
-    Ok((ts, offset))
 }
