@@ -18,6 +18,7 @@ pub mod audit;
 pub mod consent;
 pub mod index;
 mod rules;
+pub mod sharing;
 
 use kizuna_records::{Failure, Records, Scope};
 use std::sync::Arc;

@@ -6,6 +6,8 @@
 //!   institution shares, and the records of every person who granted it access (a Consent by
 //!   card or spoken, or an emergency access) for a period covering now, minus what that person
 //!   hides; never the records of a person who opted out of sharing.
+//! - Personal health records: an institution reads those a patient shared with it (a Consent
+//!   of kind `phr`, which opens nothing else); a patient reads and adds to their own.
 //! - A patient sees their own records (every Patient the index links to them and what is in
 //!   their compartments), except conditions not yet disclosed to them (`UNINFORMED`).
 
@@ -29,7 +31,7 @@ pub const UNINFORMED: (&str, &str) = (
 
 /// The most persons one institution's grants cover at once (beyond: the oldest are left out
 /// and the server logs it).
-const MAX_GRANTS: usize = 20_000;
+pub(crate) const MAX_GRANTS: usize = 20_000;
 
 /// The resource types a caller's scope is derived from: grants (Consent), the patient index
 /// and its privacy choices (Person), and the patients it links (Patient).
@@ -108,6 +110,13 @@ async fn compute(net: &Network, caller: &Caller) -> Result<(Scope, Option<i64>),
                     patients.push(p);
                 }
             }
+            // Personal health records: those their patients shared with it, to read.
+            let mut phr = kizuna_records::PhrAccess::default();
+            for person in crate::sharing::sharing_persons(net, code).await? {
+                if let Some(p) = person_scope(net, &person, true).await? {
+                    phr.read.extend(p.ids);
+                }
+            }
             let scope = Scope {
                 access: Some(Arc::new(Access {
                     // What it wrote, and the documents addressed to it (referral letters).
@@ -123,6 +132,7 @@ async fn compute(net: &Network, caller: &Caller) -> Result<(Scope, Option<i64>),
                 custodian: Some((code.clone(), name.clone())),
                 stamps: Vec::new(),
                 server_tags: false,
+                phr: Some(Arc::new(phr)),
             };
             Ok((scope, ends))
         }
@@ -137,7 +147,14 @@ async fn compute(net: &Network, caller: &Caller) -> Result<(Scope, Option<i64>),
                     "this card is not registered in the patient index; ask your insurer or a reception desk to register it",
                 ));
             };
-            let patients = person_scope(net, &v.id, false).await?.into_iter().collect();
+            let patients: Vec<PatientScope> =
+                person_scope(net, &v.id, false).await?.into_iter().collect();
+            // Their own personal health records, to read and add to.
+            let own: Vec<String> = patients.iter().flat_map(|p| p.ids.clone()).collect();
+            let phr = kizuna_records::PhrAccess {
+                read: own.clone(),
+                write: own,
+            };
             let scope = Scope {
                 access: Some(Arc::new(Access {
                     own: vec![],
@@ -149,6 +166,7 @@ async fn compute(net: &Network, caller: &Caller) -> Result<(Scope, Option<i64>),
                 custodian: None,
                 stamps: Vec::new(),
                 server_tags: false,
+                phr: Some(Arc::new(phr)),
             };
             Ok((scope, None))
         }
@@ -163,12 +181,19 @@ pub(crate) async fn granted_persons(
 ) -> Result<(Vec<String>, Option<i64>), Failure> {
     let now = kizuna_store::format_instant(crate::now_micros());
     let actor = format!("{INSTITUTION_SYSTEM}|{code}");
+    let phr_kind = format!(
+        "{}|{}",
+        crate::sharing::KIND_SYSTEM,
+        crate::sharing::PHR_KIND
+    );
     let consents = index::search(
         &net.records,
         "Consent",
         &[
             ("actor:identifier", &actor),
             ("status", "active"),
+            // A share of personal health records opens nothing else.
+            ("category:not", &phr_kind),
             ("period", &format!("ge{now}")),
             ("period", &format!("le{now}")),
         ],

@@ -16,6 +16,7 @@ pub mod apple;
 pub mod chart;
 pub mod fhir;
 pub mod fitbit;
+pub mod import;
 mod measure;
 pub mod omh;
 pub mod trend;

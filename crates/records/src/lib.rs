@@ -17,6 +17,7 @@ mod criteria;
 mod documents;
 mod history;
 mod incoming;
+pub mod phr;
 pub mod profiles;
 mod retention;
 mod scope;
@@ -38,7 +39,9 @@ use incoming::{check_id, check_type, incoming, new_id, parse_patch, patched, wit
 pub use incoming::{content_hash, index_rows, prepare_import};
 pub use kizuna_search::Handling;
 pub use retention::{DocumentTerm, Retention};
-pub use scope::{CUSTODIAN_SYSTEM, Scope, access_keys, custodian_of, shared_types, written_by};
+pub use scope::{
+    CUSTODIAN_SYSTEM, PhrAccess, Scope, access_keys, custodian_of, shared_types, written_by,
+};
 pub use search::SearchRequest;
 
 /// How many times a plan is made again when concurrent writers keep changing what it read.

@@ -32,6 +32,17 @@ pub struct Scope {
     /// and change or delete the parts of kept documents: only document submission's writer.
     /// Otherwise an institution's writes lose such tags, and kept documents refuse changes.
     pub server_tags: bool,
+    /// Whose personal health records (`kizuna-phr`) the caller may read and add to; None:
+    /// everyone's (the node itself).
+    pub phr: Option<Arc<PhrAccess>>,
+}
+
+/// Whose personal health records a caller may read and add to, by Patient id: a patient their
+/// own; an institution those the patient shared them with (read only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PhrAccess {
+    pub read: Vec<String>,
+    pub write: Vec<String>,
 }
 
 /// The index keys [`Access`] reads, for every resource type.

@@ -66,11 +66,14 @@ pub async fn identify(net: Arc<Network>, mut req: Request, next: Next) -> Respon
             return r;
         }
     };
-    if matches!(caller.agent, Agent::Patient { .. }) && may_write(req.method(), req.uri().path()) {
+    if matches!(caller.agent, Agent::Patient { .. })
+        && may_write(req.method(), req.uri().path())
+        && !crate::phr::patient_writes(req.uri().path())
+    {
         let mut resp = error(
             403,
             IssueCode::Forbidden,
-            "a patient's card reads the patient's own records and access log; records are written by institutions",
+            "a patient's card reads the patient's own records and access log, and adds to and shares their personal health records; records are written by institutions",
         );
         resp.extensions_mut().insert(Identified(caller));
         return resp;

@@ -543,6 +543,10 @@ async fn compartment(
     if rtype == "DocumentReference" && (what == "$document" || what == "$render") {
         return crate::documents::kept(&state, &id, &what, &method).await;
     }
+    if rtype == "Patient" && crate::phr::OPERATIONS.contains(&what.as_str()) {
+        return crate::phr::operation(&state, &id, &what, &method, &headers, pairs(&query), body)
+            .await;
+    }
     if let Err(r) = read_only(&method, &headers, &query, "a compartment") {
         return r;
     }

@@ -13,6 +13,7 @@ mod access;
 mod api;
 mod capability;
 mod documents;
+mod phr;
 mod reply;
 pub mod smart;
 mod subscriptions;
@@ -54,6 +55,8 @@ pub(crate) struct AppState {
 /// [`access`]), and the server's setup.
 pub(crate) struct ReqState {
     pub records: Records,
+    /// Who calls.
+    pub caller: kizuna_access::Caller,
     /// The network (the patient index; never records without a scope).
     pub net: Arc<kizuna_access::Network>,
     pub config: Config,
@@ -71,7 +74,7 @@ impl axum::extract::FromRequestParts<Arc<AppState>> for Ctx {
         parts: &mut axum::http::request::Parts,
         state: &Arc<AppState>,
     ) -> Result<Ctx, Self::Rejection> {
-        let (_, records) = access::scoped(&parts.extensions)?;
+        let (caller, records) = access::scoped(&parts.extensions)?;
         let Some(net) = parts
             .extensions
             .get::<Arc<kizuna_access::Network>>()
@@ -85,6 +88,7 @@ impl axum::extract::FromRequestParts<Arc<AppState>> for Ctx {
         };
         Ok(Ctx(ReqState {
             records,
+            caller,
             net,
             config: state.config.clone(),
             capability: state.capability.clone(),
