@@ -54,6 +54,9 @@ enum Command {
     /// Documents past their retention term (5 years; LTS-tagged for ever unless --lts-years):
     /// report them, or remove them with --apply (audited; nothing within its term is touched)
     Retention(crate::retention_cli::RetentionArgs),
+    /// Personal health records: import a patient's files (Apple Health, Fitbit, Open mHealth,
+    /// FHIR), share them with an institution or revoke it
+    Phr(crate::phr_cli::PhrArgs),
 }
 
 #[derive(Args)]
@@ -196,6 +199,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Person(a) => crate::person_cli::run(a).await,
         Command::Ig(a) => crate::ig_cli::run(a).await,
         Command::Retention(a) => crate::retention_cli::run(a).await,
+        Command::Phr(a) => crate::phr_cli::run(a).await,
     }
 }
 

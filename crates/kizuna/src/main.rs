@@ -5,6 +5,7 @@ mod audit_cli;
 mod cli;
 mod ig_cli;
 mod person_cli;
+mod phr_cli;
 mod pki_cli;
 mod retention_cli;
 mod serve_cli;

@@ -69,6 +69,20 @@ impl Reason {
             Reason::Duplicate => "duplicate",
         }
     }
+
+    /// What exactly was wrong, for people.
+    pub fn detail(&self) -> String {
+        match self {
+            Reason::Malformed(s)
+            | Reason::UnknownUnit(s)
+            | Reason::Impossible(s)
+            | Reason::NotKept(s) => s.clone(),
+            Reason::Future => "taken after now".into(),
+            Reason::Duplicate => {
+                "already counted (a reading repeated inside a blood-pressure correlation)".into()
+            }
+        }
+    }
 }
 
 /// Something not taken, where it was, and why.

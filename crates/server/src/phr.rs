@@ -232,23 +232,12 @@ fn summary(t: &Tally, format: Format) -> Value {
         ps.push(json!({"name": "problem", "part": [
             {"name": "at", "valueString": p.at},
             {"name": "reason", "valueString": p.reason.kind()},
-            {"name": "detail", "valueString": detail(&p.reason)}]}));
+            {"name": "detail", "valueString": p.reason.detail()}]}));
     }
     if let Some(s) = &t.stopped {
         ps.push(json!({"name": "stopped", "valueString": s}));
     }
     json!({"resourceType": "Parameters", "parameter": ps})
-}
-
-fn detail(r: &kizuna_phr::Reason) -> String {
-    use kizuna_phr::Reason::*;
-    match r {
-        Malformed(s) | UnknownUnit(s) | Impossible(s) | NotKept(s) => s.clone(),
-        Future => "taken after now".into(),
-        Duplicate => {
-            "already counted (a reading repeated inside a blood-pressure correlation)".into()
-        }
-    }
 }
 
 fn measure_param(query: &[(String, String)]) -> Result<Option<Measure>, Response> {

@@ -53,9 +53,10 @@ pub struct SeriesWrite {
 pub struct Ingested {
     /// Points not stored before.
     pub added: u64,
-    /// Points stored before with another value, end or offset, now replaced.
+    /// Points stored before (or earlier in the same ingest) with another value, end or offset,
+    /// now replaced.
     pub replaced: u64,
-    /// Points stored before exactly so (sent twice), and repeats within the same ingest.
+    /// Points stored before exactly so (sent twice), or repeated the same within one ingest.
     pub unchanged: u64,
 }
 
@@ -176,20 +177,33 @@ pub(crate) fn starts_of_day(day: i64) -> (Micros, Micros) {
 }
 
 /// Keeps the last of the points sharing a start (in the order given), sorted by start; answers
-/// how many were dropped.
-fn last_per_start(points: &mut Vec<Point>) -> u64 {
-    let before = points.len();
+/// how many of those dropped were the same as the one kept and how many differed from it (the
+/// later one replaces them).
+fn last_per_start(points: &mut Vec<Point>) -> Ingested {
     // A stable sort keeps the order given among equal starts: the last of each run wins.
     points.sort_by_key(|p| p.start);
     let mut kept: Vec<Point> = Vec::with_capacity(points.len());
+    let mut dropped: Vec<Point> = Vec::new();
     for p in points.drain(..) {
         match kept.last_mut() {
-            Some(last) if last.start == p.start => *last = p,
+            Some(last) if last.start == p.start => dropped.push(std::mem::replace(last, p)),
             _ => kept.push(p),
         }
     }
+    let mut out = Ingested::default();
+    for d in dropped {
+        // The winner of its start: the kept point with the same start.
+        let same = kept
+            .binary_search_by_key(&d.start, |k| k.start)
+            .is_ok_and(|i| !differs((kept[i].value, kept[i].end, kept[i].offset), &d));
+        if same {
+            out.unchanged += 1;
+        } else {
+            out.replaced += 1;
+        }
+    }
     *points = kept;
-    (before - points.len()) as u64
+    out
 }
 
 /// The weeks and months holding `days` (series, day), as (series, period, bucket, first day,
@@ -235,7 +249,7 @@ pub(crate) fn ingest_sqlite(
              WHERE series_key = ?1 AND start_us = ?2",
         )?;
         for mut w in writes {
-            done.unchanged += last_per_start(&mut w.points);
+            done.add(last_per_start(&mut w.points));
             if w.points.is_empty() {
                 continue;
             }
@@ -450,7 +464,7 @@ pub(crate) async fn ingest_postgres(
     let mut done = Ingested::default();
     let mut staged: Vec<(i64, Vec<Point>)> = Vec::new();
     for mut w in writes {
-        done.unchanged += last_per_start(&mut w.points);
+        done.add(last_per_start(&mut w.points));
         if w.points.is_empty() {
             continue;
         }
@@ -495,7 +509,7 @@ pub(crate) async fn ingest_postgres(
         );
         futures::pin_mut!(writer);
         for (k, mut pts) in merged {
-            done.unchanged += last_per_start(&mut pts);
+            done.add(last_per_start(&mut pts));
             for p in pts {
                 let day = i32::try_from(p.day())
                     .map_err(|_| StoreError::Backend("a point's day is out of range".into()))?;
@@ -752,8 +766,15 @@ mod tests {
             offset: 0,
             value,
         };
-        let mut pts = vec![p(2, 1.0), p(1, 5.0), p(2, 3.0), p(2, 4.0)];
-        assert_eq!(last_per_start(&mut pts), 2);
+        let mut pts = vec![p(2, 1.0), p(1, 5.0), p(2, 4.0), p(2, 4.0)];
+        assert_eq!(
+            last_per_start(&mut pts),
+            Ingested {
+                added: 0,
+                replaced: 1,
+                unchanged: 1
+            }
+        );
         assert_eq!(pts, vec![p(1, 5.0), p(2, 4.0)]);
     }
 }
