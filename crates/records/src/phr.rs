@@ -358,16 +358,19 @@ impl Records {
         })
     }
 
-    /// The measurements of `patients` (of `measure`, if given) taken in `[from, to)`, newest
+    /// The measurements of `patients` (of `measures`; none: all) taken in `[from, to)`, newest
     /// first, at most `limit` (up to [`MAX_POINTS`]).
     pub async fn phr_measurements(
         &self,
         patients: &[String],
-        measure: Option<Measure>,
+        measures: &[Measure],
         (from, to): (jiff::Timestamp, jiff::Timestamp),
         limit: usize,
     ) -> Result<Vec<Measured>> {
-        let all = self.phr_series(patients, measure).await?;
+        let mut all = self.phr_series(patients, None).await?;
+        if !measures.is_empty() {
+            all.retain(|s| measure_of(&s.code).is_some_and(|m| measures.contains(&m)));
+        }
         let by_key: BTreeMap<i64, &Series> = all.iter().map(|s| (s.key, s)).collect();
         let limit = limit.min(MAX_POINTS);
         let points = self

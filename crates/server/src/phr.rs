@@ -14,6 +14,9 @@
 //!
 //! Each answer is audited as concerning the Patient ([`crate::documents::Concerns`]).
 
+// Early returns carry an axum Response, answered at once and never stored (as in `api`).
+#![allow(clippy::result_large_err)]
+
 use crate::ReqState;
 use crate::reply::{error, failure, json_response};
 use axum::body::Body;
@@ -163,13 +166,9 @@ async fn ingest(
                 );
             }
         },
-        None => match content_type.as_str() {
-            "application/xml" | "text/xml" => Some(Format::AppleHealth),
-            "text/csv" => Some(Format::Fitbit),
-            "application/fhir+json" => Some(Format::Fhir),
-            _ => None,
-        },
+        None => None,
     };
+    // Unnamed: the first bytes tell (more reliably than a Content-Type), else the Content-Type.
     let format = match named {
         Some(f) => f,
         None => {
@@ -184,7 +183,13 @@ async fn ingest(
                     );
                 }
             };
-            match Format::sniff(&head) {
+            let by_type = match content_type.as_str() {
+                "application/xml" | "text/xml" => Some(Format::AppleHealth),
+                "text/csv" => Some(Format::Fitbit),
+                "application/fhir+json" => Some(Format::Fhir),
+                _ => None,
+            };
+            match Format::sniff(&head).or(by_type) {
                 Some(f) => f,
                 None => {
                     return error(
@@ -459,10 +464,23 @@ async fn series(state: &ReqState, patient: &str) -> Response {
 }
 
 async fn observations(state: &ReqState, patient: &str, query: &[(String, String)]) -> Response {
-    let measure = match measure_param(query) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    // Codes, comma-separated; the blood-pressure panel stands for its two readings.
+    let mut measures = Vec::new();
+    for code in param(query, "code").into_iter().flat_map(|c| c.split(',')) {
+        let bare = code.strip_prefix("http://loinc.org|").unwrap_or(code);
+        if bare == kizuna_phr::fhir::BLOOD_PRESSURE_PANEL {
+            measures.extend([
+                Measure::SystolicBloodPressure,
+                Measure::DiastolicBloodPressure,
+            ]);
+            continue;
+        }
+        match measure_param(&[("code".to_string(), code.to_string())]) {
+            Ok(Some(m)) => measures.push(m),
+            Ok(None) => {}
+            Err(r) => return r,
+        }
+    }
     let count = match param(query, "_count").map(str::parse::<usize>) {
         None => 100,
         Some(Ok(n)) => n.min(kizuna_records::phr::MAX_POINTS),
@@ -506,7 +524,7 @@ async fn observations(state: &ReqState, patient: &str, query: &[(String, String)
     }
     match state
         .records
-        .phr_measurements(&patients, measure, (from, to), count)
+        .phr_measurements(&patients, &measures, (from, to), count)
         .await
     {
         Ok(found) => {
