@@ -10,6 +10,7 @@
 //! stops by count or duration).
 
 mod client;
+pub mod phr;
 mod search;
 
 pub use search::SearchKind;
@@ -52,6 +53,10 @@ pub enum Workload {
     Read,
     Transaction,
     Search(SearchKind),
+    /// Personal health records into Kizuna's `$phr-ingest`, 1,000 per request.
+    PhrIngest,
+    /// Kizuna's `$phr-trend` of the data `PhrIngest` wrote.
+    PhrTrend,
 }
 
 impl Workload {
@@ -61,6 +66,8 @@ impl Workload {
             "upload" => vec![Workload::Upload],
             "read" => vec![Workload::Read],
             "transaction" => vec![Workload::Transaction],
+            "phr-ingest" => vec![Workload::PhrIngest],
+            "phr-trend" => vec![Workload::PhrTrend],
             "search" => SearchKind::ALL.into_iter().map(Workload::Search).collect(),
             other => vec![Workload::Search(
                 SearchKind::ALL.into_iter().find(|k| k.name() == other)?,
@@ -70,7 +77,14 @@ impl Workload {
 
     /// The names [`Workload::parse`] knows.
     pub fn names() -> Vec<&'static str> {
-        let mut v = vec!["upload", "read", "transaction", "search"];
+        let mut v = vec![
+            "upload",
+            "read",
+            "transaction",
+            "search",
+            "phr-ingest",
+            "phr-trend",
+        ];
         v.extend(SearchKind::ALL.iter().map(|k| k.name()));
         v
     }
@@ -144,6 +158,8 @@ pub async fn run(plan: &Plan, progress: Arc<dyn Progress>) -> Result<Vec<Figures
             Workload::Upload => upload(plan, &base, &synth, progress.clone()).await?,
             Workload::Read => read(plan, &base, &synth, progress.clone()).await?,
             Workload::Transaction => transactions(plan, &base, progress.clone()).await?,
+            Workload::PhrIngest => phr::ingest(plan, &base, progress.clone()).await?,
+            Workload::PhrTrend => phr::trend(plan, &base, progress.clone()).await?,
             Workload::Search(kind) => {
                 let sample = match &sample {
                     Some(s) => Arc::clone(s),

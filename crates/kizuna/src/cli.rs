@@ -152,7 +152,7 @@ pub struct StoreArgs {
     data: PathBuf,
     /// Use PostgreSQL instead of the embedded store, e.g. postgres://user@host/db
     #[arg(long, value_name = "URL", env = "KIZUNA_DATABASE")]
-    database: Option<String>,
+    pub database: Option<String>,
 }
 
 impl StoreArgs {

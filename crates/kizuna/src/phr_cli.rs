@@ -32,6 +32,25 @@ enum PhrCommand {
     Share(ShareArgs),
     /// Stop sharing a patient's personal health records with an institution
     Revoke(ShareArgs),
+    /// Measure ingest and trends in process: years of minute-level steps for one patient
+    /// (Patient/bench-phr) into this store, a raw PostgreSQL COPY of the same rows for
+    /// comparison (with --database), and a daily trend over all of it
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Years of minute-level steps
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=20))]
+    years: u64,
+    /// Samples per transaction
+    #[arg(long, default_value_t = 20_000)]
+    batch: usize,
+    /// How many times the trend is asked
+    #[arg(long, default_value_t = 50)]
+    runs: usize,
 }
 
 #[derive(Args)]
@@ -75,6 +94,7 @@ pub async fn run(a: PhrArgs) -> Result<ExitCode> {
         PhrCommand::Import(a) => import(a).await,
         PhrCommand::Share(a) => share(a, true).await,
         PhrCommand::Revoke(a) => share(a, false).await,
+        PhrCommand::Bench(a) => bench(a).await,
     }
 }
 
@@ -291,4 +311,69 @@ async fn share(a: ShareArgs, share: bool) -> Result<ExitCode> {
         }
         Err(f) => bail!("{}", message(&f)),
     }
+}
+
+async fn bench(a: BenchArgs) -> Result<ExitCode> {
+    let store = a.store.open().await?;
+    let backend = store.backend_name();
+    let records = Records::new(store);
+    let patient = kizuna_bench::phr::PATIENT;
+    records
+        .update(
+            "Patient",
+            patient,
+            serde_json::json!({"resourceType": "Patient", "id": patient, "name": [{"family": "ベンチ"}]}),
+            None,
+        )
+        .await
+        .map_err(|f| anyhow::anyhow!("the benchmark's Patient could not be written: {}", message(&f)))?;
+    let days = a.years * 365 + a.years / 4;
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(days * 1440);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "ingesting [{bar:40}] {pos}/{len} samples ({per_sec}, {eta} left)",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let progress = bar.clone();
+    let got = kizuna_bench::phr::in_process(
+        &records,
+        patient,
+        a.years,
+        a.batch,
+        a.runs,
+        a.store.database.as_deref(),
+        move |n| progress.set_position(n),
+    )
+    .await?;
+    bar.finish_and_clear();
+    println!(
+        "{backend}: {} samples ({} years of minute-level steps) ingested in {:.1} s: {:.0} samples/s (transactions of {})",
+        got.samples,
+        a.years,
+        got.ingest_seconds,
+        got.ingest_rate(),
+        a.batch
+    );
+    if let Some(rate) = got.copy_rate() {
+        println!(
+            "raw binary COPY of the same rows into a table of the same shape: {rate:.0} samples/s; Kizuna's ingest is {:.0}% of it",
+            100.0 * got.ingest_rate() / rate
+        );
+    }
+    println!(
+        "daily trend over all of it ({} days): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} runs)",
+        got.trend_points,
+        got.trend_quantile(0.5),
+        got.trend_quantile(0.99),
+        got.trend_quantile(1.0),
+        got.trend_ms.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -484,8 +484,10 @@ pub(crate) async fn ingest_postgres(
         merged.entry(k).or_default().extend(pts);
     }
     let mut total = 0u64;
+    // Created once per connection (quietly: no notice when it exists), emptied at each commit.
     tx.batch_execute(
-        "CREATE TEMP TABLE IF NOT EXISTS phr_stage (series_key BIGINT, start_us BIGINT, end_us BIGINT, \
+        "SET LOCAL client_min_messages = warning;
+         CREATE TEMP TABLE IF NOT EXISTS phr_stage (series_key BIGINT, start_us BIGINT, end_us BIGINT, \
            offset_s INTEGER, day INTEGER, value DOUBLE PRECISION) ON COMMIT DELETE ROWS;
          CREATE TEMP TABLE IF NOT EXISTS phr_touched (series_key BIGINT, day INTEGER) ON COMMIT DELETE ROWS;",
     )
@@ -522,54 +524,82 @@ pub(crate) async fn ingest_postgres(
         }
         writer.finish().await?;
     }
-    // Days a replaced point leaves (its offset changed) are touched too.
-    tx.execute(
-        "INSERT INTO phr_touched SELECT s.series_key, s.day FROM phr_sample s \
-         JOIN phr_stage t ON t.series_key = s.series_key AND t.start_us = s.start_us WHERE t.day <> s.day",
-        &[],
-    )
-    .await?;
+    // The common case first: points never seen. They are inserted and their days' rollups
+    // merged with what they add (count, sum, least, greatest), reading nothing else.
     let row = tx
         .query_one(
-            "WITH up AS (
+            "WITH ins AS (
                INSERT INTO phr_sample (series_key, start_us, end_us, offset_s, day, value)
                SELECT series_key, start_us, end_us, offset_s, day, value FROM phr_stage
-               ON CONFLICT (series_key, start_us) DO UPDATE SET end_us = EXCLUDED.end_us,
-                 offset_s = EXCLUDED.offset_s, day = EXCLUDED.day, value = EXCLUDED.value
-               WHERE (phr_sample.value, phr_sample.end_us, phr_sample.offset_s)
-                 IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.end_us, EXCLUDED.offset_s)
-               RETURNING series_key, day, (xmax = 0) AS added),
-             t AS (INSERT INTO phr_touched SELECT DISTINCT series_key, day FROM up)
-             SELECT count(*) FILTER (WHERE added), count(*) FILTER (WHERE NOT added) FROM up",
+               ON CONFLICT (series_key, start_us) DO NOTHING
+               RETURNING series_key, day, value),
+             merged AS (
+               INSERT INTO phr_rollup (series_key, period, bucket, n, total, low, high)
+               SELECT series_key, 0, day, count(*), sum(value), min(value), max(value)
+               FROM ins GROUP BY series_key, day
+               ON CONFLICT (series_key, period, bucket) DO UPDATE SET
+                 n = phr_rollup.n + EXCLUDED.n, total = phr_rollup.total + EXCLUDED.total,
+                 low = least(phr_rollup.low, EXCLUDED.low),
+                 high = greatest(phr_rollup.high, EXCLUDED.high)),
+             t AS (INSERT INTO phr_touched SELECT DISTINCT series_key, day FROM ins)
+             SELECT count(*) FROM ins",
             &[],
         )
         .await?;
-    let (added, replaced): (i64, i64) = (row.get(0), row.get(1));
+    let added = row.get::<_, i64>(0) as u64;
+    let mut replaced = 0u64;
+    if added < total {
+        // Some were kept before: those with another value, end or offset replace them, and
+        // the days touched are recomputed from their points. The planner must know the staged
+        // rows are few, or it scans every stored point to join them.
+        tx.batch_execute("ANALYZE phr_stage").await?;
+        // Days a replaced point leaves (its offset changed) are touched too.
+        tx.execute(
+            "INSERT INTO phr_touched SELECT s.series_key, s.day FROM phr_sample s \
+             JOIN phr_stage t ON t.series_key = s.series_key AND t.start_us = s.start_us WHERE t.day <> s.day",
+            &[],
+        )
+        .await?;
+        let row = tx
+            .query_one(
+                "WITH up AS (
+                   UPDATE phr_sample s SET end_us = t.end_us, offset_s = t.offset_s, day = t.day,
+                     value = t.value
+                   FROM phr_stage t
+                   WHERE s.series_key = t.series_key AND s.start_us = t.start_us
+                     AND (s.value, s.end_us, s.offset_s) IS DISTINCT FROM (t.value, t.end_us, t.offset_s)
+                   RETURNING s.series_key, s.day),
+                 t AS (INSERT INTO phr_touched SELECT DISTINCT series_key, day FROM up)
+                 SELECT count(*) FROM up",
+                &[],
+            )
+            .await?;
+        replaced = row.get::<_, i64>(0) as u64;
+        tx.batch_execute(
+            "INSERT INTO phr_rollup (series_key, period, bucket, n, total, low, high)
+               SELECT t.series_key, 0, t.day, count(*), sum(s.value), min(s.value), max(s.value)
+               FROM (SELECT DISTINCT series_key, day FROM phr_touched) t
+               JOIN phr_sample s ON s.series_key = t.series_key
+                 AND s.start_us >= t.day::bigint * 86400000000 - 93600000000
+                 AND s.start_us < (t.day::bigint + 1) * 86400000000 + 93600000000
+                 AND s.day = t.day
+               GROUP BY t.series_key, t.day
+             ON CONFLICT (series_key, period, bucket) DO UPDATE SET n = EXCLUDED.n,
+               total = EXCLUDED.total, low = EXCLUDED.low, high = EXCLUDED.high;
+             DELETE FROM phr_rollup r USING phr_touched t
+               WHERE r.series_key = t.series_key AND r.period = 0 AND r.bucket = t.day
+                 AND NOT EXISTS (SELECT 1 FROM phr_sample s WHERE s.series_key = t.series_key
+                   AND s.start_us >= t.day::bigint * 86400000000 - 93600000000
+                   AND s.start_us < (t.day::bigint + 1) * 86400000000 + 93600000000
+                   AND s.day = t.day);",
+        )
+        .await?;
+    }
     done.add(Ingested {
-        added: added as u64,
-        replaced: replaced as u64,
-        unchanged: total - added as u64 - replaced as u64,
+        added,
+        replaced,
+        unchanged: total - added - replaced,
     });
-    // The days: recomputed from their points; a day left empty loses its row.
-    tx.batch_execute(
-        "INSERT INTO phr_rollup (series_key, period, bucket, n, total, low, high)
-           SELECT t.series_key, 0, t.day, count(*), sum(s.value), min(s.value), max(s.value)
-           FROM (SELECT DISTINCT series_key, day FROM phr_touched) t
-           JOIN phr_sample s ON s.series_key = t.series_key
-             AND s.start_us >= t.day::bigint * 86400000000 - 93600000000
-             AND s.start_us < (t.day::bigint + 1) * 86400000000 + 93600000000
-             AND s.day = t.day
-           GROUP BY t.series_key, t.day
-         ON CONFLICT (series_key, period, bucket) DO UPDATE SET n = EXCLUDED.n,
-           total = EXCLUDED.total, low = EXCLUDED.low, high = EXCLUDED.high;
-         DELETE FROM phr_rollup r USING phr_touched t
-           WHERE r.series_key = t.series_key AND r.period = 0 AND r.bucket = t.day
-             AND NOT EXISTS (SELECT 1 FROM phr_sample s WHERE s.series_key = t.series_key
-               AND s.start_us >= t.day::bigint * 86400000000 - 93600000000
-               AND s.start_us < (t.day::bigint + 1) * 86400000000 + 93600000000
-               AND s.day = t.day);",
-    )
-    .await?;
     // The weeks and months holding them: from their days.
     let mut touched = BTreeSet::new();
     for r in tx

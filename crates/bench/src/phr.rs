@@ -1,0 +1,269 @@
+//! Personal-health-record benchmarks.
+//!
+//! Over HTTP (Kizuna's `Patient/{id}/$phr-ingest` and `$phr-trend`, any Kizuna's URL):
+//! `phr-ingest` posts FHIR Bundles of 1,000 heart-rate Observations from several clients;
+//! `phr-trend` asks a patient's daily trend over and over.
+//!
+//! In process ([`in_process`], `kizuna phr bench`): minute-level steps for one patient over
+//! some years, ingested through the records layer into the embedded store or PostgreSQL in
+//! transactions of 20,000; the rate of a raw binary `COPY` of the same rows into a table of the
+//! same shape (PostgreSQL's practical limit); and the latency of a daily trend over all of it.
+
+use crate::client::{Base, Conn};
+use crate::{Count, Figures, Plan, Progress, Request, timed};
+use anyhow::{Result, bail};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The Patient the HTTP workloads write to and read.
+pub const PATIENT: &str = "bench-phr";
+/// Samples per HTTP request.
+pub const BATCH: u64 = 1_000;
+
+/// Makes sure the benchmark's Patient exists.
+async fn patient(base: &Base) -> Result<()> {
+    let mut conn = Conn::open(base).await?;
+    let body = json!({"resourceType": "Patient", "id": PATIENT, "name": [{"family": "ベンチ"}]});
+    let (status, b) = conn
+        .request(
+            "PUT",
+            &format!("Patient/{PATIENT}"),
+            Some(serde_json::to_vec(&body)?),
+        )
+        .await?;
+    if status >= 300 {
+        bail!(
+            "the benchmark's Patient could not be written (HTTP {status}): {}",
+            String::from_utf8_lossy(&b)
+        );
+    }
+    Ok(())
+}
+
+/// `phr-ingest`: Bundles of [`BATCH`] heart-rate Observations, one minute apart, each request
+/// a new stretch of time.
+pub(crate) async fn ingest(
+    plan: &Plan,
+    base: &Base,
+    progress: Arc<dyn Progress>,
+) -> Result<Figures> {
+    patient(base).await?;
+    let start = jiff::Timestamp::from_second(1_577_836_800)?; // 2020-01-01T00:00:00Z
+    let path = format!("Patient/{PATIENT}/$phr-ingest?format=fhir");
+    timed("phr-ingest", plan.upload_clients, plan.duration, base, progress, move |n| {
+        let entries: Vec<serde_json::Value> = (0..BATCH)
+            .map(|i| {
+                let minute = (n * BATCH + i) as i64;
+                let at = start
+                    .checked_add(jiff::SignedDuration::from_mins(minute))
+                    .unwrap_or(start)
+                    .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9)))
+                    .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                    .to_string();
+                json!({"resource": {"resourceType": "Observation", "status": "final",
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                    "effectiveDateTime": at, "device": {"display": "bench watch"},
+                    "valueQuantity": {"value": 55 + (minute % 60), "system": "http://unitsofmeasure.org", "code": "/min"}}})
+            })
+            .collect();
+        let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": entries});
+        Request {
+            method: "POST",
+            path: path.clone(),
+            body: Some(serde_json::to_vec(&bundle).unwrap_or_default()),
+            count: Count::Fixed(BATCH),
+        }
+    })
+    .await
+}
+
+/// `phr-trend`: the daily heart-rate trend of the benchmark's Patient over 2020–2024.
+pub(crate) async fn trend(
+    plan: &Plan,
+    base: &Base,
+    progress: Arc<dyn Progress>,
+) -> Result<Figures> {
+    let path = format!(
+        "Patient/{PATIENT}/$phr-trend?code=8867-4&start=2020-01-01&end=2024-12-31&resolution=day"
+    );
+    timed(
+        "phr-trend",
+        plan.search_connections,
+        plan.duration,
+        base,
+        progress,
+        move |_| Request {
+            method: "GET",
+            path: path.clone(),
+            body: None,
+            count: Count::Fixed(1),
+        },
+    )
+    .await
+}
+
+/// Minute-level steps over `days` days from 2020-01-01 (JST): each minute's count from a fixed
+/// pseudo-random walk, so runs are comparable.
+pub fn minute_steps(days: u64) -> impl Iterator<Item = kizuna_phr::Sample> {
+    let start = jiff::Timestamp::from_second(1_577_804_400).unwrap_or(jiff::Timestamp::UNIX_EPOCH); // 2020-01-01T00:00+09:00
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..days * 1440).map(move |m| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let t = start
+            .checked_add(jiff::SignedDuration::from_mins(m as i64))
+            .unwrap_or(start);
+        kizuna_phr::Sample {
+            measure: kizuna_phr::Measure::Steps,
+            start: t,
+            end: t.checked_add(jiff::SignedDuration::from_mins(1)).ok(),
+            offset_seconds: 9 * 3600,
+            value: (state % 120) as f64,
+            source: "bench:watch".into(),
+        }
+    })
+}
+
+/// What [`in_process`] measured.
+#[derive(Debug, Clone)]
+pub struct InProcess {
+    pub samples: u64,
+    pub ingest_seconds: f64,
+    /// The same rows by raw binary COPY (PostgreSQL only): samples and seconds.
+    pub copy: Option<(u64, f64)>,
+    /// Latencies of the daily trend over the whole period, in milliseconds (sorted).
+    pub trend_ms: Vec<f64>,
+    /// Buckets the trend answered.
+    pub trend_points: usize,
+}
+
+impl InProcess {
+    pub fn ingest_rate(&self) -> f64 {
+        self.samples as f64 / self.ingest_seconds.max(1e-9)
+    }
+    pub fn copy_rate(&self) -> Option<f64> {
+        self.copy.map(|(n, s)| n as f64 / s.max(1e-9))
+    }
+    pub fn trend_quantile(&self, q: f64) -> f64 {
+        let i = ((self.trend_ms.len() as f64 - 1.0) * q).round() as usize;
+        self.trend_ms.get(i).copied().unwrap_or(0.0)
+    }
+}
+
+/// Ingests `years` of minute-level steps for Patient `patient` (which must exist) through
+/// `records` in transactions of `batch`, then times `runs` daily trends over them; with
+/// `postgres` (the same database's URL), also times a raw COPY of the same rows.
+pub async fn in_process(
+    records: &kizuna_records::Records,
+    patient: &str,
+    years: u64,
+    batch: usize,
+    runs: usize,
+    postgres: Option<&str>,
+    progress: impl Fn(u64),
+) -> Result<InProcess> {
+    let days = years * 365 + years / 4;
+    let total = days * 1440;
+    let mut samples = minute_steps(days);
+    let started = Instant::now();
+    let mut done = 0u64;
+    loop {
+        let chunk: Vec<_> = samples.by_ref().take(batch).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        done += chunk.len() as u64;
+        records
+            .phr_ingest(patient, chunk)
+            .await
+            .map_err(|f| anyhow::anyhow!("ingest failed: {:?}", f.issues))?;
+        progress(done);
+    }
+    let ingest_seconds = started.elapsed().as_secs_f64();
+    let copy = match postgres {
+        Some(url) => Some(raw_copy(url, days).await?),
+        None => None,
+    };
+    let first = jiff::civil::date(2020, 1, 1);
+    let last = first
+        .checked_add(jiff::Span::new().days(days as i64 - 1))
+        .unwrap_or(first);
+    let mut trend_ms = Vec::with_capacity(runs);
+    let mut trend_points = 0;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let trend = records
+            .phr_trend(
+                &[patient.to_string()],
+                kizuna_phr::Measure::Steps,
+                kizuna_phr::trend::Resolution::Day,
+                (first, last),
+                9 * 3600,
+            )
+            .await
+            .map_err(|f| anyhow::anyhow!("trend failed: {:?}", f.issues))?;
+        trend_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        trend_points = trend.points.len();
+    }
+    trend_ms.sort_by(f64::total_cmp);
+    debug_assert_eq!(done, total);
+    Ok(InProcess {
+        samples: done,
+        ingest_seconds,
+        copy,
+        trend_ms,
+        trend_points,
+    })
+}
+
+/// A raw binary COPY of `days` of minute rows into a fresh table shaped like the store's
+/// (same columns and primary key), in one transaction: samples and seconds.
+async fn raw_copy(url: &str, days: u64) -> Result<(u64, f64)> {
+    use tokio_postgres::binary_copy::BinaryCopyInWriter;
+    use tokio_postgres::types::Type;
+    let (mut client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    client
+        .batch_execute(
+            "DROP TABLE IF EXISTS bench_copy;
+             CREATE TABLE bench_copy (series_key BIGINT NOT NULL, start_us BIGINT NOT NULL,
+               end_us BIGINT, offset_s INTEGER NOT NULL, day INTEGER NOT NULL,
+               value DOUBLE PRECISION NOT NULL, PRIMARY KEY (series_key, start_us))",
+        )
+        .await?;
+    let started = Instant::now();
+    let tx = client.transaction().await?;
+    let sink = tx
+        .copy_in("COPY bench_copy (series_key, start_us, end_us, offset_s, day, value) FROM STDIN BINARY")
+        .await?;
+    let writer = BinaryCopyInWriter::new(
+        sink,
+        &[
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT4,
+            Type::INT4,
+            Type::FLOAT8,
+        ],
+    );
+    futures::pin_mut!(writer);
+    let mut n = 0u64;
+    for s in minute_steps(days) {
+        let start = s.start.as_microsecond();
+        let end = s.end.map(|e| e.as_microsecond());
+        let day = ((start.div_euclid(1_000_000) + 9 * 3600).div_euclid(86_400)) as i32;
+        writer
+            .as_mut()
+            .write(&[&1i64, &start, &end, &s.offset_seconds, &day, &s.value])
+            .await?;
+        n += 1;
+    }
+    writer.finish().await?;
+    tx.commit().await?;
+    let secs = started.elapsed().as_secs_f64();
+    client.batch_execute("DROP TABLE bench_copy").await?;
+    Ok((n, secs))
+}
