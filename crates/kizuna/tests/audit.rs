@@ -245,6 +245,7 @@ async fn the_patients_log_spans_entries_written_before_keys() {
             "DROP TABLE audit_key; DROP TABLE audit_key_state;
              ALTER TABLE audit_log DROP COLUMN keys;
              DROP TABLE ig_package;
+             DROP TABLE phr_series; DROP TABLE phr_sample; DROP TABLE phr_rollup;
              DELETE FROM schema_migrations WHERE version >= 7;",
         )
         .unwrap();
