@@ -203,6 +203,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// What a refused interaction said, for a CLI error.
+pub fn failure_message(f: &kizuna_records::Failure) -> String {
+    f.issues
+        .iter()
+        .map(|i| i.message.clone())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Says so when the store's search indexes were written by an older kizuna.
 pub async fn warn_if_index_outdated(store: &Store) -> Result<()> {
     let format = store.index_format().await?;

@@ -6,7 +6,7 @@
 //! their card through the API; here the operator acts for them, present at the desk). Every
 //! change is audited.
 
-use crate::cli::StoreArgs;
+use crate::cli::{StoreArgs, failure_message as message};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -98,14 +98,6 @@ pub async fn run(a: PhrArgs) -> Result<ExitCode> {
     }
 }
 
-fn message(f: &kizuna_records::Failure) -> String {
-    f.issues
-        .iter()
-        .map(|i| i.message.clone())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// Counts the bytes read through it, for the progress bar.
 struct Counting<R> {
     inner: R,
@@ -132,6 +124,8 @@ async fn import(a: ImportArgs) -> Result<ExitCode> {
     let net = Network::with_random_key(records.clone(), None)
         .map_err(|e| anyhow::anyhow!("the audit log cannot be written: {e}"))?;
     let mut total = Tally::default();
+    // A file that was not its format at all (nothing read): the command fails.
+    let mut unreadable = false;
     for path in &a.files {
         let mut file =
             std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -235,6 +229,7 @@ async fn import(a: ImportArgs) -> Result<ExitCode> {
                 kizuna_phr::import::LISTED
             );
         }
+        unreadable |= t.samples == 0 && t.rejected.is_empty() && t.stopped.is_some();
         total.samples += t.samples;
         total.added += t.added;
         total.replaced += t.replaced;
@@ -249,7 +244,14 @@ async fn import(a: ImportArgs) -> Result<ExitCode> {
             println!("  {line}");
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if unreadable {
+        eprintln!(
+            "some files could not be read at all (see above); check them or name their format with --format"
+        );
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn share(a: ShareArgs, share: bool) -> Result<ExitCode> {

@@ -4,7 +4,7 @@
 //! term is never touched: the term is read again from the store just before each removal,
 //! against the real clock (`--as-of` only previews).
 
-use crate::cli::StoreArgs;
+use crate::cli::{StoreArgs, failure_message as message};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -153,14 +153,6 @@ pub async fn run(a: RetentionArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
     println!("removed {removed} documents ({resources} resources), each audited");
     Ok(ExitCode::SUCCESS)
-}
-
-fn message(f: &kizuna_records::Failure) -> String {
-    f.issues
-        .iter()
-        .map(|i| i.message.clone())
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// A time as a JST date and time.

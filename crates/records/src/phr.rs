@@ -25,7 +25,8 @@ fn series_code(m: Measure) -> String {
     format!("{}|{}", kizuna_phr::fhir::LOINC, m.loinc())
 }
 
-fn measure_of(code: &str) -> Option<Measure> {
+/// The measure of a series' code (`http://loinc.org|{code}`).
+pub fn measure_of(code: &str) -> Option<Measure> {
     code.strip_prefix(kizuna_phr::fhir::LOINC)
         .and_then(|c| c.strip_prefix('|'))
         .and_then(Measure::from_loinc)

@@ -78,6 +78,24 @@ fn ok_json(status: StatusCode, v: &Value, patient: &str) -> Response {
     )
 }
 
+/// A JSON answer that is not a FHIR resource (a trend, the kept series).
+fn plain_json(v: &Value, patient: &str) -> Response {
+    let mut r = ok_json(StatusCode::OK, v, patient);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    r
+}
+
+/// Patient `patient` and the other Patients the patient index links to the same person: a
+/// patient's measurements may have been brought under any of them.
+async fn with_linked(state: &ReqState, patient: &str) -> Result<Vec<String>, Response> {
+    let mut patients = vec![patient.to_string()];
+    patients.extend(state.net.linked_patients(patient).await.map_err(failure)?);
+    Ok(patients)
+}
+
 pub(crate) async fn operation(
     state: &ReqState,
     patient: &str,
@@ -213,6 +231,17 @@ async fn ingest(
         .phr_import(patient, format, input, source, zone, now, |_| {})
         .await
     {
+        // Not that format at all: nothing read, so an error rather than an empty summary.
+        Ok(Tally {
+            samples: 0,
+            stopped: Some(why),
+            ref rejected,
+            ..
+        }) if rejected.is_empty() => error(
+            400,
+            IssueCode::Invalid,
+            format!("the body could not be read as {}: {why}", format.name()),
+        ),
         Ok(t) => ok_json(StatusCode::OK, &summary(&t, format), patient),
         Err(f) => failure(f),
     }
@@ -328,11 +357,10 @@ async fn trend(
         Err(r) => return r,
     };
     let offset = zone.to_offset(jiff::Timestamp::now()).seconds();
-    let mut patients = vec![patient.to_string()];
-    match state.net.linked_patients(patient).await {
-        Ok(l) => patients.extend(l),
-        Err(f) => return failure(f),
-    }
+    let patients = match with_linked(state, patient).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let t = match state
         .records
         .phr_trend(&patients, measure, resolution, (start, end), offset)
@@ -418,20 +446,14 @@ async fn trend(
         "truncated": t.truncated,
         "points": points,
     });
-    let mut r = ok_json(StatusCode::OK, &body, patient);
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    r
+    plain_json(&body, patient)
 }
 
 async fn series(state: &ReqState, patient: &str) -> Response {
-    let mut patients = vec![patient.to_string()];
-    match state.net.linked_patients(patient).await {
-        Ok(l) => patients.extend(l),
-        Err(f) => return failure(f),
-    }
+    let patients = match with_linked(state, patient).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     match state.records.phr_series(&patients, None).await {
         Ok(list) => {
             let at = |m: Option<i64>| {
@@ -441,23 +463,14 @@ async fn series(state: &ReqState, patient: &str) -> Response {
             let items: Vec<Value> = list
                 .iter()
                 .map(|s| {
-                    let m = s.code.rsplit('|').next().and_then(Measure::from_loinc);
+                    let m = kizuna_records::phr::measure_of(&s.code);
                     json!({"patient": s.patient, "code": s.code, "unit": s.unit,
                         "measure": m.map(|m| m.name()), "measure_ja": m.map(|m| m.name_ja()),
                         "source": s.source, "count": s.count,
                         "first": at(s.first), "last": at(s.last)})
                 })
                 .collect();
-            let mut r = ok_json(
-                StatusCode::OK,
-                &json!({"patient": patient, "series": items}),
-                patient,
-            );
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json; charset=utf-8"),
-            );
-            r
+            plain_json(&json!({"patient": patient, "series": items}), patient)
         }
         Err(f) => failure(f),
     }
@@ -517,11 +530,10 @@ async fn observations(state: &ReqState, patient: &str, query: &[(String, String)
             }
         }
     }
-    let mut patients = vec![patient.to_string()];
-    match state.net.linked_patients(patient).await {
-        Ok(l) => patients.extend(l),
-        Err(f) => return failure(f),
-    }
+    let patients = match with_linked(state, patient).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     match state
         .records
         .phr_measurements(&patients, &measures, (from, to), count)

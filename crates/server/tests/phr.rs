@@ -222,6 +222,22 @@ async fn run(store: Store) {
         "{s}"
     );
 
+    // A body that is not the format named at all: an error saying why, nothing kept.
+    let (status, b) = call(
+        Some(card.clone()),
+        "POST",
+        op("$phr-ingest", "format=fhir"),
+        Some(b"not json".to_vec()),
+    )
+    .await;
+    assert_eq!(status, 400, "{b}");
+    assert!(
+        b["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not JSON"),
+        "{b}"
+    );
     // No institution sees them yet: not the one that registered the patient, not the clinic.
     for who in [&hospital, &clinic] {
         let (status, b) = call(

@@ -164,10 +164,14 @@ pub struct Rollup {
     pub max: f64,
 }
 
+/// A day, in microseconds.
+const DAY: i64 = 86_400_000_000;
+/// How far a point's offset can move its local day from its UTC one (±26 hours is beyond
+/// every offset in use).
+const SLACK: i64 = 26 * 3_600_000_000;
+
 /// The range of starts that can hold local day `day`: offsets are within ±26 hours.
 pub(crate) fn starts_of_day(day: i64) -> (Micros, Micros) {
-    const DAY: i64 = 86_400_000_000;
-    const SLACK: i64 = 26 * 3_600_000_000;
     (
         day.saturating_mul(DAY).saturating_sub(SLACK),
         day.saturating_add(1)
@@ -575,13 +579,13 @@ pub(crate) async fn ingest_postgres(
             )
             .await?;
         replaced = row.get::<_, i64>(0) as u64;
-        tx.batch_execute(
+        tx.batch_execute(&format!(
             "INSERT INTO phr_rollup (series_key, period, bucket, n, total, low, high)
                SELECT t.series_key, 0, t.day, count(*), sum(s.value), min(s.value), max(s.value)
                FROM (SELECT DISTINCT series_key, day FROM phr_touched) t
                JOIN phr_sample s ON s.series_key = t.series_key
-                 AND s.start_us >= t.day::bigint * 86400000000 - 93600000000
-                 AND s.start_us < (t.day::bigint + 1) * 86400000000 + 93600000000
+                 AND s.start_us >= t.day::bigint * {DAY} - {SLACK}
+                 AND s.start_us < (t.day::bigint + 1) * {DAY} + {SLACK}
                  AND s.day = t.day
                GROUP BY t.series_key, t.day
              ON CONFLICT (series_key, period, bucket) DO UPDATE SET n = EXCLUDED.n,
@@ -589,10 +593,10 @@ pub(crate) async fn ingest_postgres(
              DELETE FROM phr_rollup r USING phr_touched t
                WHERE r.series_key = t.series_key AND r.period = 0 AND r.bucket = t.day
                  AND NOT EXISTS (SELECT 1 FROM phr_sample s WHERE s.series_key = t.series_key
-                   AND s.start_us >= t.day::bigint * 86400000000 - 93600000000
-                   AND s.start_us < (t.day::bigint + 1) * 86400000000 + 93600000000
-                   AND s.day = t.day);",
-        )
+                   AND s.start_us >= t.day::bigint * {DAY} - {SLACK}
+                   AND s.start_us < (t.day::bigint + 1) * {DAY} + {SLACK}
+                   AND s.day = t.day);"
+        ))
         .await?;
     }
     done.add(Ingested {
