@@ -147,35 +147,19 @@ fn read_fhir(
     Ok(())
 }
 
-/// A data point: `{header, body}` (its source from the header's provenance) or a bare body.
+/// One data point, or an array of them.
 fn read_omh(doc: &Value, source: &str, now: jiff::Timestamp, emit: &mut impl FnMut(Outcome)) {
-    let one = |i: Option<usize>, point: &Value, emit: &mut dyn FnMut(Outcome)| {
-        let at = i.map_or_else(
-            || "data point".to_string(),
-            |i| format!("data point {}", i + 1),
-        );
-        let (body, named) = match point.get("body") {
-            Some(b) if point.get("header").is_some() => (
-                b,
-                point
-                    .pointer("/header/acquisition_provenance/source_name")
-                    .and_then(Value::as_str),
-            ),
-            _ => (point, None),
-        };
-        let src = named.map_or_else(|| source.to_string(), |n| format!("{source}:{n}"));
-        match omh::samples(body, &src, now) {
-            Ok(samples) => samples.into_iter().for_each(|s| emit(Ok(s))),
-            Err(reason) => emit(Err(Rejected { at, reason })),
-        }
-    };
     match doc {
         Value::Array(items) => {
             for (i, p) in items.iter().enumerate() {
-                one(Some(i), p, &mut *emit);
+                hand(
+                    format!("data point {}", i + 1),
+                    omh::data_point(p, source, now),
+                    emit,
+                );
             }
         }
-        _ => one(None, doc, &mut *emit),
+        _ => hand("data point".into(), omh::data_point(doc, source, now), emit),
     }
 }
 

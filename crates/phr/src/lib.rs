@@ -6,7 +6,7 @@
 //! `count/min` …) to the measure's unit, the checks of plausibility (no negative steps, no
 //! 2,000 kg weight, nothing from the future), and the readers of the formats patients bring:
 //! Apple Health's `export.xml` ([`apple`], streamed), Fitbit's CSV exports ([`fitbit`]) and
-//! Open mHealth data points ([`omh`]).
+//! Open mHealth data points ([`omh`], each checked against its vendored Open mHealth schema).
 //! Each reader yields every sample it can, and for everything else a [`Rejected`] saying
 //! where and why, so one bad line never stops a file.
 //!
@@ -45,6 +45,9 @@ pub struct Sample {
 pub enum Reason {
     /// Not readable as the format says (a broken line, a missing field, a bad date).
     Malformed(String),
+    /// Readable, but not valid against the schema its format publishes (an Open mHealth data
+    /// point against its Open mHealth schema): where, and which rule.
+    Invalid(String),
     /// A unit Kizuna does not know for this measure.
     UnknownUnit(String),
     /// A value no body has (negative steps, a weight of 2,000 kg …).
@@ -62,6 +65,7 @@ impl Reason {
     pub fn kind(&self) -> &'static str {
         match self {
             Reason::Malformed(_) => "malformed",
+            Reason::Invalid(_) => "invalid against its schema",
             Reason::UnknownUnit(_) => "unknown unit",
             Reason::Impossible(_) => "impossible value",
             Reason::Future => "in the future",
@@ -74,6 +78,7 @@ impl Reason {
     pub fn detail(&self) -> String {
         match self {
             Reason::Malformed(s)
+            | Reason::Invalid(s)
             | Reason::UnknownUnit(s)
             | Reason::Impossible(s)
             | Reason::NotKept(s) => s.clone(),

@@ -182,46 +182,126 @@ fn fitbit_exports() {
     assert_eq!(reasons, ["malformed", "impossible value", "malformed"]);
 }
 
-#[test]
-fn open_mhealth_data_points_that_pass_become_samples() {
-    let Some(dir) = phr() else { return };
-    let mut measured = BTreeMap::new();
-    let mut statistics = 0;
-    let mut other = 0;
+/// Every Open mHealth test document in the fixtures, as (kind, version, should pass, path, body).
+fn omh_documents(dir: &std::path::Path) -> Vec<(String, String, bool, PathBuf, serde_json::Value)> {
+    let mut out = Vec::new();
     for kind in std::fs::read_dir(dir.join("openmhealth")).unwrap() {
         let kind = kind.unwrap().path();
         if !kind.is_dir() {
             continue;
         }
         for version in std::fs::read_dir(&kind).unwrap() {
-            let pass = version.unwrap().path().join("shouldPass");
-            for doc in std::fs::read_dir(&pass).into_iter().flatten() {
-                let path = doc.unwrap().path();
-                let body: serde_json::Value =
-                    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-                match omh::samples(&body, "omh:test", now()) {
-                    Ok(list) => {
-                        for s in list {
-                            *measured.entry(s.measure).or_insert(0) += 1;
-                        }
-                    }
-                    Err(Reason::NotKept(why)) if why.contains("statistic") => statistics += 1,
-                    Err(Reason::NotKept(_)) => other += 1,
-                    Err(e) => panic!("{}: {e:?}", path.display()),
+            let version = version.unwrap().path();
+            for (sub, pass) in [("shouldPass", true), ("shouldFail", false)] {
+                for doc in std::fs::read_dir(version.join(sub)).into_iter().flatten() {
+                    let path = doc.unwrap().path();
+                    let body = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                    let name =
+                        |p: &std::path::Path| p.file_name().unwrap().to_string_lossy().into_owned();
+                    out.push((name(&kind), name(&version), pass, path, body));
                 }
             }
         }
     }
-    // Every measurement among the passing documents, blood pressure as two samples; the
-    // descriptive statistics and the physical activity are not measurements Kizuna keeps.
-    assert_eq!(measured[&Measure::SystolicBloodPressure], 3);
-    assert_eq!(measured[&Measure::DiastolicBloodPressure], 3);
-    assert_eq!(measured[&Measure::BodyWeight], 1);
-    assert_eq!(measured[&Measure::Steps], 1);
-    assert_eq!(measured[&Measure::HeartRate], 1);
-    assert_eq!(measured[&Measure::BodyTemperature], 2);
-    assert_eq!(measured[&Measure::OxygenSaturation], 2);
-    assert_eq!((statistics, other), (8, 1));
+    out.sort_by(|a, b| a.3.cmp(&b.3));
+    out
+}
+
+#[test]
+fn open_mhealth_schemas_accept_every_passing_and_refuse_every_failing_document() {
+    let Some(dir) = phr() else { return };
+    let docs = omh_documents(&dir);
+    let (mut passed, mut failed) = (0, 0);
+    for (kind, version, pass, path, body) in &docs {
+        let checked = omh::schema::check(kind, version, body);
+        if *pass {
+            assert_eq!(checked, Ok(()), "{}", path.display());
+            passed += 1;
+        } else {
+            assert!(
+                matches!(checked, Err(Reason::Invalid(_))),
+                "{} should be invalid: {checked:?}",
+                path.display()
+            );
+            // Read as an import reads it, it is refused too (an empty document is of no kind).
+            assert!(
+                omh::data_point(body, "omh:test", now()).is_err(),
+                "{}",
+                path.display()
+            );
+            failed += 1;
+        }
+    }
+    assert_eq!((passed, failed), (19, 25), "every test document was read");
+
+    // The refusal says where and which rule, without the value.
+    let bad = dir.join("openmhealth/blood-pressure/4.0/shouldFail/invalid-pa-value.json");
+    let body: serde_json::Value = serde_json::from_slice(&std::fs::read(bad).unwrap()).unwrap();
+    let Err(Reason::Invalid(why)) = omh::data_point(&body, "omh:test", now()) else {
+        panic!("invalid-pa-value accepted")
+    };
+    assert!(
+        why.contains("/temporal_relationship_to_physical_activity"),
+        "{why}"
+    );
+    assert!(
+        why.contains("value is not one of") && !why.contains("\"rest\""),
+        "{why}"
+    );
+}
+
+#[test]
+fn open_mhealth_data_points_that_pass_become_samples() {
+    let Some(dir) = phr() else { return };
+    let mut measured = BTreeMap::new();
+    let mut statistics = 0;
+    let mut other = 0;
+    for (_, _, pass, path, body) in omh_documents(&dir) {
+        if !pass {
+            continue;
+        }
+        // With a header naming no schema and one naming the schema, the same.
+        let header = serde_json::json!({"body": body, "header": {
+            "acquisition_provenance": {"source_name": "Fixture"}}});
+        for point in [&body, &header] {
+            match omh::data_point(point, "omh:test", now()) {
+                Ok(list) => {
+                    for s in list {
+                        *measured.entry(s.measure).or_insert(0) += 1;
+                    }
+                }
+                Err(Reason::NotKept(why)) if why.contains("statistic") => statistics += 1,
+                Err(Reason::NotKept(_)) => other += 1,
+                Err(e) => panic!("{}: {e:?}", path.display()),
+            }
+        }
+    }
+    // Every measurement among the passing documents (twice), blood pressure as two samples;
+    // the descriptive statistics and the physical activity are not measurements Kizuna keeps.
+    assert_eq!(measured[&Measure::SystolicBloodPressure], 6);
+    assert_eq!(measured[&Measure::DiastolicBloodPressure], 6);
+    assert_eq!(measured[&Measure::BodyWeight], 2);
+    assert_eq!(measured[&Measure::Steps], 2);
+    assert_eq!(measured[&Measure::HeartRate], 2);
+    assert_eq!(measured[&Measure::BodyTemperature], 4);
+    assert_eq!(measured[&Measure::OxygenSaturation], 4);
+    assert_eq!((statistics, other), (16, 2));
+
+    // The header's schema and source: a version Kizuna does not read is refused, the source
+    // name is kept.
+    let point = serde_json::json!({
+        "header": {"schema_id": {"namespace": "omh", "name": "body-weight", "version": "3.0"},
+                   "acquisition_provenance": {"source_name": "Tanita"}},
+        "body": {"body_weight": {"value": 61.5, "unit": "kg"},
+                 "effective_time_frame": {"date_time": "2023-02-05T07:25:00+09:00"}}});
+    let s = &omh::data_point(&point, "omh", now()).unwrap()[0];
+    assert_eq!((s.source.as_str(), s.value), ("omh:Tanita", 61.5));
+    let mut old = point.clone();
+    old["header"]["schema_id"]["version"] = "2.0".into();
+    assert!(matches!(
+        omh::data_point(&old, "omh", now()),
+        Err(Reason::NotKept(_))
+    ));
 
     // Units convert, offsets are kept.
     let body = serde_json::json!({"body_temperature": {"value": 98.6, "unit": "F"},

@@ -162,15 +162,29 @@ async fn run(store: Store) {
         (10, 5),
         "{s}"
     );
-    let omh = file("openmhealth/body-weight/3.0/shouldPass/body-weight-only.json");
+    // Open mHealth data points, each checked against its schema: the one that should fail is
+    // refused as invalid, the other kept.
+    let point = |p: &str| serde_json::from_slice::<Value>(&file(p)).unwrap();
+    let omh = json!([
+        point("openmhealth/body-weight/3.0/shouldPass/body-weight-only.json"),
+        point("openmhealth/blood-pressure/4.0/shouldFail/invalid-pa-value.json"),
+    ]);
     let (status, s) = call(
         Some(card.clone()),
         "POST",
-        op("$phr-ingest", "source=omh-app"),
-        Some(omh),
+        op("$phr-ingest", "format=omh&source=omh-app"),
+        Some(omh.to_string().into_bytes()),
     )
     .await;
-    assert_eq!((status, figure(&s, "added")), (200, 1), "{s}");
+    assert_eq!(
+        (
+            status,
+            figure(&s, "added"),
+            refused(&s, "invalid against its schema")
+        ),
+        (200, 1, 1),
+        "{s}"
+    );
 
     // FHIR Observations in a Bundle: pounds and Fahrenheit converted, a panel as two readings,
     // an impossible weight and a future reading refused with their reasons, the rest kept.

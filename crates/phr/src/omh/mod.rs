@@ -3,11 +3,40 @@
 //! `oxygen_saturation`, each with its `effective_time_frame`) as samples. A blood-pressure
 //! data point is two samples. A data point that is a descriptive statistic (a minimum,
 //! maximum or average over an interval) is not a measurement: it is [`Reason::NotKept`], as
-//! are kinds Kizuna does not keep (physical activity). Whether a data point is valid against
-//! its schema is a separate check.
+//! are kinds Kizuna does not keep (physical activity). [`data_point`] first checks a data point
+//! against its Open mHealth schema ([`schema`]).
+
+pub mod schema;
 
 use crate::{Measure, Reason, Sample, check, instant, to_unit};
 use serde_json::Value;
+
+/// The samples of one data point, `{header, body}` or a bare body, after checking it against
+/// the schema its header names (else the one its body's fields say): the source is `source`,
+/// followed by the header's `acquisition_provenance.source_name` when there is one.
+pub fn data_point(
+    point: &Value,
+    source: &str,
+    now: jiff::Timestamp,
+) -> Result<Vec<Sample>, Reason> {
+    let (header, body) = match (point.get("header"), point.get("body")) {
+        (Some(h), Some(b)) => (Some(h), b),
+        _ => (None, point),
+    };
+    if !body.is_object() {
+        return Err(Reason::Malformed(
+            "a data point's body is a JSON object".into(),
+        ));
+    }
+    if let Some((name, version)) = schema::kind_of(header, body)? {
+        schema::check(name, version, body)?;
+    }
+    let named = header
+        .and_then(|h| h.pointer("/acquisition_provenance/source_name"))
+        .and_then(Value::as_str);
+    let src = named.map_or_else(|| source.to_string(), |n| format!("{source}:{n}"));
+    samples(body, &src, now)
+}
 
 /// The samples of data point `body` (from `source`), checked against `now`.
 pub fn samples(body: &Value, source: &str, now: jiff::Timestamp) -> Result<Vec<Sample>, Reason> {
