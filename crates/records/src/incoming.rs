@@ -96,6 +96,18 @@ pub(crate) fn incoming(
     profiles: &Conformance,
 ) -> Result<Value> {
     check_type(rtype)?;
+    if let Some(id) =
+        url_id.filter(|id| rtype == "Observation" && crate::phr::search::parse_id(id).is_some())
+    {
+        return Err(Failure::new(
+            400,
+            IssueCode::Invalid,
+            Some("Observation.id".into()),
+            format!(
+                "Observation/{id} is the id of a measurement from a patient's device; those are added through Patient/[id]/$phr-ingest, not written as resources"
+            ),
+        ));
+    }
     if depth(&body) > MAX_DEPTH {
         return Err(Failure::new(
             400,

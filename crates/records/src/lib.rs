@@ -188,6 +188,9 @@ impl Records {
     pub async fn read(&self, rtype: &str, id: &str) -> Result<Reply> {
         check_type(rtype)?;
         check_id(id)?;
+        if rtype == "Observation" && phr::search::parse_id(id).is_some() {
+            return self.phr_read(id).await;
+        }
         if !self.may_see(rtype, id).await? {
             return Err(not_found(rtype, id));
         }

@@ -233,9 +233,12 @@ pub async fn audit(net: Arc<Network>, mut req: Request, next: Next) -> Response 
     event.request_id = Some(request_id);
     if let Some(v) = &stands_for {
         concerned(v, &mut event.entities, &mut event.patients);
-    } else if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+    }
+    if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
         if status < 400 {
-            concerned(&v, &mut event.entities, &mut event.patients);
+            if stands_for.is_none() {
+                concerned(&v, &mut event.entities, &mut event.patients);
+            }
         } else {
             // The reason of a refusal (the server's own words; other errors' diagnostics can
             // quote what was sent, which may be patient data).

@@ -441,6 +441,12 @@ async fn search(
     patient: Option<String>,
     pairs: Vec<(String, String)>,
 ) -> Response {
+    // A refused search of a patient's own measurements is audited as concerning the patient.
+    let phr_patient = (rtype.as_deref() == Some("Observation")
+        && kizuna_records::phr::search::is_phr_search(&pairs))
+    .then(|| kizuna_records::phr::search::patient_named(&pairs, patient.as_deref()))
+    .flatten()
+    .map(str::to_string);
     let req = kizuna_records::SearchRequest {
         rtype,
         patient,
@@ -448,11 +454,17 @@ async fn search(
         handling: handling(headers),
         base: state.config.base_url.clone(),
     };
-    finish(
+    let mut r = finish(
         state.records.search(req).await,
         state,
         Prefer::Representation,
-    )
+    );
+    if let Some(id) = phr_patient.filter(|_| !r.status().is_success()) {
+        r.extensions_mut().insert(crate::documents::Concerns(
+            serde_json::json!({"resourceType": "Patient", "id": id}),
+        ));
+    }
+    r
 }
 
 /// `POST [base]/_search` and `POST [type]/_search`: the criteria in a form body (and the URL).

@@ -79,10 +79,16 @@ pub fn capability_statement(base_url: &str, backend: &str) -> Value {
             let op = |name: &str| json!({"name": name, "definition": format!("urn:kizuna:operation:{name}")});
             match t.as_str() {
                 "Patient" => {
-                    r["operation"] = json!([{"name": "everything",
-                        "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
-                        {"name": "summary",
-                        "definition": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"}]);
+                    let mut ops = vec![json!({"name": "everything",
+                        "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}),
+                        json!({"name": "summary",
+                        "definition": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"})];
+                    // Personal health records: `$phr-ingest` …
+                    ops.extend(crate::phr::OPERATIONS.iter().map(|o| op(&o[1..])));
+                    r["operation"] = json!(ops);
+                }
+                "Observation" => {
+                    r["documentation"] = json!("Measurements from patients' own devices and apps (personal health records) are kept as time series, not as stored Observations; they are searched with _tag=urn:kizuna:phr|device (with patient, code, date, _count, _sort=date|-date) and read as Observation/phr-{series}-{start}. Other searches do not include them.");
                 }
                 "Consent" => {
                     r["operation"] = json!([op("challenge"), op("card"), op("spoken"), op("emergency")]);

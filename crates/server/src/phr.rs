@@ -278,21 +278,16 @@ fn measure_param(query: &[(String, String)]) -> Result<Option<Measure>, Response
     let Some(code) = param(query, "code") else {
         return Ok(None);
     };
-    let code = code.strip_prefix("http://loinc.org|").unwrap_or(code);
-    match Measure::from_loinc(code) {
-        Some(m) => Ok(Some(m)),
-        None => Err(error(
+    match kizuna_records::phr::search::measures_of(code) {
+        Ok(list) if list.len() == 1 => Ok(Some(list[0])),
+        Ok(_) => Err(error(
             400,
             IssueCode::NotSupported,
             format!(
-                "code: '{code}' is not a kept measure; one of {}",
-                Measure::ALL
-                    .iter()
-                    .map(|m| format!("{} ({})", m.loinc(), m.name()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "code: '{code}': a trend is of one measure (a blood pressure is of 8480-6 or 8462-4)"
             ),
         )),
+        Err(f) => Err(failure(f)),
     }
 }
 
@@ -477,83 +472,23 @@ async fn series(state: &ReqState, patient: &str) -> Response {
 }
 
 async fn observations(state: &ReqState, patient: &str, query: &[(String, String)]) -> Response {
-    // Codes, comma-separated; the blood-pressure panel stands for its two readings.
-    let mut measures = Vec::new();
-    for code in param(query, "code").into_iter().flat_map(|c| c.split(',')) {
-        let bare = code.strip_prefix("http://loinc.org|").unwrap_or(code);
-        if bare == kizuna_phr::fhir::BLOOD_PRESSURE_PANEL {
-            measures.extend([
-                Measure::SystolicBloodPressure,
-                Measure::DiastolicBloodPressure,
-            ]);
-            continue;
-        }
-        match measure_param(&[("code".to_string(), code.to_string())]) {
-            Ok(Some(m)) => measures.push(m),
-            Ok(None) => {}
-            Err(r) => return r,
-        }
-    }
-    let count = match param(query, "_count").map(str::parse::<usize>) {
-        None => 100,
-        Some(Ok(n)) => n.min(kizuna_records::phr::MAX_POINTS),
-        Some(Err(_)) => return error(400, IssueCode::Invalid, "_count: a whole number"),
-    };
-    let mut from = jiff::Timestamp::MIN;
-    let mut to = jiff::Timestamp::MAX;
-    for (k, v) in query.iter().filter(|(k, _)| k == "date") {
-        let (prefix, rest) = v.split_at(v.char_indices().nth(2).map_or(0, |(i, _)| i));
-        let (prefix, text) = if matches!(prefix, "ge" | "gt" | "le" | "lt") {
-            (prefix, rest)
-        } else {
-            ("eq", v.as_str())
-        };
-        let Ok(p) = kizuna_search::values::parse_date_period(text) else {
-            return error(
-                400,
-                IssueCode::Invalid,
-                format!("{k}: '{v}' is not a date or date-time"),
-            );
-        };
-        let (start, end) = (
-            jiff::Timestamp::from_microsecond(p.start_micros).unwrap_or(jiff::Timestamp::MIN),
-            jiff::Timestamp::from_microsecond(p.end_micros).unwrap_or(jiff::Timestamp::MAX),
-        );
-        match prefix {
-            "ge" => from = from.max(start),
-            "gt" => from = from.max(end),
-            "lt" => to = to.min(start),
-            "le" => to = to.min(end),
-            _ => {
-                from = from.max(start);
-                to = to.min(end);
-            }
-        }
-    }
     let patients = match with_linked(state, patient).await {
         Ok(p) => p,
         Err(r) => return r,
     };
+    // `zone` is taken by every operation here; dates carry their own offset (JST if none).
+    let pairs: Vec<(String, String)> = query.iter().filter(|(k, _)| k != "zone").cloned().collect();
+    let base = &state.config.base_url;
+    let link_base = format!("{base}/Patient/{patient}/$phr-observations");
     match state
         .records
-        .phr_measurements(&patients, &measures, (from, to), count)
+        .phr_observations(&patients, &pairs, &link_base, base)
         .await
     {
-        Ok(found) => {
-            let entries: Vec<Value> = kizuna_records::phr::observations(&found)
-                .into_iter()
-                .map(|o| {
-                    let url = format!(
-                        "{}/Observation/{}",
-                        state.config.base_url,
-                        o["id"].as_str().unwrap_or("")
-                    );
-                    json!({"fullUrl": url, "resource": o, "search": {"mode": "match"}})
-                })
-                .collect();
-            let bundle = json!({"resourceType": "Bundle", "type": "searchset", "entry": entries});
-            ok_json(StatusCode::OK, &bundle, patient)
-        }
+        Ok(reply) => concerning(
+            crate::reply::success(reply, base, kizuna_records::Prefer::Representation),
+            patient,
+        ),
         Err(f) => failure(f),
     }
 }

@@ -80,6 +80,16 @@ async fn capability_statement(s: &TestServer) {
         "unsupported parameters are not claimed"
     );
     assert_eq!(patient["operation"][0]["name"], "everything");
+    let ops: Vec<&str> = patient["operation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        ops.contains(&"phr-ingest") && ops.contains(&"phr-observations"),
+        "{ops:?}"
+    );
     // _pretty=true: the same JSON, indented for people.
     let pretty = s.get("/metadata?_pretty=true").await;
     assert!(String::from_utf8_lossy(&pretty.body).contains("\n  \"resourceType\""));

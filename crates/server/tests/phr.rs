@@ -414,6 +414,124 @@ async fn run(store: Store) {
         "the offset kept"
     );
     assert_eq!(panel["subject"]["reference"], format!("Patient/{pid}"));
+    // The same measurements through the ordinary FHIR search, one instant a page (the panel's
+    // two readings stay together), newest first, following `next`; each read back by its id.
+    let tag = "_tag=urn:kizuna:phr%7Cdevice";
+    let mut url = format!(
+        "/Observation?patient=Patient/{pid}&{tag}&code=http://loinc.org%7C29463-7,85354-9&date=ge2025-05-01&date=lt2025-06-01&_count=1"
+    );
+    let mut seen: Vec<Value> = Vec::new();
+    for _ in 0..10 {
+        let (status, b) = call(Some(clinic.clone()), "GET", url.clone(), None).await;
+        assert_eq!(status, 200, "{b}");
+        assert_eq!(b["entry"].as_array().unwrap().len(), 1, "{b}");
+        seen.push(b["entry"][0]["resource"].clone());
+        let next = b["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next");
+        match next {
+            Some(l) => {
+                url = l["url"]
+                    .as_str()
+                    .unwrap()
+                    .split_once("/fhir")
+                    .unwrap()
+                    .1
+                    .to_string()
+            }
+            None => break,
+        }
+    }
+    let codes: Vec<&str> = seen
+        .iter()
+        .map(|o| o["code"]["coding"][0]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["29463-7", "29463-7", "85354-9", "29463-7"]);
+    assert_eq!(seen[2]["component"][0]["valueQuantity"]["value"], 128.0);
+    for o in &seen {
+        let id = o["id"].as_str().unwrap();
+        let (status, read) = call(
+            Some(clinic.clone()),
+            "GET",
+            format!("/Observation/{id}"),
+            None,
+        )
+        .await;
+        assert_eq!((status, &read), (200, o), "Observation/{id}");
+    }
+    // In the patient's compartment, all at once, with the total.
+    let (status, b) = call(
+        Some(clinic.clone()),
+        "GET",
+        format!("/Patient/{pid}/Observation?{tag}&date=2025-05"),
+        None,
+    )
+    .await;
+    assert_eq!((status, b["total"].as_u64()), (200, Some(5)), "{b}");
+    // What this search cannot answer is refused; a parameter it does not take is refused when
+    // strict handling is asked, else said in the Bundle.
+    for (bad, prefer) in [
+        ("code=http://snomed.info/sct%7C1", None),
+        ("_count=0", None),
+        ("_page=x", None),
+        ("value-quantity=gt5", Some("Prefer: handling=strict")),
+    ] {
+        let r = raw(
+            Some(clinic.clone()),
+            "GET",
+            format!("/Observation?patient={pid}&{tag}&{bad}"),
+            prefer.into_iter().map(str::to_string).collect(),
+            None,
+        )
+        .await;
+        let b = r.json();
+        assert_eq!(r.status, 400, "{bad}: {b}");
+        assert_eq!(b["resourceType"], "OperationOutcome");
+    }
+    let (_, b) = call(
+        Some(clinic.clone()),
+        "GET",
+        format!("/Observation?patient={pid}&{tag}&value-quantity=gt5&date=2025-05-02"),
+        None,
+    )
+    .await;
+    let last = b["entry"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["search"]["mode"], "outcome", "{b}");
+    // The hospital, not shared with: refused the search, and the measurement is not found.
+    let id = seen[0]["id"].as_str().unwrap();
+    let (status, _) = call(
+        Some(hospital.clone()),
+        "GET",
+        format!("/Observation?patient={pid}&{tag}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = call(
+        Some(hospital.clone()),
+        "GET",
+        format!("/Observation/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    // A measurement's id is not a resource anyone writes.
+    let (status, b) = call(
+        Some(clinic.clone()),
+        "PUT",
+        format!("/Observation/{id}"),
+        Some(
+            json!({"resourceType": "Observation", "id": id, "status": "final",
+            "code": {"text": "x"}})
+            .to_string()
+            .into_bytes(),
+        ),
+    )
+    .await;
+    assert_eq!(status, 400, "{b}");
+
     // The share opens nothing else: the clinic still sees none of the hospital's records.
     let (status, b) = call(Some(clinic.clone()), "GET", format!("/Patient/{pid}"), None).await;
     assert_eq!(status, 404, "{b}");
@@ -459,6 +577,16 @@ async fn run(store: Store) {
     assert!(about("$phr-trend") >= 7, "trend reads and refusals audited");
     assert!(about("$phr-ingest") >= 6);
     assert!(about("$phr-observations") >= 3);
+    assert!(
+        about("Observation/phr-") >= 8,
+        "the searches and reads audited as concerning the patient"
+    );
+    assert!(
+        log.iter().any(|e| e.entry.contains("search-type")
+            && e.entry.contains("has not shared")
+            && e.entry.contains(&format!("Patient/{pid}"))),
+        "the hospital's refused search too, with why"
+    );
 }
 
 #[tokio::test]

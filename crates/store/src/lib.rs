@@ -606,6 +606,14 @@ impl Store {
         }
     }
 
+    /// The Patient (id) series `key` belongs to; None if there is no such series.
+    pub async fn series_owner(&self, key: i64) -> Result<Option<String>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.series_owner(key).await,
+            Store::Postgres(s) => s.series_owner(key).await,
+        }
+    }
+
     /// The rollups of `series` over `period`, for buckets in `[from, to]`, by series then bucket.
     pub async fn rollups(
         &self,

@@ -387,6 +387,19 @@ pub(crate) fn series_sqlite(
     Ok(out)
 }
 
+/// The Patient series `key` belongs to, if it exists.
+pub(crate) fn series_owner_sqlite(
+    c: &rusqlite::Connection,
+    key: i64,
+) -> Result<Option<String>, StoreError> {
+    use rusqlite::OptionalExtension;
+    Ok(
+        c.prepare_cached("SELECT patient FROM phr_series WHERE series_key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?,
+    )
+}
+
 /// The rollups of `series` over `period` for buckets in `[from, to]`, by series then bucket.
 pub(crate) fn rollups_sqlite(
     c: &rusqlite::Connection,
@@ -682,6 +695,19 @@ pub(crate) async fn series_postgres(
             last: r.get(7),
         })
         .collect())
+}
+
+/// [`series_owner_sqlite`] on PostgreSQL.
+pub(crate) async fn series_owner_postgres(
+    c: &tokio_postgres::Client,
+    key: i64,
+) -> Result<Option<String>, StoreError> {
+    Ok(c.query_opt(
+        "SELECT patient FROM phr_series WHERE series_key = $1",
+        &[&key],
+    )
+    .await?
+    .map(|r| r.get(0)))
 }
 
 /// [`rollups_sqlite`] on PostgreSQL.

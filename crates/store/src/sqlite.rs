@@ -522,6 +522,12 @@ impl SqliteStore {
             .await
     }
 
+    /// See [`crate::Store::series_owner`].
+    pub(crate) async fn series_owner(&self, key: i64) -> Result<Option<String>, StoreError> {
+        self.read_blocking(move |c| crate::series::series_owner_sqlite(c, key))
+            .await
+    }
+
     /// See [`crate::Store::rollups`].
     pub(crate) async fn rollups(
         &self,

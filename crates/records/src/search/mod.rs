@@ -160,6 +160,17 @@ impl Records {
         if let Some(t) = &req.rtype {
             crate::check_type(t)?;
         }
+        // Measurements from patients' own devices live in the time series, not as resources.
+        if req.rtype.as_deref() == Some("Observation")
+            && crate::phr::search::is_phr_search(&req.pairs)
+        {
+            if let Some(id) = &req.patient {
+                check_id(id)?;
+            }
+            return self
+                .phr_search(&req.pairs, req.patient.as_deref(), req.handling, &req.base)
+                .await;
+        }
         let (query, mut warnings) =
             kizuna_search::parse(req.rtype.as_deref(), &req.pairs, req.handling)
                 .map_err(|issues| Failure::issues(400, issues))?;

@@ -176,6 +176,12 @@ pub(super) async fn series_keep_points_once_with_their_rollups(store: &Store) {
             .is_empty()
     );
     let phone = all[0].key;
+    // A series' owner, for reading one of its points by id.
+    assert_eq!(
+        store.series_owner(phone).await.unwrap().as_deref(),
+        Some("p1")
+    );
+    assert_eq!(store.series_owner(i64::MAX).await.unwrap(), None);
     assert_eq!(
         rollup(store, phone, Period::Day, monday).await,
         Some((1, 8000.0, 8000.0, 8000.0))

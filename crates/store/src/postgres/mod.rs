@@ -429,6 +429,12 @@ impl PostgresStore {
         crate::series::series_postgres(&client, &patients, code.as_deref()).await
     }
 
+    /// See [`crate::Store::series_owner`].
+    pub(crate) async fn series_owner(&self, key: i64) -> Result<Option<String>, StoreError> {
+        let client = self.client().await?;
+        crate::series::series_owner_postgres(&client, key).await
+    }
+
     /// See [`crate::Store::rollups`].
     pub(crate) async fn rollups(
         &self,

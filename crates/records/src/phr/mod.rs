@@ -3,6 +3,9 @@
 //! source) rather than as one Observation per minute, and read back as trends or as FHIR
 //! Observations. Who may add to or read whose records is the scope's [`crate::PhrAccess`]
 //! (decided by `kizuna-access`: a patient their own, an institution what was shared with it).
+//! [`search`] answers them through the ordinary FHIR search and read of Observations.
+
+pub mod search;
 
 use crate::{Failure, Records, Result};
 use kizuna_fhir::IssueCode;
@@ -13,8 +16,8 @@ use kizuna_store::series::{self, Ingested, Period, Point, Series, SeriesWrite};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// The most measurements one trend at `sample` resolution, or one page of Observations, reads
-/// per source.
+/// The most measurements one trend at `sample` resolution reads per source, and the largest
+/// page of Observations.
 pub const MAX_POINTS: usize = 10_000;
 
 /// How many samples of an import go into one transaction.
@@ -357,50 +360,6 @@ impl Records {
             sources,
             truncated: false,
         })
-    }
-
-    /// The measurements of `patients` (of `measures`; none: all) taken in `[from, to)`, newest
-    /// first, at most `limit` (up to [`MAX_POINTS`]).
-    pub async fn phr_measurements(
-        &self,
-        patients: &[String],
-        measures: &[Measure],
-        (from, to): (jiff::Timestamp, jiff::Timestamp),
-        limit: usize,
-    ) -> Result<Vec<Measured>> {
-        let mut all = self.phr_series(patients, None).await?;
-        if !measures.is_empty() {
-            all.retain(|s| measure_of(&s.code).is_some_and(|m| measures.contains(&m)));
-        }
-        let by_key: BTreeMap<i64, &Series> = all.iter().map(|s| (s.key, s)).collect();
-        let limit = limit.min(MAX_POINTS);
-        let points = self
-            .store()
-            .points(
-                all.iter().map(|s| s.key).collect(),
-                (micros(from), micros(to)),
-                limit,
-                true,
-            )
-            .await?;
-        let mut out: Vec<Measured> = points
-            .iter()
-            .filter_map(|(k, p)| {
-                let series = by_key.get(k)?;
-                Some(Measured {
-                    sample: sample_of(series, p)?,
-                    series: (*series).clone(),
-                })
-            })
-            .collect();
-        out.sort_by(|a, b| {
-            b.sample
-                .start
-                .cmp(&a.sample.start)
-                .then(a.series.key.cmp(&b.series.key))
-        });
-        out.truncate(limit);
-        Ok(out)
     }
 }
 
