@@ -267,3 +267,105 @@ async fn raw_copy(url: &str, days: u64) -> Result<(u64, f64)> {
     client.batch_execute("DROP TABLE bench_copy").await?;
     Ok((n, secs))
 }
+
+/// What [`apple_export`] wrote.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppleExport {
+    pub bytes: u64,
+    /// `Record` elements in all.
+    pub records: u64,
+    /// Of those, the ones Kizuna keeps (steps and heart rate; distance walked is not kept).
+    pub kept: u64,
+}
+
+/// Writes a synthetic Apple Health `export.xml` of at least `bytes` bytes to `out`, shaped like
+/// a real one (the `HealthData` root, `ExportDate`, `Me`, then `Record`s): from 2015-01-01 at
+/// JST, minute by minute, a watch's step count, heart rate and distance walked (the last not
+/// kept), values from a fixed pseudo-random walk so runs are comparable.
+pub fn apple_export(mut out: impl std::io::Write, bytes: u64) -> std::io::Result<AppleExport> {
+    let mut n = AppleExport::default();
+    let put = |out: &mut dyn std::io::Write, text: &str, n: &mut AppleExport| {
+        n.bytes += text.len() as u64;
+        out.write_all(text.as_bytes())
+    };
+    put(
+        &mut out,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<HealthData locale=\"ja_JP\">\n \
+         <ExportDate value=\"2026-11-21 09:00:00 +0900\"/>\n \
+         <Me HKCharacteristicTypeIdentifierDateOfBirth=\"1970-05-01\" \
+         HKCharacteristicTypeIdentifierBiologicalSex=\"HKBiologicalSexFemale\"/>\n",
+        &mut n,
+    )?;
+    let start = jiff::civil::datetime(2015, 1, 1, 0, 0, 0, 0);
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut minute = 0i64;
+    let mut line = String::with_capacity(1024);
+    while n.bytes < bytes {
+        let at = start
+            .checked_add(jiff::SignedDuration::from_mins(minute))
+            .unwrap_or(start);
+        let next = at
+            .checked_add(jiff::SignedDuration::from_mins(1))
+            .unwrap_or(at);
+        let (t0, t1) = (
+            at.strftime("%Y-%m-%d %H:%M:%S +0900").to_string(),
+            next.strftime("%Y-%m-%d %H:%M:%S +0900").to_string(),
+        );
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let steps = state % 120;
+        let rate = 55 + state % 60;
+        line.clear();
+        use std::fmt::Write as _;
+        let _ = write!(
+            line,
+            " <Record type=\"HKQuantityTypeIdentifierStepCount\" sourceName=\"Apple Watch\" sourceVersion=\"10.1\" unit=\"count\" creationDate=\"{t1}\" startDate=\"{t0}\" endDate=\"{t1}\" value=\"{steps}\"/>\n \
+             <Record type=\"HKQuantityTypeIdentifierHeartRate\" sourceName=\"Apple Watch\" sourceVersion=\"10.1\" unit=\"count/min\" creationDate=\"{t0}\" startDate=\"{t0}\" endDate=\"{t0}\" value=\"{rate}\">\n  \
+             <MetadataEntry key=\"HKMetadataKeyHeartRateMotionContext\" value=\"0\"/>\n </Record>\n \
+             <Record type=\"HKQuantityTypeIdentifierDistanceWalkingRunning\" sourceName=\"Apple Watch\" sourceVersion=\"10.1\" unit=\"km\" creationDate=\"{t1}\" startDate=\"{t0}\" endDate=\"{t1}\" value=\"{:.3}\"/>\n",
+            steps as f64 * 0.0007
+        );
+        put(&mut out, &line, &mut n)?;
+        n.records += 3;
+        n.kept += 2;
+        minute += 1;
+    }
+    put(&mut out, "</HealthData>\n", &mut n)?;
+    out.flush()?;
+    Ok(n)
+}
+
+/// The peak resident memory of this process so far, in bytes (Linux; None elsewhere).
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_synthetic_apple_export_reads_back_record_for_record() {
+        let mut xml = Vec::new();
+        let written = apple_export(&mut xml, 1_000_000).unwrap();
+        assert_eq!(written.bytes, xml.len() as u64);
+        assert!(written.bytes >= 1_000_000 && written.records > 3_000);
+        let (mut kept, mut refused) = (0u64, 0u64);
+        kizuna_phr::apple::read(&xml[..], jiff::Timestamp::now(), |o| match o {
+            Ok(_) => kept += 1,
+            Err(r) => {
+                assert_eq!(r.reason.kind(), "not kept", "{r:?}");
+                refused += 1
+            }
+        })
+        .unwrap();
+        assert_eq!(
+            (kept, refused),
+            (written.kept, written.records - written.kept)
+        );
+    }
+}

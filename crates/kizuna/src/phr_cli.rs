@@ -51,6 +51,15 @@ struct BenchArgs {
     /// How many times the trend is asked
     #[arg(long, default_value_t = 50)]
     runs: usize,
+    /// Instead: write a synthetic Apple Health export.xml of this many GB (minute-level steps,
+    /// heart rate and distance from a watch) and time `phr import`'s streaming of it, with the
+    /// process's peak memory
+    #[arg(long, value_name = "GB")]
+    apple_gb: Option<f64>,
+    /// Where that export is written (default: the temporary directory; removed afterwards
+    /// unless given here)
+    #[arg(long, value_name = "FILE", requires = "apple_gb")]
+    apple_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -315,6 +324,98 @@ async fn share(a: ShareArgs, share: bool) -> Result<ExitCode> {
     }
 }
 
+/// A byte progress bar on a terminal, hidden otherwise.
+fn byte_bar(len: u64, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{what} [{{bar:40}}] {{bytes}}/{{total_bytes}} ({{bytes_per_sec}}, {{eta}} left)"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// `phr bench --apple-gb`: a synthetic Apple Health export streamed through `phr import`'s path.
+async fn bench_apple(records: Records, a: &BenchArgs, gb: f64, backend: &str) -> Result<ExitCode> {
+    if !(gb > 0.0 && gb <= 1000.0) {
+        bail!("--apple-gb {gb}: give a size in GB between 0 and 1000, e.g. --apple-gb 2");
+    }
+    let bytes = (gb * 1e9) as u64;
+    let path = a.apple_file.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("kizuna-apple-bench-{}.xml", std::process::id()))
+    });
+    let file = std::fs::File::create(&path).with_context(|| {
+        format!(
+            "cannot write {}; choose a place with --apple-file",
+            path.display()
+        )
+    })?;
+    let bar = byte_bar(bytes, "writing the export");
+    let written =
+        kizuna_bench::phr::apple_export(bar.wrap_write(std::io::BufWriter::new(file)), bytes)
+            .with_context(|| {
+                format!("writing {} failed (is there {gb} GB free?)", path.display())
+            })?;
+    bar.finish_and_clear();
+    let bar = byte_bar(written.bytes, "importing");
+    let input = std::io::BufReader::with_capacity(
+        1 << 20,
+        Counting {
+            inner: std::fs::File::open(&path)?,
+            bar: bar.clone(),
+        },
+    );
+    let started = std::time::Instant::now();
+    let tally = records
+        .phr_import(
+            kizuna_bench::phr::PATIENT,
+            Format::AppleHealth,
+            input,
+            "apple",
+            jiff::tz::TimeZone::get("Asia/Tokyo")?,
+            jiff::Timestamp::now(),
+            |_| {},
+        )
+        .await
+        .map_err(|f| anyhow::anyhow!("the import failed: {}", message(&f)))?;
+    let seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    if a.apple_file.is_none() {
+        let _ = std::fs::remove_file(&path);
+    }
+    let refused: u64 = tally.rejected.values().sum();
+    println!(
+        "{backend}: a {:.2} GB Apple Health export ({} records) streamed in {seconds:.1} s: {:.0} MB/s, {:.0} samples/s kept ({} added, {} refused as not kept)",
+        written.bytes as f64 / 1e9,
+        written.records,
+        written.bytes as f64 / 1e6 / seconds.max(1e-9),
+        tally.samples as f64 / seconds.max(1e-9),
+        tally.added,
+        refused,
+    );
+    match kizuna_bench::phr::peak_rss() {
+        Some(peak) => println!(
+            "peak resident memory of the whole process: {:.0} MB",
+            peak as f64 / 1e6
+        ),
+        None => println!("peak resident memory: not known on this system"),
+    }
+    if tally.samples != written.kept || refused != written.records - written.kept {
+        bail!(
+            "the import read {} samples and refused {refused}, but the export holds {} to keep and {} not",
+            tally.samples,
+            written.kept,
+            written.records - written.kept
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn bench(a: BenchArgs) -> Result<ExitCode> {
     let store = a.store.open().await?;
     let backend = store.backend_name();
@@ -329,6 +430,9 @@ async fn bench(a: BenchArgs) -> Result<ExitCode> {
         )
         .await
         .map_err(|f| anyhow::anyhow!("the benchmark's Patient could not be written: {}", message(&f)))?;
+    if let Some(gb) = a.apple_gb {
+        return bench_apple(records, &a, gb, backend).await;
+    }
     let days = a.years * 365 + a.years / 4;
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(days * 1440);

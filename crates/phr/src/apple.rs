@@ -41,15 +41,15 @@ pub fn read<R: BufRead>(
                 if AsRef::<str>::as_ref(&e.local_name()) == "Record" =>
             {
                 record += 1;
-                let at = format!("record {record}");
+                let at = || format!("record {record}");
                 if in_correlation > 0 {
                     emit(Err(Rejected {
-                        at,
+                        at: at(),
                         reason: Reason::Duplicate,
                     }));
                     continue;
                 }
-                emit(sample(&e, now).map_err(|reason| Rejected { at, reason }));
+                emit(sample(&e, now).map_err(|reason| Rejected { at: at(), reason }));
             }
             Event::Eof => return Ok(()),
             _ => {}
@@ -57,15 +57,41 @@ pub fn read<R: BufRead>(
     }
 }
 
-fn attr(e: &BytesStart, name: &str) -> Option<String> {
-    e.attributes()
-        .flatten()
-        .find(|a| AsRef::<str>::as_ref(&a.key) == name)
-        .and_then(|a| {
-            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .ok()
-                .map(|v| v.into_owned())
-        })
+/// The attributes of a `Record` Kizuna reads, in one pass over them.
+#[derive(Default)]
+struct Attrs {
+    kind: Option<String>,
+    source: Option<String>,
+    unit: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+    value: Option<String>,
+}
+
+/// Reads `e`'s attributes; stops early (with only `kind`) at a type Kizuna does not keep.
+fn attrs(e: &BytesStart) -> Attrs {
+    let mut out = Attrs::default();
+    // Apple writes each attribute once; not checking for repeats halves the cost of a record.
+    for a in e.attributes().with_checks(false).flatten() {
+        let key: &str = a.key.as_ref();
+        let slot = match key {
+            "type" => &mut out.kind,
+            "sourceName" => &mut out.source,
+            "unit" => &mut out.unit,
+            "startDate" => &mut out.start,
+            "endDate" => &mut out.end,
+            "value" => &mut out.value,
+            _ => continue,
+        };
+        *slot = a
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .ok()
+            .map(|v| v.into_owned());
+        if key == "type" && out.kind.as_deref().and_then(measure_of).is_none() {
+            break;
+        }
+    }
+    out
 }
 
 fn measure_of(kind: &str) -> Option<Measure> {
@@ -83,15 +109,24 @@ fn measure_of(kind: &str) -> Option<Measure> {
 }
 
 fn sample(e: &BytesStart, now: jiff::Timestamp) -> Result<Sample, Reason> {
-    let kind = attr(e, "type").ok_or_else(|| Reason::Malformed("a Record without type".into()))?;
+    let a = attrs(e);
+    let kind = a
+        .kind
+        .ok_or_else(|| Reason::Malformed("a Record without type".into()))?;
     let Some(measure) = measure_of(&kind) else {
         return Err(Reason::NotKept(kind));
     };
-    let field = |n: &str| attr(e, n).ok_or_else(|| Reason::Malformed(format!("no {n}")));
-    let (start, offset) = date(&field("startDate")?)?;
-    let (end, _) = date(&field("endDate")?)?;
-    let unit = attr(e, "unit").unwrap_or_default();
-    let raw = field("value")?;
+    let field = |v: Option<String>, n: &str| v.ok_or_else(|| Reason::Malformed(format!("no {n}")));
+    let start_text = field(a.start, "startDate")?;
+    let end_text = field(a.end, "endDate")?;
+    let (start, offset) = date(&start_text)?;
+    let end = if end_text == start_text {
+        start
+    } else {
+        date(&end_text)?.0
+    };
+    let unit = a.unit.unwrap_or_default();
+    let raw = field(a.value, "value")?;
     let mut value = to_unit(&raw, &unit, measure).ok_or_else(|| {
         if raw.trim().parse::<f64>().is_err() {
             Reason::Malformed(format!("value '{raw}' is not a number"))
@@ -109,7 +144,7 @@ fn sample(e: &BytesStart, now: jiff::Timestamp) -> Result<Sample, Reason> {
         end: (end != start).then_some(end),
         offset_seconds: offset,
         value,
-        source: format!("apple:{}", attr(e, "sourceName").unwrap_or_default()),
+        source: format!("apple:{}", a.source.unwrap_or_default()),
     };
     check(&s, now)?;
     Ok(s)

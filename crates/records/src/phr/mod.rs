@@ -171,34 +171,36 @@ impl Records {
         if !self.phr_allowed(patient, true) {
             return Err(forbidden(patient, true));
         }
+        /// Samples and refusals go over in batches, so the reader and the writer do not wake
+        /// each other for every record.
         enum Msg {
-            Samples(Vec<Sample>),
-            Refused(kizuna_phr::Rejected),
+            Batch(Vec<Sample>, Vec<kizuna_phr::Rejected>),
             Stopped(String),
         }
+        const REFUSALS: usize = 1_000;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(4);
         let source = source.to_string();
         let reader = tokio::task::spawn_blocking(move || {
             let mut batch = Vec::with_capacity(IMPORT_BATCH);
+            let mut refused = Vec::new();
             let mut open = true;
             let result = kizuna_phr::import::read(format, input, &source, &zone, now, |o| {
                 if !open {
                     return;
                 }
                 match o {
-                    Ok(s) => {
-                        batch.push(s);
-                        if batch.len() >= IMPORT_BATCH {
-                            let full =
-                                std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_BATCH));
-                            open = tx.blocking_send(Msg::Samples(full)).is_ok();
-                        }
-                    }
-                    Err(r) => open = tx.blocking_send(Msg::Refused(r)).is_ok(),
+                    Ok(s) => batch.push(s),
+                    Err(r) => refused.push(r),
+                }
+                if batch.len() >= IMPORT_BATCH || refused.len() >= REFUSALS {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_BATCH));
+                    open = tx
+                        .blocking_send(Msg::Batch(full, std::mem::take(&mut refused)))
+                        .is_ok();
                 }
             });
-            if open && !batch.is_empty() {
-                let _ = tx.blocking_send(Msg::Samples(batch));
+            if open && !(batch.is_empty() && refused.is_empty()) {
+                let _ = tx.blocking_send(Msg::Batch(batch, refused));
             }
             if let Err(e) = result {
                 let _ = tx.blocking_send(Msg::Stopped(e));
@@ -207,7 +209,11 @@ impl Records {
         let mut tally = Tally::default();
         while let Some(msg) = rx.recv().await {
             match msg {
-                Msg::Samples(batch) => {
+                Msg::Batch(batch, refused) => {
+                    refused.into_iter().for_each(|r| tally.reject(r));
+                    if batch.is_empty() {
+                        continue;
+                    }
                     tally.samples += batch.len() as u64;
                     let done = self.phr_ingest(patient, batch).await?;
                     tally.added += done.added;
@@ -215,7 +221,6 @@ impl Records {
                     tally.unchanged += done.unchanged;
                     progress(&tally);
                 }
-                Msg::Refused(r) => tally.reject(r),
                 Msg::Stopped(e) => tally.stopped = Some(e),
             }
         }
