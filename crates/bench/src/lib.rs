@@ -45,6 +45,9 @@ pub struct Plan {
     /// How long the read, transaction and search workloads run (each).
     pub duration: Duration,
     pub workloads: Vec<Workload>,
+    /// Use only standard FHIR interactions, even against Kizuna (for figures comparable with
+    /// another server's: personal health records as a transaction of Observations).
+    pub standard_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +149,18 @@ pub async fn run(plan: &Plan, progress: Arc<dyn Progress>) -> Result<Vec<Figures
             plan.url
         );
     }
+    // Kizuna's own operations for personal health records; other servers take the same
+    // readings as a transaction of Observations.
+    let phr_native = !plan.standard_only
+        && serde_json::from_slice::<Value>(&body).is_ok_and(|v| {
+            v.pointer("/rest/0/resource")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|r| r["type"] == "Patient")
+                .flat_map(|r| r["operation"].as_array().into_iter().flatten())
+                .any(|o| o["name"] == "phr-ingest")
+        });
     let synth = Arc::new(Synth::new(SynthConfig {
         seed: plan.seed,
         patients: plan.patients,
@@ -158,7 +173,14 @@ pub async fn run(plan: &Plan, progress: Arc<dyn Progress>) -> Result<Vec<Figures
             Workload::Upload => upload(plan, &base, &synth, progress.clone()).await?,
             Workload::Read => read(plan, &base, &synth, progress.clone()).await?,
             Workload::Transaction => transactions(plan, &base, progress.clone()).await?,
-            Workload::PhrIngest => phr::ingest(plan, &base, progress.clone()).await?,
+            Workload::PhrIngest => phr::ingest(plan, &base, progress.clone(), phr_native).await?,
+            Workload::PhrTrend if !phr_native => {
+                eprintln!(
+                    "phr-trend skipped: {} has no $phr-trend (a Kizuna operation), and no standard search answers a trend",
+                    plan.url
+                );
+                continue;
+            }
             Workload::PhrTrend => phr::trend(plan, &base, progress.clone()).await?,
             Workload::Search(kind) => {
                 let sample = match &sample {

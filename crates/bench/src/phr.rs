@@ -42,16 +42,25 @@ async fn patient(base: &Base) -> Result<()> {
 }
 
 /// `phr-ingest`: Bundles of [`BATCH`] heart-rate Observations, one minute apart, each request
-/// a new stretch of time.
+/// a new stretch of time: to Kizuna's `$phr-ingest` when `native`, else (another server) as a
+/// `transaction` Bundle creating each Observation, the standard way to send the same readings.
 pub(crate) async fn ingest(
     plan: &Plan,
     base: &Base,
     progress: Arc<dyn Progress>,
+    native: bool,
 ) -> Result<Figures> {
     patient(base).await?;
     let start = jiff::Timestamp::from_second(1_577_836_800)?; // 2020-01-01T00:00:00Z
-    let path = format!("Patient/{PATIENT}/$phr-ingest?format=fhir");
-    timed("phr-ingest", plan.upload_clients, plan.duration, base, progress, move |n| {
+    let (name, path) = if native {
+        (
+            "phr-ingest",
+            format!("Patient/{PATIENT}/$phr-ingest?format=fhir"),
+        )
+    } else {
+        ("phr-ingest (as a transaction)", String::new())
+    };
+    timed(name, plan.upload_clients, plan.duration, base, progress, move |n| {
         let entries: Vec<serde_json::Value> = (0..BATCH)
             .map(|i| {
                 let minute = (n * BATCH + i) as i64;
@@ -61,13 +70,20 @@ pub(crate) async fn ingest(
                     .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9)))
                     .strftime("%Y-%m-%dT%H:%M:%S%:z")
                     .to_string();
-                json!({"resource": {"resourceType": "Observation", "status": "final",
+                let mut o = json!({"resourceType": "Observation", "status": "final",
                     "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
                     "effectiveDateTime": at, "device": {"display": "bench watch"},
-                    "valueQuantity": {"value": 55 + (minute % 60), "system": "http://unitsofmeasure.org", "code": "/min"}}})
+                    "valueQuantity": {"value": 55 + (minute % 60), "system": "http://unitsofmeasure.org", "code": "/min"}});
+                if native {
+                    json!({"resource": o})
+                } else {
+                    o["subject"] = json!({"reference": format!("Patient/{PATIENT}")});
+                    json!({"resource": o, "request": {"method": "POST", "url": "Observation"}})
+                }
             })
             .collect();
-        let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": entries});
+        let kind = if native { "collection" } else { "transaction" };
+        let bundle = json!({"resourceType": "Bundle", "type": kind, "entry": entries});
         Request {
             method: "POST",
             path: path.clone(),

@@ -105,10 +105,11 @@ struct BenchArgs {
     /// FHIR base URL of the server under test (Kizuna or any other)
     #[arg(long, default_value = "http://127.0.0.1:8080/fhir")]
     url: String,
-    /// Workloads to run, in order: upload, read, transaction, and the search workloads
+    /// Workloads to run, in order: upload, read, transaction, the search workloads
     /// (search-code, search-count, search-patient, search-chain, search-has, everything, summary; `search`
-    /// runs them all). Search and read need the data the upload workload loads (same
-    /// --patients and --seed), or `kizuna synth` of the same.
+    /// runs them all), and phr-ingest, phr-trend (personal health records). Search and read
+    /// need the data the upload workload loads (same --patients and --seed), or `kizuna
+    /// synth` of the same.
     #[arg(long, value_delimiter = ',', default_value = "upload,read,transaction")]
     workloads: Vec<String>,
     /// Synthetic patients uploaded (and read)
@@ -137,6 +138,10 @@ struct BenchArgs {
     /// Print the figures as JSON too
     #[arg(long)]
     json: bool,
+    /// Only standard FHIR interactions, even against Kizuna, for figures comparable with
+    /// another server's (phr-ingest as a transaction of Observations; phr-trend skipped)
+    #[arg(long)]
+    standard_only: bool,
 }
 
 /// Where the data lives.
@@ -631,6 +636,7 @@ async fn bench(a: BenchArgs) -> Result<ExitCode> {
         search_connections: a.search_connections,
         duration: std::time::Duration::from_secs(a.seconds.max(1)),
         workloads,
+        standard_only: a.standard_only,
     };
     let figures = kizuna_bench::run(
         &plan,

@@ -383,6 +383,47 @@ fn bench_runs_against_a_server() {
         // Every search finds something in the uploaded data.
         assert!(f["resources"].as_u64().unwrap() > 0, "{f}");
     }
+    // Personal health records: Kizuna's operations, then the same readings the standard way
+    // (as against another server), the trend skipped there.
+    for (standard, expected) in [
+        (false, vec!["phr-ingest", "phr-trend"]),
+        (true, vec!["phr-ingest (as a transaction)"]),
+    ] {
+        let mut cmd = kizuna();
+        cmd.args([
+            "bench",
+            "--url",
+            &server.base,
+            "--seconds",
+            "1",
+            "--upload-clients",
+            "2",
+            "--workloads",
+            "phr-ingest,phr-trend",
+            "--json",
+        ]);
+        if standard {
+            cmd.arg("--standard-only");
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        let figures: serde_json::Value =
+            serde_json::from_str(&stdout[stdout.find('[').unwrap()..]).unwrap();
+        let names: Vec<&str> = figures
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["workload"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, expected);
+        for f in figures.as_array().unwrap() {
+            assert_eq!(f["errors"], 0, "{f}");
+            assert!(f["operations"].as_u64().unwrap() > 0, "{f}");
+        }
+        assert_eq!(standard, stderr.contains("phr-trend skipped"), "{stderr}");
+    }
     server.signal("TERM");
     assert!(server.wait().success());
 }
