@@ -104,6 +104,7 @@ fn measure_of(kind: &str) -> Option<Measure> {
         "HKQuantityTypeIdentifierBodyTemperature" => Measure::BodyTemperature,
         "HKQuantityTypeIdentifierOxygenSaturation" => Measure::OxygenSaturation,
         "HKQuantityTypeIdentifierDietaryEnergyConsumed" => Measure::DietaryEnergy,
+        "HKQuantityTypeIdentifierActiveEnergyBurned" => Measure::ActiveEnergy,
         _ => return None,
     })
 }

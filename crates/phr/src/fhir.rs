@@ -81,7 +81,7 @@ pub fn samples(obs: &Value, source: &str, now: jiff::Timestamp) -> Result<Vec<Sa
     } else {
         let Some(m) = codes.iter().find_map(|c| Measure::from_loinc(c)) else {
             return Err(Reason::NotKept(
-                "an Observation of a code Kizuna does not keep as a personal health record (body weight 29463-7, steps 41950-7, blood pressure 85354-9, heart rate 8867-4, body temperature 8310-5, SpO2 59408-5, energy intake 9052-2)".into(),
+                "an Observation of a code Kizuna does not keep as a personal health record (body weight 29463-7, steps 41950-7, blood pressure 85354-9, heart rate 8867-4, body temperature 8310-5, SpO2 59408-5, energy intake 9052-2, energy burned in activity 41981-2)".into(),
             ));
         };
         parts.push((m, obs, "Observation".into()));

@@ -18,6 +18,9 @@ pub enum Measure {
     OxygenSaturation,
     /// Food energy taken in (a meal, or a day's total): how diet records are kept.
     DietaryEnergy,
+    /// Energy burned in physical activity (LOINC 41981-2, kcal): Apple's active energy, an Open
+    /// mHealth physical activity's `kcal_burned`.
+    ActiveEnergy,
 }
 
 impl Measure {
@@ -32,6 +35,7 @@ impl Measure {
             Measure::BodyTemperature => "8310-5",
             Measure::OxygenSaturation => "59408-5",
             Measure::DietaryEnergy => "9052-2",
+            Measure::ActiveEnergy => "41981-2",
         }
     }
 
@@ -46,6 +50,7 @@ impl Measure {
             Measure::BodyTemperature => "body temperature",
             Measure::OxygenSaturation => "oxygen saturation",
             Measure::DietaryEnergy => "energy intake",
+            Measure::ActiveEnergy => "energy burned in activity",
         }
     }
 
@@ -58,7 +63,7 @@ impl Measure {
             Measure::HeartRate => "/min",
             Measure::BodyTemperature => "Cel",
             Measure::OxygenSaturation => "%",
-            Measure::DietaryEnergy => "kcal",
+            Measure::DietaryEnergy | Measure::ActiveEnergy => "kcal",
         }
     }
 
@@ -73,12 +78,12 @@ impl Measure {
             Measure::HeartRate => (10.0, 350.0),
             Measure::BodyTemperature => (25.0, 46.0),
             Measure::OxygenSaturation => (30.0, 100.0),
-            Measure::DietaryEnergy => (0.0, 20_000.0),
+            Measure::DietaryEnergy | Measure::ActiveEnergy => (0.0, 20_000.0),
         }
     }
 
     /// Every measure.
-    pub const ALL: [Measure; 8] = [
+    pub const ALL: [Measure; 9] = [
         Measure::BodyWeight,
         Measure::Steps,
         Measure::SystolicBloodPressure,
@@ -87,6 +92,7 @@ impl Measure {
         Measure::BodyTemperature,
         Measure::OxygenSaturation,
         Measure::DietaryEnergy,
+        Measure::ActiveEnergy,
     ];
 
     /// The measure of LOINC code `code`.
@@ -105,20 +111,24 @@ impl Measure {
             Measure::BodyTemperature => "体温",
             Measure::OxygenSaturation => "酸素飽和度",
             Measure::DietaryEnergy => "摂取エネルギー",
+            Measure::ActiveEnergy => "活動消費エネルギー",
         }
     }
 
     /// Whether its values add up over time (steps, energy taken in): a day's figure is their
     /// sum; otherwise it is their mean (with the lowest and highest).
     pub fn cumulative(self) -> bool {
-        matches!(self, Measure::Steps | Measure::DietaryEnergy)
+        matches!(
+            self,
+            Measure::Steps | Measure::DietaryEnergy | Measure::ActiveEnergy
+        )
     }
 
     /// The code of its Observation category (`observation-category`): vital signs, physical
     /// activity, or, for energy intake, what the patient reports (`survey`).
     pub fn category(self) -> &'static str {
         match self {
-            Measure::Steps => "activity",
+            Measure::Steps | Measure::ActiveEnergy => "activity",
             Measure::DietaryEnergy => "survey",
             _ => "vital-signs",
         }

@@ -82,6 +82,7 @@ fn a_blood_pressure_correlation_is_counted_once() {
  <Record type="HKQuantityTypeIdentifierBodyMass" sourceName="Scale" unit="stone-ish" startDate="2024-05-01 07:00:00 +0900" endDate="2024-05-01 07:00:00 +0900" value="10"/>
  <Record type="HKQuantityTypeIdentifierStepCount" sourceName="Watch" unit="count" startDate="2031-05-01 07:00:00 +0900" endDate="2031-05-01 08:00:00 +0900" value="100"/>
  <Record type="HKQuantityTypeIdentifierStepCount" sourceName="Watch" unit="count" startDate="yesterday" endDate="2024-05-01 08:00:00 +0900" value="100"/>
+ <Record type="HKQuantityTypeIdentifierActiveEnergyBurned" sourceName="Watch" unit="kJ" startDate="2024-05-01 07:00:00 +0900" endDate="2024-05-01 08:00:00 +0900" value="418.4"/>
 </HealthData>"#;
     let mut out = Vec::new();
     apple::read(xml.as_bytes(), now(), |o| out.push(o)).unwrap();
@@ -116,6 +117,10 @@ fn a_blood_pressure_correlation_is_counted_once() {
     assert!(
         (by[&Measure::OxygenSaturation] - 97.0).abs() < 1e-9,
         "a fraction to %"
+    );
+    assert!(
+        (by[&Measure::ActiveEnergy] - 100.0).abs() < 1e-9,
+        "active energy, kJ to kcal"
     );
     assert!(matches!(
         apple::date("2024-05-01 07:30:00 +0900"),
@@ -276,8 +281,8 @@ fn open_mhealth_data_points_that_pass_become_samples() {
             }
         }
     }
-    // Every measurement among the passing documents (twice), blood pressure as two samples;
-    // the descriptive statistics and the physical activity are not measurements Kizuna keeps.
+    // Every measurement among the passing documents (twice), blood pressure as two samples, the
+    // physical activity as the energy it burned; descriptive statistics are not measurements.
     assert_eq!(measured[&Measure::SystolicBloodPressure], 6);
     assert_eq!(measured[&Measure::DiastolicBloodPressure], 6);
     assert_eq!(measured[&Measure::BodyWeight], 2);
@@ -285,7 +290,12 @@ fn open_mhealth_data_points_that_pass_become_samples() {
     assert_eq!(measured[&Measure::HeartRate], 2);
     assert_eq!(measured[&Measure::BodyTemperature], 4);
     assert_eq!(measured[&Measure::OxygenSaturation], 4);
-    assert_eq!((statistics, other), (16, 2));
+    assert_eq!(
+        measured[&Measure::ActiveEnergy],
+        2,
+        "the walk's kcal_burned"
+    );
+    assert_eq!((statistics, other), (16, 0));
 
     // The header's schema and source: a version Kizuna does not read is refused, the source
     // name is kept.

@@ -1,10 +1,11 @@
 //! Open mHealth data points (the body of a data point: `body_weight`, `step_count`,
 //! `systolic_blood_pressure` and `diastolic_blood_pressure`, `heart_rate`, `body_temperature`,
-//! `oxygen_saturation`, each with its `effective_time_frame`) as samples. A blood-pressure
-//! data point is two samples. A data point that is a descriptive statistic (a minimum,
-//! maximum or average over an interval) is not a measurement: it is [`Reason::NotKept`], as
-//! are kinds Kizuna does not keep (physical activity). [`data_point`] first checks a data point
-//! against its Open mHealth schema ([`schema`]).
+//! `oxygen_saturation`, and a physical activity's `kcal_burned`, each with its
+//! `effective_time_frame`) as samples. A blood-pressure data point is two samples. A data
+//! point that is a descriptive statistic (a minimum, maximum or average over an interval) is
+//! not a measurement: it is [`Reason::NotKept`], as are kinds Kizuna does not keep (a physical
+//! activity without the energy it burned). [`data_point`] first checks a data point against
+//! its Open mHealth schema ([`schema`]).
 
 pub mod schema;
 
@@ -53,6 +54,8 @@ pub fn samples(body: &Value, source: &str, now: jiff::Timestamp) -> Result<Vec<S
         ("heart_rate", Measure::HeartRate),
         ("body_temperature", Measure::BodyTemperature),
         ("oxygen_saturation", Measure::OxygenSaturation),
+        // A physical activity: the energy it burned.
+        ("kcal_burned", Measure::ActiveEnergy),
     ];
     let (start, end, offset) = time_frame(body.get("effective_time_frame"))?;
     let mut out = Vec::new();
@@ -78,7 +81,7 @@ pub fn samples(body: &Value, source: &str, now: jiff::Timestamp) -> Result<Vec<S
     }
     if out.is_empty() {
         return Err(Reason::NotKept(
-            "a kind of data point Kizuna does not keep".into(),
+            "a kind of data point Kizuna does not keep (of a physical activity, it keeps kcal_burned)".into(),
         ));
     }
     Ok(out)
