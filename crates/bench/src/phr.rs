@@ -294,10 +294,14 @@ pub struct AppleExport {
     pub kept: u64,
 }
 
+/// About how many bytes one minute of [`apple_export`] takes.
+const APPLE_MINUTE_BYTES: u64 = 800;
+
 /// Writes a synthetic Apple Health `export.xml` of at least `bytes` bytes to `out`, shaped like
-/// a real one (the `HealthData` root, `ExportDate`, `Me`, then `Record`s): from 2015-01-01 at
-/// JST, minute by minute, a watch's step count, heart rate and distance walked (the last not
-/// kept), values from a fixed pseudo-random walk so runs are comparable.
+/// a real one (the `HealthData` root, `ExportDate`, `Me`, then `Record`s): minute by minute at
+/// JST up to about 2025-12-31, a watch's step count, heart rate and distance walked (the last
+/// not kept), values from a fixed pseudo-random walk so runs are comparable. (A file of 1 GB
+/// covers about 2.4 years; of 50 GB, about 120.)
 pub fn apple_export(mut out: impl std::io::Write, bytes: u64) -> std::io::Result<AppleExport> {
     let mut n = AppleExport::default();
     let put = |out: &mut dyn std::io::Write, text: &str, n: &mut AppleExport| {
@@ -312,7 +316,11 @@ pub fn apple_export(mut out: impl std::io::Write, bytes: u64) -> std::io::Result
          HKCharacteristicTypeIdentifierBiologicalSex=\"HKBiologicalSexFemale\"/>\n",
         &mut n,
     )?;
-    let start = jiff::civil::datetime(2015, 1, 1, 0, 0, 0, 0);
+    let minutes = (bytes / APPLE_MINUTE_BYTES + 1).min(i64::MAX as u64) as i64;
+    let end = jiff::civil::datetime(2025, 12, 31, 0, 0, 0, 0);
+    let start = end
+        .checked_sub(jiff::SignedDuration::from_mins(minutes))
+        .unwrap_or(jiff::civil::datetime(1900, 1, 1, 0, 0, 0, 0));
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut minute = 0i64;
     let mut line = String::with_capacity(1024);

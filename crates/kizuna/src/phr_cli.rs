@@ -342,8 +342,10 @@ fn byte_bar(len: u64, what: &str) -> ProgressBar {
 
 /// `phr bench --apple-gb`: a synthetic Apple Health export streamed through `phr import`'s path.
 async fn bench_apple(records: Records, a: &BenchArgs, gb: f64, backend: &str) -> Result<ExitCode> {
-    if !(gb > 0.0 && gb <= 1000.0) {
-        bail!("--apple-gb {gb}: give a size in GB between 0 and 1000, e.g. --apple-gb 2");
+    if !(gb > 0.0 && gb <= 50.0) {
+        bail!(
+            "--apple-gb {gb}: give a size in GB up to 50 (120 years of minutes), e.g. --apple-gb 2"
+        );
     }
     let bytes = (gb * 1e9) as u64;
     let path = a.apple_file.clone().unwrap_or_else(|| {

@@ -306,6 +306,23 @@ fn open_mhealth_data_points_that_pass_become_samples() {
                  "effective_time_frame": {"date_time": "2023-02-05T07:25:00+09:00"}}});
     let s = &omh::data_point(&point, "omh", now()).unwrap()[0];
     assert_eq!((s.source.as_str(), s.value), ("omh:Tanita", 61.5));
+    // What no schema would check is refused: a second kind of measurement in one data point,
+    // or a measurement without the field that marks its kind.
+    let frame = serde_json::json!({"date_time": "2023-02-05T07:25:00Z"});
+    for body in [
+        serde_json::json!({"body_weight": {"value": 61.5, "unit": "kg"},
+            "heart_rate": {"value": 999, "unit": "beats/min"}, "effective_time_frame": frame}),
+        serde_json::json!({"diastolic_blood_pressure": {"value": 80, "unit": "mmHg"},
+            "effective_time_frame": frame}),
+    ] {
+        assert!(
+            matches!(
+                omh::data_point(&body, "omh", now()),
+                Err(Reason::Invalid(_))
+            ),
+            "{body}"
+        );
+    }
     let mut old = point.clone();
     old["header"]["schema_id"]["version"] = "2.0".into();
     assert!(matches!(
@@ -316,18 +333,18 @@ fn open_mhealth_data_points_that_pass_become_samples() {
     // Units convert, offsets are kept.
     let body = serde_json::json!({"body_temperature": {"value": 98.6, "unit": "F"},
         "effective_time_frame": {"date_time": "2023-02-05T07:25:00+09:00"}});
-    let s = &omh::samples(&body, "omh:test", now()).unwrap()[0];
+    let s = &omh::data_point(&body, "omh:test", now()).unwrap()[0];
     assert!((s.value - 37.0).abs() < 1e-9);
     assert_eq!(s.offset_seconds, 32_400);
     let body = serde_json::json!({"step_count": {"value": 500, "unit": "steps"},
         "effective_time_frame": {"time_interval": {"start_date_time": "2023-02-05T07:00:00Z",
             "duration": {"value": 30, "unit": "min"}}}});
-    let s = &omh::samples(&body, "omh:test", now()).unwrap()[0];
+    let s = &omh::data_point(&body, "omh:test", now()).unwrap()[0];
     assert_eq!(s.end.unwrap().to_string(), "2023-02-05T07:30:00Z");
     let body = serde_json::json!({"body_weight": {"value": 2000, "unit": "kg"},
         "effective_time_frame": {"date_time": "2023-02-05T07:25:00Z"}});
     assert!(matches!(
-        omh::samples(&body, "omh:test", now()),
+        omh::data_point(&body, "omh:test", now()),
         Err(Reason::Impossible(_))
     ));
 }

@@ -188,7 +188,11 @@ impl Records {
     pub async fn read(&self, rtype: &str, id: &str) -> Result<Reply> {
         check_type(rtype)?;
         check_id(id)?;
-        if rtype == "Observation" && phr::search::parse_id(id).is_some() {
+        // A measurement's id, unless a resource was stored under it before such ids existed.
+        if rtype == "Observation"
+            && phr::search::parse_id(id).is_some()
+            && self.store.read(rtype, id).await?.is_none()
+        {
             return self.phr_read(id).await;
         }
         if !self.may_see(rtype, id).await? {

@@ -234,11 +234,15 @@ pub async fn audit(net: Arc<Network>, mut req: Request, next: Next) -> Response 
     if let Some(v) = &stands_for {
         concerned(v, &mut event.entities, &mut event.patients);
     }
-    if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+    // The body is read only when it says what the answer concerned, or why it was refused.
+    let parsed = if stands_for.is_none() || status >= 400 {
+        serde_json::from_slice::<Value>(&bytes).ok()
+    } else {
+        None
+    };
+    if let Some(v) = parsed {
         if status < 400 {
-            if stands_for.is_none() {
-                concerned(&v, &mut event.entities, &mut event.patients);
-            }
+            concerned(&v, &mut event.entities, &mut event.patients);
         } else {
             // The reason of a refusal (the server's own words; other errors' diagnostics can
             // quote what was sent, which may be patient data).

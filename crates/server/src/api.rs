@@ -442,11 +442,13 @@ async fn search(
     pairs: Vec<(String, String)>,
 ) -> Response {
     // A refused search of a patient's own measurements is audited as concerning the patient.
-    let phr_patient = (rtype.as_deref() == Some("Observation")
-        && kizuna_records::phr::search::is_phr_search(&pairs))
-    .then(|| kizuna_records::phr::search::patient_named(&pairs, patient.as_deref()))
-    .flatten()
-    .map(str::to_string);
+    let phr_patients = if rtype.as_deref() == Some("Observation")
+        && kizuna_records::phr::search::is_phr_search(&pairs)
+    {
+        kizuna_records::phr::search::patients_named(&pairs, patient.as_deref())
+    } else {
+        Vec::new()
+    };
     let req = kizuna_records::SearchRequest {
         rtype,
         patient,
@@ -459,9 +461,13 @@ async fn search(
         state,
         Prefer::Representation,
     );
-    if let Some(id) = phr_patient.filter(|_| !r.status().is_success()) {
+    if !phr_patients.is_empty() && !r.status().is_success() {
+        let entries: Vec<serde_json::Value> = phr_patients
+            .iter()
+            .map(|id| serde_json::json!({"resource": {"resourceType": "Patient", "id": id}}))
+            .collect();
         r.extensions_mut().insert(crate::documents::Concerns(
-            serde_json::json!({"resourceType": "Patient", "id": id}),
+            serde_json::json!({"resourceType": "Bundle", "entry": entries}),
         ));
     }
     r

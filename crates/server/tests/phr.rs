@@ -474,7 +474,7 @@ async fn run(store: Store) {
     // strict handling is asked, else said in the Bundle.
     for (bad, prefer) in [
         ("code=http://snomed.info/sct%7C1", None),
-        ("_count=0", None),
+        ("_count=x", None),
         ("_page=x", None),
         ("value-quantity=gt5", Some("Prefer: handling=strict")),
     ] {

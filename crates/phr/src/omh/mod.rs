@@ -29,37 +29,80 @@ pub fn data_point(
             "a data point's body is a JSON object".into(),
         ));
     }
-    if let Some((name, version)) = schema::kind_of(header, body)? {
-        schema::check(name, version, body)?;
+    let Some((name, version)) = schema::kind_of(header, body)? else {
+        // Nothing says which schema: a measurement without the field that marks its kind is
+        // refused rather than read unchecked.
+        return Err(
+            match FIELDS.iter().find(|(_, f, _)| body.get(*f).is_some()) {
+                Some((kind, field, _)) => Reason::Invalid(format!(
+                    "a data point with {field} but not the field that marks a {kind} data point; name its schema in header.schema_id"
+                )),
+                None => Reason::NotKept("a kind of data point Kizuna does not keep".into()),
+            },
+        );
+    };
+    schema::check(name, version, body)?;
+    // One kind of measurement a data point: another kind's field would go unchecked.
+    if let Some((_, field, _)) = FIELDS
+        .iter()
+        .find(|(kind, f, _)| *kind != name && body.get(*f).is_some())
+    {
+        return Err(Reason::Invalid(format!(
+            "a {name} data point also holds {field}; send each kind of measurement as its own data point"
+        )));
     }
     let named = header
         .and_then(|h| h.pointer("/acquisition_provenance/source_name"))
         .and_then(Value::as_str);
     let src = named.map_or_else(|| source.to_string(), |n| format!("{source}:{n}"));
-    samples(body, &src, now)
+    samples(name, body, &src, now)
 }
 
-/// The samples of data point `body` (from `source`), checked against `now`.
-pub fn samples(body: &Value, source: &str, now: jiff::Timestamp) -> Result<Vec<Sample>, Reason> {
+/// The fields of a data point that are measurements, by the schema (kind) they belong to.
+const FIELDS: &[(&str, &str, Measure)] = &[
+    ("body-weight", "body_weight", Measure::BodyWeight),
+    ("step-count", "step_count", Measure::Steps),
+    (
+        "blood-pressure",
+        "systolic_blood_pressure",
+        Measure::SystolicBloodPressure,
+    ),
+    (
+        "blood-pressure",
+        "diastolic_blood_pressure",
+        Measure::DiastolicBloodPressure,
+    ),
+    ("heart-rate", "heart_rate", Measure::HeartRate),
+    (
+        "body-temperature",
+        "body_temperature",
+        Measure::BodyTemperature,
+    ),
+    (
+        "oxygen-saturation",
+        "oxygen_saturation",
+        Measure::OxygenSaturation,
+    ),
+    // A physical activity: the energy it burned.
+    ("physical-activity", "kcal_burned", Measure::ActiveEnergy),
+];
+
+/// The samples of data point `body` of schema `kind` (already checked against it), from
+/// `source`, checked against `now`.
+fn samples(
+    kind: &str,
+    body: &Value,
+    source: &str,
+    now: jiff::Timestamp,
+) -> Result<Vec<Sample>, Reason> {
     if body.get("descriptive_statistic").is_some() {
         return Err(Reason::NotKept(
             "a descriptive statistic over an interval, not a measurement".into(),
         ));
     }
-    let fields: &[(&str, Measure)] = &[
-        ("body_weight", Measure::BodyWeight),
-        ("step_count", Measure::Steps),
-        ("systolic_blood_pressure", Measure::SystolicBloodPressure),
-        ("diastolic_blood_pressure", Measure::DiastolicBloodPressure),
-        ("heart_rate", Measure::HeartRate),
-        ("body_temperature", Measure::BodyTemperature),
-        ("oxygen_saturation", Measure::OxygenSaturation),
-        // A physical activity: the energy it burned.
-        ("kcal_burned", Measure::ActiveEnergy),
-    ];
     let (start, end, offset) = time_frame(body.get("effective_time_frame"))?;
     let mut out = Vec::new();
-    for (field, measure) in fields {
+    for (_, field, measure) in FIELDS.iter().filter(|(k, _, _)| *k == kind) {
         let Some(v) = body.get(*field) else { continue };
         let raw = match v.get("value") {
             Some(Value::Number(n)) => n.to_string(),
@@ -81,7 +124,7 @@ pub fn samples(body: &Value, source: &str, now: jiff::Timestamp) -> Result<Vec<S
     }
     if out.is_empty() {
         return Err(Reason::NotKept(
-            "a kind of data point Kizuna does not keep (of a physical activity, it keeps kcal_burned)".into(),
+            "a physical activity without kcal_burned (of an activity, Kizuna keeps the energy it burned)".into(),
         ));
     }
     Ok(out)

@@ -192,10 +192,15 @@ impl Records {
                     Ok(s) => batch.push(s),
                     Err(r) => refused.push(r),
                 }
-                if batch.len() >= IMPORT_BATCH || refused.len() >= REFUSALS {
+                // A transaction holds IMPORT_BATCH samples; refusals go ahead on their own.
+                if batch.len() >= IMPORT_BATCH {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_BATCH));
                     open = tx
                         .blocking_send(Msg::Batch(full, std::mem::take(&mut refused)))
+                        .is_ok();
+                } else if refused.len() >= REFUSALS {
+                    open = tx
+                        .blocking_send(Msg::Batch(Vec::new(), std::mem::take(&mut refused)))
                         .is_ok();
                 }
             });

@@ -31,20 +31,20 @@ pub fn is_phr_search(pairs: &[(String, String)]) -> bool {
         .any(|(k, v)| k == "_tag" && v.split(',').any(|t| t == tag))
 }
 
-/// The Patient a search of measurements names (the compartment's, else the first `patient`
-/// or `subject`), for auditing a refused search as concerning that patient.
-pub fn patient_named<'a>(
-    pairs: &'a [(String, String)],
-    compartment: Option<&'a str>,
-) -> Option<&'a str> {
-    compartment.or_else(|| {
-        pairs
-            .iter()
-            .find(|(k, _)| k.starts_with("patient") || k.starts_with("subject"))
-            .and_then(|(_, v)| v.split(',').next())
-            .map(patient_id)
-            .filter(|id| crate::check_id(id).is_ok())
-    })
+/// The Patients a search of measurements names (the compartment's, else every `patient` or
+/// `subject`), for auditing a refused search as concerning them.
+pub fn patients_named(pairs: &[(String, String)], compartment: Option<&str>) -> Vec<String> {
+    if let Some(owner) = compartment {
+        return vec![owner.to_string()];
+    }
+    pairs
+        .iter()
+        .filter(|(k, _)| k.starts_with("patient") || k.starts_with("subject"))
+        .flat_map(|(_, v)| v.split(','))
+        .map(patient_id)
+        .filter(|id| crate::check_id(id).is_ok())
+        .map(str::to_string)
+        .collect()
 }
 
 /// A search of measurements, decoded from query pairs.
@@ -170,7 +170,18 @@ fn criteria(
                 if ids.iter().any(|i| crate::check_id(i).is_err()) {
                     return Err(invalid(k, format!("'{v}' is not a Patient reference")));
                 }
-                c.patients.extend(ids);
+                // In a patient's compartment, only that patient (the conditions hold together).
+                if let Some(owner) = compartment
+                    && !ids.iter().any(|i| i == owner)
+                {
+                    return Err(invalid(
+                        k,
+                        format!("'{v}' does not name Patient/{owner}, whose compartment this is"),
+                    ));
+                }
+                if compartment.is_none() {
+                    c.patients.extend(ids);
+                }
             }
             "code" => c.measures.extend(measures_of(v)?),
             "date" => {
@@ -179,16 +190,11 @@ fn criteria(
                 (c.from, c.to) = range;
             }
             "_count" => {
+                // More than a page holds is served a page at a time, as FHIR allows.
                 c.count = v
                     .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=super::MAX_POINTS).contains(n))
-                    .ok_or_else(|| {
-                        invalid(
-                            "_count",
-                            format!("a whole number from 1 to {}", super::MAX_POINTS),
-                        )
-                    })?;
+                    .map_err(|_| invalid("_count", "_count is a whole number"))?
+                    .min(super::MAX_POINTS);
             }
             "_sort" => {
                 c.newest_first = match v.as_str() {
@@ -206,7 +212,6 @@ fn criteria(
             }
             "_page" => {
                 page = Some(v.clone());
-                continue;
             }
             "_tag" => {
                 let tag = format!("{}|{}", PHR_TAG.0, PHR_TAG.1);
@@ -299,7 +304,7 @@ impl Records {
         base: &str,
     ) -> Result<Reply> {
         for (k, _) in pairs {
-            if matches!(k.as_str(), "patient" | "subject") {
+            if k.starts_with("patient") || k.starts_with("subject") {
                 return Err(invalid(
                     k,
                     "$phr-observations is of its Patient; leave out patient",
@@ -331,7 +336,12 @@ impl Records {
             .await?;
         let query = |extra: Option<String>| {
             let mut s = form_urlencoded::Serializer::new(String::new());
-            for (k, v) in &c.canonical {
+            // `self` is this page (its `_page`), `next` the one after.
+            for (k, v) in c
+                .canonical
+                .iter()
+                .filter(|(k, _)| extra.is_none() || k != "_page")
+            {
                 s.append_pair(k, v);
             }
             if let Some(p) = extra {
@@ -359,7 +369,8 @@ impl Records {
             "id": uuid::Uuid::new_v4().to_string(),
             "type": "searchset",
         });
-        if c.after.is_none() && next.is_none() {
+        // Known when this first page holds everything (`_count=0` asks for no page at all).
+        if c.after.is_none() && next.is_none() && c.count > 0 {
             bundle["total"] = json!(entries.len());
         }
         let mut entries = entries;
@@ -387,7 +398,7 @@ impl Records {
         count: usize,
         newest_first: bool,
     ) -> Result<(Vec<Measured>, Option<i64>)> {
-        if series.is_empty() || range.0 >= range.1 {
+        if count == 0 || series.is_empty() || range.0 >= range.1 {
             return Ok((Vec::new(), None));
         }
         let by_key: BTreeMap<i64, &Series> = series.iter().map(|s| (s.key, s)).collect();
@@ -482,7 +493,9 @@ pub fn parse_id(id: &str) -> Option<(i64, i64)> {
         Some(magnitude) => 0i64.checked_sub_unsigned(magnitude.parse().ok()?)?,
         None => start.parse().ok()?,
     };
-    Some((key.parse().ok()?, start))
+    let key = key.parse().ok()?;
+    // Only the one way each id is written (no `phr-01-5`, `phr-1-+5`, `phr-1-m0`).
+    (observation_id(key, start) == id).then_some((key, start))
 }
 
 #[cfg(test)]
@@ -497,6 +510,9 @@ mod tests {
         assert_eq!(parse_id("phr-x-1"), None);
         assert_eq!(parse_id("example"), None);
         assert_eq!(parse_id("phr-1-m"), None);
+        for other in ["phr-01-5", "phr-1-+5", "phr-1-m0", "phr-1--5"] {
+            assert_eq!(parse_id(other), None, "{other}");
+        }
     }
 
     #[test]
@@ -545,7 +561,17 @@ mod tests {
         );
         assert_eq!(refused(&[("code", "1234-5")], Handling::Strict), Some(400));
         assert_eq!(refused(&[("date", "ne2025")], Handling::Strict), Some(400));
-        assert_eq!(refused(&[("_count", "0")], Handling::Strict), Some(400));
+        assert_eq!(refused(&[("_count", "x")], Handling::Strict), Some(400));
+        assert_eq!(refused(&[("_count", "0")], Handling::Strict), None);
+        assert_eq!(
+            refused(&[("patient", "p2")], Handling::Strict),
+            Some(400),
+            "not the compartment's"
+        );
+        assert_eq!(
+            refused(&[("patient", "Patient/p1")], Handling::Strict),
+            None
+        );
         assert_eq!(
             refused(&[("_page", "garbage")], Handling::Strict),
             Some(400)
