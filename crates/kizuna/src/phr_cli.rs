@@ -6,7 +6,7 @@
 //! their card through the API; here the operator acts for them, present at the desk). Every
 //! change is audited.
 
-use crate::cli::{StoreArgs, failure_message as message};
+use crate::cli::{StoreArgs, failure_message as message, progress_bar};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -155,23 +155,12 @@ async fn import(a: ImportArgs) -> Result<ExitCode> {
             }
         };
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let bar = if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(size);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
+        let bar = progress_bar(&name);
+        bar.set_length(size);
         let mut event = Event {
             action: "C",
             subtype: "phr-import".into(),
@@ -193,7 +182,7 @@ async fn import(a: ImportArgs) -> Result<ExitCode> {
             },
         );
         let started = std::time::Instant::now();
-        let progress_bar = bar.clone();
+        let shown = bar.clone();
         let outcome = records
             .phr_import(
                 &a.patient,
@@ -202,7 +191,7 @@ async fn import(a: ImportArgs) -> Result<ExitCode> {
                 &a.source,
                 zone.clone(),
                 jiff::Timestamp::now(),
-                move |t| progress_bar.set_message(format!("{} measurements", t.samples)),
+                move |t| shown.set_message(format!("{} measurements", t.samples)),
             )
             .await;
         bar.finish_and_clear();
@@ -324,22 +313,6 @@ async fn share(a: ShareArgs, share: bool) -> Result<ExitCode> {
     }
 }
 
-/// A byte progress bar on a terminal, hidden otherwise.
-fn byte_bar(len: u64, what: &str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template(&format!(
-            "{what} [{{bar:40}}] {{bytes}}/{{total_bytes}} ({{bytes_per_sec}}, {{eta}} left)"
-        ))
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar
-}
-
 /// `phr bench --apple-gb`: a synthetic Apple Health export streamed through `phr import`'s path.
 async fn bench_apple(records: Records, a: &BenchArgs, gb: f64, backend: &str) -> Result<ExitCode> {
     if !(gb > 0.0 && gb <= 50.0) {
@@ -357,14 +330,16 @@ async fn bench_apple(records: Records, a: &BenchArgs, gb: f64, backend: &str) ->
             path.display()
         )
     })?;
-    let bar = byte_bar(bytes, "writing the export");
+    let bar = progress_bar("writing the export");
+    bar.set_length(bytes);
     let written =
         kizuna_bench::phr::apple_export(bar.wrap_write(std::io::BufWriter::new(file)), bytes)
             .with_context(|| {
                 format!("writing {} failed (is there {gb} GB free?)", path.display())
             })?;
     bar.finish_and_clear();
-    let bar = byte_bar(written.bytes, "importing");
+    let bar = progress_bar("importing");
+    bar.set_length(written.bytes);
     let input = std::io::BufReader::with_capacity(
         1 << 20,
         Counting {

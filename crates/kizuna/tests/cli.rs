@@ -427,3 +427,59 @@ fn bench_runs_against_a_server() {
     server.signal("TERM");
     assert!(server.wait().success());
 }
+
+#[test]
+fn phr_import_and_the_streaming_benchmark_from_the_command_line() {
+    let Some(fixtures) = fixtures() else { return };
+    let phr = fixtures.join("phr");
+    let dir = tempfile::tempdir().unwrap();
+    // The benchmark writes its Patient, streams a small synthetic Apple export, and checks
+    // every record was accounted for.
+    let out = kizuna()
+        .args(["phr", "bench", "--apple-gb", "0.002", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("refused as not kept") && stdout.contains("peak resident memory"),
+        "{stdout}"
+    );
+    // A real Fitbit weight log, an Open mHealth point that fails its schema and a physical
+    // activity: a summary per file and in all, each refusal with where and why.
+    let out = kizuna()
+        .args(["phr", "import", "--patient", "bench-phr", "--data"])
+        .arg(dir.path())
+        .arg(phr.join("fitbit/weightLogInfo_merged.csv"))
+        .arg(phr.join("openmhealth/blood-pressure/4.0/shouldFail/invalid-pa-value.json"))
+        .arg(phr.join("openmhealth/physical-activity/1.2/shouldPass/with-calories-burned.json"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("all 3 files:"), "{stdout}");
+    assert!(stdout.contains("101 measurements taken"), "{stdout}");
+    assert!(
+        stdout.contains("1 invalid against its schema")
+            && stdout.contains("/temporal_relationship_to_physical_activity"),
+        "{stdout}"
+    );
+    // An unknown Patient: a failing exit that says so.
+    let out = kizuna()
+        .args(["phr", "import", "--patient", "nobody", "--data"])
+        .arg(dir.path())
+        .arg(phr.join("fitbit/weightLogInfo_merged.csv"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Patient/nobody is not known"));
+}
