@@ -58,6 +58,11 @@ if [ -n "$MISSING" ]; then
   # shellcheck disable=SC2086
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq $MISSING >/dev/null
 fi
+if ! command -v cmake >/dev/null; then
+  log "installing cmake (builds CharLS, the JPEG-LS decoder of the DICOM tests' feature jpeg-ls)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq cmake >/dev/null
+fi
 FIXTURES="${KIZUNA_FIXTURES:-$(cd .. && pwd)/shared/fixtures}"
 if [ ! -d "$FIXTURES" ]; then
   echo "warning: fixtures not found at $FIXTURES (set KIZUNA_FIXTURES); tests that need them will say so" >&2
@@ -116,6 +121,9 @@ if [ ${#shift_args[@]} -eq 0 ]; then
   log "cargo clippy and cargo test with a real My Number card reader (feature pcsc)"
   cargo clippy -p kizuna-trust -p kizuna --features pcsc --all-targets --locked -- -D warnings
   cargo test -p kizuna-trust --features pcsc --locked --test jpki_card
+  log "cargo clippy and cargo test with the JPEG-LS decoder (feature jpeg-ls: CharLS, built with cmake)"
+  cargo clippy -p kizuna-dicom --features jpeg-ls --all-targets --locked -- -D warnings
+  cargo test -p kizuna-dicom --features jpeg-ls --locked
 else
   cargo test --locked "${shift_args[@]}"
 fi

@@ -8,6 +8,9 @@ use dicom_pixeldata::{
     ConvertOptions, PhotometricInterpretation, PixelDecoder, VoiLutOption, WindowLevel,
 };
 
+/// The JPEG-LS transfer syntaxes (lossless, near-lossless).
+const JPEG_LS: [&str; 2] = ["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"];
+
 /// A VOI window: centre and width, in the rescaled (modality) values.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Window {
@@ -68,7 +71,16 @@ pub fn render(instance: &Instance, r: &Render) -> Result<Vec<u8>, Error> {
         let decoded = instance
             .object()
             .decode_pixel_data_frame(r.frame - 1)
-            .map_err(|e| Error::Pixels(e.to_string()))?;
+            .map_err(|e| {
+                let syntax = instance.object().meta().transfer_syntax().trim_end_matches('\0');
+                if !cfg!(feature = "jpeg-ls") && JPEG_LS.contains(&syntax) {
+                    Error::Pixels(
+                        "JPEG-LS is not decoded by this build of Kizuna (build it with the feature jpeg-ls, which needs cmake)".into(),
+                    )
+                } else {
+                    Error::Pixels(e.to_string())
+                }
+            })?;
         let voi = match r.window {
             Some(w) => VoiLutOption::Custom(WindowLevel {
                 center: w.center,
