@@ -180,6 +180,9 @@ fn encode(
                 _ => png::ColorType::Rgba,
             });
             enc.set_depth(png::BitDepth::Eight);
+            // fdeflate's PNG-tuned mode: a CT slice in a fifth of the time of the default, a
+            // few per cent larger (images are viewed at once, not archived: the DICOM is).
+            enc.set_compression(png::Compression::Fast);
             let mut writer = enc.write_header().map_err(|e| bad(&e))?;
             writer.write_image_data(pixels).map_err(|e| bad(&e))?;
             writer.finish().map_err(|e| bad(&e))?;
