@@ -77,13 +77,16 @@ impl std::fmt::Debug for Instance {
 impl Instance {
     /// Parses a Part 10 object (with or without its 128-byte preamble).
     pub fn parse(bytes: &[u8]) -> Result<Instance, Error> {
-        guarded(|| {
-            OpenFileOptions::new()
-                .read_preamble(ReadPreamble::Auto)
-                .from_reader(bytes)
-                .map(|object| Instance { object })
-                .map_err(|e| Error::NotDicom(e.to_string()))
-        })
+        guarded(
+            Error::NotDicom("the object could not be read".into()),
+            || {
+                OpenFileOptions::new()
+                    .read_preamble(ReadPreamble::Auto)
+                    .from_reader(bytes)
+                    .map(|object| Instance { object })
+                    .map_err(|e| Error::NotDicom(e.to_string()))
+            },
+        )
     }
 
     /// Its identifying attributes; an error if a UID that places it is missing.
@@ -121,12 +124,19 @@ impl Instance {
             instance_number: int(tags::INSTANCE_NUMBER),
             rows: small(tags::ROWS),
             columns: small(tags::COLUMNS),
-            frames: int(tags::NUMBER_OF_FRAMES)
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or_else(|| {
-                    u32::from(o.element_opt(tags::PIXEL_DATA).ok().flatten().is_some())
-                }),
+            frames: self.frames(),
         })
+    }
+
+    /// Its frames: Number of Frames, else one if it has pixel data, else none.
+    pub fn frames(&self) -> u32 {
+        let o = &self.object;
+        let given = o
+            .element_opt(tags::NUMBER_OF_FRAMES)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_str().ok()?.trim().parse::<u32>().ok());
+        given.unwrap_or_else(|| u32::from(o.element_opt(tags::PIXEL_DATA).ok().flatten().is_some()))
     }
 
     pub(crate) fn object(&self) -> &DefaultDicomObject {
@@ -134,9 +144,11 @@ impl Instance {
     }
 }
 
-/// Runs `f`, turning a panic inside the DICOM libraries (on input they did not expect) into an
-/// error: no input may bring the server down.
-pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(Error::NotDicom("the object could not be read".into())))
+/// Runs `f`, answering `on_panic` if a panic inside the DICOM libraries (on input they did
+/// not expect) cuts it short: no input may bring the server down.
+pub(crate) fn guarded<T>(
+    on_panic: Error,
+    f: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(Err(on_panic))
 }

@@ -60,15 +60,17 @@ pub fn render(instance: &Instance, r: &Render) -> Result<Vec<u8>, Error> {
             "a window's width is a positive number and its centre a number".into(),
         ));
     }
-    guarded(|| {
-        let frames = instance.keys().map(|k| k.frames).unwrap_or(0);
-        if r.frame == 0 || r.frame > frames {
-            return Err(Error::NoFrame {
-                asked: r.frame,
-                frames,
-            });
-        }
-        let decoded = instance
+    guarded(
+        Error::Pixels("the frame could not be decoded".into()),
+        || {
+            let frames = instance.frames();
+            if r.frame == 0 || r.frame > frames {
+                return Err(Error::NoFrame {
+                    asked: r.frame,
+                    frames,
+                });
+            }
+            let decoded = instance
             .object()
             .decode_pixel_data_frame(r.frame - 1)
             .map_err(|e| {
@@ -81,40 +83,41 @@ pub fn render(instance: &Instance, r: &Render) -> Result<Vec<u8>, Error> {
                     Error::Pixels(e.to_string())
                 }
             })?;
-        let voi = match r.window {
-            Some(w) => VoiLutOption::Custom(WindowLevel {
-                center: w.center,
-                width: w.width,
-            }),
-            None => VoiLutOption::First,
-        };
-        // The LUT spans the full range of the stored sample size (0–255 for 8 bits allocated,
-        // 0–65,535 above); 8 bits are taken from it.
-        let options = ConvertOptions::new().with_voi_lut(voi);
-        let wide: Vec<u16> = decoded
-            .to_vec_frame_with_options(0, &options)
-            .map_err(|e| Error::Pixels(e.to_string()))?;
-        let shift = if decoded.bits_allocated() > 8 { 8 } else { 0 };
-        let mut pixels: Vec<u8> = wide.iter().map(|&v| (v >> shift).min(255) as u8).collect();
-        if matches!(
-            decoded.photometric_interpretation(),
-            PhotometricInterpretation::Monochrome1
-        ) {
-            pixels.iter_mut().for_each(|p| *p = 255 - *p);
-        }
-        let channels = usize::from(decoded.samples_per_pixel()).clamp(1, 4);
-        let (w, h) = (decoded.columns(), decoded.rows());
-        if pixels.len() < w as usize * h as usize * channels {
-            return Err(Error::Pixels(
-                "the frame holds fewer pixels than its size".into(),
-            ));
-        }
-        let (pixels, w, h) = match r.viewport {
-            Some(v) => fit(&pixels, (w, h), channels, v),
-            None => (pixels, w, h),
-        };
-        encode(&pixels, (w, h), channels, r.format)
-    })
+            let voi = match r.window {
+                Some(w) => VoiLutOption::Custom(WindowLevel {
+                    center: w.center,
+                    width: w.width,
+                }),
+                None => VoiLutOption::First,
+            };
+            // The LUT spans the full range of the stored sample size (0–255 for 8 bits allocated,
+            // 0–65,535 above); 8 bits are taken from it.
+            let options = ConvertOptions::new().with_voi_lut(voi);
+            let wide: Vec<u16> = decoded
+                .to_vec_frame_with_options(0, &options)
+                .map_err(|e| Error::Pixels(e.to_string()))?;
+            let shift = if decoded.bits_allocated() > 8 { 8 } else { 0 };
+            let mut pixels: Vec<u8> = wide.iter().map(|&v| (v >> shift).min(255) as u8).collect();
+            if matches!(
+                decoded.photometric_interpretation(),
+                PhotometricInterpretation::Monochrome1
+            ) {
+                pixels.iter_mut().for_each(|p| *p = 255 - *p);
+            }
+            let channels = usize::from(decoded.samples_per_pixel()).clamp(1, 4);
+            let (w, h) = (decoded.columns(), decoded.rows());
+            if pixels.len() < w as usize * h as usize * channels {
+                return Err(Error::Pixels(
+                    "the frame holds fewer pixels than its size".into(),
+                ));
+            }
+            let (pixels, w, h) = match r.viewport {
+                Some(v) => fit(&pixels, (w, h), channels, v),
+                None => (pixels, w, h),
+            };
+            encode(&pixels, (w, h), channels, r.format)
+        },
+    )
 }
 
 /// Scales `pixels` (`size` columns × rows, `channels` interleaved) down to fit `viewport`,

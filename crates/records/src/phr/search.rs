@@ -23,9 +23,14 @@ use std::collections::BTreeMap;
 /// The page size when the request gives no `_count`.
 const DEFAULT_COUNT: usize = 100;
 
+/// The `_tag` value of a search of personal health records: `urn:kizuna:phr|device`.
+fn phr_tag() -> String {
+    format!("{}|{}", PHR_TAG.0, PHR_TAG.1)
+}
+
 /// Whether `pairs` ask for personal health records: `_tag=urn:kizuna:phr|device`.
 pub fn is_phr_search(pairs: &[(String, String)]) -> bool {
-    let tag = format!("{}|{}", PHR_TAG.0, PHR_TAG.1);
+    let tag = phr_tag();
     pairs
         .iter()
         .any(|(k, v)| k == "_tag" && v.split(',').any(|t| t == tag))
@@ -214,7 +219,7 @@ fn criteria(
                 page = Some(v.clone());
             }
             "_tag" => {
-                let tag = format!("{}|{}", PHR_TAG.0, PHR_TAG.1);
+                let tag = phr_tag();
                 if v != &tag {
                     return Err(invalid(
                         "_tag",
