@@ -246,6 +246,7 @@ async fn pipeline(
                 .commit(Batch {
                     conditions: vec![],
                     writes,
+                    ..Default::default()
                 })
                 .await?;
             for (w, rtype) in written.iter().zip(kinds) {

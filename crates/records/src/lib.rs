@@ -264,6 +264,7 @@ impl Records {
             let batch = Batch {
                 conditions,
                 writes: vec![write],
+                ..Default::default()
             };
             if let Some(reply) = self.try_commit(batch, rtype, &id, None).await? {
                 return Ok(reply);
@@ -290,6 +291,7 @@ impl Records {
         let batch = Batch {
             conditions,
             writes: vec![write],
+            ..Default::default()
         };
         // No condition here asks to plan again, so a reply always comes.
         self.try_commit(batch, rtype, id, if_match)
@@ -322,6 +324,7 @@ impl Records {
             let batch = Batch {
                 conditions,
                 writes: vec![write],
+                ..Default::default()
             };
             if let Some(reply) = self.try_commit(batch, rtype, &id, if_match).await? {
                 return Ok(reply);
@@ -349,6 +352,7 @@ impl Records {
             let batch = Batch {
                 conditions,
                 writes: vec![write],
+                ..Default::default()
             };
             if let Some(reply) = self.try_commit(batch, rtype, id, if_match).await? {
                 return Ok(reply);
@@ -371,6 +375,7 @@ impl Records {
                     rtype: rtype.into(),
                     id: id.into(),
                 }],
+                ..Default::default()
             })
             .await?
         {
@@ -408,6 +413,7 @@ impl Records {
                     rtype: rtype.into(),
                     id: id.clone(),
                 }],
+                ..Default::default()
             };
             match self.commit_as_caller(batch).await? {
                 Ok(w) => return Ok(deleted_reply(w, rtype, &id)),

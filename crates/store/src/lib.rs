@@ -18,6 +18,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod imaging;
 pub mod index;
 mod packages;
 pub use packages::StoredPackage;
@@ -111,6 +112,19 @@ pub enum Condition {
         ids: Vec<String>,
         on_fail: OnFail,
     },
+    /// No image is indexed under SOP Instance UID `sop_uid` (see [`imaging`]): the batch's
+    /// image row of that UID goes in only if this holds.
+    NoImage { sop_uid: String, on_fail: OnFail },
+}
+
+impl Condition {
+    pub(crate) fn on_fail(&self) -> OnFail {
+        match self {
+            Condition::Version { on_fail, .. }
+            | Condition::Matches { on_fail, .. }
+            | Condition::NoImage { on_fail, .. } => *on_fail,
+        }
+    }
 }
 
 /// One write of a batch.
@@ -238,6 +252,9 @@ pub struct Reindexed {
 pub struct Batch {
     pub conditions: Vec<Condition>,
     pub writes: Vec<Write>,
+    /// Image index rows, inserted after the writes (see [`imaging`]); each must have its
+    /// [`Condition::NoImage`] among the conditions.
+    pub images: Vec<imaging::ImageRow>,
 }
 
 /// The result of one write, in batch order.
@@ -603,6 +620,33 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.series(patients, code).await,
             Store::Postgres(s) => s.series(patients, code).await,
+        }
+    }
+
+    /// The hash of the image indexed under SOP Instance UID `sop_uid`, if one is.
+    pub async fn image_hash(&self, sop_uid: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            Store::Sqlite(s) => {
+                let sop = sop_uid.to_string();
+                s.read_blocking(move |c| imaging::stored_sqlite(c, &sop))
+                    .await
+            }
+            Store::Postgres(s) => s.image_hash(sop_uid).await,
+        }
+    }
+
+    /// The studies, series or instances of the image index matching `query`, among those
+    /// whose `ImagingStudy` the query's access may see.
+    pub async fn images(
+        &self,
+        query: imaging::ImageQuery,
+    ) -> Result<Vec<imaging::Found>, StoreError> {
+        match self {
+            Store::Sqlite(s) => {
+                s.read_blocking(move |c| imaging::query_sqlite(c, &query))
+                    .await
+            }
+            Store::Postgres(s) => s.images(&query).await,
         }
     }
 

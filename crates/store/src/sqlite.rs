@@ -154,6 +154,9 @@ const MIGRATIONS: &[&str] = &[
         high REAL NOT NULL,
         PRIMARY KEY (series_key, period, bucket)
     ) WITHOUT ROWID;",
+    // 10: the image index (`imaging.rs`): studies, series and instances of the DICOM objects
+    // kept in object storage.
+    crate::imaging::MIGRATION_SQLITE,
 ];
 
 const READERS: usize = 8;
@@ -361,7 +364,7 @@ impl SqliteStore {
     }
 
     /// Runs a longer read on the blocking pool.
-    async fn read_blocking<T: Send + 'static>(
+    pub(crate) async fn read_blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -688,6 +691,10 @@ fn version_row(rtype: &str, id: &str, row: &rusqlite::Row) -> rusqlite::Result<V
     })
 }
 
+pub(crate) fn bind_args(args: &[Arg]) -> Vec<rusqlite::types::Value> {
+    bind(args)
+}
+
 fn bind(args: &[Arg]) -> Vec<rusqlite::types::Value> {
     args.iter()
         .map(|a| match a {
@@ -986,12 +993,15 @@ fn apply(c: &Connection, batch: Batch, last_ts: &mut Micros) -> Result<Vec<Writt
                     run_search(c, &SearchSpec::matching(rtype, filters, ids.len() + 1))?.hits,
                 ) == *ids
             }
+            Condition::NoImage { sop_uid, .. } => {
+                crate::imaging::stored_sqlite(c, sop_uid)?.is_none()
+            }
         };
         if !holds {
-            let on_fail = match cond {
-                Condition::Version { on_fail, .. } | Condition::Matches { on_fail, .. } => *on_fail,
-            };
-            return Err(StoreError::ConditionFailed { index, on_fail });
+            return Err(StoreError::ConditionFailed {
+                index,
+                on_fail: cond.on_fail(),
+            });
         }
     }
     let mut out = Vec::with_capacity(batch.writes.len());
@@ -1096,7 +1106,24 @@ fn apply(c: &Connection, batch: Batch, last_ts: &mut Micros) -> Result<Vec<Writt
             },
         });
     }
+    insert_images(c, &batch.conditions, &batch.images)?;
     Ok(out)
+}
+
+/// The batch's image rows; a row already indexed fails the batch on its `NoImage` condition
+/// (it was stored since the condition was checked).
+fn insert_images(
+    c: &Connection,
+    conditions: &[Condition],
+    rows: &[crate::imaging::ImageRow],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    match crate::imaging::insert_sqlite(c, rows)? {
+        Ok(()) => Ok(()),
+        Err(n) => Err(crate::imaging::conflict(conditions, &rows[n].sop_uid)),
+    }
 }
 
 struct Current {

@@ -96,6 +96,7 @@ async fn cancels_a_search_past_its_budget(store: Store) {
         .commit(Batch {
             conditions: vec![],
             writes,
+            ..Default::default()
         })
         .await
         .unwrap();

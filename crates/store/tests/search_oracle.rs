@@ -504,6 +504,7 @@ async fn load(store: &Store, rng: &mut ChaCha8Rng) -> (Vec<Stored>, usize) {
                     skip_if_unchanged: false,
                     index,
                 }],
+                ..Default::default()
             })
             .await
             .unwrap();
@@ -527,6 +528,7 @@ async fn load(store: &Store, rng: &mut ChaCha8Rng) -> (Vec<Stored>, usize) {
             .commit(Batch {
                 conditions: vec![],
                 writes: vec![Write::Delete { rtype, id }],
+                ..Default::default()
             })
             .await
             .unwrap();

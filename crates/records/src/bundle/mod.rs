@@ -560,7 +560,11 @@ impl Records {
             });
         }
         Ok(Some(Plan {
-            batch: Batch { conditions, writes },
+            batch: Batch {
+                conditions,
+                writes,
+                ..Default::default()
+            },
             outcomes,
             write_of,
             condition_entry,

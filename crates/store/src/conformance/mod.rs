@@ -47,6 +47,7 @@ fn one(w: Write) -> Batch {
     Batch {
         conditions: vec![],
         writes: vec![w],
+        ..Default::default()
     }
 }
 
@@ -472,6 +473,7 @@ async fn conditions_make_batches_all_or_nothing(store: &Store) {
                 json!({"resourceType": "Patient", "id": "c1", "active": true}),
             ),
         ],
+        ..Default::default()
     };
     match store.commit(batch).await {
         Err(StoreError::ConditionFailed {
@@ -509,6 +511,7 @@ async fn conditions_make_batches_all_or_nothing(store: &Store) {
             "c3",
             json!({"resourceType": "Patient", "id": "c3"}),
         )],
+        ..Default::default()
     };
     assert_eq!(
         store.commit(ok).await.unwrap()[0].outcome,
@@ -534,6 +537,7 @@ async fn conditions_make_batches_all_or_nothing(store: &Store) {
                     &id,
                     json!({"resourceType": "Patient", "id": id}),
                 )],
+                ..Default::default()
             })
             .await
             .is_ok()
@@ -620,6 +624,7 @@ async fn token_index_and_matches(store: &Store) {
                     {"system": "urn:sys", "value": "456"}]}),
             )
         }],
+        ..Default::default()
     };
     store.commit(cond()).await.unwrap();
     assert!(matches!(
@@ -677,6 +682,7 @@ async fn same_resource_twice_in_one_batch(store: &Store) {
                     json!({"resourceType": "Patient", "id": "twice", "active": false}),
                 ),
             ],
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -841,6 +847,7 @@ async fn concurrent_updates_lose_nothing(store: &Store) {
                         "counter",
                         json!({"resourceType": "Basic", "id": "counter", "n": n + 1}),
                     )],
+                    ..Default::default()
                 };
                 match s.commit(batch).await {
                     Ok(_) => done += 1,

@@ -163,6 +163,9 @@ const MIGRATIONS: &[&str] = &[
         high DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (series_key, period, bucket)
     );",
+    // 10: the image index (`imaging.rs`): studies, series and instances of the DICOM objects
+    // kept in object storage.
+    crate::imaging::MIGRATION_POSTGRES,
 ];
 
 const RETRIES: usize = 20;
@@ -427,6 +430,21 @@ impl PostgresStore {
     ) -> Result<Vec<crate::series::Series>, StoreError> {
         let client = self.client().await?;
         crate::series::series_postgres(&client, &patients, code.as_deref()).await
+    }
+
+    /// See [`crate::Store::image_hash`].
+    pub(crate) async fn image_hash(&self, sop: &str) -> Result<Option<String>, StoreError> {
+        let client = self.client().await?;
+        crate::imaging::stored_postgres(&**client, sop).await
+    }
+
+    /// See [`crate::Store::images`].
+    pub(crate) async fn images(
+        &self,
+        query: &crate::imaging::ImageQuery,
+    ) -> Result<Vec<crate::imaging::Found>, StoreError> {
+        let client = self.client().await?;
+        crate::imaging::query_postgres(&**client, query).await
     }
 
     /// See [`crate::Store::series_owner`].
@@ -750,6 +768,10 @@ fn version_row(rtype: &str, id: &str, row: &Row) -> Version {
 }
 
 /// Binds generated arguments.
+pub(crate) fn bind_args(args: &[Arg]) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    bind(args)
+}
+
 fn bind(args: &[Arg]) -> Vec<Box<dyn ToSql + Sync + Send>> {
     args.iter()
         .map(|a| -> Box<dyn ToSql + Sync + Send> {

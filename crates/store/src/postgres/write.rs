@@ -55,7 +55,7 @@ impl PostgresStore {
             .iter()
             .filter_map(|c| match c {
                 Condition::Version { rtype, id, .. } => Some((rtype.clone(), id.clone())),
-                Condition::Matches { .. } => None,
+                Condition::Matches { .. } | Condition::NoImage { .. } => None,
             })
             .collect();
         let locked = if version_keys.is_empty() {
@@ -90,6 +90,12 @@ impl PostgresStore {
                     ) == *ids,
                     *on_fail,
                 ),
+                Condition::NoImage { sop_uid, on_fail } => (
+                    crate::imaging::stored_postgres(&**tx, sop_uid)
+                        .await?
+                        .is_none(),
+                    *on_fail,
+                ),
             };
             if !holds {
                 return Err(StoreError::ConditionFailed { index, on_fail });
@@ -113,6 +119,14 @@ impl PostgresStore {
         let mut out: Vec<Option<Written>> = vec![None; batch.writes.len()];
         for round in rounds {
             self.apply_round(tx, batch, &round, &mut out).await?;
+        }
+        if !batch.images.is_empty()
+            && let Err(n) = crate::imaging::insert_postgres(&**tx, &batch.images).await?
+        {
+            return Err(crate::imaging::conflict(
+                &batch.conditions,
+                &batch.images[n].sop_uid,
+            ));
         }
         // Every write belongs to exactly one round; a gap would be a bug, refused as an error.
         out.into_iter()
