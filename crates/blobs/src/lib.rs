@@ -47,9 +47,7 @@ pub struct Blobs {
 
 impl std::fmt::Debug for Blobs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Blobs")
-            .field("at", &self.describe)
-            .finish()
+        f.debug_struct("Blobs").field("at", &self.describe).finish()
     }
 }
 
@@ -162,7 +160,10 @@ mod tests {
         assert!(matches!(blobs.get("nothing").await, Err(Error::NotFound)));
         blobs.delete("ab/cdef.dcm").await.unwrap();
         blobs.delete("ab/cdef.dcm").await.unwrap();
-        assert!(matches!(blobs.get("ab/cdef.dcm").await, Err(Error::NotFound)));
+        assert!(matches!(
+            blobs.get("ab/cdef.dcm").await,
+            Err(Error::NotFound)
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -9,8 +9,10 @@
 //! Must never: store, know HTTP or DIMSE, change the object it was given (objects are kept and
 //! served byte for byte), log attribute values (they are patient data), or panic on any input.
 
+mod parts;
 mod render;
 
+pub use parts::{Frame, media_type_of};
 pub use render::{Format, Render, Window, render};
 
 use dicom_dictionary_std::tags;
@@ -50,11 +52,18 @@ pub struct Keys {
     pub patient_name: Option<String>,
     pub patient_birth_date: Option<String>,
     pub patient_sex: Option<String>,
+    /// Issuer of Patient ID: whose patient number `patient_id` is.
+    pub patient_issuer: Option<String>,
     pub study_date: Option<String>,
     pub study_time: Option<String>,
     pub accession_number: Option<String>,
     pub study_description: Option<String>,
+    pub study_id: Option<String>,
+    pub referring_physician: Option<String>,
+    /// Timezone Offset From UTC (`+0900`), which the object's dates and times are in.
+    pub timezone_offset: Option<String>,
     pub modality: Option<String>,
+    pub series_description: Option<String>,
     pub series_number: Option<i32>,
     pub instance_number: Option<i32>,
     pub rows: Option<u16>,
@@ -115,11 +124,16 @@ impl Instance {
             patient_name: text(tags::PATIENT_NAME),
             patient_birth_date: text(tags::PATIENT_BIRTH_DATE),
             patient_sex: text(tags::PATIENT_SEX),
+            patient_issuer: text(tags::ISSUER_OF_PATIENT_ID),
             study_date: text(tags::STUDY_DATE),
             study_time: text(tags::STUDY_TIME),
             accession_number: text(tags::ACCESSION_NUMBER),
             study_description: text(tags::STUDY_DESCRIPTION),
+            study_id: text(tags::STUDY_ID),
+            referring_physician: text(tags::REFERRING_PHYSICIAN_NAME),
+            timezone_offset: text(tags::TIMEZONE_OFFSET_FROM_UTC),
             modality: text(tags::MODALITY),
+            series_description: text(tags::SERIES_DESCRIPTION),
             series_number: int(tags::SERIES_NUMBER),
             instance_number: int(tags::INSTANCE_NUMBER),
             rows: small(tags::ROWS),

@@ -71,18 +71,16 @@ pub fn render(instance: &Instance, r: &Render) -> Result<Vec<u8>, Error> {
                 });
             }
             let decoded = instance
-            .object()
-            .decode_pixel_data_frame(r.frame - 1)
-            .map_err(|e| {
-                let syntax = instance.object().meta().transfer_syntax().trim_end_matches('\0');
-                if !cfg!(feature = "jpeg-ls") && JPEG_LS.contains(&syntax) {
-                    Error::Pixels(
-                        "JPEG-LS is not decoded by this build of Kizuna (build it with the feature jpeg-ls, which needs cmake)".into(),
-                    )
-                } else {
-                    Error::Pixels(e.to_string())
-                }
-            })?;
+                .object()
+                .decode_pixel_data_frame(r.frame - 1)
+                .map_err(|e| {
+                    let syntax = instance
+                        .object()
+                        .meta()
+                        .transfer_syntax()
+                        .trim_end_matches('\0');
+                    Error::Pixels(codec_message(&e.to_string(), syntax))
+                })?;
             let voi = match r.window {
                 Some(w) => VoiLutOption::Custom(WindowLevel {
                     center: w.center,
@@ -122,6 +120,16 @@ pub fn render(instance: &Instance, r: &Render) -> Result<Vec<u8>, Error> {
 
 /// Scales `pixels` (`size` columns × rows, `channels` interleaved) down to fit `viewport`,
 /// keeping the aspect ratio (each output pixel the mean of the input pixels it covers).
+/// What a decoding failure says: the codec's words, or for JPEG-LS in a build without it, how
+/// to build one that has it.
+pub(crate) fn codec_message(error: &str, syntax: &str) -> String {
+    if !cfg!(feature = "jpeg-ls") && JPEG_LS.contains(&syntax) {
+        "JPEG-LS is not decoded by this build of Kizuna (build it with the feature jpeg-ls, which needs cmake)".into()
+    } else {
+        error.to_string()
+    }
+}
+
 fn fit(
     pixels: &[u8],
     (w, h): (u32, u32),

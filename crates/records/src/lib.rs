@@ -16,6 +16,7 @@ mod bundle;
 mod criteria;
 mod documents;
 mod history;
+pub mod imaging;
 mod incoming;
 pub mod phr;
 pub mod profiles;
