@@ -69,7 +69,8 @@ impl Instance {
     }
 
     /// The bytes of the binary value `tag` (`7FE00010` …), little endian; for encapsulated
-    /// pixel data, its fragments one after another. None if the object has no such value.
+    /// pixel data, its fragments one after another. None if the object has no such binary
+    /// value (text and numbers are in the metadata, not bulk data).
     pub fn bulk(&self, tag: &str) -> Option<(Vec<u8>, &'static str)> {
         let tag = parse_tag(tag)?;
         guarded(Error::Pixels(String::new()), || {
@@ -80,9 +81,10 @@ impl Instance {
                 .flatten()
                 .ok_or(Error::Missing("value"))?;
             match elem.value() {
-                DicomValue::Primitive(p) => {
+                DicomValue::Primitive(p) if is_binary(elem.vr()) || tag == tags::PIXEL_DATA => {
                     Ok((p.to_bytes().into_owned(), "application/octet-stream"))
                 }
+                DicomValue::Primitive(_) => Err(Error::Missing("binary value")),
                 DicomValue::PixelSequence(seq) => Ok((
                     seq.fragments().concat(),
                     media_type_of(self.object().meta().transfer_syntax()),

@@ -161,6 +161,11 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// The embedded store's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data
+    }
+
     pub async fn open(&self) -> Result<Store> {
         match &self.database {
             Some(url) => Store::open(url).await.with_context(|| {
@@ -566,18 +571,27 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         .unwrap_or_default()
         .to_string();
     let patients = a.patients;
-    crate::serve_cli::serve_store(store, a.addr, None, 64, (None, None), move |base| {
-        println!();
-        println!(
-            "  Kizuna is running on the embedded store with {patients} synthetic patients. Try:"
-        );
-        println!("    curl {base}/metadata");
-        println!("    curl {base}/Patient/{patient_id}");
-        println!("    curl {base}/Patient/{patient_id}/_history");
-        println!("    curl '{base}/_history?_count=5'");
-        println!("    kizuna bench --url {base}");
-        println!("  Stop with Ctrl-C.");
-    })
+    let images = kizuna_blobs::Blobs::local(&a.data.join("images"))
+        .context("cannot keep the demo's images")?;
+    crate::serve_cli::serve_store(
+        store,
+        a.addr,
+        None,
+        (64, Some(images)),
+        (None, None),
+        move |base| {
+            println!();
+            println!(
+                "  Kizuna is running on the embedded store with {patients} synthetic patients. Try:"
+            );
+            println!("    curl {base}/metadata");
+            println!("    curl {base}/Patient/{patient_id}");
+            println!("    curl {base}/Patient/{patient_id}/_history");
+            println!("    curl '{base}/_history?_count=5'");
+            println!("    kizuna bench --url {base}");
+            println!("  Stop with Ctrl-C.");
+        },
+    )
     .await
 }
 

@@ -23,6 +23,11 @@ pub struct ServeArgs {
     /// Base URL clients use, if not http://ADDR/fhir (behind a proxy)
     #[arg(long, value_name = "URL")]
     base_url: Option<String>,
+    /// Where DICOM images are kept: a directory, or s3://bucket (endpoint and keys from the
+    /// AWS_* variables). Default: DIR/images beside the embedded store's data; with
+    /// --database, none (DICOMweb then answers 503)
+    #[arg(long, value_name = "DIR|s3://BUCKET")]
+    images: Option<String>,
     #[command(flatten)]
     tls: TlsArgs,
 }
@@ -102,11 +107,23 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
             std::time::Duration::from_secs(a.tls.checkpoint_seconds),
         );
     }
+    let images = match (&a.images, &a.store.database) {
+        (Some(at), _) => Some(at.clone()),
+        (None, None) => Some(a.store.data_dir().join("images").display().to_string()),
+        (None, Some(_)) => None,
+    };
+    let images = images
+        .map(|at| kizuna_blobs::Blobs::open(&at))
+        .transpose()
+        .context("cannot keep images there (--images)")?;
+    if images.is_none() {
+        tracing::warn!("no --images given: DICOM images are not kept, and DICOMweb answers 503");
+    }
     serve_store(
         store,
         a.addr,
         a.base_url,
-        a.max_body_mb,
+        (a.max_body_mb, images),
         (tls, smart),
         |_| {},
     )
@@ -134,7 +151,7 @@ pub async fn serve_store(
     store: Store,
     addr: SocketAddr,
     base_url: Option<String>,
-    max_body_mb: usize,
+    (max_body_mb, images): (usize, Option<kizuna_blobs::Blobs>),
     (tls, a_smart): (Option<kizuna_server::tls::TlsSetup>, Option<PathBuf>),
     ready: impl FnOnce(&str),
 ) -> Result<ExitCode> {
@@ -156,6 +173,7 @@ pub async fn serve_store(
         config.base_url = b.trim_end_matches('/').to_string();
     }
     config.max_body_bytes = max_body_mb * 1024 * 1024;
+    config.images = images;
     let base = config.base_url.clone();
     tracing::info!(backend = store.backend_name(), %addr, "serving");
     // The audit log's keys (who each entry concerns) are indexed in bulk, here every few

@@ -51,9 +51,15 @@ fn may_write(method: &Method, path: &str) -> bool {
         && !path.ends_with("/$challenge")
 }
 
+/// Whether a path reaches records (the FHIR API and DICOMweb), so its caller is identified
+/// and scoped, and its every answer audited.
+fn has_records(path: &str) -> bool {
+    path.starts_with("/fhir") || path == "/dicomweb" || path.starts_with("/dicomweb/")
+}
+
 /// Puts the [`Caller`] and their [`Records`] on the request.
 pub async fn identify(net: Arc<Network>, mut req: Request, next: Next) -> Response {
-    if !req.uri().path().starts_with("/fhir") {
+    if !has_records(req.uri().path()) {
         // The SMART token endpoint and discovery: no records behind them.
         return next.run(req).await;
     }
@@ -205,7 +211,7 @@ pub async fn audit(net: Arc<Network>, mut req: Request, next: Next) -> Response 
     let request_id = uuid::Uuid::new_v4().to_string();
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let resp = next.run(req).await;
-    let smart = !path.starts_with("/fhir");
+    let smart = !has_records(&path);
     if smart && resp.status().is_success() {
         // Discovery, and tokens issued (what a token is used for is audited).
         return resp;
@@ -226,6 +232,20 @@ pub async fn audit(net: Arc<Network>, mut req: Request, next: Next) -> Response 
         .extensions
         .get::<crate::documents::Concerns>()
         .map(|c| c.0.clone());
+    if let Some(v) = &stands_for
+        && status < 400
+    {
+        // The answer says what it concerned: recorded without reading the body, which may be
+        // a stream of images (it is sent only after the entry is written).
+        let mut event = describe(&method, &path, status);
+        event.request_id = Some(request_id);
+        concerned(v, &mut event.entities, &mut event.patients);
+        if let Err(f) = net.audit(&caller, &event).await {
+            tracing::error!(status = f.status, "the audit log could not be written");
+            return unaudited();
+        }
+        return Response::from_parts(parts, body);
+    }
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return error(500, IssueCode::Exception, "the response could not be read");
     };
@@ -286,6 +306,23 @@ fn unaudited() -> Response {
 
 /// The action and interaction of a request, from its method and path.
 fn describe(method: &Method, path: &str, status: u16) -> Event {
+    if let Some(rest) = path.strip_prefix("/dicomweb") {
+        // STOW-RS creates; QIDO-RS (a list of studies, series or instances) searches;
+        // WADO-RS reads.
+        let last = rest.rsplit('/').find(|s| !s.is_empty()).unwrap_or("");
+        let (action, subtype) = match (method.as_str(), last) {
+            ("POST", _) => ("C", "dicomweb:stow"),
+            (_, "studies" | "series" | "instances") => ("R", "dicomweb:qido"),
+            _ => ("R", "dicomweb:wado"),
+        };
+        return Event {
+            action,
+            subtype: subtype.into(),
+            request: format!("{method} {path}"),
+            status,
+            ..Default::default()
+        };
+    }
     let rest: Vec<&str> = path
         .trim_start_matches("/fhir")
         .split('/')
@@ -322,6 +359,9 @@ fn describe(method: &Method, path: &str, status: u16) -> Event {
 
 /// `Type/id` of a request for one resource.
 fn target_of(path: &str) -> Option<String> {
+    if !path.starts_with("/fhir/") {
+        return None;
+    }
     let rest: Vec<&str> = path
         .trim_start_matches("/fhir/")
         .split('/')

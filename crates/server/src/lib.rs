@@ -12,6 +12,7 @@
 mod access;
 mod api;
 mod capability;
+mod dicomweb;
 mod documents;
 mod phr;
 mod reply;
@@ -32,8 +33,10 @@ pub use capability::capability_statement;
 pub struct Config {
     /// The FHIR base URL as clients see it, e.g. `http://127.0.0.1:8080/fhir`.
     pub base_url: String,
-    /// Largest request body accepted, in bytes.
+    /// Largest request body accepted, in bytes (for STOW-RS: largest object).
     pub max_body_bytes: usize,
+    /// Where images are kept (DICOMweb answers 503 without).
+    pub images: Option<kizuna_blobs::Blobs>,
 }
 
 impl Config {
@@ -42,6 +45,7 @@ impl Config {
         Config {
             base_url: format!("http://{addr}/fhir"),
             max_body_bytes: 64 * 1024 * 1024,
+            images: None,
         }
     }
 }
@@ -167,6 +171,7 @@ pub fn app_for(network: kizuna_access::Network, config: Config, security: Securi
     let audit = net;
     let mut app = Router::new()
         .nest("/fhir", api::routes())
+        .nest("/dicomweb", dicomweb::routes())
         // `[base]/?…` is the base URL too (system-level search, Bundles).
         .route("/fhir/", axum::routing::any(api::system))
         .fallback(api::not_found)

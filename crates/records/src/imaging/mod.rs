@@ -124,7 +124,7 @@ fn blob_key(hash: &str) -> String {
 
 impl Records {
     /// Keeps `objects` (Part 10 files as received), each on its own: one refused does not stop
-    /// the others. Studies new to the node get their `ImagingStudy` in the same commit as their
+    /// the others; with `study`, only objects of that study are kept. Studies new to the node get their `ImagingStudy` in the same commit as their
     /// first objects; with `refresh`, the `ImagingStudy` of every study that gained objects is
     /// brought up to date afterwards (DIMSE senders, which send one object at a time, refresh
     /// once at the end of their association: [`Records::refresh_studies`]).
@@ -132,12 +132,20 @@ impl Records {
         &self,
         blobs: &Blobs,
         objects: Vec<bytes::Bytes>,
+        study: Option<&str>,
         refresh: bool,
     ) -> Result<Vec<Stored>> {
         let mut out: Vec<Option<Stored>> = vec![None; objects.len()];
         let mut ready: Vec<(usize, Prepared)> = Vec::new();
         for (n, bytes) in objects.into_iter().enumerate() {
             match prepare(bytes).await {
+                Ok(p) if study.is_some_and(|s| s != p.keys.study_uid) => {
+                    out[n] = Some(refused(
+                        Some(&p.keys),
+                        Refusal::WrongStudy,
+                        "the object is not of the study the request names",
+                    ));
+                }
                 Ok(p) => ready.push((n, p)),
                 Err(s) => out[n] = Some(s),
             }
@@ -504,15 +512,18 @@ impl Records {
             (_, Some(code)) => Some(format!("{PATIENT_NUMBER_ROOT}{code}")),
             (_, None) => None,
         };
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        match &system {
-            Some(s) => query.append_pair("identifier", &format!("{s}|{pid}")),
-            None => query.append_pair("identifier", pid),
+        let query = {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            match &system {
+                Some(s) => query.append_pair("identifier", &format!("{s}|{pid}")),
+                None => query.append_pair("identifier", pid),
+            };
+            if let Some(code) = &custodian {
+                query.append_pair("_tag", &format!("{CUSTODIAN_SYSTEM}|{code}"));
+            }
+            query.finish()
         };
-        if let Some(code) = &custodian {
-            query.append_pair("_tag", &format!("{CUSTODIAN_SYSTEM}|{code}"));
-        }
-        let criteria = crate::Criteria::parse("Patient", &query.finish())?;
+        let criteria = crate::Criteria::parse("Patient", &query)?;
         let ids = self.find("Patient", &criteria.filters, 2).await?;
         Ok(match ids.as_slice() {
             [id] => Ok(id.clone()),

@@ -19,6 +19,9 @@ pub struct TestServer {
     pub base: String,
     client: Client<HttpConnector, Full<Bytes>>,
     _dir: Option<tempfile::TempDir>,
+    /// Where its images are kept.
+    pub images: tempfile::TempDir,
+    pub store: Store,
 }
 
 pub struct Resp {
@@ -102,6 +105,8 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let mut config = kizuna_server::Config::for_addr(addr);
         config.max_body_bytes = max_body_bytes;
+        let images = tempfile::tempdir().unwrap();
+        config.images = Some(kizuna_blobs::Blobs::local(images.path()).unwrap());
         let base = config.base_url.clone();
         for p in packages {
             kizuna_records::profiles::install(&store, p, 1)
@@ -123,6 +128,8 @@ impl TestServer {
             base,
             client,
             _dir: dir,
+            images,
+            store: store.clone(),
         })
     }
 
