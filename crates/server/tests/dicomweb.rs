@@ -63,10 +63,7 @@ fn parts_of(content_type: &str, body: &[u8]) -> Vec<(String, Vec<u8>)> {
     let delim = format!("--{boundary}");
     let mut out = Vec::new();
     let mut rest = body;
-    loop {
-        let Some(at) = find(rest, delim.as_bytes()) else {
-            break;
-        };
+    while let Some(at) = find(rest, delim.as_bytes()) {
         rest = &rest[at + delim.len()..];
         if rest.starts_with(b"--") {
             break;

@@ -573,6 +573,7 @@ fn with_keys(s: Stored, k: &Keys) -> Stored {
 }
 
 /// Reads one object (off the async threads: parsing a large object takes a while).
+#[allow(clippy::result_large_err)] // a refusal is answered at once, never kept
 async fn prepare(bytes: bytes::Bytes) -> std::result::Result<Prepared, Stored> {
     let work = tokio::task::spawn_blocking(move || {
         let instance = Instance::parse(&bytes)
