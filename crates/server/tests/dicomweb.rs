@@ -606,6 +606,191 @@ async fn dicomweb(backend: Backend) {
     );
 }
 
+const INSURED: &str = "00012345:あいう:1234:01";
+const HOSPITAL: &str = "0110113719";
+const CLINIC: &str = "1310000011";
+
+#[tokio::test]
+async fn images_follow_the_record_s_access_rules_embedded() {
+    access_rules(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn images_follow_the_record_s_access_rules_postgres() {
+    access_rules(Backend::Postgres).await;
+}
+
+/// Over real mutual TLS: a hospital's CT is its own; a clinic sees neither the study nor its
+/// images until the patient consents there, and never adds to the hospital's study.
+async fn access_rules(backend: Backend) {
+    use common::mtls::{Cred, institution, issue, network, serve};
+    use kizuna_access::index::{self, Registration};
+    let Some(dir) = dicom() else { return };
+    let store = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => match kizuna_store::conformance::fresh_postgres_database().await {
+            Some(url) => Some(kizuna_store::Store::open(&url).await.unwrap()),
+            None => return,
+        },
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let store = match store {
+        Some(s) => s,
+        None => kizuna_store::Store::open(tmp.path().join("data").to_str().unwrap())
+            .await
+            .unwrap(),
+    };
+    let pki = tmp.path().join("pki");
+    let (mut ca, server) = network(&pki);
+    let (hospital, _, _) = issue(&mut ca, institution(HOSPITAL, "絆病院"));
+    let (clinic, _, _) = issue(&mut ca, institution(CLINIC, "絆クリニック"));
+    let (client, records) = serve(store, &pki, &server, tmp.path()).await;
+    index::register(
+        &records,
+        &Registration {
+            insured_member_id: Some(INSURED.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let web = client.base.replace("/fhir", "/dicomweb");
+    let call = |who: &Cred,
+                method: &'static str,
+                url: String,
+                headers: Vec<String>,
+                body: Option<Vec<u8>>| {
+        let (client, who) = (client.clone(), who.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let h: Vec<&str> = headers.iter().map(String::as_str).collect();
+                client.raw(Some(&who), method, &url, &h, body.as_deref())
+            })
+            .await
+            .unwrap()
+        }
+    };
+    for (who, code) in [(&hospital, HOSPITAL), (&clinic, CLINIC)] {
+        let p = json!({"resourceType": "Patient", "birthDate": "1970-05-01",
+            "identifier": [
+                {"system": kizuna_jpid::INSURED_MEMBER_ID_SYSTEM, "value": INSURED},
+                {"system": format!("urn:oid:1.2.392.100495.20.3.51.1{code}"), "value": "QMNx85rKkkg"}]});
+        let r = call(
+            who,
+            "POST",
+            format!("{}/Patient", client.base),
+            vec![],
+            Some(p.to_string().into_bytes()),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let ct = head_ct(&dir);
+    let ctype = format!("Content-Type: {}", stow_type());
+    let body = multipart(&[
+        ("application/dicom", &ct[0]),
+        ("application/dicom", &ct[1]),
+        ("application/dicom", &ct[2]),
+    ]);
+    let r = call(
+        &hospital,
+        "POST",
+        format!("{web}/studies"),
+        vec![ctype.clone()],
+        Some(body),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let kept = r.json()["00081199"]["Value"][0]["00081190"]["Value"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let study = kept.split("/series/").next().unwrap().to_string();
+    let study_uid = study.rsplit('/').next().unwrap().to_string();
+
+    // The hospital sees its study; the clinic nothing of it.
+    let r = call(&hospital, "GET", format!("{web}/studies"), vec![], None).await;
+    assert_eq!(r.json().as_array().unwrap().len(), 1);
+    let r = call(&clinic, "GET", format!("{web}/studies"), vec![], None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!([]));
+    for url in [
+        study.clone(),
+        kept.clone(),
+        format!("{kept}/rendered"),
+        format!("{kept}/metadata"),
+        format!("{study}/thumbnail"),
+    ] {
+        let r = call(&clinic, "GET", url.clone(), vec![], None).await;
+        assert_eq!(r.status, 404, "{url}");
+    }
+    let r = call(
+        &clinic,
+        "GET",
+        format!("{}/ImagingStudy", client.base),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["total"], 0);
+    // The clinic cannot add to the hospital's study, even for its own record of the patient.
+    let r = call(
+        &clinic,
+        "POST",
+        format!("{web}/studies"),
+        vec![ctype.clone()],
+        Some(multipart(&[("application/dicom", &ct[3])])),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json()["00081198"]["Value"][0]["00081197"]["Value"][0],
+        json!(0xA900)
+    );
+
+    // The patient consents at the clinic: the study and its images are part of what it sees.
+    let consent = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "insuredMemberId", "valueString": INSURED}, {"name": "birthDate", "valueDate": "1970-05-01"},
+        {"name": "setting", "valueCode": "outpatient"}]});
+    let r = call(
+        &clinic,
+        "POST",
+        format!("{}/Consent/$spoken", client.base),
+        vec![],
+        Some(consent.to_string().into_bytes()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = call(
+        &clinic,
+        "GET",
+        format!("{web}/studies?PatientID=QMNx85rKkkg"),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(r.json().as_array().unwrap().len(), 1);
+    assert_eq!(r.json()[0]["0020000D"]["Value"][0], json!(study_uid));
+    let r = call(&clinic, "GET", kept.clone(), vec![], None).await;
+    assert_eq!(r.status, 200);
+    let parts = parts_of(r.header("content-type").unwrap(), &r.body);
+    assert!(
+        ct.contains(&parts[0].1),
+        "the clinic gets the file as the hospital sent it"
+    );
+    let r = call(&clinic, "GET", format!("{kept}/rendered"), vec![], None).await;
+    assert_eq!(r.status, 200);
+    let r = call(
+        &clinic,
+        "GET",
+        format!("{}/ImagingStudy", client.base),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["total"], 1);
+}
+
 /// How many files are under `dir`.
 fn walk(dir: &std::path::Path) -> usize {
     let mut n = 0;

@@ -87,13 +87,20 @@ impl Client {
         if let Some(b) = body {
             let file = self.dir.join(format!("body-{n}.json"));
             std::fs::write(&file, b).unwrap();
-            c.args(["-H", "Content-Type: application/fhir+json", "--data-binary"])
-                .arg(format!("@{}", file.display()));
+            if !headers
+                .iter()
+                .any(|h| h.to_ascii_lowercase().starts_with("content-type:"))
+            {
+                c.args(["-H", "Content-Type: application/fhir+json"]);
+            }
+            c.arg("--data-binary").arg(format!("@{}", file.display()));
         }
-        let out = c
-            .arg(format!("{}{path}", self.base))
-            .output()
-            .expect("curl");
+        let url = if path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let out = c.arg(url).output().expect("curl");
         let status = String::from_utf8_lossy(&out.stdout)
             .trim()
             .parse()
@@ -162,6 +169,7 @@ pub async fn serve(store: Store, dir: &Path, server: &Cred, work: &Path) -> (Arc
     let addr = listener.local_addr().unwrap();
     let mut cfg = kizuna_server::Config::for_addr(addr);
     cfg.base_url = format!("https://{addr}/fhir");
+    cfg.images = Some(kizuna_blobs::Blobs::local(&work.join("images")).unwrap());
     let records = Records::new(store);
     let network = kizuna_access::Network::new(
         records.clone(),
