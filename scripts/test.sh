@@ -63,6 +63,26 @@ if ! command -v cmake >/dev/null; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq cmake >/dev/null
 fi
+# Python peers of the imaging tests (S3 server, DICOM network peer, DICOMweb client), pinned
+# by tools/python-peers/requirements.txt, in a virtual environment kept between runs.
+PY_VENV="${KIZUNA_PY_VENV:-$HOME/.cache/kizuna/python-peers}"
+PY_STAMP="$PY_VENV/.requirements"
+if ! cmp -s tools/python-peers/requirements.txt "$PY_STAMP" 2>/dev/null; then
+  if ! python3 -m venv --help >/dev/null 2>&1; then
+    log "installing python3-venv (a virtual environment for the Python test peers)"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-venv >/dev/null
+  fi
+  log "installing the Python test peers (moto's S3 server, pynetdicom, dicomweb-client) into $PY_VENV"
+  rm -rf "$PY_VENV"
+  if python3 -m venv "$PY_VENV" \
+    && "$PY_VENV/bin/pip" install -q --disable-pip-version-check -r tools/python-peers/requirements.txt; then
+    cp tools/python-peers/requirements.txt "$PY_STAMP"
+  else
+    echo "warning: could not install the Python test peers; the tests that need them will say so" >&2
+  fi
+fi
+export KIZUNA_PYTHON="$PY_VENV/bin/python"
 FIXTURES="${KIZUNA_FIXTURES:-$(cd .. && pwd)/shared/fixtures}"
 if [ ! -d "$FIXTURES" ]; then
   echo "warning: fixtures not found at $FIXTURES (set KIZUNA_FIXTURES); tests that need them will say so" >&2

@@ -78,6 +78,13 @@ impl Blobs {
     /// `AWS_ENDPOINT`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`; an `http://`
     /// endpoint is allowed for a server on the same machine or network), or a directory path.
     pub fn open(location: &str) -> Result<Blobs, Error> {
+        Blobs::open_with(location, &[])
+    }
+
+    /// [`Blobs::open`], with S3 settings given here over the environment's (`aws_endpoint`,
+    /// `aws_access_key_id`, `aws_secret_access_key`, `aws_region`, … as object_store names
+    /// them).
+    pub fn open_with(location: &str, settings: &[(String, String)]) -> Result<Blobs, Error> {
         if !location.starts_with("s3://") {
             return Blobs::local(std::path::Path::new(location));
         }
@@ -92,10 +99,19 @@ impl Blobs {
             )));
         };
         let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-        if std::env::var("AWS_ENDPOINT")
+        let mut endpoint = std::env::var("AWS_ENDPOINT")
             .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-            .is_ok_and(|e| e.starts_with("http://"))
-        {
+            .ok();
+        for (key, value) in settings {
+            let k: object_store::aws::AmazonS3ConfigKey = key
+                .parse()
+                .map_err(|e| Error::Config(format!("'{key}' is not an S3 setting: {e}")))?;
+            if matches!(k, object_store::aws::AmazonS3ConfigKey::Endpoint) {
+                endpoint = Some(value.clone());
+            }
+            builder = builder.with_config(k, value);
+        }
+        if endpoint.is_some_and(|e| e.starts_with("http://")) {
             builder = builder.with_allow_http(true);
         }
         let store = builder.build().map_err(|e| {
@@ -167,9 +183,132 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    #[tokio::test]
+    async fn an_s3_bucket_keeps_what_it_is_given() {
+        let Some(s3) = s3_test_server::S3Server::start("kizuna-images") else {
+            return;
+        };
+        let blobs = Blobs::open_with("s3://kizuna-images/node-1", &s3.settings()).unwrap();
+        assert_eq!(blobs.describe(), "s3://kizuna-images");
+        let big = Bytes::from(vec![7u8; 6 * 1024 * 1024]);
+        blobs.put("dicom/ab/abc.dcm", big.clone()).await.unwrap();
+        assert_eq!(blobs.get("dicom/ab/abc.dcm").await.unwrap(), big);
+        assert!(matches!(
+            blobs.get("dicom/ab/none.dcm").await,
+            Err(Error::NotFound)
+        ));
+        blobs.delete("dicom/ab/abc.dcm").await.unwrap();
+        assert!(matches!(
+            blobs.get("dicom/ab/abc.dcm").await,
+            Err(Error::NotFound)
+        ));
+        // A bucket that is not there is an error that says so, not a silent loss.
+        let none = Blobs::open_with("s3://no-such-bucket", &s3.settings()).unwrap();
+        let e = none.put("x", Bytes::from_static(b"x")).await.unwrap_err();
+        assert!(matches!(e, Error::Storage(_) | Error::NotFound), "{e}");
+    }
+
     #[test]
     fn bad_locations_say_how_to_fix_them() {
         let e = Blobs::open("s3://").unwrap_err().to_string();
         assert!(e.contains("s3://bucket"), "{e}");
+        let e = Blobs::open_with("s3://b", &[("no_such_setting".into(), "x".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an S3 setting"), "{e}");
+    }
+}
+
+/// A local S3-protocol server for tests: moto's server mode, from the Python that
+/// `scripts/test.sh` prepares (`KIZUNA_PYTHON`), on a free loopback port, with one bucket.
+/// Stopped when dropped.
+#[doc(hidden)]
+pub mod s3_test_server {
+    use std::process::{Child, Command, Stdio};
+
+    pub struct S3Server {
+        child: Child,
+        /// `http://127.0.0.1:PORT`
+        pub endpoint: String,
+    }
+
+    impl Drop for S3Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    impl S3Server {
+        /// Starts moto with `bucket` made; None (with a loud message) if moto is not installed
+        /// outside CI (in CI it must be).
+        pub fn start(bucket: &str) -> Option<S3Server> {
+            let python = std::env::var("KIZUNA_PYTHON").unwrap_or_else(|_| "python3".into());
+            let has_moto = Command::new(&python)
+                .args(["-c", "import moto.server"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !has_moto {
+                assert!(
+                    std::env::var("CI").is_err(),
+                    "moto is not installed for {python}; scripts/test.sh installs it"
+                );
+                eprintln!(
+                    "skipped: moto (S3 server) not installed for {python}; run scripts/test.sh"
+                );
+                return None;
+            }
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .ok()?
+                .local_addr()
+                .ok()?
+                .port();
+            let child = Command::new(&python)
+                .args([
+                    "-m",
+                    "moto.server",
+                    "-H",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("moto starts");
+            let server = S3Server {
+                child,
+                endpoint: format!("http://127.0.0.1:{port}"),
+            };
+            // Ready when it answers; then the bucket (moto takes unsigned requests).
+            for _ in 0..200 {
+                let made = Command::new("curl")
+                    .args(["-sf", "-X", "PUT", &format!("{}/{bucket}", server.endpoint)])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if made {
+                    return Some(server);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            panic!("moto did not start on port {port}");
+        }
+
+        /// The settings of [`crate::Blobs::open_with`] that reach this server.
+        pub fn settings(&self) -> Vec<(String, String)> {
+            [
+                ("aws_endpoint", self.endpoint.as_str()),
+                ("aws_access_key_id", "kizuna-test"),
+                ("aws_secret_access_key", "kizuna-test"),
+                ("aws_region", "us-east-1"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+        }
     }
 }

@@ -606,6 +606,60 @@ async fn dicomweb(backend: Backend) {
     );
 }
 
+/// The national hub's way: images in an S3-compatible bucket (moto's server), through the
+/// same DICOMweb, byte for byte.
+#[tokio::test]
+async fn images_in_an_s3_bucket() {
+    let Some(dir) = dicom() else { return };
+    let Some(s3) = kizuna_blobs::s3_test_server::S3Server::start("hub-images") else {
+        return;
+    };
+    let blobs = kizuna_blobs::Blobs::open_with("s3://hub-images/tokyo", &s3.settings()).unwrap();
+    let Some(s) = TestServer::start_with_images(Backend::Sqlite, blobs).await else {
+        return;
+    };
+    let web = s.base.replace("/fhir", "/dicomweb");
+    patient(&s, "QMNx85rKkkg", None).await;
+    let ct = head_ct(&dir);
+    let parts: Vec<(&str, &[u8])> = ct[..4]
+        .iter()
+        .map(|b| ("application/dicom", &b[..]))
+        .collect();
+    let r = s
+        .request(
+            "POST",
+            &format!("{web}/studies"),
+            &[("content-type", &stow_type())],
+            Some(multipart(&parts)),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let study = tag(&r.json()["00081199"]["Value"][0], "00081190")
+        .as_str()
+        .unwrap()
+        .split("/series/")
+        .next()
+        .unwrap()
+        .to_string();
+    let r = s.request("GET", &study, &[], None).await;
+    let mut got: Vec<Vec<u8>> = parts_of(&r.header("content-type").unwrap(), &r.body)
+        .into_iter()
+        .map(|p| p.1)
+        .collect();
+    let mut want = ct[..4].to_vec();
+    got.sort();
+    want.sort();
+    assert!(
+        got == want,
+        "the files come back from the bucket byte-identical"
+    );
+    let r = s
+        .request("GET", &format!("{study}/thumbnail"), &[], None)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(walk(s.images.path()), 0, "nothing on the local disk");
+}
+
 const INSURED: &str = "00012345:あいう:1234:01";
 const HOSPITAL: &str = "0110113719";
 const CLINIC: &str = "1310000011";

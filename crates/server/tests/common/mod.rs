@@ -70,7 +70,15 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: Backend, max_body_bytes: usize) -> Option<TestServer> {
-        Self::start_full(backend, max_body_bytes, Vec::new()).await
+        Self::start_full(backend, max_body_bytes, Vec::new(), None).await
+    }
+
+    /// A server keeping its images in `images` (an S3 bucket).
+    pub async fn start_with_images(
+        backend: Backend,
+        images: kizuna_blobs::Blobs,
+    ) -> Option<TestServer> {
+        Self::start_full(backend, 64 * 1024 * 1024, Vec::new(), Some(images)).await
     }
 
     /// A server whose store has these IG packages (tarballs) installed.
@@ -78,13 +86,14 @@ impl TestServer {
         backend: Backend,
         packages: Vec<Vec<u8>>,
     ) -> Option<TestServer> {
-        Self::start_full(backend, 64 * 1024 * 1024, packages).await
+        Self::start_full(backend, 64 * 1024 * 1024, packages, None).await
     }
 
     async fn start_full(
         backend: Backend,
         max_body_bytes: usize,
         packages: Vec<Vec<u8>>,
+        blobs: Option<kizuna_blobs::Blobs>,
     ) -> Option<TestServer> {
         let (store, dir) = match backend {
             Backend::Sqlite => {
@@ -106,7 +115,8 @@ impl TestServer {
         let mut config = kizuna_server::Config::for_addr(addr);
         config.max_body_bytes = max_body_bytes;
         let images = tempfile::tempdir().unwrap();
-        config.images = Some(kizuna_blobs::Blobs::local(images.path()).unwrap());
+        config.images =
+            Some(blobs.unwrap_or_else(|| kizuna_blobs::Blobs::local(images.path()).unwrap()));
         let base = config.base_url.clone();
         for p in packages {
             kizuna_records::profiles::install(&store, p, 1)
