@@ -660,6 +660,64 @@ async fn images_in_an_s3_bucket() {
     assert_eq!(walk(s.images.path()), 0, "nothing on the local disk");
 }
 
+/// dicomweb-client (Python), an independent client: stores the CT, finds it, and gets the
+/// same data set back, with its metadata, a frame and a rendered image.
+#[tokio::test]
+async fn dicomweb_client_against_kizuna() {
+    let Some(dir) = dicom() else { return };
+    let python = std::env::var("KIZUNA_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_client = std::process::Command::new(&python)
+        .args(["-c", "import dicomweb_client, pydicom"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_client {
+        assert!(
+            std::env::var("CI").is_err(),
+            "dicomweb-client is not installed for {python}"
+        );
+        eprintln!("skipped: dicomweb-client not installed for {python}; run scripts/test.sh");
+        return;
+    }
+    let Some(s) = TestServer::start(Backend::Sqlite).await else {
+        return;
+    };
+    patient(&s, "QMNx85rKkkg", None).await;
+    let web = s.base.replace("/fhir", "/dicomweb");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("head-ct"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
+        .collect();
+    files.sort();
+    files.truncate(10);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tools/python-peers/dicomweb_check.py");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&python)
+            .arg(script)
+            .arg(&web)
+            .args(&files)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        got,
+        json!({
+            "referenced": 10, "studies": 1, "series": 1, "instances_page": 5, "fuzzy": 1,
+            "retrieved_equal": 10, "series_retrieved": 10, "metadata_modality": "CT",
+            "frame_bytes": 512 * 512 * 2, "frame_equal": true, "rendered_png": true,
+        })
+    );
+}
+
 const INSURED: &str = "00012345:あいう:1234:01";
 const HOSPITAL: &str = "0110113719";
 const CLINIC: &str = "1310000011";
