@@ -58,6 +58,11 @@ if [ -n "$MISSING" ]; then
   # shellcheck disable=SC2086
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq $MISSING >/dev/null
 fi
+if ! command -v storescu >/dev/null; then
+  log "installing dcmtk (echoscu, storescu, findscu, movescu, getscu, storescp: DICOM peers of the DIMSE tests)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq dcmtk >/dev/null
+fi
 if ! command -v cmake >/dev/null; then
   log "installing cmake (builds CharLS, the JPEG-LS decoder of the DICOM tests' feature jpeg-ls)"
   as_root apt-get update -qq

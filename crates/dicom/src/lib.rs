@@ -9,6 +9,7 @@
 //! Must never: store, know HTTP or DIMSE, change the object it was given (objects are kept and
 //! served byte for byte), log attribute values (they are patient data), or panic on any input.
 
+pub mod file;
 mod parts;
 mod render;
 

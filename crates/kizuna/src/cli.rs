@@ -577,7 +577,7 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
         store,
         a.addr,
         None,
-        (64, Some(images)),
+        (64, Some(images), None),
         (None, None),
         move |base| {
             println!();

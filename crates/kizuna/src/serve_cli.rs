@@ -29,7 +29,43 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR|s3://BUCKET")]
     images: Option<String>,
     #[command(flatten)]
+    dicom: DicomArgs,
+    #[command(flatten)]
     tls: TlsArgs,
+}
+
+/// DICOM networking (DIMSE), for modalities and PACS.
+#[derive(Args)]
+pub struct DicomArgs {
+    /// Also answer DICOM associations (C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE) on this port of
+    /// 127.0.0.1 (associations from this machine act as the node's operator)
+    #[arg(long, value_name = "PORT")]
+    dicom_port: Option<u16>,
+    /// This node's AE title; associations calling another are rejected
+    #[arg(long, value_name = "AE", default_value = "KIZUNA")]
+    dicom_ae: String,
+    /// A DICOM peer C-MOVE may send to, as AE@host:port (repeat for each)
+    #[arg(long = "dicom-peer", value_name = "AE@HOST:PORT")]
+    dicom_peers: Vec<String>,
+}
+
+impl DicomArgs {
+    /// The DIMSE listener's port, AE title and peers, if asked for.
+    fn setup(&self) -> Result<Option<(u16, String, Vec<kizuna_dimse::Peer>)>> {
+        let Some(port) = self.dicom_port else {
+            return Ok(None);
+        };
+        let ae = self.dicom_ae.trim();
+        if ae.is_empty() || ae.len() > 16 {
+            bail!("--dicom-ae must be 1 to 16 characters");
+        }
+        let peers = self
+            .dicom_peers
+            .iter()
+            .map(|p| kizuna_dimse::Peer::parse(p).map_err(|e| anyhow::anyhow!("--dicom-peer {e}")))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some((port, ae.to_string(), peers)))
+    }
 }
 
 /// Mutual TLS: give all four to serve HTTPS to institutions holding network-CA certificates.
@@ -119,11 +155,15 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
     if images.is_none() {
         tracing::warn!("no --images given: DICOM images are not kept, and DICOMweb answers 503");
     }
+    let dicom = a.dicom.setup()?;
+    if dicom.is_some() && images.is_none() {
+        bail!("--dicom-port needs somewhere to keep images: give --images DIR (or s3://bucket)");
+    }
     serve_store(
         store,
         a.addr,
         a.base_url,
-        (a.max_body_mb, images),
+        (a.max_body_mb, images, dicom),
         (tls, smart),
         |_| {},
     )
@@ -151,7 +191,11 @@ pub async fn serve_store(
     store: Store,
     addr: SocketAddr,
     base_url: Option<String>,
-    (max_body_mb, images): (usize, Option<kizuna_blobs::Blobs>),
+    (max_body_mb, images, dicom): (
+        usize,
+        Option<kizuna_blobs::Blobs>,
+        Option<(u16, String, Vec<kizuna_dimse::Peer>)>,
+    ),
     (tls, a_smart): (Option<kizuna_server::tls::TlsSetup>, Option<PathBuf>),
     ready: impl FnOnce(&str),
 ) -> Result<ExitCode> {
@@ -173,6 +217,9 @@ pub async fn serve_store(
         config.base_url = b.trim_end_matches('/').to_string();
     }
     config.max_body_bytes = max_body_mb * 1024 * 1024;
+    if let (Some((port, ae_title, peers)), Some(blobs)) = (dicom, images.clone()) {
+        start_dimse(&store, port, ae_title, peers, blobs).await?;
+    }
     config.images = images;
     let base = config.base_url.clone();
     tracing::info!(backend = store.backend_name(), %addr, "serving");
@@ -251,6 +298,44 @@ pub async fn serve_store(
     }
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Answers DICOM associations on 127.0.0.1:`port` until the process stops.
+async fn start_dimse(
+    store: &Store,
+    port: u16,
+    ae_title: String,
+    peers: Vec<kizuna_dimse::Peer>,
+    blobs: kizuna_blobs::Blobs,
+) -> Result<()> {
+    let at = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = tokio::net::TcpListener::bind(at).await.with_context(|| {
+        format!("cannot listen for DICOM on {at} (in use? try another --dicom-port)")
+    })?;
+    let network = kizuna_access::Network::with_random_key(Records::new(store.clone()), None)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    println!(
+        "Kizuna DICOM (DIMSE) ready at {ae_title}@{}",
+        listener.local_addr()?
+    );
+    let setup = std::sync::Arc::new(kizuna_dimse::Setup {
+        ae_title,
+        blobs,
+        peers,
+    });
+    tokio::spawn(async move {
+        if let Err(e) = kizuna_dimse::serve(
+            listener,
+            std::sync::Arc::new(network),
+            setup,
+            shutdown_signal(),
+        )
+        .await
+        {
+            tracing::error!(error = %e, "the DICOM listener stopped");
+        }
+    });
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

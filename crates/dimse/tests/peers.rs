@@ -1,0 +1,332 @@
+//! Kizuna's DIMSE side against real peers: dcmtk's echoscu, storescu, findscu, getscu and
+//! movescu (with dcmtk's storescp as the move destination), with the real head CT of
+//! `../shared/fixtures/dicom`, on both backends. What comes back out has the data set it went
+//! in with, byte for byte.
+
+use kizuna_access::Network;
+use kizuna_blobs::Blobs;
+use kizuna_dimse::{Peer, Setup};
+use kizuna_records::Records;
+use kizuna_store::Store;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+fn fixtures() -> Option<PathBuf> {
+    let dir = std::env::var("KIZUNA_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+        })
+        .join("dicom/head-ct");
+    if !dir.is_dir() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "fixtures not found at {}",
+            dir.display()
+        );
+        eprintln!("skipped: fixtures not found at {}", dir.display());
+        return None;
+    }
+    if Command::new("storescu").arg("--version").output().is_err() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "dcmtk is not installed; scripts/test.sh installs it"
+        );
+        eprintln!("skipped: dcmtk not installed");
+        return None;
+    }
+    Some(dir)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The data set of a Part 10 file (what DIMSE carries), by its meta information.
+fn data_set(file: &[u8]) -> Vec<u8> {
+    let placed = kizuna_dicom::file::data_set_of(file).unwrap();
+    file[placed.offset..].to_vec()
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    out.sort();
+    out
+}
+
+fn run(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().expect("the dcmtk tool runs");
+    out
+}
+
+#[tokio::test]
+async fn dcmtk_peers_on_the_embedded_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path().join("data").to_str().unwrap())
+        .await
+        .unwrap();
+    peers(store, tmp.path()).await;
+}
+
+#[tokio::test]
+async fn dcmtk_peers_on_postgres() {
+    let Some(url) = kizuna_store::conformance::fresh_postgres_database().await else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    peers(Store::open(&url).await.unwrap(), tmp.path()).await;
+}
+
+async fn peers(store: Store, tmp: &Path) {
+    let Some(ct_dir) = fixtures() else { return };
+    let records = Records::new(store.clone());
+    let patient = json!({"resourceType": "Patient",
+        "identifier": [{"system": "urn:oid:1.2.392.100495.20.3.51.11310000001", "value": "QMNx85rKkkg"}]});
+    records.create("Patient", patient, None).await.unwrap();
+    let blobs = Blobs::local(&tmp.join("images")).unwrap();
+    let dest_port = free_port();
+    let setup = Arc::new(Setup {
+        ae_title: "KIZUNA".into(),
+        blobs: blobs.clone(),
+        peers: vec![Peer {
+            ae_title: "DEST".into(),
+            address: format!("127.0.0.1:{dest_port}"),
+        }],
+    });
+    let net = Arc::new(Network::with_random_key(records.clone(), None).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    tokio::spawn(kizuna_dimse::serve(
+        listener,
+        net,
+        setup,
+        std::future::pending(),
+    ));
+    let sent: Vec<PathBuf> = files_in(&ct_dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
+        .collect();
+    assert_eq!(sent.len(), 28);
+    let tmp = tmp.to_path_buf();
+    let originals: Vec<Vec<u8>> = sent
+        .iter()
+        .map(|p| data_set(&std::fs::read(p).unwrap()))
+        .collect();
+
+    tokio::task::spawn_blocking(move || {
+        // C-ECHO, and an association calling another AE title, refused.
+        let out = run(Command::new("echoscu").args(["-aec", "KIZUNA", "127.0.0.1", &port]));
+        assert!(
+            out.status.success(),
+            "echoscu: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run(Command::new("echoscu").args(["-aec", "SOMEONE", "127.0.0.1", &port]));
+        assert!(!out.status.success(), "a wrong called AE title is rejected");
+
+        // C-STORE: the whole CT.
+        let out = run(Command::new("storescu")
+            .args(["-aec", "KIZUNA", "127.0.0.1", &port])
+            .args(&sent));
+        assert!(
+            out.status.success(),
+            "storescu: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        // C-FIND at study, series and image level.
+        let find = |level: &str, keys: &[&str]| {
+            let mut c = Command::new("findscu");
+            c.args([
+                "-S",
+                "-v",
+                "-aec",
+                "KIZUNA",
+                "-k",
+                &format!("QueryRetrieveLevel={level}"),
+            ]);
+            for k in keys {
+                c.args(["-k", k]);
+            }
+            let out = run(c.args(["127.0.0.1", &port]));
+            assert!(
+                out.status.success(),
+                "findscu: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let log = String::from_utf8_lossy(&out.stderr).to_string()
+                + &String::from_utf8_lossy(&out.stdout);
+            assert!(log.contains("Final Find Response (Success)"), "{log}");
+            log
+        };
+        let log = find(
+            "STUDY",
+            &[
+                "PatientID=QMNx85rKkkg",
+                "StudyInstanceUID",
+                "NumberOfStudyRelatedInstances",
+                "ModalitiesInStudy",
+            ],
+        );
+        assert_eq!(
+            log.matches("Find Response:").count(),
+            1,
+            "one match and the final response: {log}"
+        );
+        assert!(
+            log.contains("1.2.826.0.1.3680043.9.4245.1760717064491086528325869788156915668"),
+            "{log}"
+        );
+        assert!(log.contains("[28]"), "28 instances: {log}");
+        assert!(log.contains("[CT]"), "{log}");
+        let log = find("STUDY", &["PatientID=nobody", "StudyInstanceUID"]);
+        assert_eq!(
+            log.matches("Find Response:").count(),
+            0,
+            "no match, the final response only: {log}"
+        );
+        let log = find(
+            "IMAGE",
+            &[
+                "StudyInstanceUID=1.2.826.0.1.3680043.9.4245.1760717064491086528325869788156915668",
+                "SOPInstanceUID",
+                "InstanceNumber",
+            ],
+        );
+        assert_eq!(log.matches("Find Response:").count(), 28, "{log}");
+
+        // C-GET: the series back on the same association, data sets byte-identical.
+        let got = tmp.join("got");
+        std::fs::create_dir_all(&got).unwrap();
+        let out = run(Command::new("getscu").args([
+            "-S",
+            "-aec",
+            "KIZUNA",
+            "-od",
+            got.to_str().unwrap(),
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            "StudyInstanceUID=1.2.826.0.1.3680043.9.4245.1760717064491086528325869788156915668",
+            "127.0.0.1",
+            &port,
+        ]));
+        assert!(
+            out.status.success(),
+            "getscu: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut back: Vec<Vec<u8>> = files_in(&got)
+            .iter()
+            .map(|p| data_set(&std::fs::read(p).unwrap()))
+            .collect();
+        let mut want = originals.clone();
+        back.sort();
+        want.sort();
+        assert_eq!(back.len(), 28);
+        assert!(
+            back == want,
+            "C-GET gives the data sets back byte-identical"
+        );
+
+        // C-MOVE to a storescp, and to an AE nobody configured.
+        let moved = tmp.join("moved");
+        std::fs::create_dir_all(&moved).unwrap();
+        let mut scp = Command::new("storescp")
+            .args([
+                "-aet",
+                "DEST",
+                "-od",
+                moved.to_str().unwrap(),
+                &dest_port.to_string(),
+            ])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let out = run(Command::new("movescu").args([
+            "-S",
+            "-aec",
+            "KIZUNA",
+            "-aem",
+            "DEST",
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            "StudyInstanceUID=1.2.826.0.1.3680043.9.4245.1760717064491086528325869788156915668",
+            "127.0.0.1",
+            &port,
+        ]));
+        assert!(
+            out.status.success(),
+            "movescu: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut back: Vec<Vec<u8>> = files_in(&moved)
+            .iter()
+            .map(|p| data_set(&std::fs::read(p).unwrap()))
+            .collect();
+        back.sort();
+        let _ = scp.kill();
+        let _ = scp.wait();
+        assert_eq!(back.len(), 28);
+        assert!(back == want, "C-MOVE delivers the data sets byte-identical");
+        let out = run(Command::new("movescu").args([
+            "-S",
+            "-v",
+            "-aec",
+            "KIZUNA",
+            "-aem",
+            "NOBODY",
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            "StudyInstanceUID=1.2.826.0.1.3680043.9.4245.1760717064491086528325869788156915668",
+            "127.0.0.1",
+            &port,
+        ]));
+        let log = String::from_utf8_lossy(&out.stderr).to_string()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(
+            log.contains("0xa801")
+                || log.contains("a801")
+                || log.contains("MoveDestinationUnknown"),
+            "{log}"
+        );
+    })
+    .await
+    .unwrap();
+
+    // The study is in the record, complete once the association ended.
+    let found = store
+        .read(
+            "ImagingStudy",
+            &kizuna_records::imaging::study_resource_id(
+                "1.2.826.0.1.3680043.9.4245.1760717064491086528325869788156915668",
+            ),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(found.body.as_deref().unwrap()).unwrap();
+    assert_eq!(body["numberOfInstances"], 28);
+    // Every operation was audited.
+    let log = store.audit_after(0, 100_000).await.unwrap();
+    for kind in [
+        "dimse:c-store",
+        "dimse:c-find",
+        "dimse:c-get",
+        "dimse:c-move",
+    ] {
+        assert!(log.iter().any(|e| e.entry.contains(kind)), "{kind} audited");
+    }
+}
