@@ -65,8 +65,7 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn run(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.output().expect("the dcmtk tool runs");
-    out
+    cmd.output().expect("the dcmtk tool runs")
 }
 
 #[tokio::test]

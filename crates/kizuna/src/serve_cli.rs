@@ -49,9 +49,12 @@ pub struct DicomArgs {
     dicom_peers: Vec<String>,
 }
 
+/// The DIMSE listener: its port on 127.0.0.1, AE title, and the peers C-MOVE sends to.
+pub type DicomListener = (u16, String, Vec<kizuna_dimse::Peer>);
+
 impl DicomArgs {
     /// The DIMSE listener's port, AE title and peers, if asked for.
-    fn setup(&self) -> Result<Option<(u16, String, Vec<kizuna_dimse::Peer>)>> {
+    fn setup(&self) -> Result<Option<DicomListener>> {
         let Some(port) = self.dicom_port else {
             return Ok(None);
         };
@@ -191,11 +194,7 @@ pub async fn serve_store(
     store: Store,
     addr: SocketAddr,
     base_url: Option<String>,
-    (max_body_mb, images, dicom): (
-        usize,
-        Option<kizuna_blobs::Blobs>,
-        Option<(u16, String, Vec<kizuna_dimse::Peer>)>,
-    ),
+    (max_body_mb, images, dicom): (usize, Option<kizuna_blobs::Blobs>, Option<DicomListener>),
     (tls, a_smart): (Option<kizuna_server::tls::TlsSetup>, Option<PathBuf>),
     ready: impl FnOnce(&str),
 ) -> Result<ExitCode> {
