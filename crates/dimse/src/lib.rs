@@ -13,7 +13,7 @@
 //! Must never: keep part of an object (an association that aborts mid-transfer keeps what was
 //! acknowledged and nothing else), log attribute values, or panic on what a peer sends.
 
-mod message;
+pub mod message;
 
 pub use message::{field, status};
 

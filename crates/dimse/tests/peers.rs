@@ -329,3 +329,177 @@ async fn peers(store: Store, tmp: &Path) {
         assert!(log.iter().any(|e| e.entry.contains(kind)), "{kind} audited");
     }
 }
+
+/// An association aborted in the middle of an object keeps nothing of it, and the service goes
+/// on: the next association stores the object whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_association_aborted_mid_transfer_keeps_nothing() {
+    use dicom_ul::association::AsyncAssociation;
+    use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu};
+    use kizuna_dimse::message::{Command, field};
+    let Some(ct_dir) = fixtures() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path().join("data").to_str().unwrap())
+        .await
+        .unwrap();
+    let records = Records::new(store.clone());
+    let patient = json!({"resourceType": "Patient",
+        "identifier": [{"system": "urn:oid:1.2.392.100495.20.3.51.11310000001", "value": "QMNx85rKkkg"}]});
+    records.create("Patient", patient, None).await.unwrap();
+    let images = tmp.path().join("images");
+    let setup = Arc::new(Setup {
+        ae_title: "KIZUNA".into(),
+        blobs: Blobs::local(&images).unwrap(),
+        peers: vec![],
+    });
+    let net = Arc::new(Network::with_random_key(records.clone(), None).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(kizuna_dimse::serve(
+        listener,
+        net,
+        setup,
+        std::future::pending(),
+    ));
+    let file = std::fs::read(ct_dir.join("01.dcm")).unwrap();
+    let placed = kizuna_dicom::file::data_set_of(&file).unwrap();
+    let data = &file[placed.offset..];
+
+    let mut assoc = dicom_ul::ClientAssociationOptions::new()
+        .calling_ae_title("MODALITY")
+        .called_ae_title("KIZUNA")
+        .with_presentation_context(
+            placed.sop_class.clone(),
+            vec![placed.transfer_syntax.clone()],
+        )
+        .establish_async(addr)
+        .await
+        .unwrap();
+    let pc = assoc.presentation_contexts()[0].id;
+    let mut rq = Command::new(field::C_STORE_RQ, &placed.sop_class, true);
+    rq.set_us(dicom_dictionary_std::tags::MESSAGE_ID, 1);
+    rq.set_us(dicom_dictionary_std::tags::PRIORITY, 0);
+    rq.set_text(
+        dicom_dictionary_std::tags::AFFECTED_SOP_INSTANCE_UID,
+        dicom_core::VR::UI,
+        &placed.sop_instance,
+    );
+    let half = Pdu::PData {
+        data: vec![
+            PDataValue {
+                presentation_context_id: pc,
+                value_type: PDataValueType::Command,
+                is_last: true,
+                data: rq.encode().unwrap(),
+            },
+            PDataValue {
+                presentation_context_id: pc,
+                value_type: PDataValueType::Data,
+                is_last: false,
+                data: data[..8000].to_vec(),
+            },
+        ],
+    };
+    AsyncAssociation::send(&mut assoc, &half).await.unwrap();
+    assoc.abort().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let kept = std::fs::read_dir(&images).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(kept, 0, "nothing of the aborted object is kept");
+    let id = kizuna_records::imaging::study_resource_id(
+        "1.2.826.0.1.3680043.9.4245.1760717064491086528325869788156915668",
+    );
+    assert!(store.read("ImagingStudy", &id).await.unwrap().is_none());
+
+    // The service goes on: the same object, whole, by storescu.
+    let port = addr.port().to_string();
+    let path = ct_dir.join("01.dcm");
+    let out = tokio::task::spawn_blocking(move || {
+        Command_::new("storescu")
+            .args(["-aec", "KIZUNA", "127.0.0.1", &port])
+            .arg(path)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(store.read("ImagingStudy", &id).await.unwrap().is_some());
+}
+
+use std::process::Command as Command_;
+
+/// pynetdicom, a second independent peer: C-ECHO, C-STORE, C-FIND at two levels, and C-GET with
+/// the requester as a storage SCP on the same association.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pynetdicom_against_kizuna() {
+    let Some(ct_dir) = fixtures() else { return };
+    let python = std::env::var("KIZUNA_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has = Command_::new(&python)
+        .args(["-c", "import pynetdicom"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        assert!(
+            std::env::var("CI").is_err(),
+            "pynetdicom is not installed for {python}"
+        );
+        eprintln!("skipped: pynetdicom not installed for {python}; run scripts/test.sh");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path().join("data").to_str().unwrap())
+        .await
+        .unwrap();
+    let records = Records::new(store.clone());
+    let patient = json!({"resourceType": "Patient",
+        "identifier": [{"system": "urn:oid:1.2.392.100495.20.3.51.11310000001", "value": "QMNx85rKkkg"}]});
+    records.create("Patient", patient, None).await.unwrap();
+    let setup = Arc::new(Setup {
+        ae_title: "KIZUNA".into(),
+        blobs: Blobs::local(&tmp.path().join("images")).unwrap(),
+        peers: vec![],
+    });
+    let net = Arc::new(Network::with_random_key(records, None).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    tokio::spawn(kizuna_dimse::serve(
+        listener,
+        net,
+        setup,
+        std::future::pending(),
+    ));
+    let files: Vec<PathBuf> = ["01.dcm", "02.dcm", "03.dcm", "04.dcm"]
+        .iter()
+        .map(|f| ct_dir.join(f))
+        .collect();
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/python-peers/dimse_check.py");
+    let out = tokio::task::spawn_blocking(move || {
+        Command_::new(&python)
+            .arg(script)
+            .arg(&port)
+            .args(&files)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        got,
+        json!({
+            "established": true, "echo": 0, "store": [0, 0, 0, 0],
+            "studies": [["0xff00", true, 4]], "series": [[true, "CT"]],
+            "get_final": 0, "got": 4, "got_equal": 4,
+        })
+    );
+}

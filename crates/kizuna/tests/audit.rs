@@ -246,6 +246,7 @@ async fn the_patients_log_spans_entries_written_before_keys() {
              ALTER TABLE audit_log DROP COLUMN keys;
              DROP TABLE ig_package;
              DROP TABLE phr_series; DROP TABLE phr_sample; DROP TABLE phr_rollup;
+             DROP TABLE dicom_study; DROP TABLE dicom_series; DROP TABLE dicom_instance;
              DELETE FROM schema_migrations WHERE version >= 7;",
         )
         .unwrap();
