@@ -4,11 +4,14 @@
 //! attributes that identify and index it ([`Keys`]: patient, study, series, instance, modality,
 //! dates, geometry), and the decoding of its frames for people to look at ([`render`]: any
 //! transfer syntax the codecs built in know, windowed, scaled to a viewport, encoded as PNG or
-//! JPEG).
+//! JPEG), its de-identification for sharing ([`deid`]: PS3.15's Basic Profile), and the Part 10
+//! file around a data set received over the network ([`file`]).
 //!
 //! Must never: store, know HTTP or DIMSE, change the object it was given (objects are kept and
 //! served byte for byte), log attribute values (they are patient data), or panic on any input.
 
+pub mod deid;
+pub mod deid_table;
 pub mod file;
 mod parts;
 mod render;
