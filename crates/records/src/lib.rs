@@ -13,6 +13,7 @@
 //! Must never: know HTTP, skip validation of a resource it writes, or log resource content.
 
 mod bundle;
+pub mod consult;
 mod criteria;
 mod documents;
 mod history;

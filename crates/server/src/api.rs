@@ -561,6 +561,9 @@ async fn compartment(
     if rtype == "DocumentReference" && (what == "$document" || what == "$render") {
         return crate::documents::kept(&state, &id, &what, &method).await;
     }
+    if rtype == "Task" && crate::consult::OPERATIONS.contains(&what.as_str()) {
+        return crate::consult::operation(&state, &id, &what, &method, body).await;
+    }
     if rtype == "Patient" && crate::phr::OPERATIONS.contains(&what.as_str()) {
         return crate::phr::operation(&state, &id, &what, &method, &headers, pairs(&query), body)
             .await;
@@ -674,6 +677,10 @@ async fn instance(
 ) -> Response {
     if id == "$validate" {
         return validate(&state, &rtype, None, method, &headers, &query, body).await;
+    }
+    if rtype == "Task" && crate::consult::TYPE_OPERATIONS.contains(&id.as_str()) {
+        return crate::consult::type_operation(&state, &id, &method, &headers, pairs(&query), body)
+            .await;
     }
     if let Err(r) = negotiate(&headers, &query) {
         return r;

@@ -276,7 +276,67 @@ async fn named(
     if found.is_empty() {
         return Err(failure(kizuna_records::imaging::not_found_study()));
     }
+    // A consult's team looking at its study for the first time stamps "specialist viewing".
+    let mut studies: Vec<&str> = found.iter().map(|f| f.study_res.as_str()).collect();
+    studies.dedup();
+    for s in studies {
+        viewed(state, s).await?;
+    }
     Ok(found)
+}
+
+/// Stamps `specialist-viewing` on the consults showing study `study_res` to the caller as their
+/// team, each write audited before it runs and after, like any other.
+async fn viewed(state: &ReqState, study_res: &str) -> Result<(), Response> {
+    let ids = state
+        .records
+        .consults_unviewed(study_res)
+        .await
+        .map_err(failure)?;
+    for id in ids {
+        let mut event = kizuna_access::audit::Event {
+            action: "U",
+            subtype: "operation:$consult-milestone".into(),
+            request: format!(
+                "(first view of ImagingStudy/{study_res}) Task/{id}/$consult-milestone"
+            ),
+            entities: vec![format!("Task/{id}"), format!("ImagingStudy/{study_res}")],
+            started: true,
+            ..Default::default()
+        };
+        if state.net.audit(&state.caller, &event).await.is_err() {
+            return Err(error(
+                503,
+                IssueCode::Exception,
+                "the access could not be recorded in the audit log, so it is not answered; try again later",
+            ));
+        }
+        let r = state
+            .records
+            .consult_milestone(
+                &id,
+                kizuna_records::consult::Milestone::SpecialistViewing,
+                None,
+                None,
+            )
+            .await;
+        event.started = false;
+        event.status = if r.is_ok() { 200 } else { 500 };
+        if let Err(f) = &r {
+            tracing::warn!(
+                status = f.status,
+                "a consult's viewing could not be stamped"
+            );
+        }
+        if state.net.audit(&state.caller, &event).await.is_err() {
+            return Err(error(
+                503,
+                IssueCode::Exception,
+                "the access could not be recorded in the audit log, so it is not answered; try again later",
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn study(Ctx(s): Ctx, Path(study): Path<String>, headers: HeaderMap) -> Response {

@@ -12,6 +12,7 @@
 mod access;
 mod api;
 mod capability;
+mod consult;
 mod dicomweb;
 mod documents;
 mod phr;
