@@ -95,6 +95,17 @@ pub fn capability_statement(base_url: &str, backend: &str) -> Value {
                 }
                 "AuditEvent" => r["operation"] = json!([op("mine"), op("emergencies")]),
                 "DocumentReference" => r["operation"] = json!([op("document"), op("render")]),
+                "Task" => {
+                    // The urgent consult.
+                    let mut names: Vec<&str> = crate::consult::TYPE_OPERATIONS.to_vec();
+                    names.extend(crate::consult::OPERATIONS);
+                    names.sort();
+                    names.dedup();
+                    r["operation"] = json!(names.iter().map(|o| op(&o[1..])).collect::<Vec<_>>());
+                }
+                "ImagingStudy" => {
+                    r["documentation"] = json!("One per study of DICOM images kept (written by Kizuna as images arrive over DICOMweb, under /dicomweb, or DIMSE); the images follow the ImagingStudy's access rules.");
+                }
                 _ => {}
             }
             r
