@@ -63,6 +63,21 @@ if ! command -v storescu >/dev/null; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq dcmtk >/dev/null
 fi
+if [ ! -x /usr/sbin/Orthanc ]; then
+  log "installing Orthanc and its DICOMweb plugin (a PACS the imaging tests and benchmark talk to; its service stays stopped)"
+  as_root apt-get update -qq
+  # Debian's postinst starts the service: a policy-rc.d refusing it keeps it stopped (tests and
+  # the benchmark start their own Orthanc on ports of their own).
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq orthanc orthanc-dicomweb >/dev/null \
+    || echo "warning: could not install Orthanc; the Orthanc test will say so" >&2
+  if [ -n "$own_policy" ]; then as_root rm -f /usr/sbin/policy-rc.d; fi
+fi
 if ! command -v cmake >/dev/null; then
   log "installing cmake (builds CharLS, the JPEG-LS decoder of the DICOM tests' feature jpeg-ls)"
   as_root apt-get update -qq

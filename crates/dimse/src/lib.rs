@@ -14,6 +14,7 @@
 //! acknowledged and nothing else), log attribute values, or panic on what a peer sends.
 
 pub mod message;
+pub mod scu;
 
 pub use message::{field, status};
 
@@ -208,14 +209,14 @@ async fn association(
     outcome
 }
 
-enum Incoming {
+pub(crate) enum Incoming {
     Message(u8, Command, Option<Vec<u8>>),
     Released,
     Aborted,
 }
 
 /// The next message: its command set and data set, gathered from P-DATA fragments.
-async fn read_message<A: AsyncAssociation<TcpStream> + Send>(
+pub(crate) async fn read_message<A: AsyncAssociation<TcpStream> + Send>(
     assoc: &mut A,
 ) -> Result<Incoming, String> {
     let mut command_bytes = Vec::new();
@@ -264,7 +265,7 @@ async fn read_message<A: AsyncAssociation<TcpStream> + Send>(
 }
 
 /// Sends a command set and, if given, its data set (split into P-DATA fragments).
-async fn send<A: AsyncAssociation<TcpStream> + Send>(
+pub(crate) async fn send<A: AsyncAssociation<TcpStream> + Send>(
     assoc: &mut A,
     pc: u8,
     command: &Command,
@@ -350,7 +351,7 @@ impl Ctx<'_> {
         }
     }
 
-    /// C-STORE: the data set kept as a file, acknowledged once durable.
+    /// C-STORE: the data set kept as a file ([`keep`]), acknowledged once durable.
     async fn store<A: AsyncAssociation<TcpStream> + Send>(
         &self,
         assoc: &mut A,
@@ -360,43 +361,19 @@ impl Ctx<'_> {
         touched: &mut BTreeSet<String>,
     ) -> Result<(), String> {
         let ts = transfer_syntax(assoc, pc);
-        let class = rq.text(tags::AFFECTED_SOP_CLASS_UID).unwrap_or_default();
         let sop = rq.text(tags::AFFECTED_SOP_INSTANCE_UID).unwrap_or_default();
         let mut started = self.event("C", "c-store", 0);
         started.started = true;
         self.audit(started, &[]).await?;
-        let (code, comment, found) =
-            match data.ok_or_else(|| "no data set".to_string()).and_then(|d| {
-                kizuna_dicom::file::file_of(&class, &sop, &ts, &d).map_err(|e| e.to_string())
-            }) {
-                Err(e) => (status::UNABLE_TO_PROCESS, Some(e), None),
-                Ok(file) => match self
-                    .records
-                    .store_images(&self.setup.blobs, vec![Bytes::from(file)], None, false)
-                    .await
-                {
-                    Err(f) => (
-                        0xA700,
-                        Some(format!("the object could not be kept ({})", f.status)),
-                        None,
-                    ),
-                    Ok(mut r) => match r.pop() {
-                        Some(Stored::Kept(p) | Stored::AlreadyKept(p)) => {
-                            touched.insert(p.study_uid.clone());
-                            let f = Found {
-                                study_res: p.study_res,
-                                patient: p.patient,
-                                ..Default::default()
-                            };
-                            (status::SUCCESS, None, Some(f))
-                        }
-                        Some(Stored::Refused { why, message, .. }) => {
-                            (store_status(why), Some(message), None)
-                        }
-                        None => (status::UNABLE_TO_PROCESS, None, None),
-                    },
-                },
-            };
+        let (code, comment, placed) = keep(self.records, self.setup, rq, &ts, data).await;
+        let found = placed.map(|p| {
+            touched.insert(p.study_uid.clone());
+            Found {
+                study_res: p.study_res,
+                patient: p.patient,
+                ..Default::default()
+            }
+        });
         let http_like = if code == status::SUCCESS { 200 } else { 409 };
         let mut event = self.event("C", "c-store", http_like);
         event.detail = comment.clone();
@@ -694,9 +671,44 @@ impl Ctx<'_> {
     }
 }
 
+/// Keeps the data set of a C-STORE request (in transfer syntax `ts`) as the file made of it: its
+/// status, why not (for the Error Comment), and where it was placed.
+pub(crate) async fn keep(
+    records: &Records,
+    setup: &Setup,
+    rq: &Command,
+    ts: &str,
+    data: Option<Vec<u8>>,
+) -> (u16, Option<String>, Option<kizuna_records::imaging::Placed>) {
+    let class = rq.text(tags::AFFECTED_SOP_CLASS_UID).unwrap_or_default();
+    let sop = rq.text(tags::AFFECTED_SOP_INSTANCE_UID).unwrap_or_default();
+    let file = match data
+        .ok_or_else(|| "no data set".to_string())
+        .and_then(|d| kizuna_dicom::file::file_of(&class, &sop, ts, &d).map_err(|e| e.to_string()))
+    {
+        Ok(f) => f,
+        Err(e) => return (status::UNABLE_TO_PROCESS, Some(e), None),
+    };
+    match records
+        .store_images(&setup.blobs, vec![Bytes::from(file)], None, false)
+        .await
+    {
+        Err(f) => (
+            0xA700,
+            Some(format!("the object could not be kept ({})", f.status)),
+            None,
+        ),
+        Ok(mut r) => match r.pop() {
+            Some(Stored::Kept(p) | Stored::AlreadyKept(p)) => (status::SUCCESS, None, Some(p)),
+            Some(Stored::Refused { why, message, .. }) => (store_status(why), Some(message), None),
+            None => (status::UNABLE_TO_PROCESS, None, None),
+        },
+    }
+}
+
 /// Sends one object as a C-STORE on `assoc`, and reads the answer; Ok(false) if it was not
 /// taken (no presentation context for it, or a failure status).
-async fn sub_store<A: AsyncAssociation<TcpStream> + Send>(
+pub(crate) async fn sub_store<A: AsyncAssociation<TcpStream> + Send>(
     assoc: &mut A,
     file: &[u8],
     placed: &kizuna_dicom::file::Placed,
@@ -742,7 +754,7 @@ async fn sub_store<A: AsyncAssociation<TcpStream> + Send>(
 }
 
 #[derive(Default)]
-struct Counts {
+pub(crate) struct Counts {
     remaining: u16,
     completed: u16,
     failed: u16,
@@ -780,7 +792,7 @@ fn store_status(why: Refusal) -> u16 {
     }
 }
 
-fn transfer_syntax<A: Association>(assoc: &A, pc: u8) -> String {
+pub(crate) fn transfer_syntax<A: Association>(assoc: &A, pc: u8) -> String {
     assoc
         .presentation_contexts()
         .iter()

@@ -57,6 +57,8 @@ enum Command {
     /// Personal health records: import a patient's files (Apple Health, Fitbit, Open mHealth,
     /// FHIR), share them with an institution or revoke it
     Phr(crate::phr_cli::PhrArgs),
+    /// DICOM to and from other systems: send studies to a PACS, get studies from one
+    Dicom(crate::dicom_cli::DicomArgs),
 }
 
 #[derive(Args)]
@@ -210,6 +212,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ig(a) => crate::ig_cli::run(a).await,
         Command::Retention(a) => crate::retention_cli::run(a).await,
         Command::Phr(a) => crate::phr_cli::run(a).await,
+        Command::Dicom(a) => crate::dicom_cli::run(a).await,
     }
 }
 
