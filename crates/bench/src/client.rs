@@ -50,6 +50,39 @@ impl Conn {
         })
     }
 
+    /// Sends a request to `[base]/[path]` with these headers (and no others but `host`);
+    /// returns status and body.
+    pub async fn request_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Bytes>,
+    ) -> Result<(u16, Bytes)> {
+        self.sender.ready().await?;
+        let uri = if path.is_empty() {
+            if self.base.path.is_empty() {
+                "/".to_string()
+            } else {
+                self.base.path.clone()
+            }
+        } else {
+            format!("{}/{}", self.base.path, path.trim_start_matches('/'))
+        };
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", &self.base.authority);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(body.unwrap_or_default()))?;
+        let resp = self.sender.send_request(req).await?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+
     /// Sends a request to `[base]/[path]`; returns status and body.
     pub async fn request(
         &mut self,

@@ -10,6 +10,7 @@
 //! stops by count or duration).
 
 mod client;
+pub mod imaging;
 pub mod phr;
 mod search;
 

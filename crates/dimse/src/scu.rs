@@ -116,6 +116,50 @@ pub async fn send_studies(
     Ok(done)
 }
 
+/// Sends Part 10 files to `peer` by C-STORE on one association (each in its own transfer
+/// syntax): what the benchmark's DIMSE client does, the same for every server.
+pub async fn store_files(
+    calling_ae: &str,
+    peer: &Peer,
+    files: &[bytes::Bytes],
+) -> Result<Transferred, String> {
+    let mut placed = Vec::with_capacity(files.len());
+    for f in files {
+        placed.push(kizuna_dicom::file::data_set_of(f).map_err(|e| e.to_string())?);
+    }
+    let mut pairs: Vec<(String, String)> = placed
+        .iter()
+        .map(|p| (p.sop_class.clone(), p.transfer_syntax.clone()))
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    let mut options = ClientAssociationOptions::new()
+        .calling_ae_title(calling_ae.to_string())
+        .called_ae_title(peer.ae_title.clone());
+    for (class, ts) in &pairs {
+        options = options.with_presentation_context(class.clone(), vec![ts.clone()]);
+    }
+    let mut assoc = options
+        .establish_async(peer.address.clone())
+        .await
+        .map_err(|e| {
+            format!(
+                "{} at {} could not be reached: {e}",
+                peer.ae_title, peer.address
+            )
+        })?;
+    let mut done = Transferred::default();
+    for (n, (file, p)) in files.iter().zip(&placed).enumerate() {
+        if sub_store(&mut assoc, file, p, 1 + (n % 60000) as u16, None).await? {
+            done.completed += 1;
+        } else {
+            done.failed += 1;
+        }
+    }
+    let _ = dicom_ul::association::AsyncAssociation::release(assoc).await;
+    Ok(done)
+}
+
 /// Gets `study` from `peer` by C-GET, keeping each object received (as the caller of
 /// `records`: its patient must be known, as for any object sent to Kizuna).
 pub async fn get_study(

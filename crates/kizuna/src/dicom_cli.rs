@@ -23,6 +23,35 @@ enum DicomCommand {
     Send(TransferArgs),
     /// Get studies from a peer AE by C-GET into this node (their patients must be registered)
     Get(TransferArgs),
+    /// Benchmark Kizuna's imaging side by side with Orthanc (started here, if installed):
+    /// STOW-RS and C-STORE ingest, QIDO-RS latency, rendered frames, WADO-RS, memory
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The head CT's slices (the fixtures' dicom/head-ct)
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "../shared/fixtures/dicom/head-ct"
+    )]
+    ct: std::path::PathBuf,
+    /// Copies of the CT sent through each ingest path
+    #[arg(long, default_value_t = 20)]
+    studies: usize,
+    /// Instances added (without pixel data, 100 per study) before QIDO-RS is measured
+    #[arg(long, default_value_t = 100_000)]
+    qido_instances: usize,
+    /// Concurrent clients (connections, associations)
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Where the servers keep their data (emptied first)
+    #[arg(long, value_name = "DIR", default_value = "kizuna-imaging-bench")]
+    work: std::path::PathBuf,
+    /// Measure Kizuna alone, even if Orthanc is installed
+    #[arg(long)]
+    no_orthanc: bool,
 }
 
 #[derive(Args)]
@@ -47,6 +76,7 @@ pub async fn run(a: DicomArgs) -> Result<ExitCode> {
     let (get, t) = match a.command {
         DicomCommand::Send(t) => (false, t),
         DicomCommand::Get(t) => (true, t),
+        DicomCommand::Bench(b) => return bench(b).await,
     };
     let peer = kizuna_dimse::Peer::parse(&t.peer).map_err(|e| anyhow::anyhow!("--peer {e}"))?;
     let images = match (&t.images, &t.store.database) {
@@ -144,6 +174,70 @@ pub async fn run(a: DicomArgs) -> Result<ExitCode> {
             "some objects were not taken: for `get`, their patients may not be registered here (kizuna serve's log and the audit log say why)"
         );
         return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn bench(b: BenchArgs) -> Result<ExitCode> {
+    if !b.ct.is_dir() {
+        bail!(
+            "{} is not a directory of CT slices; give the fixtures' dicom/head-ct with --ct",
+            b.ct.display()
+        );
+    }
+    let orthanc = if b.no_orthanc {
+        None
+    } else {
+        let binary = std::path::PathBuf::from("/usr/sbin/Orthanc");
+        let plugin = std::path::PathBuf::from("/usr/share/orthanc/plugins/libOrthancDicomWeb.so");
+        if binary.exists() && plugin.exists() {
+            Some((binary, plugin))
+        } else {
+            eprintln!(
+                "Orthanc (Debian packages orthanc, orthanc-dicomweb) is not installed: measuring Kizuna alone"
+            );
+            None
+        }
+    };
+    let plan = kizuna_bench::imaging::ImagingPlan {
+        ct: b.ct,
+        kizuna: std::env::current_exe().context("cannot find this kizuna binary")?,
+        orthanc,
+        studies: b.studies.max(1),
+        qido_instances: b.qido_instances,
+        clients: b.clients.max(1),
+        work: b.work,
+    };
+    let figures = kizuna_bench::imaging::run(&plan, &|what| eprintln!("  {what} ...")).await?;
+    // How many times better Kizuna does: more per second, or fewer milliseconds and megabytes.
+    println!("| Workload | Kizuna | Orthanc | Kizuna's advantage |");
+    println!("|---|---|---|---|");
+    let mut rows: Vec<(&str, &str)> = Vec::new();
+    for f in &figures {
+        if !rows.contains(&(f.workload, f.unit)) {
+            rows.push((f.workload, f.unit));
+        }
+    }
+    for (workload, unit) in rows {
+        let of = |server: &str| {
+            figures
+                .iter()
+                .find(|f| f.server == server && f.workload == workload && f.unit == unit)
+                .map(|f| f.value)
+        };
+        let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} {unit}"));
+        let lower_is_better = unit == "ms" || unit == "MB";
+        let ratio = match (of("Kizuna"), of("Orthanc")) {
+            (Some(k), Some(o)) if k > 0.0 && o > 0.0 => {
+                format!("{:.1}x", if lower_is_better { o / k } else { k / o })
+            }
+            _ => "-".into(),
+        };
+        println!(
+            "| {workload} | {} | {} | {ratio} |",
+            show(of("Kizuna")),
+            show(of("Orthanc"))
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
