@@ -545,6 +545,217 @@ impl Records {
         ))
     }
 
+    /// Shares the consult `id` with a partner institution (abroad) under de-identified images:
+    /// a copy of the study made to PS3.15's Basic Profile (a fresh key; the patient named by a
+    /// pseudonym), kept as a study of its own under a pseudonymous Patient, and a consult
+    /// `Task` of its own for the partner on them (English text; times with their offsets).
+    /// Only the consult's requester does it. The re-identification map (pseudonym and UIDs
+    /// back to the patient and the originals, and the two consults) is a `Basic` resource only
+    /// the requester sees. Returns the partner's `Task`.
+    pub async fn consult_abroad(
+        &self,
+        id: &str,
+        partner: &str,
+        reason: Option<&str>,
+        blobs: &kizuna_blobs::Blobs,
+    ) -> Result<Value> {
+        let (task, _, custodian) = self.consult(id).await?;
+        let Some((me, _)) = self.scope().custodian.clone() else {
+            return Err(forbidden(
+                "a consult is shared by the institution that opened it",
+            ));
+        };
+        if me != custodian.0 {
+            return Err(forbidden(
+                "only the institution that opened the consult shares it with a partner",
+            ));
+        }
+        if partner.len() != 10 || !partner.bytes().all(|b| b.is_ascii_digit()) || partner == me {
+            return Err(bad("partner is another institution's 10-digit code"));
+        }
+        let Some(study_res) = task["focus"]["reference"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("ImagingStudy/"))
+        else {
+            return Err(bad("the consult shows no study to share"));
+        };
+        let Some((study, _)) = self.visible_body("ImagingStudy", study_res).await? else {
+            return Err(bad("the consult's study is gone"));
+        };
+        let Some(study_uid) = study["identifier"][0]["value"]
+            .as_str()
+            .and_then(|v| v.strip_prefix("urn:oid:"))
+        else {
+            return Err(bad("the consult's study has no Study Instance UID"));
+        };
+        let found = self
+            .find_images(kizuna_store::imaging::ImageQuery {
+                level: kizuna_store::imaging::Level::Instance,
+                filters: vec![(
+                    kizuna_store::imaging::Column::StudyUid,
+                    kizuna_store::imaging::Test::AnyOf(vec![study_uid.to_string()]),
+                )],
+                offset: 0,
+                limit: None,
+                with_attrs: false,
+                access: None,
+            })
+            .await?;
+        if found.is_empty() {
+            return Err(bad("the consult's study has no images kept"));
+        }
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let pseudonym = format!("CASE-{}", tag[..8].to_ascii_uppercase());
+        let key = [
+            uuid::Uuid::new_v4().into_bytes(),
+            uuid::Uuid::new_v4().into_bytes(),
+        ]
+        .concat();
+        let writer = self.consult_writer(custodian.clone());
+        // The pseudonymous patient, known to the partner by the pseudonym only.
+        let mut patient = json!({"resourceType": "Patient", "identifier": [{
+            "system": format!("{}{me}", crate::imaging::PATIENT_NUMBER_ROOT), "value": pseudonym}]});
+        add_tag(&mut patient, ADDRESSEE_TAG, partner);
+        let patient_id = writer
+            .create("Patient", patient, None)
+            .await?
+            .stored()
+            .map(|v| v.id.clone())
+            .ok_or_else(|| {
+                Failure::new(
+                    500,
+                    IssueCode::Exception,
+                    None,
+                    "the pseudonymous patient cannot be read back",
+                )
+            })?;
+        let mut copies = Vec::new();
+        let mut uids = std::collections::BTreeMap::new();
+        for f in &found {
+            let bytes = blobs.get(&f.blob).await.map_err(|e| {
+                Failure::new(
+                    503,
+                    IssueCode::Exception,
+                    None,
+                    format!("a kept image cannot be read: {e}"),
+                )
+            })?;
+            let (key, pseudonym) = (key.clone(), pseudonym.clone());
+            let d = tokio::task::spawn_blocking(move || {
+                kizuna_dicom::deid::deidentify(&bytes, &key, &pseudonym)
+            })
+            .await
+            .map_err(|_| Failure::new(500, IssueCode::Exception, None, "de-identification failed"))?
+            .map_err(|e| {
+                Failure::new(
+                    422,
+                    IssueCode::Processing,
+                    None,
+                    format!("an image cannot be shared de-identified: {e}"),
+                )
+            })?;
+            uids.extend(d.uids);
+            copies.push(bytes::Bytes::from(d.bytes));
+        }
+        let stored = self.store_images(blobs, copies, None, true).await?;
+        let mut copy_study = None;
+        for s in &stored {
+            match s {
+                crate::imaging::Stored::Kept(p) | crate::imaging::Stored::AlreadyKept(p) => {
+                    copy_study = Some(p.study_res.clone())
+                }
+                crate::imaging::Stored::Refused { message, .. } => {
+                    return Err(Failure::new(
+                        500,
+                        IssueCode::Exception,
+                        None,
+                        format!("the de-identified copy was not kept: {message}"),
+                    ));
+                }
+            }
+        }
+        let copy_study = copy_study.ok_or_else(|| bad("nothing to share"))?;
+        let (mut body, version) = self
+            .visible_body("ImagingStudy", &copy_study)
+            .await?
+            .ok_or_else(|| {
+                Failure::new(
+                    500,
+                    IssueCode::Exception,
+                    None,
+                    "the de-identified study cannot be read back",
+                )
+            })?;
+        add_tag(&mut body, ADDRESSEE_TAG, partner);
+        strip_meta(&mut body);
+        writer
+            .update("ImagingStudy", &copy_study, body, Some(version))
+            .await?;
+        // The partner's consult.
+        let mut shared = json!({
+            "resourceType": "Task",
+            "status": "requested",
+            "intent": "order",
+            "priority": "stat",
+            "code": {"coding": [{"system": CONSULT_SYSTEM, "code": "urgent", "display": "Urgent consult"}], "text": "Urgent consult (de-identified images)"},
+            "description": reason.unwrap_or("Urgent consult: de-identified images for a second opinion"),
+            "for": {"reference": format!("Patient/{patient_id}")},
+            "focus": {"reference": format!("ImagingStudy/{copy_study}")},
+            "authoredOn": now(),
+            "lastModified": now(),
+            "requester": task["requester"].clone(),
+            "owner": {"identifier": {"system": INSTITUTION_SYSTEM, "value": partner}},
+        });
+        if let Some(i) = task.get("input") {
+            shared["input"] = i.clone();
+        }
+        if let Some(o) = task.get("output") {
+            shared["output"] = json!(
+                o.as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|x| x["type"]["coding"][0]["code"] != "specialist-viewing")
+                    .cloned()
+                    .collect::<Vec<_>>()
+            );
+        }
+        add_tag(&mut shared, ADDRESSEE_TAG, partner);
+        let shared = writer.create("Task", shared, None).await?;
+        let shared: Value = shared
+            .stored()
+            .and_then(|v| serde_json::from_str(v.body.as_deref()?).ok())
+            .ok_or_else(|| {
+                Failure::new(
+                    500,
+                    IssueCode::Exception,
+                    None,
+                    "the partner's consult cannot be read back",
+                )
+            })?;
+        // The re-identification map: the requester's alone (no patient reference it could be
+        // found by: the patient is named inside an extension).
+        let mut ext = vec![
+            json!({"url": "urn:kizuna:deid:patient", "valueReference": {"reference": task["for"]["reference"].clone()}}),
+            json!({"url": "urn:kizuna:deid:pseudonym", "valueString": pseudonym}),
+            json!({"url": "urn:kizuna:deid:pseudonymous-patient", "valueReference": {"reference": format!("Patient/{patient_id}")}}),
+            json!({"url": "urn:kizuna:deid:consult", "valueReference": {"reference": format!("Task/{id}")}}),
+            json!({"url": "urn:kizuna:deid:shared-consult", "valueReference": {"reference": format!("Task/{}", shared["id"].as_str().unwrap_or_default())}}),
+        ];
+        for (replacement, original) in &uids {
+            ext.push(json!({"url": "urn:kizuna:deid:uid", "extension": [
+                {"url": "replacement", "valueOid": format!("urn:oid:{replacement}")},
+                {"url": "original", "valueOid": format!("urn:oid:{original}")},
+            ]}));
+        }
+        let map = json!({
+            "resourceType": "Basic",
+            "code": {"coding": [{"system": "urn:kizuna:deid", "code": "reidentification-map", "display": "Re-identification map"}]},
+            "extension": ext,
+        });
+        writer.create("Basic", map, None).await?;
+        Ok(shared)
+    }
+
     /// The consults showing `study` (ImagingStudy id) to the caller's institution as their
     /// team that have no `specialist-viewing` yet: the team's first look stamps it
     /// ([`Records::consult_milestone`]).

@@ -9,6 +9,10 @@
 //! - `POST Task/{id}/$consult-milestone`: `milestone` (arrival, ct-done, images-shared,
 //!   specialist-viewing, decision, needle, transfer), optionally `time`, and for a decision
 //!   `decision` (thrombolysis, transfer, none): the `Task` now.
+//! - `POST Task/{id}/$consult-abroad`: `partner` (an institution's code) and an English `reason`:
+//!   the study shared de-identified (PS3.15 Basic Profile) under a pseudonym, with a consult of
+//!   the partner's own; the re-identification map stays with the requester (201, the partner's
+//!   `Task`).
 //! - `GET Task/{id}/$consult-report`: the consult's times and door-to-decision and
 //!   door-to-needle minutes (`Parameters`).
 //! - `GET Task/$consult-report?from=&to=`: every consult the caller took part in, as
@@ -31,8 +35,12 @@ use serde_json::{Value, json};
 /// Type-level operations (`Task/$…`).
 pub(crate) const TYPE_OPERATIONS: &[&str] = &["$consult", "$consult-report"];
 /// Instance operations (`Task/{id}/$…`).
-pub(crate) const OPERATIONS: &[&str] =
-    &["$consult-message", "$consult-milestone", "$consult-report"];
+pub(crate) const OPERATIONS: &[&str] = &[
+    "$consult-message",
+    "$consult-milestone",
+    "$consult-report",
+    "$consult-abroad",
+];
 
 /// The values of a `Parameters` body, by name, in order.
 async fn parameters(state: &ReqState, body: Body) -> Result<Vec<(String, String)>, Response> {
@@ -243,6 +251,34 @@ pub(crate) async fn operation(
                 .await
             {
                 Ok(t) => json_response(StatusCode::OK, Bytes::from(t.to_string())),
+                Err(f) => failure(f),
+            }
+        }
+        ("$consult-abroad", "POST") => {
+            let p = match parameters(state, body).await {
+                Ok(p) => p,
+                Err(r) => return r,
+            };
+            let Some(partner) = one(&p, "partner") else {
+                return error(
+                    400,
+                    IssueCode::Required,
+                    "name the partner institution (partner)",
+                );
+            };
+            let Some(blobs) = state.config.images.clone() else {
+                return error(
+                    503,
+                    IssueCode::NotSupported,
+                    "this server keeps no images; start kizuna serve with --images",
+                );
+            };
+            match state
+                .records
+                .consult_abroad(id, partner, one(&p, "reason"), &blobs)
+                .await
+            {
+                Ok(t) => created(&t),
                 Err(f) => failure(f),
             }
         }

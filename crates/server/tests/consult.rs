@@ -518,6 +518,152 @@ async fn run(store: Store, tmp: tempfile::TempDir) {
         "another institution exports nothing"
     );
 
+    // A partner abroad (here the third institution) gets the case de-identified.
+    let (status, shared) = json_call(
+        &client,
+        &centre,
+        "POST",
+        &format!("/Task/{id}/$consult-abroad"),
+        Some(params(&[("partner", "valueString", OTHER)])),
+    )
+    .await;
+    assert_eq!(status, 403, "only the requester shares a consult: {shared}");
+    let (status, shared) = json_call(
+        &client,
+        &hospital,
+        "POST",
+        &format!("/Task/{id}/$consult-abroad"),
+        Some(params(&[
+            ("partner", "valueString", OTHER),
+            (
+                "reason",
+                "valueString",
+                "Suspected left MCA stroke; second opinion on the CT, please",
+            ),
+        ])),
+    )
+    .await;
+    assert_eq!(status, 201, "{shared}");
+    let shared_id = shared["id"].as_str().unwrap().to_string();
+    let pseudo = shared["for"]["reference"].as_str().unwrap().to_string();
+    assert_ne!(pseudo, format!("Patient/{patient}"));
+    let (status, t) = json_call(&client, &other, "GET", &format!("/Task/{shared_id}"), None).await;
+    assert_eq!(status, 200, "{t}");
+    let (status, pp) = json_call(&client, &other, "GET", &format!("/{pseudo}"), None).await;
+    assert_eq!(status, 200);
+    let case = pp["identifier"][0]["value"].as_str().unwrap().to_string();
+    assert!(
+        case.starts_with("CASE-") && pp.get("name").is_none() && pp.get("birthDate").is_none(),
+        "{pp}"
+    );
+    let (_, b) = call(
+        &client,
+        &other,
+        "GET",
+        format!("{web}/studies"),
+        vec![],
+        None,
+    )
+    .await;
+    let studies: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(
+        studies.as_array().unwrap().len(),
+        1,
+        "the partner sees the copy only: {studies}"
+    );
+    let copy_uid = studies[0]["0020000D"]["Value"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(copy_uid.starts_with("2.25.") && copy_uid != STUDY);
+    assert_eq!(studies[0]["00100020"]["Value"][0], json!(case));
+    let (status, _) = call(
+        &client,
+        &other,
+        "GET",
+        format!("{web}/studies/{copy_uid}/rendered"),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, meta) = call(
+        &client,
+        &other,
+        "GET",
+        format!("{web}/studies/{copy_uid}/metadata"),
+        vec![],
+        None,
+    )
+    .await;
+    let meta = String::from_utf8(meta).unwrap();
+    assert!(
+        !meta.contains(STUDY) && !meta.contains("QMNx85rKkkg"),
+        "nothing of the original's identity in the copy"
+    );
+    for path in [format!("{web}/studies/{STUDY}/rendered")] {
+        let (status, _) = call(&client, &other, "GET", path, vec![], None).await;
+        assert_eq!(status, 404);
+    }
+    let (status, _) = json_call(&client, &other, "GET", &format!("/Task/{id}"), None).await;
+    assert_eq!(status, 404, "the partner never sees the original consult");
+    let (status, t) = json_call(
+        &client,
+        &other,
+        "POST",
+        &format!("/Task/{shared_id}/$consult-milestone"),
+        Some(params(&[
+            ("milestone", "valueCode", "decision"),
+            ("decision", "valueCode", "thrombolysis"),
+            ("time", "valueDateTime", "2026-11-21T14:30:00+01:00"),
+        ])),
+    )
+    .await;
+    assert_eq!(status, 200, "{t}");
+    let (_, map) = json_call(
+        &client,
+        &hospital,
+        "GET",
+        "/Basic?code=urn:kizuna:deid|reidentification-map",
+        None,
+    )
+    .await;
+    assert_eq!(map["total"], 1, "the map is the hospital's: {map}");
+    let map_text = map.to_string();
+    assert!(
+        map_text.contains(&format!("urn:oid:{STUDY}"))
+            && map_text.contains(&format!("urn:oid:{copy_uid}"))
+    );
+    for who in [&other, &centre] {
+        let (_, m) = json_call(
+            &client,
+            who,
+            "GET",
+            "/Basic?code=urn:kizuna:deid|reidentification-map",
+            None,
+        )
+        .await;
+        assert_eq!(m["total"], 0, "and nobody else's");
+    }
+    let (_, b) = call(
+        &client,
+        &centre,
+        "GET",
+        format!("{web}/studies"),
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&b)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "the team sees the original only"
+    );
+
     // Every step audited as concerning the patient.
     let log = store.audit_after(0, 100_000).await.unwrap();
     for what in [
