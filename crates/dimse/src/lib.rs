@@ -22,9 +22,9 @@ use bytes::Bytes;
 use dicom_core::Tag;
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
+use dicom_ul::ServerAssociationOptions;
 use dicom_ul::association::{Association, AsyncAssociation};
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, RequestorRoles};
-use dicom_ul::{ClientAssociationOptions, ServerAssociationOptions};
 use kizuna_access::audit::Event;
 use kizuna_access::{Caller, Network};
 use kizuna_blobs::Blobs;
@@ -378,15 +378,11 @@ impl Ctx<'_> {
         let mut event = self.event("C", "c-store", http_like);
         event.detail = comment.clone();
         self.audit(event, found.as_slice()).await?;
-        let mut rsp = Command::response(rq, field::C_STORE_RSP, code, false);
+        let mut rsp = match &comment {
+            Some(c) => Command::failure(rq, field::C_STORE_RSP, code, c),
+            None => Command::response(rq, field::C_STORE_RSP, code, false),
+        };
         rsp.set_text(tags::AFFECTED_SOP_INSTANCE_UID, dicom_core::VR::UI, &sop);
-        if let Some(c) = comment {
-            rsp.set_text(
-                tags::ERROR_COMMENT,
-                dicom_core::VR::LO,
-                &c.chars().take(64).collect::<String>(),
-            );
-        }
         send(assoc, pc, &rsp, None).await
     }
 
@@ -399,15 +395,7 @@ impl Ctx<'_> {
         data: Option<Vec<u8>>,
     ) -> Result<(), String> {
         let ts = transfer_syntax(assoc, pc);
-        let failed = |code: u16, why: &str| {
-            let mut r = Command::response(rq, field::C_FIND_RSP, code, false);
-            r.set_text(
-                tags::ERROR_COMMENT,
-                dicom_core::VR::LO,
-                &why.chars().take(64).collect::<String>(),
-            );
-            r
-        };
+        let failed = |code: u16, why: &str| Command::failure(rq, field::C_FIND_RSP, code, why);
         let identifier = match data.as_deref().map(|d| message::read_data_set(d, &ts)) {
             Some(Ok(i)) => i,
             _ => {
@@ -499,15 +487,7 @@ impl Ctx<'_> {
         };
         let what = if is_move { "c-move" } else { "c-get" };
         let ts = transfer_syntax(assoc, pc);
-        let failed = |code: u16, why: &str| {
-            let mut r = Command::response(rq, rsp_field, code, false);
-            r.set_text(
-                tags::ERROR_COMMENT,
-                dicom_core::VR::LO,
-                &why.chars().take(64).collect::<String>(),
-            );
-            r
-        };
+        let failed = |code: u16, why: &str| Command::failure(rq, rsp_field, code, why);
         let identifier = match data.as_deref().map(|d| message::read_data_set(d, &ts)) {
             Some(Ok(i)) => i,
             _ => {
@@ -595,20 +575,11 @@ impl Ctx<'_> {
                 for f in &found {
                     objects.push(self.object(f).await);
                 }
-                let mut pairs: Vec<(String, String)> = objects
+                let pairs = objects
                     .iter()
                     .flatten()
-                    .map(|(_, p)| (p.sop_class.clone(), p.transfer_syntax.clone()))
-                    .collect();
-                pairs.sort();
-                pairs.dedup();
-                let mut options = ClientAssociationOptions::new()
-                    .calling_ae_title(self.setup.ae_title.clone())
-                    .called_ae_title(peer.ae_title.clone());
-                for (class, ts) in &pairs {
-                    options = options.with_presentation_context(class.clone(), vec![ts.clone()]);
-                }
-                let mut out = match options.establish_async(peer.address.clone()).await {
+                    .map(|(_, p)| (p.sop_class.clone(), p.transfer_syntax.clone()));
+                let mut out = match scu::open_for(&self.setup.ae_title, &peer, pairs).await {
                     Ok(a) => a,
                     Err(e) => {
                         tracing::warn!(error = %e, "the move destination could not be reached");

@@ -87,6 +87,18 @@ impl Command {
         c
     }
 
+    /// A failed response to `rq`, with why as its Error Comment (cut to the 64 characters an LO
+    /// holds).
+    pub fn failure(rq: &Command, command_field: u16, status: u16, why: &str) -> Command {
+        let mut c = Command::response(rq, command_field, status, false);
+        c.set_text(
+            tags::ERROR_COMMENT,
+            VR::LO,
+            &why.chars().take(64).collect::<String>(),
+        );
+        c
+    }
+
     pub fn set_us(&mut self, tag: Tag, v: u16) {
         self.0
             .put(DataElement::new(tag, VR::US, PrimitiveValue::from(v)));

@@ -72,27 +72,14 @@ pub async fn send_studies(
     if found.is_empty() {
         return Err("no such study is kept here (or shared with you)".into());
     }
-    let mut pairs: Vec<(String, String)> = found
-        .iter()
-        .map(|f| (f.sop_class.clone(), f.transfer_syntax.clone()))
-        .collect();
-    pairs.sort();
-    pairs.dedup();
-    let mut options = ClientAssociationOptions::new()
-        .calling_ae_title(setup.ae_title.clone())
-        .called_ae_title(peer.ae_title.clone());
-    for (class, ts) in &pairs {
-        options = options.with_presentation_context(class.clone(), vec![ts.clone()]);
-    }
-    let mut assoc = options
-        .establish_async(peer.address.clone())
-        .await
-        .map_err(|e| {
-            format!(
-                "{} at {} could not be reached: {e}",
-                peer.ae_title, peer.address
-            )
-        })?;
+    let mut assoc = open_for(
+        &setup.ae_title,
+        peer,
+        found
+            .iter()
+            .map(|f| (f.sop_class.clone(), f.transfer_syntax.clone())),
+    )
+    .await?;
     let mut done = Transferred::default();
     for (n, f) in found.iter().enumerate() {
         let ok = match setup.blobs.get(&f.blob).await {
@@ -127,27 +114,14 @@ pub async fn store_files(
     for f in files {
         placed.push(kizuna_dicom::file::data_set_of(f).map_err(|e| e.to_string())?);
     }
-    let mut pairs: Vec<(String, String)> = placed
-        .iter()
-        .map(|p| (p.sop_class.clone(), p.transfer_syntax.clone()))
-        .collect();
-    pairs.sort();
-    pairs.dedup();
-    let mut options = ClientAssociationOptions::new()
-        .calling_ae_title(calling_ae.to_string())
-        .called_ae_title(peer.ae_title.clone());
-    for (class, ts) in &pairs {
-        options = options.with_presentation_context(class.clone(), vec![ts.clone()]);
-    }
-    let mut assoc = options
-        .establish_async(peer.address.clone())
-        .await
-        .map_err(|e| {
-            format!(
-                "{} at {} could not be reached: {e}",
-                peer.ae_title, peer.address
-            )
-        })?;
+    let mut assoc = open_for(
+        calling_ae,
+        peer,
+        placed
+            .iter()
+            .map(|p| (p.sop_class.clone(), p.transfer_syntax.clone())),
+    )
+    .await?;
     let mut done = Transferred::default();
     for (n, (file, p)) in files.iter().zip(&placed).enumerate() {
         if sub_store(&mut assoc, file, p, 1 + (n % 60000) as u16, None).await? {
@@ -158,6 +132,33 @@ pub async fn store_files(
     }
     let _ = dicom_ul::association::AsyncAssociation::release(assoc).await;
     Ok(done)
+}
+
+/// An association to `peer` for storing objects of these (SOP class, transfer syntax) pairs,
+/// one presentation context each.
+pub(crate) async fn open_for(
+    calling_ae: &str,
+    peer: &Peer,
+    pairs: impl Iterator<Item = (String, String)>,
+) -> Result<dicom_ul::association::AsyncClientAssociation<tokio::net::TcpStream>, String> {
+    let mut pairs: Vec<(String, String)> = pairs.collect();
+    pairs.sort();
+    pairs.dedup();
+    let mut options = ClientAssociationOptions::new()
+        .calling_ae_title(calling_ae.to_string())
+        .called_ae_title(peer.ae_title.clone());
+    for (class, ts) in &pairs {
+        options = options.with_presentation_context(class.clone(), vec![ts.clone()]);
+    }
+    options
+        .establish_async(peer.address.clone())
+        .await
+        .map_err(|e| {
+            format!(
+                "{} at {} could not be reached: {e}",
+                peer.ae_title, peer.address
+            )
+        })
 }
 
 /// Gets `study` from `peer` by C-GET, keeping each object received (as the caller of
