@@ -265,7 +265,7 @@ pub mod s3_test_server {
                 .local_addr()
                 .ok()?
                 .port();
-            let child = Command::new(&python)
+            let child = match Command::new(&python)
                 .args([
                     "-m",
                     "moto.server",
@@ -277,7 +277,13 @@ pub mod s3_test_server {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .expect("moto starts");
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("moto could not be started with {python}: {e}");
+                    return None;
+                }
+            };
             let server = S3Server {
                 child,
                 endpoint: format!("http://127.0.0.1:{port}"),

@@ -386,6 +386,58 @@ impl Ctx<'_> {
         send(assoc, pc, &rsp, None).await
     }
 
+    /// The identifier of a C-FIND, C-GET or C-MOVE, the query it asks, the keys to return and
+    /// what matched, audited; `None` once a refusal has been answered (and audited) here.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    async fn matches<A: AsyncAssociation<TcpStream> + Send>(
+        &self,
+        assoc: &mut A,
+        pc: u8,
+        rq: &Command,
+        rsp_field: u16,
+        what: &str,
+        data: Option<Vec<u8>>,
+        retrieve: bool,
+    ) -> Result<Option<(InMemDicomObject, qido::Qido, Vec<Tag>, Vec<Found>)>, String> {
+        let ts = transfer_syntax(assoc, pc);
+        let (code, why, outcome) = 'refused: {
+            let Some(Ok(identifier)) = data.as_deref().map(|d| message::read_data_set(d, &ts))
+            else {
+                break 'refused (
+                    status::UNABLE_TO_PROCESS,
+                    "the identifier cannot be read".to_string(),
+                    400,
+                );
+            };
+            let (q, requested) = match query(&identifier, retrieve) {
+                Ok(q) => q,
+                Err(why) => break 'refused (status::IDENTIFIER_DOES_NOT_MATCH, why, 400),
+            };
+            match self.records.find_images(q.query.clone()).await {
+                Ok(found) => {
+                    self.audit(self.event("R", what, 200), &found).await?;
+                    return Ok(Some((identifier, q, requested, found)));
+                }
+                Err(_) => {
+                    break 'refused (
+                        status::UNABLE_TO_PROCESS,
+                        "the search failed".to_string(),
+                        500,
+                    );
+                }
+            }
+        };
+        self.audit(self.event("R", what, outcome), &[]).await?;
+        send(
+            assoc,
+            pc,
+            &Command::failure(rq, rsp_field, code, &why),
+            None,
+        )
+        .await?;
+        Ok(None)
+    }
+
     /// C-FIND: a pending response per match, then success.
     async fn find<A: AsyncAssociation<TcpStream> + Send>(
         &self,
@@ -394,46 +446,13 @@ impl Ctx<'_> {
         rq: &Command,
         data: Option<Vec<u8>>,
     ) -> Result<(), String> {
+        let Some((identifier, q, requested, found)) = self
+            .matches(assoc, pc, rq, field::C_FIND_RSP, "c-find", data, false)
+            .await?
+        else {
+            return Ok(());
+        };
         let ts = transfer_syntax(assoc, pc);
-        let failed = |code: u16, why: &str| Command::failure(rq, field::C_FIND_RSP, code, why);
-        let identifier = match data.as_deref().map(|d| message::read_data_set(d, &ts)) {
-            Some(Ok(i)) => i,
-            _ => {
-                return send(
-                    assoc,
-                    pc,
-                    &failed(status::UNABLE_TO_PROCESS, "the identifier cannot be read"),
-                    None,
-                )
-                .await;
-            }
-        };
-        let (q, requested) = match query(&identifier, false) {
-            Ok(q) => q,
-            Err(why) => {
-                self.audit(self.event("R", "c-find", 400), &[]).await?;
-                return send(
-                    assoc,
-                    pc,
-                    &failed(status::IDENTIFIER_DOES_NOT_MATCH, &why),
-                    None,
-                )
-                .await;
-            }
-        };
-        let found = match self.records.find_images(q.query.clone()).await {
-            Ok(f) => f,
-            Err(_) => {
-                return send(
-                    assoc,
-                    pc,
-                    &failed(status::UNABLE_TO_PROCESS, "the search failed"),
-                    None,
-                )
-                .await;
-            }
-        };
-        self.audit(self.event("R", "c-find", 200), &found).await?;
         let level = identifier_level(&identifier);
         for f in &found {
             let answer = qido::answer(f, &q, "");
@@ -486,20 +505,7 @@ impl Ctx<'_> {
             field::C_GET_RSP
         };
         let what = if is_move { "c-move" } else { "c-get" };
-        let ts = transfer_syntax(assoc, pc);
         let failed = |code: u16, why: &str| Command::failure(rq, rsp_field, code, why);
-        let identifier = match data.as_deref().map(|d| message::read_data_set(d, &ts)) {
-            Some(Ok(i)) => i,
-            _ => {
-                return send(
-                    assoc,
-                    pc,
-                    &failed(status::UNABLE_TO_PROCESS, "the identifier cannot be read"),
-                    None,
-                )
-                .await;
-            }
-        };
         let destination = if is_move {
             let ae = rq.text(tags::MOVE_DESTINATION).unwrap_or_default();
             match self.setup.peers.iter().find(|p| p.ae_title == ae) {
@@ -521,32 +527,12 @@ impl Ctx<'_> {
         } else {
             None
         };
-        let (q, _) = match query(&identifier, true) {
-            Ok(q) => q,
-            Err(why) => {
-                self.audit(self.event("R", what, 400), &[]).await?;
-                return send(
-                    assoc,
-                    pc,
-                    &failed(status::IDENTIFIER_DOES_NOT_MATCH, &why),
-                    None,
-                )
-                .await;
-            }
+        let Some((_, _, _, found)) = self
+            .matches(assoc, pc, rq, rsp_field, what, data, true)
+            .await?
+        else {
+            return Ok(());
         };
-        let found = match self.records.find_images(q.query).await {
-            Ok(f) => f,
-            Err(_) => {
-                return send(
-                    assoc,
-                    pc,
-                    &failed(status::UNABLE_TO_PROCESS, "the search failed"),
-                    None,
-                )
-                .await;
-            }
-        };
-        self.audit(self.event("R", what, 200), &found).await?;
         let mut counts = Counts {
             remaining: found.len() as u16,
             ..Default::default()

@@ -188,11 +188,52 @@ fn add_tag(body: &mut Value, system: &str, code: &str) {
     }
 }
 
+/// The resource a write answered with (`what` names it in the error, a store that answers
+/// without it being a bug).
+fn written(reply: &crate::Reply, what: &str) -> Result<Value> {
+    reply
+        .stored()
+        .and_then(|v| serde_json::from_str(v.body.as_deref()?).ok())
+        .ok_or_else(|| {
+            Failure::new(
+                500,
+                IssueCode::Exception,
+                None,
+                format!("{what} was written but cannot be read back"),
+            )
+        })
+}
+
 fn strip_meta(body: &mut Value) {
     if let Some(m) = body.get_mut("meta").and_then(Value::as_object_mut) {
         m.remove("versionId");
         m.remove("lastUpdated");
     }
+}
+
+/// A new consult's `Task`: its text, why, the Patient (id), who asks, the team (institution
+/// code) and when it opened.
+fn consult_task(
+    text: &str,
+    why: &str,
+    patient: &str,
+    requester: Value,
+    team: &str,
+    opened: &str,
+) -> Value {
+    json!({
+        "resourceType": "Task",
+        "status": "requested",
+        "intent": "order",
+        "priority": "stat",
+        "code": {"coding": [{"system": CONSULT_SYSTEM, "code": "urgent", "display": "Urgent consult"}], "text": text},
+        "description": why,
+        "for": {"reference": format!("Patient/{patient}")},
+        "authoredOn": opened,
+        "lastModified": opened,
+        "requester": requester,
+        "owner": {"identifier": {"system": INSTITUTION_SYSTEM, "value": team}},
+    })
 }
 
 fn milestone_output(m: Milestone, at: &str) -> Value {
@@ -245,15 +286,7 @@ impl Records {
         }
         let Some((mut patient, patient_version)) = self.visible_body("Patient", &o.patient).await?
         else {
-            return Err(Failure::new(
-                404,
-                IssueCode::NotFound,
-                None,
-                format!(
-                    "Patient/{} does not exist, or is not shared with you",
-                    o.patient
-                ),
-            ));
+            return Err(crate::not_found("Patient", &o.patient));
         };
         if custodian_of(&patient) != Some(own.as_str()) {
             return Err(forbidden(
@@ -263,12 +296,7 @@ impl Records {
         let mut study = None;
         if let Some(id) = &o.study {
             let Some((body, version)) = self.visible_body("ImagingStudy", id).await? else {
-                return Err(Failure::new(
-                    404,
-                    IssueCode::NotFound,
-                    None,
-                    format!("ImagingStudy/{id} does not exist, or is not shared with you"),
-                ));
+                return Err(crate::not_found("ImagingStudy", id));
             };
             if body["subject"]["reference"] != format!("Patient/{}", o.patient) {
                 return Err(bad(format!(
@@ -301,19 +329,14 @@ impl Records {
         if study.is_some() {
             outputs.push(milestone_output(Milestone::ImagesShared, &opened));
         }
-        let mut task = json!({
-            "resourceType": "Task",
-            "status": "requested",
-            "intent": "order",
-            "priority": "stat",
-            "code": {"coding": [{"system": CONSULT_SYSTEM, "code": "urgent", "display": "Urgent consult"}], "text": "緊急コンサルト"},
-            "description": o.reason.trim(),
-            "for": {"reference": format!("Patient/{}", o.patient)},
-            "authoredOn": opened,
-            "lastModified": opened,
-            "requester": {"identifier": {"system": INSTITUTION_SYSTEM, "value": own}, "display": own_name},
-            "owner": {"identifier": {"system": INSTITUTION_SYSTEM, "value": o.team}},
-        });
+        let mut task = consult_task(
+            "緊急コンサルト",
+            o.reason.trim(),
+            &o.patient,
+            json!({"identifier": {"system": INSTITUTION_SYSTEM, "value": own}, "display": own_name}),
+            &o.team,
+            &opened,
+        );
         if let Some((id, _, _)) = &study {
             task["focus"] = json!({"reference": format!("ImagingStudy/{id}")});
         }
@@ -343,17 +366,7 @@ impl Records {
                 .await?;
         }
         let reply = writer.create("Task", task, None).await?;
-        reply
-            .stored()
-            .and_then(|v| serde_json::from_str(v.body.as_deref()?).ok())
-            .ok_or_else(|| {
-                Failure::new(
-                    500,
-                    IssueCode::Exception,
-                    None,
-                    "the consult was written but cannot be read back",
-                )
-            })
+        written(&reply, "the consult")
     }
 
     /// The consult `id` and its custodian, if the caller takes part in it (the requester or
@@ -444,17 +457,7 @@ impl Records {
             .consult_writer(custodian)
             .create("Communication", message, None)
             .await?;
-        reply
-            .stored()
-            .and_then(|v| serde_json::from_str(v.body.as_deref()?).ok())
-            .ok_or_else(|| {
-                Failure::new(
-                    500,
-                    IssueCode::Exception,
-                    None,
-                    "the message was written but cannot be read back",
-                )
-            })
+        written(&reply, "the message")
     }
 
     /// Stamps a milestone of the consult `id` (at `at`, or now); a decision says what was
@@ -520,17 +523,7 @@ impl Records {
                 .await
             {
                 Ok(reply) => {
-                    return reply
-                        .stored()
-                        .and_then(|v| serde_json::from_str(v.body.as_deref()?).ok())
-                        .ok_or_else(|| {
-                            Failure::new(
-                                500,
-                                IssueCode::Exception,
-                                None,
-                                "the consult cannot be read back",
-                            )
-                        });
+                    return written(&reply, "the consult");
                 }
                 // Another milestone came in between: stamp on top of it.
                 Err(f) if f.status == 412 => continue,
@@ -616,22 +609,79 @@ impl Records {
         let mut patient = json!({"resourceType": "Patient", "identifier": [{
             "system": format!("{}{me}", crate::imaging::PATIENT_NUMBER_ROOT), "value": pseudonym}]});
         add_tag(&mut patient, ADDRESSEE_TAG, partner);
-        let patient_id = writer
-            .create("Patient", patient, None)
+        let pseudonymous = writer.create("Patient", patient, None).await?;
+        let patient_id = written(&pseudonymous, "the pseudonymous patient")?["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let (copy_study, uids) = self
+            .deidentified_copy(&found, &key, &pseudonym, blobs)
+            .await?;
+        let (mut body, version) = self
+            .visible_body("ImagingStudy", &copy_study)
             .await?
-            .stored()
-            .map(|v| v.id.clone())
             .ok_or_else(|| {
                 Failure::new(
                     500,
                     IssueCode::Exception,
                     None,
-                    "the pseudonymous patient cannot be read back",
+                    "the de-identified study cannot be read back",
                 )
             })?;
+        add_tag(&mut body, ADDRESSEE_TAG, partner);
+        strip_meta(&mut body);
+        writer
+            .update("ImagingStudy", &copy_study, body, Some(version))
+            .await?;
+        // The partner's consult.
+        let mut shared = consult_task(
+            "Urgent consult (de-identified images)",
+            reason.unwrap_or("Urgent consult: de-identified images for a second opinion"),
+            &patient_id,
+            task["requester"].clone(),
+            partner,
+            &now(),
+        );
+        shared["focus"] = json!({"reference": format!("ImagingStudy/{copy_study}")});
+        if let Some(i) = task.get("input") {
+            shared["input"] = i.clone();
+        }
+        if let Some(o) = task.get("output") {
+            shared["output"] = json!(
+                o.as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|x| x["type"]["coding"][0]["code"] != "specialist-viewing")
+                    .cloned()
+                    .collect::<Vec<_>>()
+            );
+        }
+        add_tag(&mut shared, ADDRESSEE_TAG, partner);
+        let shared = writer.create("Task", shared, None).await?;
+        let shared: Value = written(&shared, "the partner's consult")?;
+        let map = reidentification_map(
+            &task["for"]["reference"],
+            &pseudonym,
+            &patient_id,
+            (id, shared["id"].as_str().unwrap_or_default()),
+            &uids,
+        );
+        writer.create("Basic", map, None).await?;
+        Ok(shared)
+    }
+
+    /// A de-identified copy of the objects `found` (key `key`, the patient named `pseudonym`),
+    /// kept as a study of its own; its `ImagingStudy` id and the map of replaced UIDs.
+    async fn deidentified_copy(
+        &self,
+        found: &[kizuna_store::imaging::Found],
+        key: &[u8],
+        pseudonym: &str,
+        blobs: &kizuna_blobs::Blobs,
+    ) -> Result<(String, std::collections::BTreeMap<String, String>)> {
         let mut copies = Vec::new();
         let mut uids = std::collections::BTreeMap::new();
-        for f in &found {
+        for f in found {
             let bytes = blobs.get(&f.blob).await.map_err(|e| {
                 Failure::new(
                     503,
@@ -640,7 +690,7 @@ impl Records {
                     format!("a kept image cannot be read: {e}"),
                 )
             })?;
-            let (key, pseudonym) = (key.clone(), pseudonym.clone());
+            let (key, pseudonym) = (key.to_vec(), pseudonym.to_string());
             let d = tokio::task::spawn_blocking(move || {
                 kizuna_dicom::deid::deidentify(&bytes, &key, &pseudonym)
             })
@@ -675,85 +725,7 @@ impl Records {
             }
         }
         let copy_study = copy_study.ok_or_else(|| bad("nothing to share"))?;
-        let (mut body, version) = self
-            .visible_body("ImagingStudy", &copy_study)
-            .await?
-            .ok_or_else(|| {
-                Failure::new(
-                    500,
-                    IssueCode::Exception,
-                    None,
-                    "the de-identified study cannot be read back",
-                )
-            })?;
-        add_tag(&mut body, ADDRESSEE_TAG, partner);
-        strip_meta(&mut body);
-        writer
-            .update("ImagingStudy", &copy_study, body, Some(version))
-            .await?;
-        // The partner's consult.
-        let mut shared = json!({
-            "resourceType": "Task",
-            "status": "requested",
-            "intent": "order",
-            "priority": "stat",
-            "code": {"coding": [{"system": CONSULT_SYSTEM, "code": "urgent", "display": "Urgent consult"}], "text": "Urgent consult (de-identified images)"},
-            "description": reason.unwrap_or("Urgent consult: de-identified images for a second opinion"),
-            "for": {"reference": format!("Patient/{patient_id}")},
-            "focus": {"reference": format!("ImagingStudy/{copy_study}")},
-            "authoredOn": now(),
-            "lastModified": now(),
-            "requester": task["requester"].clone(),
-            "owner": {"identifier": {"system": INSTITUTION_SYSTEM, "value": partner}},
-        });
-        if let Some(i) = task.get("input") {
-            shared["input"] = i.clone();
-        }
-        if let Some(o) = task.get("output") {
-            shared["output"] = json!(
-                o.as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|x| x["type"]["coding"][0]["code"] != "specialist-viewing")
-                    .cloned()
-                    .collect::<Vec<_>>()
-            );
-        }
-        add_tag(&mut shared, ADDRESSEE_TAG, partner);
-        let shared = writer.create("Task", shared, None).await?;
-        let shared: Value = shared
-            .stored()
-            .and_then(|v| serde_json::from_str(v.body.as_deref()?).ok())
-            .ok_or_else(|| {
-                Failure::new(
-                    500,
-                    IssueCode::Exception,
-                    None,
-                    "the partner's consult cannot be read back",
-                )
-            })?;
-        // The re-identification map: the requester's alone (no patient reference it could be
-        // found by: the patient is named inside an extension).
-        let mut ext = vec![
-            json!({"url": "urn:kizuna:deid:patient", "valueReference": {"reference": task["for"]["reference"].clone()}}),
-            json!({"url": "urn:kizuna:deid:pseudonym", "valueString": pseudonym}),
-            json!({"url": "urn:kizuna:deid:pseudonymous-patient", "valueReference": {"reference": format!("Patient/{patient_id}")}}),
-            json!({"url": "urn:kizuna:deid:consult", "valueReference": {"reference": format!("Task/{id}")}}),
-            json!({"url": "urn:kizuna:deid:shared-consult", "valueReference": {"reference": format!("Task/{}", shared["id"].as_str().unwrap_or_default())}}),
-        ];
-        for (replacement, original) in &uids {
-            ext.push(json!({"url": "urn:kizuna:deid:uid", "extension": [
-                {"url": "replacement", "valueOid": format!("urn:oid:{replacement}")},
-                {"url": "original", "valueOid": format!("urn:oid:{original}")},
-            ]}));
-        }
-        let map = json!({
-            "resourceType": "Basic",
-            "code": {"coding": [{"system": "urn:kizuna:deid", "code": "reidentification-map", "display": "Re-identification map"}]},
-            "extension": ext,
-        });
-        writer.create("Basic", map, None).await?;
-        Ok(shared)
+        Ok((copy_study, uids))
     }
 
     /// The consults showing `study` (ImagingStudy id) to the caller's institution as their
@@ -812,6 +784,37 @@ impl Records {
         out.sort_by(|a, b| a.opened.cmp(&b.opened));
         Ok(out)
     }
+}
+
+/// The re-identification map of a share abroad, as a `Basic` resource: the patient, the
+/// pseudonym and its Patient, the two consults (original, shared) and every UID replaced. It
+/// names the patient inside an extension only, so no patient compartment holds it and only its
+/// writer sees it.
+fn reidentification_map(
+    patient: &Value,
+    pseudonym: &str,
+    pseudonymous_patient: &str,
+    (consult, shared): (&str, &str),
+    uids: &std::collections::BTreeMap<String, String>,
+) -> Value {
+    let mut ext = vec![
+        json!({"url": "urn:kizuna:deid:patient", "valueReference": {"reference": patient.clone()}}),
+        json!({"url": "urn:kizuna:deid:pseudonym", "valueString": pseudonym}),
+        json!({"url": "urn:kizuna:deid:pseudonymous-patient", "valueReference": {"reference": format!("Patient/{pseudonymous_patient}")}}),
+        json!({"url": "urn:kizuna:deid:consult", "valueReference": {"reference": format!("Task/{consult}")}}),
+        json!({"url": "urn:kizuna:deid:shared-consult", "valueReference": {"reference": format!("Task/{shared}")}}),
+    ];
+    for (replacement, original) in uids {
+        ext.push(json!({"url": "urn:kizuna:deid:uid", "extension": [
+            {"url": "replacement", "valueOid": format!("urn:oid:{replacement}")},
+            {"url": "original", "valueOid": format!("urn:oid:{original}")},
+        ]}));
+    }
+    json!({
+        "resourceType": "Basic",
+        "code": {"coding": [{"system": "urn:kizuna:deid", "code": "reidentification-map", "display": "Re-identification map"}]},
+        "extension": ext,
+    })
 }
 
 fn report_of(id: &str, task: &Value) -> Report {

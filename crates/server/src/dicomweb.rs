@@ -43,66 +43,39 @@ const BATCH_OBJECTS: usize = 16;
 const BATCH_BYTES: usize = 64 * 1024 * 1024;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
-    Router::new()
+    const STUDY: &str = "/studies/{study}";
+    const SERIES: &str = "/studies/{study}/series/{series}";
+    const INSTANCE: &str = "/studies/{study}/series/{series}/instances/{sop}";
+    const FRAMES: &str = "/studies/{study}/series/{series}/instances/{sop}/frames/{frames}";
+    let mut r = Router::new()
         .route("/studies", get(studies).post(stow))
         .route("/series", get(all_series))
         .route("/instances", get(all_instances))
-        .route("/studies/{study}", get(study).post(stow_study))
-        .route("/studies/{study}/metadata", get(study_metadata))
-        .route("/studies/{study}/rendered", get(study_rendered))
-        .route("/studies/{study}/thumbnail", get(study_thumbnail))
+        .route(STUDY, get(wado).post(stow_study))
         .route("/studies/{study}/series", get(study_series))
         .route("/studies/{study}/instances", get(study_instances))
-        .route("/studies/{study}/series/{series}", get(series))
-        .route(
-            "/studies/{study}/series/{series}/metadata",
-            get(series_metadata),
-        )
-        .route(
-            "/studies/{study}/series/{series}/rendered",
-            get(series_rendered),
-        )
-        .route(
-            "/studies/{study}/series/{series}/thumbnail",
-            get(series_thumbnail),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances",
-            get(series_instances),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{sop}",
-            get(instance),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{sop}/metadata",
-            get(instance_metadata),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{sop}/rendered",
-            get(instance_rendered),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{sop}/thumbnail",
-            get(instance_thumbnail),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{sop}/frames/{frames}",
-            get(frames),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/rendered",
-            get(frame_rendered),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/thumbnail",
-            get(frame_thumbnail),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{sop}/bulkdata/{tag}",
-            get(bulkdata),
-        )
-        .fallback(not_found)
+        .route(SERIES, get(wado))
+        .route(&format!("{SERIES}/instances"), get(series_instances))
+        .route(INSTANCE, get(wado))
+        .route(FRAMES, get(frames))
+        .route(&format!("{INSTANCE}/bulkdata/{{tag}}"), get(bulkdata));
+    // Metadata at every level; rendered images and thumbnails at every level and per frame.
+    for level in [STUDY, SERIES, INSTANCE] {
+        r = r.route(&format!("{level}/metadata"), get(wado_metadata));
+    }
+    for level in [STUDY, SERIES, INSTANCE, FRAMES] {
+        r = r
+            .route(&format!("{level}/rendered"), get(wado_rendered))
+            .route(&format!("{level}/thumbnail"), get(wado_thumbnail));
+    }
+    r.fallback(not_found)
+}
+
+/// The UIDs (and frames) a WADO-RS path names, by their names in the route.
+type Named = Path<std::collections::HashMap<String, String>>;
+
+fn named_part<'a>(p: &'a std::collections::HashMap<String, String>, key: &str) -> Option<&'a str> {
+    p.get(key).map(String::as_str)
 }
 
 async fn not_found() -> Response {
@@ -339,22 +312,16 @@ async fn viewed(state: &ReqState, study_res: &str) -> Result<(), Response> {
     Ok(())
 }
 
-async fn study(Ctx(s): Ctx, Path(study): Path<String>, headers: HeaderMap) -> Response {
-    retrieve(&s, &headers, &study, None, None).await
-}
-async fn series(
-    Ctx(s): Ctx,
-    Path((study, series)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    retrieve(&s, &headers, &study, Some(&series), None).await
-}
-async fn instance(
-    Ctx(s): Ctx,
-    Path((study, series, sop)): Path<(String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    retrieve(&s, &headers, &study, Some(&series), Some(&sop)).await
+async fn wado(Ctx(s): Ctx, Path(p): Named, headers: HeaderMap) -> Response {
+    let study = named_part(&p, "study").unwrap_or_default();
+    retrieve(
+        &s,
+        &headers,
+        study,
+        named_part(&p, "series"),
+        named_part(&p, "sop"),
+    )
+    .await
 }
 
 /// The files as received, one part each, streamed from object storage.
@@ -388,10 +355,7 @@ async fn retrieve(
                     tracing::error!(error = %e, "a kept image could not be read from object storage");
                     std::io::Error::other("a kept image could not be read")
                 })?;
-                let head = Bytes::from(format!(
-                    "--{b}\r\nContent-Type: application/dicom\r\nContent-Length: {}\r\n\r\n",
-                    bytes.len()
-                ));
+                let head = Bytes::from(part_head(&b, "application/dicom", bytes.len()));
                 Ok::<_, std::io::Error>(futures::stream::iter([
                     Ok(head),
                     Ok(bytes),
@@ -414,22 +378,16 @@ async fn retrieve(
     with_concerns(r, &found)
 }
 
-async fn study_metadata(Ctx(s): Ctx, Path(study): Path<String>, headers: HeaderMap) -> Response {
-    metadata(&s, &headers, &study, None, None).await
-}
-async fn series_metadata(
-    Ctx(s): Ctx,
-    Path((study, series)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    metadata(&s, &headers, &study, Some(&series), None).await
-}
-async fn instance_metadata(
-    Ctx(s): Ctx,
-    Path((study, series, sop)): Path<(String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    metadata(&s, &headers, &study, Some(&series), Some(&sop)).await
+async fn wado_metadata(Ctx(s): Ctx, Path(p): Named, headers: HeaderMap) -> Response {
+    let study = named_part(&p, "study").unwrap_or_default();
+    metadata(
+        &s,
+        &headers,
+        study,
+        named_part(&p, "series"),
+        named_part(&p, "sop"),
+    )
+    .await
 }
 
 async fn metadata(
@@ -502,17 +460,16 @@ fn frame_list(s: &str) -> Result<Vec<u32>, Response> {
         .collect()
 }
 
+/// The delimiter and headers of one part of a multipart/related answer.
+fn part_head(boundary: &str, media: &str, len: usize) -> String {
+    format!("--{boundary}\r\nContent-Type: {media}\r\nContent-Length: {len}\r\n\r\n")
+}
+
 fn multipart(parts: Vec<(Vec<u8>, &str)>, kind: &str) -> Response {
     let boundary = uuid::Uuid::new_v4().simple().to_string();
     let mut body = Vec::new();
     for (bytes, media) in &parts {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Type: {media}\r\nContent-Length: {}\r\n\r\n",
-                bytes.len()
-            )
-            .as_bytes(),
-        );
+        body.extend_from_slice(part_head(&boundary, media, bytes.len()).as_bytes());
         body.extend_from_slice(bytes);
         body.extend_from_slice(b"\r\n");
     }
@@ -610,109 +567,22 @@ async fn bulkdata(
 
 // --- Rendered -------------------------------------------------------------------------------
 
-async fn study_rendered(
+async fn wado_rendered(
     Ctx(s): Ctx,
-    Path(study): Path<String>,
+    Path(p): Named,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    rendered(&s, &headers, &q, &study, None, None, None, false).await
+    rendered(&s, &headers, &q, &p, false).await
 }
-async fn study_thumbnail(
+
+async fn wado_thumbnail(
     Ctx(s): Ctx,
-    Path(study): Path<String>,
+    Path(p): Named,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    rendered(&s, &headers, &q, &study, None, None, None, true).await
-}
-async fn series_rendered(
-    Ctx(s): Ctx,
-    Path((study, series)): Path<(String, String)>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
-    rendered(&s, &headers, &q, &study, Some(&series), None, None, false).await
-}
-async fn series_thumbnail(
-    Ctx(s): Ctx,
-    Path((study, series)): Path<(String, String)>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
-    rendered(&s, &headers, &q, &study, Some(&series), None, None, true).await
-}
-async fn instance_rendered(
-    Ctx(s): Ctx,
-    Path((study, series, sop)): Path<(String, String, String)>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
-    rendered(
-        &s,
-        &headers,
-        &q,
-        &study,
-        Some(&series),
-        Some(&sop),
-        None,
-        false,
-    )
-    .await
-}
-async fn instance_thumbnail(
-    Ctx(s): Ctx,
-    Path((study, series, sop)): Path<(String, String, String)>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
-    rendered(
-        &s,
-        &headers,
-        &q,
-        &study,
-        Some(&series),
-        Some(&sop),
-        None,
-        true,
-    )
-    .await
-}
-async fn frame_rendered(
-    Ctx(s): Ctx,
-    Path((study, series, sop, frames)): Path<(String, String, String, String)>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
-    rendered(
-        &s,
-        &headers,
-        &q,
-        &study,
-        Some(&series),
-        Some(&sop),
-        Some(&frames),
-        false,
-    )
-    .await
-}
-async fn frame_thumbnail(
-    Ctx(s): Ctx,
-    Path((study, series, sop, frames)): Path<(String, String, String, String)>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
-    rendered(
-        &s,
-        &headers,
-        &q,
-        &study,
-        Some(&series),
-        Some(&sop),
-        Some(&frames),
-        true,
-    )
-    .await
+    rendered(&s, &headers, &q, &p, true).await
 }
 
 /// How an image is to be rendered, from the request's parameters and Accept.
@@ -820,17 +690,20 @@ fn render_options(
     Ok(r)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A rendered image of what the path `p` names (a study or series by its middle image).
 async fn rendered(
     state: &ReqState,
     headers: &HeaderMap,
     q: &Option<String>,
-    study: &str,
-    series: Option<&str>,
-    sop: Option<&str>,
-    frames: Option<&str>,
+    p: &std::collections::HashMap<String, String>,
     thumbnail: bool,
 ) -> Response {
+    let study = named_part(p, "study").unwrap_or_default();
+    let (series, sop, frames) = (
+        named_part(p, "series"),
+        named_part(p, "sop"),
+        named_part(p, "frames"),
+    );
     let mut options = match render_options(headers, q, thumbnail) {
         Ok(o) => o,
         Err(r) => return r,
