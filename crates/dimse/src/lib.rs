@@ -114,6 +114,9 @@ pub async fn serve(
                         continue;
                     }
                 };
+                // A command and its data set go as separate small writes: without this, each
+                // waits for the peer's delayed acknowledgement (tens of ms an object).
+                let _ = socket.set_nodelay(true);
                 let (net, setup) = (net.clone(), setup.clone());
                 tokio::spawn(async move {
                     if !peer.ip().is_loopback() {
@@ -164,6 +167,7 @@ async fn association(
         calling: &calling,
     };
     let mut touched = BTreeSet::new();
+    let mut announced = false;
     let outcome = loop {
         let (pc, command, data) = match read_message(&mut assoc).await {
             Ok(Incoming::Message(pc, c, d)) => (pc, c, d),
@@ -182,7 +186,7 @@ async fn association(
                 .await
             }
             field::C_STORE_RQ => {
-                ctx.store(&mut assoc, pc, &command, data, &mut touched)
+                ctx.store(&mut assoc, pc, &command, data, &mut touched, &mut announced)
                     .await
             }
             field::C_FIND_RQ => ctx.find(&mut assoc, pc, &command, data).await,
@@ -359,12 +363,20 @@ impl Ctx<'_> {
         rq: &Command,
         data: Option<Vec<u8>>,
         touched: &mut BTreeSet<String>,
+        announced: &mut bool,
     ) -> Result<(), String> {
         let ts = transfer_syntax(assoc, pc);
         let sop = rq.text(tags::AFFECTED_SOP_INSTANCE_UID).unwrap_or_default();
-        let mut started = self.event("C", "c-store", 0);
-        started.started = true;
-        self.audit(started, &[]).await?;
+        if !*announced {
+            // Written ahead, once an association (as once a STOW-RS request): no object of it
+            // commits without an entry naming the association's stores; each object then has
+            // its own entry with its outcome.
+            let mut started = self.event("C", "c-store", 0);
+            started.started = true;
+            started.request = format!("{} (the association's objects)", started.request);
+            self.audit(started, &[]).await?;
+            *announced = true;
+        }
         let (code, comment, placed) = keep(self.records, self.setup, rq, &ts, data).await;
         let found = placed.map(|p| {
             touched.insert(p.study_uid.clone());

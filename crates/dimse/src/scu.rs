@@ -150,7 +150,7 @@ pub(crate) async fn open_for(
     for (class, ts) in &pairs {
         options = options.with_presentation_context(class.clone(), vec![ts.clone()]);
     }
-    options
+    let mut assoc = options
         .establish_async(peer.address.clone())
         .await
         .map_err(|e| {
@@ -158,7 +158,15 @@ pub(crate) async fn open_for(
                 "{} at {} could not be reached: {e}",
                 peer.ae_title, peer.address
             )
-        })
+        })?;
+    no_delay(&mut assoc);
+    Ok(assoc)
+}
+
+/// Commands and data sets are small writes each: sent at once, not held for the peer's
+/// delayed acknowledgement.
+fn no_delay(assoc: &mut dicom_ul::association::AsyncClientAssociation<tokio::net::TcpStream>) {
+    let _ = assoc.inner_stream().set_nodelay(true);
 }
 
 /// Gets `study` from `peer` by C-GET, keeping each object received (as the caller of
@@ -193,6 +201,7 @@ pub async fn get_study(
                 peer.ae_title, peer.address
             )
         })?;
+    no_delay(&mut assoc);
     let Some(get) = assoc
         .presentation_contexts()
         .iter()

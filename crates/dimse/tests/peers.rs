@@ -328,6 +328,23 @@ async fn peers(store: Store, tmp: &Path) {
     ] {
         assert!(log.iter().any(|e| e.entry.contains(kind)), "{kind} audited");
     }
+    // The association's stores were announced once, ahead; each object has its own outcome.
+    let stores = |outcome: &str| {
+        log.iter()
+            .filter(|e| e.entry.contains("dimse:c-store") && e.entry.contains(outcome))
+            .count()
+    };
+    assert_eq!(
+        stores("-> started"),
+        1,
+        "one entry ahead of the association's stores"
+    );
+    assert_eq!(stores("-> 200"), 28, "an entry for each object kept");
+    let first_store = log.iter().position(|e| e.entry.contains("dimse:c-store"));
+    assert!(
+        log[first_store.unwrap()].entry.contains("-> started"),
+        "the entry ahead comes first"
+    );
 }
 
 /// An association aborted in the middle of an object keeps nothing of it, and the service goes
