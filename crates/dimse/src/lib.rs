@@ -6,9 +6,11 @@
 //! Root and Patient Root models), matched like QIDO-RS; C-GET (the objects sent back on the
 //! same association) and C-MOVE (sent to a configured peer AE by a new association), and the
 //! C-STORE service class user those two use. Everything goes through `kizuna-records` within
-//! the caller's scope (the node's, for associations on this machine's loopback), so images
-//! follow the record's access rules, and every operation is appended to the audit log
-//! (a store before it runs too).
+//! the caller's scope (the node's), so images follow the record's access rules, and every
+//! operation is appended to the audit log (a store before it runs too). Associations come
+//! from this machine (the node's operator, any calling AE title) or from a configured peer:
+//! its calling AE title, from an address its host resolves to; any other is rejected
+//! ("calling AE title not recognized").
 //!
 //! Must never: keep part of an object (an association that aborts mid-transfer keeps what was
 //! acknowledged and nothing else), log attribute values, or panic on what a peer sends.
@@ -44,7 +46,7 @@ pub struct Setup {
     pub ae_title: String,
     /// Where images are kept.
     pub blobs: Blobs,
-    /// The AEs C-MOVE may send to.
+    /// The AEs C-MOVE may send to, and the only AEs other machines may associate as.
     pub peers: Vec<Peer>,
 }
 
@@ -119,17 +121,75 @@ pub async fn serve(
                 let _ = socket.set_nodelay(true);
                 let (net, setup) = (net.clone(), setup.clone());
                 tokio::spawn(async move {
-                    if !peer.ip().is_loopback() {
-                        // Only this machine acts as the node; others need mutual TLS, which
-                        // DIMSE does not offer yet.
-                        tracing::warn!("a DICOM association from another machine was refused");
-                        return;
-                    }
-                    if let Err(e) = association(socket, net, setup).await {
+                    let callers = Callers::of(&setup.peers, peer.ip()).await;
+                    if let Err(e) = association(socket, net, setup, callers).await {
                         tracing::info!(error = %e, "a DICOM association ended with an error");
                     }
                 });
             }
+        }
+    }
+}
+
+/// Who may associate from one address: from this machine, anyone (the node's operator);
+/// from another, only the configured peers whose host resolves to that address.
+#[derive(Debug, Clone)]
+struct Callers {
+    this_machine: bool,
+    /// The peers' AE titles that may call from this address.
+    known: Vec<String>,
+    /// Where the association comes from, for the audit log.
+    from: std::net::IpAddr,
+}
+
+impl Callers {
+    async fn of(peers: &[Peer], from: std::net::IpAddr) -> Callers {
+        let from = from.to_canonical();
+        let mut known = Vec::new();
+        for p in peers {
+            let resolved = tokio::net::lookup_host(p.address.as_str()).await;
+            if resolved.is_ok_and(|mut r| r.any(|a| a.ip().to_canonical() == from)) {
+                known.push(p.ae_title.clone());
+            }
+        }
+        Callers {
+            this_machine: from.is_loopback(),
+            known,
+            from,
+        }
+    }
+
+    /// The calling AE title as the audit log names it (with its address, from elsewhere).
+    fn describe(&self, calling: &str) -> String {
+        if self.this_machine {
+            calling.to_string()
+        } else {
+            format!("{calling} at {}", self.from)
+        }
+    }
+}
+
+impl dicom_ul::association::server::AccessControl for Callers {
+    fn check_access(
+        &self,
+        this_ae_title: &str,
+        calling_ae_title: &str,
+        called_ae_title: &str,
+        _user_identity: Option<&dicom_ul::pdu::UserIdentity>,
+    ) -> Result<(), dicom_ul::pdu::AssociationRJServiceUserReason> {
+        use dicom_ul::pdu::AssociationRJServiceUserReason as Reason;
+        if this_ae_title.trim() != called_ae_title.trim() {
+            return Err(Reason::CalledAETitleNotRecognized);
+        }
+        let calling = calling_ae_title.trim();
+        if self.this_machine || self.known.iter().any(|k| k == calling) {
+            Ok(())
+        } else {
+            tracing::warn!(
+                from = %self.from,
+                "a DICOM association from an unconfigured AE or address was rejected; add it with --dicom-peer AE@host:port"
+            );
+            Err(Reason::CallingAETitleNotRecognized)
         }
     }
 }
@@ -139,9 +199,10 @@ async fn association(
     socket: TcpStream,
     net: Arc<Network>,
     setup: Arc<Setup>,
+    callers: Callers,
 ) -> Result<(), String> {
     let mut options = ServerAssociationOptions::new()
-        .accept_called_ae_title()
+        .ae_access_control(callers.clone())
         .ae_title(setup.ae_title.clone())
         .promiscuous(true)
         .with_negotiation(Roles)
@@ -154,6 +215,7 @@ async fn association(
         .await
         .map_err(|e| format!("negotiation failed: {e}"))?;
     let calling = assoc.peer_ae_title().trim().to_string();
+    let described = callers.describe(&calling);
     let caller = Caller::node();
     let records = net
         .records_for(&caller)
@@ -165,6 +227,7 @@ async fn association(
         caller: &caller,
         records: &records,
         calling: &calling,
+        described: &described,
     };
     let mut touched = BTreeSet::new();
     let mut announced = false;
@@ -324,7 +387,10 @@ struct Ctx<'a> {
     setup: &'a Setup,
     caller: &'a Caller,
     records: &'a Records,
+    /// The calling AE title.
     calling: &'a str,
+    /// It, with where it calls from (another machine's address), for the audit log.
+    described: &'a str,
 }
 
 impl Ctx<'_> {
@@ -349,7 +415,7 @@ impl Ctx<'_> {
         Event {
             action,
             subtype: format!("dimse:{what}"),
-            request: format!("{} from {}", what.to_uppercase(), self.calling),
+            request: format!("{} from {}", what.to_uppercase(), self.described),
             status,
             ..Default::default()
         }

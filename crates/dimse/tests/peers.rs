@@ -520,3 +520,109 @@ async fn pynetdicom_against_kizuna() {
         })
     );
 }
+
+/// This machine's address on its network (not loopback), as other machines reach it; None
+/// without a route off the machine.
+fn network_address() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // No packet is sent: connecting a UDP socket only picks the route and its source address.
+    s.connect("198.51.100.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// From another machine, only a configured peer may associate: its AE title, calling from an
+/// address its host resolves to; anyone else is rejected with "calling AE title not
+/// recognized". This machine (the node's operator) may call as any AE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_machines_associate_only_as_configured_peers() {
+    let Some(ct_dir) = fixtures() else { return };
+    let Some(ip) = network_address() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "this machine has no network address besides loopback"
+        );
+        eprintln!("skipped: no network address besides loopback");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path().join("data").to_str().unwrap())
+        .await
+        .unwrap();
+    let records = Records::new(store.clone());
+    let patient = json!({"resourceType": "Patient",
+        "identifier": [{"system": "urn:oid:1.2.392.100495.20.3.51.11310000001", "value": "QMNx85rKkkg"}]});
+    records.create("Patient", patient, None).await.unwrap();
+    let setup = Arc::new(Setup {
+        ae_title: "KIZUNA".into(),
+        blobs: Blobs::local(&tmp.path().join("images")).unwrap(),
+        peers: vec![Peer {
+            ae_title: "CT_ROOM_1".into(),
+            address: format!("{ip}:104"),
+        }],
+    });
+    let net = Arc::new(Network::with_random_key(records.clone(), None).unwrap());
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    tokio::spawn(kizuna_dimse::serve(
+        listener,
+        net,
+        setup,
+        std::future::pending(),
+    ));
+    let slice = files_in(&ct_dir)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "dcm"))
+        .unwrap();
+    let host = ip.to_string();
+    let (host2, port2) = (host.clone(), port.clone());
+    tokio::task::spawn_blocking(move || {
+        let (host, port) = (host2, port2);
+        let echo = |calling: &str, to: &str| {
+            run(Command::new("echoscu").args(["-aet", calling, "-aec", "KIZUNA", to, &port]))
+        };
+        // The configured modality, from its address.
+        let out = echo("CT_ROOM_1", &host);
+        assert!(
+            out.status.success(),
+            "a configured peer associates: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Another AE title from the same machine: rejected, and told why.
+        let out = echo("STRANGER", &host);
+        assert!(!out.status.success(), "an unconfigured AE is rejected");
+        let said = String::from_utf8_lossy(&out.stderr).to_lowercase();
+        assert!(
+            said.contains("calling ae title not recognized"),
+            "the rejection says why: {said}"
+        );
+        // The configured AE title from loopback is the operator; so is any other.
+        assert!(echo("STRANGER", "127.0.0.1").status.success());
+        // The modality stores a slice.
+        let out = run(Command::new("storescu")
+            .args(["-aet", "CT_ROOM_1", "-aec", "KIZUNA", &host, &port])
+            .arg(&slice));
+        assert!(
+            out.status.success(),
+            "storescu: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run(Command::new("storescu")
+            .args(["-aet", "STRANGER", "-aec", "KIZUNA", &host, &port])
+            .arg(&slice));
+        assert!(!out.status.success(), "an unconfigured AE stores nothing");
+    })
+    .await
+    .unwrap();
+    let log = store.audit_after(0, 100_000).await.unwrap();
+    assert!(
+        log.iter().any(|e| e
+            .entry
+            .contains(&format!("C-STORE from CT_ROOM_1 at {host} -> 200"))),
+        "the store is audited with the modality's AE title and address"
+    );
+    assert!(
+        !log.iter().any(|e| e.entry.contains("STRANGER at")),
+        "a rejected association reaches nothing"
+    );
+}

@@ -37,20 +37,26 @@ pub struct ServeArgs {
 /// DICOM networking (DIMSE), for modalities and PACS.
 #[derive(Args)]
 pub struct DicomArgs {
-    /// Also answer DICOM associations (C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE) on this port of
-    /// 127.0.0.1 (associations from this machine act as the node's operator)
+    /// Also answer DICOM associations (C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE) on this port
+    /// (associations act as the node's operator: from this machine under any AE title, from
+    /// another only as a --dicom-peer)
     #[arg(long, value_name = "PORT")]
     dicom_port: Option<u16>,
+    /// The address DICOM associations are answered on: 127.0.0.1 (this machine only) unless
+    /// modalities or PACS elsewhere send (e.g. 0.0.0.0; each must then be a --dicom-peer)
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    dicom_listen: std::net::IpAddr,
     /// This node's AE title; associations calling another are rejected
     #[arg(long, value_name = "AE", default_value = "KIZUNA")]
     dicom_ae: String,
-    /// A DICOM peer C-MOVE may send to, as AE@host:port (repeat for each)
+    /// A DICOM peer, as AE@host:port (repeat for each): C-MOVE may send to it, and it may
+    /// associate from another machine (calling as AE, from an address host resolves to)
     #[arg(long = "dicom-peer", value_name = "AE@HOST:PORT")]
     dicom_peers: Vec<String>,
 }
 
-/// The DIMSE listener: its port on 127.0.0.1, AE title, and the peers C-MOVE sends to.
-pub type DicomListener = (u16, String, Vec<kizuna_dimse::Peer>);
+/// The DIMSE listener: its address, AE title, and its peers.
+pub type DicomListener = (SocketAddr, String, Vec<kizuna_dimse::Peer>);
 
 impl DicomArgs {
     /// The DIMSE listener's port, AE title and peers, if asked for.
@@ -67,7 +73,11 @@ impl DicomArgs {
             .iter()
             .map(|p| kizuna_dimse::Peer::parse(p).map_err(|e| anyhow::anyhow!("--dicom-peer {e}")))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Some((port, ae.to_string(), peers)))
+        Ok(Some((
+            SocketAddr::new(self.dicom_listen, port),
+            ae.to_string(),
+            peers,
+        )))
     }
 }
 
@@ -216,8 +226,8 @@ pub async fn serve_store(
         config.base_url = b.trim_end_matches('/').to_string();
     }
     config.max_body_bytes = max_body_mb * 1024 * 1024;
-    if let (Some((port, ae_title, peers)), Some(blobs)) = (dicom, images.clone()) {
-        start_dimse(&store, port, ae_title, peers, blobs).await?;
+    if let (Some((at, ae_title, peers)), Some(blobs)) = (dicom, images.clone()) {
+        start_dimse(&store, at, ae_title, peers, blobs).await?;
     }
     config.images = images;
     let base = config.base_url.clone();
@@ -299,17 +309,16 @@ pub async fn serve_store(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Answers DICOM associations on 127.0.0.1:`port` until the process stops.
+/// Answers DICOM associations on `at` until the process stops.
 async fn start_dimse(
     store: &Store,
-    port: u16,
+    at: SocketAddr,
     ae_title: String,
     peers: Vec<kizuna_dimse::Peer>,
     blobs: kizuna_blobs::Blobs,
 ) -> Result<()> {
-    let at = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(at).await.with_context(|| {
-        format!("cannot listen for DICOM on {at} (in use? try another --dicom-port)")
+        format!("cannot listen for DICOM on {at} (in use? try another --dicom-port; not an address of this machine? check --dicom-listen)")
     })?;
     let network = kizuna_access::Network::with_random_key(Records::new(store.clone()), None)
         .map_err(|e| anyhow::anyhow!(e))?;
