@@ -11,6 +11,10 @@
 //! - **rendered frame**: a 512x512 CT slice as JPEG (p50, p99 in ms);
 //! - **WADO-RS**: a whole study, the files as kept (MB/s);
 //! - **memory**: the server process's resident set after all that (MB).
+//!
+//! First, the machine's own ceiling for acknowledged writes (server `disk`): the STOW-RS copies
+//! written as files from `clients` threads, each file fsynced and then its directory, as a
+//! server that loses nothing it acknowledged must before answering.
 
 use crate::client::{Base, Conn};
 use anyhow::{Context, Result, bail};
@@ -37,7 +41,7 @@ pub struct ImagingPlan {
     /// Instances added before the QIDO-RS measure.
     pub qido_instances: usize,
     pub clients: usize,
-    /// Where the servers keep their data (emptied first).
+    /// Where the servers keep their data (emptied first, removed at the end).
     pub work: PathBuf,
 }
 
@@ -277,10 +281,65 @@ async fn latencies(root: &str, paths: &[String], accept: &str) -> Result<(f64, f
     ))
 }
 
+/// The disk's ceiling for acknowledged writes: `files` written from `threads` threads into
+/// `dir`, each fsynced with its directory before the next; (files/s, MB/s).
+fn disk_ceiling(dir: &Path, files: &[Bytes], threads: usize) -> Result<(f64, f64)> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let chunk = files.len().div_ceil(threads.max(1)).max(1);
+    let t = Instant::now();
+    std::thread::scope(|scope| -> Result<()> {
+        let workers: Vec<_> = files
+            .chunks(chunk)
+            .enumerate()
+            .map(|(w, part)| {
+                scope.spawn(move || -> std::io::Result<()> {
+                    let sub = dir.join(format!("{w}"));
+                    std::fs::create_dir_all(&sub)?;
+                    let d = std::fs::File::open(&sub)?;
+                    for (n, bytes) in part.iter().enumerate() {
+                        let mut f = std::fs::File::create(sub.join(format!("{n}.dcm")))?;
+                        f.write_all(bytes)?;
+                        f.sync_all()?;
+                        d.sync_all()?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("a disk writer failed"))??;
+        }
+        Ok(())
+    })?;
+    let secs = t.elapsed().as_secs_f64();
+    let bytes: usize = files.iter().map(Bytes::len).sum();
+    Ok((files.len() as f64 / secs, bytes as f64 / 1e6 / secs))
+}
+
 /// Runs every workload on Kizuna, then on Orthanc if it is installed; `say` reports progress.
+///
+/// Nothing is deleted while measuring: on ext4, files deleted within the last minute or so
+/// slow every file created after them (each new inode skips the recently freed ones), which
+/// would tax whichever server runs first. The run's files are removed at its end; any left by
+/// an interrupted run are removed first, with a warning.
 pub async fn run(plan: &ImagingPlan, say: &(dyn Fn(&str) + Sync)) -> Result<Vec<Figure>> {
-    let _ = std::fs::remove_dir_all(&plan.work);
+    if plan.work.exists() {
+        say(&format!(
+            "removing what an earlier run left in {} (file creation may be slower for a minute)",
+            plan.work.display()
+        ));
+        std::fs::remove_dir_all(&plan.work)
+            .with_context(|| format!("cannot empty {}", plan.work.display()))?;
+    }
     std::fs::create_dir_all(&plan.work)?;
+    let figures = measure(plan, say).await;
+    let _ = std::fs::remove_dir_all(&plan.work);
+    figures
+}
+
+async fn measure(plan: &ImagingPlan, say: &(dyn Fn(&str) + Sync)) -> Result<Vec<Figure>> {
     let mut slices: Vec<PathBuf> = std::fs::read_dir(&plan.ct)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "dcm"))
@@ -310,6 +369,17 @@ pub async fn run(plan: &ImagingPlan, say: &(dyn Fn(&str) + Sync)) -> Result<Vec<
     let stow_bytes: usize = stow_studies.iter().flatten().map(Bytes::len).sum();
     let dimse_bytes: usize = dimse_studies.iter().flatten().map(Bytes::len).sum();
     let mut figures = Vec::new();
+    say("measuring the disk's ceiling for acknowledged writes");
+    let all: Vec<Bytes> = stow_studies.iter().flatten().cloned().collect();
+    let (files, mb) = disk_ceiling(&plan.work.join("disk"), &all, plan.clients)?;
+    for (value, unit) in [(files, "instances/s"), (mb, "MB/s")] {
+        figures.push(Figure {
+            server: "disk",
+            workload: "files written and fsynced",
+            value,
+            unit,
+        });
+    }
     let mut servers: Vec<&'static str> = vec!["Kizuna"];
     if plan.orthanc.is_some() {
         servers.push("Orthanc");

@@ -46,7 +46,7 @@ struct BenchArgs {
     /// Concurrent clients (connections, associations)
     #[arg(long, default_value_t = 4)]
     clients: usize,
-    /// Where the servers keep their data (emptied first)
+    /// Where the servers keep their data (emptied first, removed at the end)
     #[arg(long, value_name = "DIR", default_value = "kizuna-imaging-bench")]
     work: std::path::PathBuf,
     /// Measure Kizuna alone, even if Orthanc is installed
@@ -213,7 +213,7 @@ async fn bench(b: BenchArgs) -> Result<ExitCode> {
     println!("| Workload | Kizuna | Orthanc | Kizuna's advantage |");
     println!("|---|---|---|---|");
     let mut rows: Vec<(&str, &str)> = Vec::new();
-    for f in &figures {
+    for f in figures.iter().filter(|f| f.server != "disk") {
         if !rows.contains(&(f.workload, f.unit)) {
             rows.push((f.workload, f.unit));
         }
@@ -237,6 +237,18 @@ async fn bench(b: BenchArgs) -> Result<ExitCode> {
             "| {workload} | {} | {} | {ratio} |",
             show(of("Kizuna")),
             show(of("Orthanc"))
+        );
+    }
+    let disk: Vec<String> = figures
+        .iter()
+        .filter(|f| f.server == "disk")
+        .map(|f| format!("{:.1} {}", f.value, f.unit))
+        .collect();
+    if !disk.is_empty() {
+        println!(
+            "\nThis machine's ceiling for acknowledged writes (the STOW-RS copies written as files from {} threads, each fsynced with its directory): {}",
+            plan.clients,
+            disk.join(", ")
         );
     }
     Ok(ExitCode::SUCCESS)

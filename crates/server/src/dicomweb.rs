@@ -195,10 +195,17 @@ async fn search(
         Ok(p) => p,
         Err(f) => return failure(f),
     };
-    let found = match state.records.find_images(parsed.query.clone()).await {
+    // One more than the page, to know whether more follow.
+    let mut query = parsed.query.clone();
+    query.limit = query.limit.map(|l| l + 1);
+    let mut found = match state.records.find_images(query).await {
         Ok(f) => f,
         Err(f) => return failure(f),
     };
+    let more = parsed.query.limit.is_some_and(|l| found.len() > l);
+    if let Some(l) = parsed.query.limit {
+        found.truncate(l);
+    }
     let base = base(state);
     let answers: Vec<Value> = found
         .iter()
@@ -211,8 +218,16 @@ async fn search(
             parsed.ignored.join(", ").replace('"', "")
         );
         if let Ok(h) = HeaderValue::from_str(&text) {
-            r.headers_mut().insert(header::WARNING, h);
+            r.headers_mut().append(header::WARNING, h);
         }
+    }
+    if more {
+        r.headers_mut().append(
+            header::WARNING,
+            HeaderValue::from_static(
+                "299 kizuna \"There are additional results that can be requested\"",
+            ),
+        );
     }
     with_concerns(r, &found)
 }

@@ -254,6 +254,11 @@ async fn dicomweb(backend: Backend) {
         let r = s
             .request("GET", &format!("{web}/studies/{study_uid}/series/{series_uid}/instances?limit=10&offset={offset}&includefield=00280030"), &[], None)
             .await;
+        // Pages before the last say that more can be asked for (PS3.18 8.3.4.2).
+        let more = r.header("warning").is_some_and(|w| {
+            w.starts_with("299") && w.contains("additional results that can be requested")
+        });
+        assert_eq!(more, offset < 20, "the Warning at offset {offset}");
         for i in r.json().as_array().unwrap() {
             assert!(
                 i["00280030"].is_object(),

@@ -237,6 +237,7 @@ impl Records {
                                 &study_res,
                                 &patient,
                                 &[first_found(&p, &patient, &study_res)],
+                                p.keys.timezone_offset.as_deref(),
                             );
                             new_studies.insert(k.study_uid.clone(), body);
                         }
@@ -387,7 +388,8 @@ impl Records {
                 let Some(current) = self.store().read("ImagingStudy", &id).await? else {
                     break;
                 };
-                let body = imaging_study(&id, &first.patient, &rows);
+                let offset = self.timezone_offset_of(&first.sop_uid).await?;
+                let body = imaging_study(&id, &first.patient, &rows, offset.as_deref());
                 let body = incoming(
                     "ImagingStudy",
                     body,
@@ -413,6 +415,28 @@ impl Records {
             }
         }
         Ok(())
+    }
+
+    /// The Timezone Offset From UTC (`+0900`) object `sop_uid` was made in, if it says.
+    async fn timezone_offset_of(&self, sop_uid: &str) -> Result<Option<String>> {
+        let found = self
+            .store()
+            .images(ImageQuery {
+                level: Level::Instance,
+                filters: vec![(Column::SopUid, Test::AnyOf(vec![sop_uid.to_string()]))],
+                offset: 0,
+                limit: Some(1),
+                with_attrs: true,
+                access: None,
+            })
+            .await?;
+        Ok(found.first().and_then(|f| {
+            let attrs: Value = serde_json::from_str(&f.attrs).ok()?;
+            attrs
+                .pointer("/00080201/Value/0")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        }))
     }
 
     /// The studies, series or instances matching `query` that the caller may see.
@@ -682,8 +706,10 @@ fn first_found(p: &Prepared, patient: &str, study_res: &str) -> Found {
     }
 }
 
-/// The `ImagingStudy` of a study from its objects (instance rows, in the order received).
-fn imaging_study(id: &str, patient: &str, rows: &[Found]) -> Value {
+/// The `ImagingStudy` of a study from its objects (instance rows, in the order received),
+/// started at the study's date and time in `offset` (the objects' Timezone Offset From UTC;
+/// Japan's when they do not say).
+fn imaging_study(id: &str, patient: &str, rows: &[Found], offset: Option<&str>) -> Value {
     let first = &rows[0];
     let s = &first.study;
     let mut series: Vec<(String, Vec<&Found>)> = Vec::new();
@@ -726,7 +752,7 @@ fn imaging_study(id: &str, patient: &str, rows: &[Found]) -> Value {
         "numberOfSeries": series.len(),
         "numberOfInstances": rows.len(),
     });
-    if let Some(started) = started(s.date.as_deref(), s.time.as_deref()) {
+    if let Some(started) = started(s.date.as_deref(), s.time.as_deref(), offset) {
         body["started"] = json!(started);
     }
     if let Some(d) = &s.description {
@@ -771,7 +797,7 @@ fn imaging_study(id: &str, patient: &str, rows: &[Found]) -> Value {
 
 /// A study's date and time as a FHIR dateTime, in Japan's time (the objects carry no offset
 /// Kizuna keeps; JST is the network's default). None if the date is not a DICOM date.
-fn started(date: Option<&str>, time: Option<&str>) -> Option<String> {
+fn started(date: Option<&str>, time: Option<&str>, offset: Option<&str>) -> Option<String> {
     let d = date?.trim();
     if d.len() != 8 || !d.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -782,10 +808,29 @@ fn started(date: Option<&str>, time: Option<&str>) -> Option<String> {
     if t.len() == 6 && t.bytes().all(|b| b.is_ascii_digit()) {
         let (h, m, s) = (&t[..2], &t[2..4], &t[4..6]);
         if h < "24" && m < "60" && s < "60" {
-            return Some(format!("{day}T{h}:{m}:{s}+09:00"));
+            let zone = offset
+                .and_then(utc_offset)
+                .unwrap_or_else(|| "+09:00".into());
+            return Some(format!("{day}T{h}:{m}:{s}{zone}"));
         }
     }
     Some(day)
+}
+
+/// A DICOM Timezone Offset From UTC (`+0900`, `-0500`) as FHIR writes it (`+09:00`); None if
+/// it is not one (hours -12 to +14, minutes under 60).
+fn utc_offset(dicom: &str) -> Option<String> {
+    let v = dicom.trim();
+    let (sign, digits) = (v.get(..1)?, v.get(1..)?);
+    if !matches!(sign, "+" | "-")
+        || digits.len() != 4
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let (h, m): (i32, i32) = (digits[..2].parse().ok()?, digits[2..].parse().ok()?);
+    let ok = m < 60 && if sign == "+" { h <= 14 } else { h <= 12 };
+    ok.then(|| format!("{sign}{}:{}", &digits[..2], &digits[2..]))
 }
 
 /// A refusal of a request about images, as a FHIR failure.
@@ -796,4 +841,41 @@ pub fn not_found_study() -> Failure {
         None,
         "no such study, series or instance is shared with you",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_study_starts_in_the_offset_its_objects_give() {
+        let at = |offset| started(Some("20240305"), Some("214012.25"), offset);
+        assert_eq!(at(None).as_deref(), Some("2024-03-05T21:40:12+09:00"));
+        assert_eq!(
+            at(Some("+0100")).as_deref(),
+            Some("2024-03-05T21:40:12+01:00")
+        );
+        assert_eq!(
+            at(Some("-0500")).as_deref(),
+            Some("2024-03-05T21:40:12-05:00")
+        );
+        assert_eq!(
+            at(Some("+0545")).as_deref(),
+            Some("2024-03-05T21:40:12+05:45")
+        );
+        // Not an offset: Japan's, as when none is given.
+        for bad in ["0900", "+9", "+1500", "-1300", "+0960", "+09:00", ""] {
+            assert_eq!(
+                at(Some(bad)).as_deref(),
+                Some("2024-03-05T21:40:12+09:00"),
+                "{bad}"
+            );
+        }
+        // A date alone stays a date.
+        assert_eq!(
+            started(Some("20240305"), None, Some("+0100")).as_deref(),
+            Some("2024-03-05")
+        );
+        assert_eq!(started(Some("2024030"), Some("214012"), None), None);
+    }
 }
