@@ -5,7 +5,9 @@
 //! dates, geometry), and the decoding of its frames for people to look at ([`render`]: any
 //! transfer syntax the codecs built in know, windowed, scaled to a viewport, encoded as PNG or
 //! JPEG), its de-identification for sharing ([`deid`]: PS3.15's Basic Profile), and the Part 10
-//! file around a data set received over the network ([`file`]).
+//! file around a data set received over the network ([`file`]). Text in Japanese ISO 2022 code
+//! extensions (`\ISO 2022 IR 87`, as Japanese modalities write names) is decoded here, which
+//! dicom-rs does not do.
 //!
 //! Must never: store, know HTTP or DIMSE, change the object it was given (objects are kept and
 //! served byte for byte), log attribute values (they are patient data), or panic on any input.
@@ -13,6 +15,7 @@
 pub mod deid;
 pub mod deid_table;
 pub mod file;
+mod japanese;
 mod parts;
 mod render;
 
@@ -93,11 +96,12 @@ impl Instance {
         guarded(
             Error::NotDicom("the object could not be read".into()),
             || {
-                OpenFileOptions::new()
+                let mut object = OpenFileOptions::new()
                     .read_preamble(ReadPreamble::Auto)
                     .from_reader(bytes)
-                    .map(|object| Instance { object })
-                    .map_err(|e| Error::NotDicom(e.to_string()))
+                    .map_err(|e| Error::NotDicom(e.to_string()))?;
+                japanese::decode_object(&mut object);
+                Ok(Instance { object })
             },
         )
     }
