@@ -140,7 +140,8 @@ enum G0 {
 /// `text` as dicom-rs gave it, decoded as the ISO 2022 bytes it was; unchanged if it is not
 /// (it then holds characters no such byte could give).
 fn decode(text: &str, windows_31j: bool) -> String {
-    if !text.contains('\u{1b}') && !(windows_31j && !text.is_ascii()) {
+    let katakana = windows_31j && !text.is_ascii();
+    if !text.contains('\u{1b}') && !katakana {
         return text.to_string();
     }
     let Some(bytes) = bytes_of(text, windows_31j) else {
