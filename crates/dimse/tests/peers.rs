@@ -64,6 +64,30 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A node that knows the head CT's patient and answers DIMSE on `bind` (port 0: any free one)
+/// with `peers`, its images under `images`; the address it listens on.
+async fn node(store: &Store, images: &Path, peers: Vec<Peer>, bind: &str) -> std::net::SocketAddr {
+    let records = Records::new(store.clone());
+    let patient = json!({"resourceType": "Patient",
+        "identifier": [{"system": "urn:oid:1.2.392.100495.20.3.51.11310000001", "value": "QMNx85rKkkg"}]});
+    records.create("Patient", patient, None).await.unwrap();
+    let setup = Arc::new(Setup {
+        ae_title: "KIZUNA".into(),
+        blobs: Blobs::local(images).unwrap(),
+        peers,
+    });
+    let net = Arc::new(Network::with_random_key(records, None).unwrap());
+    let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(kizuna_dimse::serve(
+        listener,
+        net,
+        setup,
+        std::future::pending(),
+    ));
+    addr
+}
+
 fn run(cmd: &mut Command) -> std::process::Output {
     cmd.output().expect("the dcmtk tool runs")
 }
@@ -88,29 +112,18 @@ async fn dcmtk_peers_on_postgres() {
 
 async fn peers(store: Store, tmp: &Path) {
     let Some(ct_dir) = fixtures() else { return };
-    let records = Records::new(store.clone());
-    let patient = json!({"resourceType": "Patient",
-        "identifier": [{"system": "urn:oid:1.2.392.100495.20.3.51.11310000001", "value": "QMNx85rKkkg"}]});
-    records.create("Patient", patient, None).await.unwrap();
-    let blobs = Blobs::local(&tmp.join("images")).unwrap();
     let dest_port = free_port();
-    let setup = Arc::new(Setup {
-        ae_title: "KIZUNA".into(),
-        blobs: blobs.clone(),
-        peers: vec![Peer {
+    let addr = node(
+        &store,
+        &tmp.join("images"),
+        vec![Peer {
             ae_title: "DEST".into(),
             address: format!("127.0.0.1:{dest_port}"),
         }],
-    });
-    let net = Arc::new(Network::with_random_key(records.clone(), None).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port().to_string();
-    tokio::spawn(kizuna_dimse::serve(
-        listener,
-        net,
-        setup,
-        std::future::pending(),
-    ));
+        "127.0.0.1:0",
+    )
+    .await;
+    let port = addr.port().to_string();
     let sent: Vec<PathBuf> = files_in(&ct_dir)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
@@ -359,25 +372,8 @@ async fn an_association_aborted_mid_transfer_keeps_nothing() {
     let store = Store::open(tmp.path().join("data").to_str().unwrap())
         .await
         .unwrap();
-    let records = Records::new(store.clone());
-    let patient = json!({"resourceType": "Patient",
-        "identifier": [{"system": "urn:oid:1.2.392.100495.20.3.51.11310000001", "value": "QMNx85rKkkg"}]});
-    records.create("Patient", patient, None).await.unwrap();
     let images = tmp.path().join("images");
-    let setup = Arc::new(Setup {
-        ae_title: "KIZUNA".into(),
-        blobs: Blobs::local(&images).unwrap(),
-        peers: vec![],
-    });
-    let net = Arc::new(Network::with_random_key(records.clone(), None).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(kizuna_dimse::serve(
-        listener,
-        net,
-        setup,
-        std::future::pending(),
-    ));
+    let addr = node(&store, &images, vec![], "127.0.0.1:0").await;
     let file = std::fs::read(ct_dir.join("01.dcm")).unwrap();
     let placed = kizuna_dicom::file::data_set_of(&file).unwrap();
     let data = &file[placed.offset..];
@@ -471,24 +467,8 @@ async fn pynetdicom_against_kizuna() {
     let store = Store::open(tmp.path().join("data").to_str().unwrap())
         .await
         .unwrap();
-    let records = Records::new(store.clone());
-    let patient = json!({"resourceType": "Patient",
-        "identifier": [{"system": "urn:oid:1.2.392.100495.20.3.51.11310000001", "value": "QMNx85rKkkg"}]});
-    records.create("Patient", patient, None).await.unwrap();
-    let setup = Arc::new(Setup {
-        ae_title: "KIZUNA".into(),
-        blobs: Blobs::local(&tmp.path().join("images")).unwrap(),
-        peers: vec![],
-    });
-    let net = Arc::new(Network::with_random_key(records, None).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port().to_string();
-    tokio::spawn(kizuna_dimse::serve(
-        listener,
-        net,
-        setup,
-        std::future::pending(),
-    ));
+    let addr = node(&store, &tmp.path().join("images"), vec![], "127.0.0.1:0").await;
+    let port = addr.port().to_string();
     let files: Vec<PathBuf> = ["01.dcm", "02.dcm", "03.dcm", "04.dcm"]
         .iter()
         .map(|f| ct_dir.join(f))
@@ -549,27 +529,17 @@ async fn other_machines_associate_only_as_configured_peers() {
     let store = Store::open(tmp.path().join("data").to_str().unwrap())
         .await
         .unwrap();
-    let records = Records::new(store.clone());
-    let patient = json!({"resourceType": "Patient",
-        "identifier": [{"system": "urn:oid:1.2.392.100495.20.3.51.11310000001", "value": "QMNx85rKkkg"}]});
-    records.create("Patient", patient, None).await.unwrap();
-    let setup = Arc::new(Setup {
-        ae_title: "KIZUNA".into(),
-        blobs: Blobs::local(&tmp.path().join("images")).unwrap(),
-        peers: vec![Peer {
+    let addr = node(
+        &store,
+        &tmp.path().join("images"),
+        vec![Peer {
             ae_title: "CT_ROOM_1".into(),
             address: format!("{ip}:104"),
         }],
-    });
-    let net = Arc::new(Network::with_random_key(records.clone(), None).unwrap());
-    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port().to_string();
-    tokio::spawn(kizuna_dimse::serve(
-        listener,
-        net,
-        setup,
-        std::future::pending(),
-    ));
+        "0.0.0.0:0",
+    )
+    .await;
+    let port = addr.port().to_string();
     let slice = files_in(&ct_dir)
         .into_iter()
         .find(|p| p.extension().is_some_and(|e| e == "dcm"))
