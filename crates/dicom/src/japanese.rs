@@ -58,30 +58,21 @@ fn decode_items(object: &mut InMemDicomObject, windows_31j: bool) {
     for elem in object.iter() {
         let vr = elem.vr();
         match elem.value() {
-            Value::Primitive(PrimitiveValue::Str(s))
+            Value::Primitive(p @ (PrimitiveValue::Str(_) | PrimitiveValue::Strs(_)))
                 if matches!(
                     vr,
                     VR::PN | VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC
                 ) =>
             {
-                let d = decode(s, windows_31j);
-                if d != *s {
-                    changed.push(DataElement::new(elem.tag(), vr, PrimitiveValue::from(d)));
-                }
-            }
-            Value::Primitive(PrimitiveValue::Strs(parts))
-                if matches!(
-                    vr,
-                    VR::PN | VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC
-                ) =>
-            {
-                let d: Vec<String> = parts.iter().map(|s| decode(s, windows_31j)).collect();
-                if d.iter().zip(parts.iter()).any(|(a, b)| a != b) {
-                    changed.push(DataElement::new(
-                        elem.tag(),
-                        vr,
-                        PrimitiveValue::Strs(d.into()),
-                    ));
+                let parts = p.to_multi_str();
+                let mut d: Vec<String> = parts.iter().map(|s| decode(s, windows_31j)).collect();
+                if d[..] != parts[..] {
+                    let value = if d.len() == 1 {
+                        PrimitiveValue::from(d.remove(0))
+                    } else {
+                        PrimitiveValue::Strs(d.into())
+                    };
+                    changed.push(DataElement::new(elem.tag(), vr, value));
                 }
             }
             Value::Sequence(seq) => {

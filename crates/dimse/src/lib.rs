@@ -145,15 +145,17 @@ struct Callers {
 impl Callers {
     async fn of(peers: &[Peer], from: std::net::IpAddr) -> Callers {
         let from = from.to_canonical();
+        let this_machine = from.is_loopback();
         let mut known = Vec::new();
-        for p in peers {
+        // From this machine anyone may call: no peer's host needs resolving.
+        for p in peers.iter().filter(|_| !this_machine) {
             let resolved = tokio::net::lookup_host(p.address.as_str()).await;
             if resolved.is_ok_and(|mut r| r.any(|a| a.ip().to_canonical() == from)) {
                 known.push(p.ae_title.clone());
             }
         }
         Callers {
-            this_machine: from.is_loopback(),
+            this_machine,
             known,
             from,
         }

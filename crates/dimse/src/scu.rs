@@ -150,6 +150,16 @@ pub(crate) async fn open_for(
     for (class, ts) in &pairs {
         options = options.with_presentation_context(class.clone(), vec![ts.clone()]);
     }
+    establish(options, peer).await
+}
+
+/// An association with `peer` as `options` ask, or why it could not be had. Commands and data
+/// sets are small writes each: they are sent at once (TCP_NODELAY), not held for the peer's
+/// delayed acknowledgement.
+async fn establish(
+    options: ClientAssociationOptions<'_>,
+    peer: &Peer,
+) -> Result<dicom_ul::association::AsyncClientAssociation<tokio::net::TcpStream>, String> {
     let mut assoc = options
         .establish_async(peer.address.clone())
         .await
@@ -159,14 +169,8 @@ pub(crate) async fn open_for(
                 peer.ae_title, peer.address
             )
         })?;
-    no_delay(&mut assoc);
-    Ok(assoc)
-}
-
-/// Commands and data sets are small writes each: sent at once, not held for the peer's
-/// delayed acknowledgement.
-fn no_delay(assoc: &mut dicom_ul::association::AsyncClientAssociation<tokio::net::TcpStream>) {
     let _ = assoc.inner_stream().set_nodelay(true);
+    Ok(assoc)
 }
 
 /// Gets `study` from `peer` by C-GET, keeping each object received (as the caller of
@@ -192,16 +196,7 @@ pub async fn get_study(
             .with_presentation_context(*class, SYNTAXES.to_vec())
             .with_role_selection(*class, true, true);
     }
-    let mut assoc = options
-        .establish_async(peer.address.clone())
-        .await
-        .map_err(|e| {
-            format!(
-                "{} at {} could not be reached: {e}",
-                peer.ae_title, peer.address
-            )
-        })?;
-    no_delay(&mut assoc);
+    let mut assoc = establish(options, peer).await?;
     let Some(get) = assoc
         .presentation_contexts()
         .iter()

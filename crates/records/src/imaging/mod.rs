@@ -795,8 +795,9 @@ fn imaging_study(id: &str, patient: &str, rows: &[Found], offset: Option<&str>) 
     body
 }
 
-/// A study's date and time as a FHIR dateTime, in Japan's time (the objects carry no offset
-/// Kizuna keeps; JST is the network's default). None if the date is not a DICOM date.
+/// A study's date and time as a FHIR dateTime in `offset` (a DICOM Timezone Offset From UTC),
+/// or in Japan's time when the objects give none (JST is the network's default). None if the
+/// date is not a DICOM date.
 fn started(date: Option<&str>, time: Option<&str>, offset: Option<&str>) -> Option<String> {
     let d = date?.trim();
     if d.len() != 8 || !d.bytes().all(|b| b.is_ascii_digit()) {
