@@ -203,17 +203,23 @@ pub fn concerned(body: &Value, entities: &mut Vec<String>, patients: &mut Vec<St
     patients.dedup();
 }
 
+/// The event as the audit log keeps it, with the keys it is found by; for an entry that must
+/// commit with the write it tells of (`kizuna_store::Batch::audit`). [`Network::audit`]
+/// appends one on its own.
+pub fn entry_of(caller: &Caller, event: &Event) -> kizuna_store::audit::AuditEntry {
+    kizuna_store::audit::AuditEntry {
+        entry: audit_event(caller, event, crate::now_micros()).to_string(),
+        keys: keys_of(caller, event),
+    }
+}
+
 impl Network {
     /// Appends the event to the audit log, durably; an error means the answer must not be
     /// given (nothing is disclosed unaudited).
     pub async fn audit(&self, caller: &Caller, event: &Event) -> Result<(), Failure> {
-        let entry = audit_event(caller, event, crate::now_micros());
         self.records()
             .store()
-            .append_audit(vec![kizuna_store::audit::AuditEntry {
-                entry: entry.to_string(),
-                keys: keys_of(caller, event),
-            }])
+            .append_audit(vec![entry_of(caller, event)])
             .await?;
         Ok(())
     }

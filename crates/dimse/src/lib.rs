@@ -31,7 +31,7 @@ use kizuna_access::audit::Event;
 use kizuna_access::{Caller, Network};
 use kizuna_blobs::Blobs;
 use kizuna_records::Records;
-use kizuna_records::imaging::{Refusal, Stored, qido};
+use kizuna_records::imaging::{AuditKept, Placed, Refusal, Stored, qido};
 use kizuna_store::imaging::{Found, Level};
 use message::Command;
 use serde_json::Value;
@@ -398,14 +398,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     async fn audit(&self, mut event: Event, found: &[Found]) -> Result<(), String> {
         for f in found {
-            let e = format!("ImagingStudy/{}", f.study_res);
-            if !f.study_res.is_empty() && !event.entities.contains(&e) {
-                event.entities.push(e);
-            }
-            let p = format!("Patient/{}", f.patient);
-            if !f.patient.is_empty() && !event.patients.contains(&p) {
-                event.patients.push(p);
-            }
+            concerning(&mut event, &f.study_res, &f.patient);
         }
         self.net
             .audit(self.caller, &event)
@@ -445,8 +438,16 @@ impl Ctx<'_> {
             self.audit(started, &[]).await?;
             *announced = true;
         }
-        let (code, comment, placed) = keep(self.records, self.setup, rq, &ts, data).await;
-        let found = placed.map(|p| {
+        // An object kept now has its entry committed with its index rows (one commit, not
+        // two); one already kept, or refused, has its entry appended here.
+        let kept_entry = |p: &Placed| {
+            let mut event = self.event("C", "c-store", 200);
+            concerning(&mut event, &p.study_res, &p.patient);
+            kizuna_access::audit::entry_of(self.caller, &event)
+        };
+        let kept = keep(self.records, self.setup, rq, &ts, data, Some(&kept_entry)).await;
+        let (code, comment) = (kept.code, kept.comment);
+        let found = kept.placed.map(|p| {
             touched.insert(p.study_uid.clone());
             Found {
                 study_res: p.study_res,
@@ -454,10 +455,12 @@ impl Ctx<'_> {
                 ..Default::default()
             }
         });
-        let http_like = if code == status::SUCCESS { 200 } else { 409 };
-        let mut event = self.event("C", "c-store", http_like);
-        event.detail = comment.clone();
-        self.audit(event, found.as_slice()).await?;
+        if !kept.audited {
+            let http_like = if code == status::SUCCESS { 200 } else { 409 };
+            let mut event = self.event("C", "c-store", http_like);
+            event.detail = comment.clone();
+            self.audit(event, found.as_slice()).await?;
+        }
         let mut rsp = match &comment {
             Some(c) => Command::failure(rq, field::C_STORE_RSP, code, c),
             None => Command::response(rq, field::C_STORE_RSP, code, false),
@@ -716,30 +719,66 @@ pub(crate) async fn keep(
     rq: &Command,
     ts: &str,
     data: Option<Vec<u8>>,
-) -> (u16, Option<String>, Option<kizuna_records::imaging::Placed>) {
+    audit: Option<&AuditKept<'_>>,
+) -> Kept {
     let class = rq.text(tags::AFFECTED_SOP_CLASS_UID).unwrap_or_default();
     let sop = rq.text(tags::AFFECTED_SOP_INSTANCE_UID).unwrap_or_default();
+    let answer = |code, comment: Option<String>, placed| Kept {
+        code,
+        comment,
+        placed,
+        audited: false,
+    };
     let file = match data
         .ok_or_else(|| "no data set".to_string())
         .and_then(|d| kizuna_dicom::file::file_of(&class, &sop, ts, &d).map_err(|e| e.to_string()))
     {
         Ok(f) => f,
-        Err(e) => return (status::UNABLE_TO_PROCESS, Some(e), None),
+        Err(e) => return answer(status::UNABLE_TO_PROCESS, Some(e), None),
     };
     match records
-        .store_images(&setup.blobs, vec![Bytes::from(file)], None, false)
+        .store_images(&setup.blobs, vec![Bytes::from(file)], None, false, audit)
         .await
     {
-        Err(f) => (
+        Err(f) => answer(
             0xA700,
             Some(format!("the object could not be kept ({})", f.status)),
             None,
         ),
         Ok(mut r) => match r.pop() {
-            Some(Stored::Kept(p) | Stored::AlreadyKept(p)) => (status::SUCCESS, None, Some(p)),
-            Some(Stored::Refused { why, message, .. }) => (store_status(why), Some(message), None),
-            None => (status::UNABLE_TO_PROCESS, None, None),
+            Some(Stored::Kept(p)) => Kept {
+                audited: audit.is_some(),
+                ..answer(status::SUCCESS, None, Some(p))
+            },
+            Some(Stored::AlreadyKept(p)) => answer(status::SUCCESS, None, Some(p)),
+            Some(Stored::Refused { why, message, .. }) => {
+                answer(store_status(why), Some(message), None)
+            }
+            None => answer(status::UNABLE_TO_PROCESS, None, None),
         },
+    }
+}
+
+/// What became of an object received in a C-STORE.
+pub(crate) struct Kept {
+    /// The C-STORE status to answer.
+    code: u16,
+    /// Why it was not kept.
+    comment: Option<String>,
+    placed: Option<Placed>,
+    /// Whether its audit entry was committed with it.
+    audited: bool,
+}
+
+/// Names the study's `ImagingStudy` and its patient among what `event` concerns (once).
+fn concerning(event: &mut Event, study_res: &str, patient: &str) {
+    let e = format!("ImagingStudy/{study_res}");
+    if !study_res.is_empty() && !event.entities.contains(&e) {
+        event.entities.push(e);
+    }
+    let p = format!("Patient/{patient}");
+    if !patient.is_empty() && !event.patients.contains(&p) {
+        event.patients.push(p);
     }
 }
 

@@ -247,16 +247,17 @@ pub async fn get_study(
         match command.field() {
             field::C_STORE_RQ => {
                 let ts = crate::transfer_syntax(&assoc, pc);
-                let (code, comment, placed) = keep(records, setup, &command, &ts, data).await;
+                let kept = keep(records, setup, &command, &ts, data, None).await;
+                let code = kept.code;
                 if code == status::SUCCESS {
                     done.completed += 1;
-                    if let Some(p) = placed {
+                    if let Some(p) = kept.placed {
                         studies.insert(p.study_uid);
                     }
                 } else {
                     done.failed += 1;
                     tracing::warn!(
-                        comment = comment.as_deref().unwrap_or(""),
+                        comment = kept.comment.as_deref().unwrap_or(""),
                         "an object got was not kept"
                     );
                 }

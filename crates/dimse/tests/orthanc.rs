@@ -154,7 +154,7 @@ async fn kizuna_sends_to_orthanc_and_gets_back_from_it() {
     std::fs::create_dir_all(tmp.path().join("a")).unwrap();
     let (a, a_setup) = node(&tmp.path().join("a")).await;
     let stored = a
-        .store_images(&a_setup.blobs, files, None, true)
+        .store_images(&a_setup.blobs, files, None, true, None)
         .await
         .unwrap();
     assert_eq!(stored.len(), 28);

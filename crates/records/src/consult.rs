@@ -707,7 +707,7 @@ impl Records {
             uids.extend(d.uids);
             copies.push(bytes::Bytes::from(d.bytes));
         }
-        let stored = self.store_images(blobs, copies, None, true).await?;
+        let stored = self.store_images(blobs, copies, None, true, None).await?;
         let mut copy_study = None;
         for s in &stored {
             match s {

@@ -867,7 +867,7 @@ async fn store(state: &ReqState, study: Option<&str>, req: Request) -> Response 
                 if pending.len() >= BATCH_OBJECTS || pending_bytes >= BATCH_BYTES {
                     match state
                         .records
-                        .store_images(&blobs, std::mem::take(&mut pending), study, false)
+                        .store_images(&blobs, std::mem::take(&mut pending), study, false, None)
                         .await
                     {
                         Ok(r) => results.extend(r),
@@ -886,7 +886,7 @@ async fn store(state: &ReqState, study: Option<&str>, req: Request) -> Response 
     if !pending.is_empty() {
         match state
             .records
-            .store_images(&blobs, pending, study, false)
+            .store_images(&blobs, pending, study, false, None)
             .await
         {
             Ok(r) => results.extend(r),

@@ -255,6 +255,11 @@ pub struct Batch {
     /// Image index rows, inserted after the writes (see [`imaging`]); each must have its
     /// [`Condition::NoImage`] among the conditions.
     pub images: Vec<imaging::ImageRow>,
+    /// Audit entries appended to the log in the batch's own transaction, after everything
+    /// else: they are kept exactly when the batch is (one commit where an entry after the
+    /// batch would take a second). Entries that must be kept whatever the batch's fate go
+    /// through [`Store::append_audit`].
+    pub audit: Vec<audit::AuditEntry>,
 }
 
 /// The result of one write, in batch order.

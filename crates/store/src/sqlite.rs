@@ -1107,6 +1107,10 @@ fn apply(c: &Connection, batch: Batch, last_ts: &mut Micros) -> Result<Vec<Writt
         });
     }
     insert_images(c, &batch.conditions, &batch.images)?;
+    if !batch.audit.is_empty() {
+        let recorded = jiff::Timestamp::now().as_microsecond();
+        crate::audit::append_sqlite(c, &batch.audit, recorded)?;
+    }
     Ok(out)
 }
 

@@ -52,6 +52,9 @@ pub enum Stored {
     },
 }
 
+/// Makes the audit entry of an object kept (see [`Records::store_images`]).
+pub type AuditKept<'a> = dyn Fn(&Placed) -> kizuna_store::audit::AuditEntry + Sync + 'a;
+
 /// Where a kept object is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placed {
@@ -127,13 +130,16 @@ impl Records {
     /// the others; with `study`, only objects of that study are kept. Studies new to the node get their `ImagingStudy` in the same commit as their
     /// first objects; with `refresh`, the `ImagingStudy` of every study that gained objects is
     /// brought up to date afterwards (DIMSE senders, which send one object at a time, refresh
-    /// once at the end of their association: [`Records::refresh_studies`]).
+    /// once at the end of their association: [`Records::refresh_studies`]). With `audit`, each
+    /// object kept now ([`Stored::Kept`]) has the entry `audit` makes of it appended in the
+    /// same commit as its index rows; the others' entries are the caller's to write.
     pub async fn store_images(
         &self,
         blobs: &Blobs,
         objects: Vec<bytes::Bytes>,
         study: Option<&str>,
         refresh: bool,
+        audit: Option<&AuditKept<'_>>,
     ) -> Result<Vec<Stored>> {
         let mut out: Vec<Option<Stored>> = vec![None; objects.len()];
         let mut ready: Vec<(usize, Prepared)> = Vec::new();
@@ -305,6 +311,9 @@ impl Records {
                     on_fail: OnFail::Retry,
                 });
                 batch.images.push(image_row(p, placed, received));
+                if let Some(audit) = audit {
+                    batch.audit.push(audit(placed));
+                }
             }
             match self.commit_as_caller(batch).await? {
                 Ok(_) => {

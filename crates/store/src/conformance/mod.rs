@@ -73,6 +73,7 @@ pub async fn run_all(store: &Store) {
     concurrent_updates_lose_nothing(store).await;
     decimals_survive(store).await;
     audit_log_is_one_unbroken_chain(store).await;
+    audit_entries_of_a_batch_hold_exactly_when_it_does(store).await;
     reindex_replaces_rows_of_unchanged_versions(store).await;
     access::access_is_enforced_on_every_path(store).await;
     packages_are_kept_whole(store).await;
@@ -953,6 +954,57 @@ async fn audit_log_is_one_unbroken_chain(store: &Store) {
     assert!(newest[0].entry.ends_with("\"i\":4}") && newest[1].entry.ends_with("\"i\":3}"));
     let (none, _) = store.audit_by_keys(&["nobody".into()], 10).await.unwrap();
     assert!(none.is_empty());
+}
+
+/// A batch's audit entries join the chain in its commit, and vanish with a batch refused on a
+/// condition.
+async fn audit_entries_of_a_batch_hold_exactly_when_it_does(store: &Store) {
+    let (head, _) = store.audit_head().await.unwrap();
+    let entry = |n: u32| crate::audit::AuditEntry {
+        entry: format!("{{\"batch\":{n}}}"),
+        keys: vec!["batch-audit".into()],
+    };
+    let mut refused = one(put("Basic", "audited", json!({"resourceType": "Basic"})));
+    refused.conditions.push(Condition::Version {
+        rtype: "Basic".into(),
+        id: "audited".into(),
+        version: Some(7),
+        on_fail: OnFail::PreconditionFailed,
+    });
+    refused.audit = vec![entry(0)];
+    assert!(matches!(
+        store.commit(refused).await,
+        Err(StoreError::ConditionFailed { .. })
+    ));
+    assert_eq!(
+        store.audit_head().await.unwrap().0,
+        head,
+        "audit: a refused batch appends nothing"
+    );
+    let mut kept = one(put("Basic", "audited", json!({"resourceType": "Basic"})));
+    kept.audit = vec![entry(1), entry(2)];
+    store.commit(kept).await.unwrap();
+    let after = store.audit_after(head, 10).await.unwrap();
+    let texts: Vec<&str> = after.iter().map(|r| r.entry.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["{\"batch\":1}", "{\"batch\":2}"],
+        "audit: a batch's entries, in order, once"
+    );
+    let (keyed, _) = store
+        .audit_by_keys(&["batch-audit".into()], 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        keyed.len(),
+        2,
+        "audit: a batch's entries are found by their keys"
+    );
+    let all = store.audit_after(0, 10_000).await.unwrap();
+    assert!(
+        crate::audit::verify(&all, crate::audit::GENESIS.into(), 0).is_ok(),
+        "audit: the chain still verifies"
+    );
 }
 
 async fn decimals_survive(store: &Store) {

@@ -128,6 +128,11 @@ impl PostgresStore {
                 &batch.images[n].sop_uid,
             ));
         }
+        if !batch.audit.is_empty() {
+            // Last, so the audit table's lock is held only from here to the commit.
+            let recorded = jiff::Timestamp::now().as_microsecond();
+            crate::audit::append_postgres_many(tx, &[(batch.audit.as_slice(), recorded)]).await?;
+        }
         // Every write belongs to exactly one round; a gap would be a bug, refused as an error.
         out.into_iter()
             .map(|w| {
