@@ -203,6 +203,12 @@ pub fn concerned(body: &Value, entities: &mut Vec<String>, patients: &mut Vec<St
     patients.dedup();
 }
 
+/// What an answer concerns, for the server's audit layer, when its body is not a FHIR
+/// resource of its own (a document as submitted, an HTML page, a stream of images): a
+/// resource, or a Bundle of the resources, standing for it ([`concerned`] reads it).
+#[derive(Clone, Debug)]
+pub struct Concerns(pub Value);
+
 /// The event as the audit log keeps it, with the keys it is found by; for an entry that must
 /// commit with the write it tells of (`kizuna_store::Batch::audit`). [`Network::audit`]
 /// appends one on its own.

@@ -57,6 +57,34 @@ impl Records {
                     format!("Patient/{patient} was deleted"),
                 )
             })?;
+        let (items, partial) = self.summary_items(patient, linked).await?;
+        let now = kizuna_store::format_instant(jiff::Timestamp::now().as_microsecond());
+        let doc = summary_document(&body, &items, base, &new_id(), &now, form);
+        let mut issues = Vec::new();
+        if partial {
+            issues.push(Issue::warning(
+                IssueCode::TooCostly,
+                None,
+                format!("more than {MAX_PER_TYPE} records of a kind: the summary holds the first {MAX_PER_TYPE} of each"),
+            ));
+        }
+        Ok(Reply {
+            status: 200,
+            payload: Payload::Json(doc),
+            location: None,
+            issues,
+        })
+    }
+
+    /// The six information (and immunizations) of Patient `patient` and the `linked` Patients
+    /// of the same person, as far as the caller may see them, each item with its sources; and
+    /// whether some kind had more records than are read ([`MAX_PER_TYPE`]). The caller must
+    /// have checked that it may read `patient`.
+    pub async fn summary_items(
+        &self,
+        patient: &str,
+        linked: &[String],
+    ) -> Result<(Vec<kizuna_documents::summary::Item>, bool)> {
         let mut ids: Vec<&str> = vec![patient];
         for l in linked {
             if !ids.contains(&l.as_str()) {
@@ -92,23 +120,10 @@ impl Records {
                     .iter()
                     .any(|vs| conf.member_of(vs, system, code) == Membership::Yes)
         };
-        let items = summarize(records, &|r| is_infection_test(r, &also));
-        let now = kizuna_store::format_instant(jiff::Timestamp::now().as_microsecond());
-        let doc = summary_document(&body, &items, base, &new_id(), &now, form);
-        let mut issues = Vec::new();
-        if partial {
-            issues.push(Issue::warning(
-                IssueCode::TooCostly,
-                None,
-                format!("more than {MAX_PER_TYPE} records of a kind: the summary holds the first {MAX_PER_TYPE} of each"),
-            ));
-        }
-        Ok(Reply {
-            status: 200,
-            payload: Payload::Json(doc),
-            location: None,
-            issues,
-        })
+        Ok((
+            summarize(records, &|r| is_infection_test(r, &also)),
+            partial,
+        ))
     }
 }
 

@@ -54,7 +54,10 @@ fn may_write(method: &Method, path: &str) -> bool {
 /// Whether a path reaches records (the FHIR API and DICOMweb), so its caller is identified
 /// and scoped, and its every answer audited.
 fn has_records(path: &str) -> bool {
-    path.starts_with("/fhir") || path == "/dicomweb" || path.starts_with("/dicomweb/")
+    path.starts_with("/fhir")
+        || path == "/dicomweb"
+        || path.starts_with("/dicomweb/")
+        || kizuna_portal::reaches_records(path)
 }
 
 /// Puts the [`Caller`] and their [`Records`] on the request.
@@ -72,6 +75,12 @@ pub async fn identify(net: Arc<Network>, mut req: Request, next: Next) -> Respon
             return r;
         }
     };
+    if matches!(caller.agent, Agent::Unauthenticated) && req.uri().path().starts_with("/portal") {
+        // No records for nobody: the page sends them to sign in.
+        let mut resp = next.run(req).await;
+        resp.extensions_mut().insert(Identified(caller));
+        return resp;
+    }
     if matches!(caller.agent, Agent::Patient { .. })
         && may_write(req.method(), req.uri().path())
         && !crate::phr::patient_writes(req.uri().path())
@@ -134,6 +143,19 @@ fn caller_of(req: &Request) -> Result<Caller, (Option<Caller>, Response)> {
                     return Err((Some(c), r));
                 }
                 c
+            }
+            // A portal page is its session's (plain HTTP only: with TLS every request has a
+            // certificate), and without one nobody's: never the node's, whatever the address.
+            None if req.uri().path().starts_with("/portal") => {
+                match req.extensions().get::<kizuna_portal::Signed>() {
+                    Some(kizuna_portal::Signed(session)) => session.caller(),
+                    None => Caller {
+                        agent: Agent::Unauthenticated,
+                        staff: None,
+                        purpose: "HOPERAT".into(),
+                        client: Some("portal".into()),
+                    },
+                }
             }
             None => Caller::node(),
         },
@@ -232,6 +254,19 @@ pub async fn audit(net: Arc<Network>, mut req: Request, next: Next) -> Response 
         .extensions
         .get::<crate::documents::Concerns>()
         .map(|c| c.0.clone());
+    if stands_for.is_none() && path.starts_with("/portal") && (200..300).contains(&status) {
+        // A page that shows records must say which (kizuna-portal's rule): unsaid, it is not
+        // shown.
+        tracing::error!(path = %path, "a portal page did not say what it concerned");
+        let mut event = describe(&method, &path, 500);
+        event.request_id = Some(request_id);
+        let _ = net.audit(&caller, &event).await;
+        return error(
+            500,
+            IssueCode::Exception,
+            "internal error: the page could not be audited",
+        );
+    }
     if let Some(v) = &stands_for
         && status < 400
     {
@@ -318,6 +353,21 @@ fn describe(method: &Method, path: &str, status: u16) -> Event {
         return Event {
             action,
             subtype: subtype.into(),
+            request: format!("{method} {path}"),
+            status,
+            ..Default::default()
+        };
+    }
+    if let Some(rest) = path.strip_prefix("/portal/") {
+        // A page: read, named by its kind (`portal:patients`, `portal:patient` ...).
+        let page = match rest.split('/').collect::<Vec<_>>().as_slice() {
+            ["patients"] => "patients",
+            ["patients", _] => "patient",
+            _ => "page",
+        };
+        return Event {
+            action: if method == Method::POST { "E" } else { "R" },
+            subtype: format!("portal:{page}"),
             request: format!("{method} {path}"),
             status,
             ..Default::default()

@@ -10,12 +10,8 @@ use crate::reply::failure;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use serde_json::Value;
 
-/// What an answer concerns, for the audit layer, when its body is not a FHIR resource of its
-/// own (a document as submitted, an HTML page): the resource standing for it.
-#[derive(Clone)]
-pub(crate) struct Concerns(pub Value);
+pub(crate) use kizuna_access::audit::Concerns;
 
 pub(crate) async fn kept(state: &ReqState, id: &str, what: &str, method: &Method) -> Response {
     if method != Method::GET && method != Method::HEAD {

@@ -169,7 +169,13 @@ pub fn app_for(network: kizuna_access::Network, config: Config, security: Securi
         operations = operations.merge(smart_routes);
     }
     let identify = net.clone();
+    let portal = Arc::new(kizuna_portal::Portal::new(
+        net.clone(),
+        security.client_auth.is_none(),
+        &state.config.base_url,
+    ));
     let audit = net;
+    let sessions = portal.clone();
     let mut app = Router::new()
         .nest("/fhir", api::routes())
         .nest("/dicomweb", dicomweb::routes())
@@ -178,8 +184,14 @@ pub fn app_for(network: kizuna_access::Network, config: Config, security: Securi
         .fallback(api::not_found)
         .with_state(state)
         .merge(operations)
+        .nest("/portal", kizuna_portal::routes(portal))
+        .route("/portal/", axum::routing::get(kizuna_portal::home))
         .layer(axum::middleware::from_fn(move |req, next| {
             access::identify(identify.clone(), req, next)
+        }))
+        // Before identify: a portal page's caller may be its session's.
+        .layer(axum::middleware::from_fn(move |req, next| {
+            kizuna_portal::session_layer(sessions.clone(), req, next)
         }));
     if let Some(auth) = security.client_auth {
         let smart = security.smart.clone();

@@ -1,0 +1,439 @@
+//! The portal over real HTTP on both backends: signing in (and every way it can go wrong),
+//! finding a patient by kanji, kana, birth date and insured-member number, the summary with
+//! each item's source; a clinic without the patient's consent sees nothing of a hospital's
+//! records on any page, and does once the patient consents; every page is audited; sessions
+//! end on sign-out and refuse forged cookies and forms from other sites.
+
+use kizuna_access::consent::Setting;
+use kizuna_access::index::{self, Registration};
+use kizuna_access::{Caller, Network};
+use kizuna_records::{Payload, Records};
+use serde_json::{Value, json};
+
+mod common;
+use common::{Backend, Resp, TestServer};
+
+const HOSPITAL: (&str, &str) = ("0110113719", "絆病院");
+const CLINIC: (&str, &str) = ("1310000011", "絆クリニック");
+const INSURED: &str = "00012345:あいう:1234:01";
+const INSTITUTION_NO: &str = "http://jpfhir.jp/fhir/core/IdSystem/insurance-medical-institution-no";
+const REPRESENTATION: &str = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation";
+
+fn text(r: &Resp) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+/// The session cookie a sign-in answer sets (`name=value`).
+fn session_cookie(r: &Resp) -> String {
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .find(|c| c.starts_with("kizuna-portal="))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("no session cookie in {:?}", r.headers))
+        .to_string()
+}
+
+async fn create(records: &Records, body: Value) -> String {
+    let rtype = body["resourceType"].as_str().unwrap().to_string();
+    let reply = records
+        .create(&rtype, body, None)
+        .await
+        .unwrap_or_else(|f| panic!("create refused: {f:?}"));
+    match reply.payload {
+        Payload::Version(v) => v.id,
+        _ => panic!("no version"),
+    }
+}
+
+/// The absolute URL of a portal path (the test server's base is its FHIR base).
+fn at(server: &TestServer, path: &str) -> String {
+    format!("{}{path}", server.base.trim_end_matches("/fhir"))
+}
+
+async fn get(server: &TestServer, path: &str) -> Resp {
+    server.request("GET", &at(server, path), &[], None).await
+}
+
+struct Page<'a> {
+    server: &'a TestServer,
+    cookie: String,
+}
+
+impl Page<'_> {
+    async fn get(&self, path: &str) -> Resp {
+        self.server
+            .request(
+                "GET",
+                &at(self.server, path),
+                &[("cookie", self.cookie.as_str())],
+                None,
+            )
+            .await
+    }
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Resp {
+        post(self.server, path, &self.cookie, form).await
+    }
+}
+
+async fn post(server: &TestServer, path: &str, cookie: &str, form: &[(&str, &str)]) -> Resp {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let origin = server.base.trim_end_matches("/fhir").to_string();
+    server
+        .request(
+            "POST",
+            &at(server, path),
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("cookie", cookie),
+                ("origin", origin.as_str()),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            Some(body.into_bytes()),
+        )
+        .await
+}
+
+async fn sign_in<'a>(server: &'a TestServer, who: (&str, &str), staff: &str) -> Page<'a> {
+    let r = post(
+        server,
+        "/portal/signin",
+        "",
+        &[("institution", who.0), ("staff", staff)],
+    )
+    .await;
+    assert_eq!(r.status, 303, "sign-in: {}", text(&r));
+    assert_eq!(r.header("location").as_deref(), Some("/portal/patients"));
+    let set = r.header("set-cookie").unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    Page {
+        server,
+        cookie: session_cookie(&r),
+    }
+}
+
+/// The CSRF token a page's forms carry.
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"_csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 20;
+    page[at..].split('"').next().unwrap().to_string()
+}
+
+async fn run(backend: Backend) {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    let net = Network::with_random_key(Records::new(server.store.clone()), None).unwrap();
+    for (code, name) in [HOSPITAL, CLINIC] {
+        create(
+            net.records(),
+            json!({"resourceType": "Organization", "name": name,
+                "identifier": [{"system": INSTITUTION_NO, "value": code}]}),
+        )
+        .await;
+    }
+    let hospital = net
+        .records_for(&Caller::institution(HOSPITAL.0, HOSPITAL.1))
+        .await
+        .unwrap();
+    let name = |rep: &str, family: &str, given: &str| {
+        json!({"extension": [{"url": REPRESENTATION, "valueCode": rep}],
+            "family": family, "given": [given]})
+    };
+    let patient = create(
+        &hospital,
+        json!({"resourceType": "Patient", "birthDate": "1970-05-01", "gender": "female",
+            "identifier": [{"system": kizuna_jpid::INSURED_MEMBER_ID_SYSTEM, "value": INSURED}],
+            "name": [name("IDE", "山田", "花子"), name("SYL", "ヤマダ", "ハナコ")]}),
+    )
+    .await;
+    let subject = json!({"reference": format!("Patient/{patient}")});
+    create(
+        &hospital,
+        json!({"resourceType": "Condition", "subject": subject,
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+            "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]},
+            "code": {"text": "2型糖尿病"}, "onsetDateTime": "2019-04-01"}),
+    )
+    .await;
+    create(
+        &hospital,
+        json!({"resourceType": "AllergyIntolerance", "patient": subject,
+            "category": ["medication"],
+            "code": {"text": "ペニシリン"}, "recordedDate": "2020-02-03"}),
+    )
+    .await;
+    create(
+        &hospital,
+        json!({"resourceType": "Observation", "status": "final", "subject": subject,
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4", "display": "HbA1c"}]},
+            "valueQuantity": {"value": 7.2, "unit": "%"},
+            "effectiveDateTime": "2026-11-20T23:30:00Z"}),
+    )
+    .await;
+    index::register(
+        net.records(),
+        &Registration {
+            insured_member_id: Some(INSURED.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    // Not signed in: sent to sign in; the sign-in page lists the node's institutions.
+    let r = get(&server, "/portal/").await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location").as_deref(), Some("/portal/signin"));
+    let r = get(&server, "/portal/patients?name=山田").await;
+    assert_eq!(
+        (r.status, r.header("location").as_deref()),
+        (303, Some("/portal/signin"))
+    );
+    let r = get(&server, "/portal/signin").await;
+    assert_eq!(r.status, 200);
+    let page = text(&r);
+    assert!(
+        page.contains("<html lang=\"ja\">") && page.contains("サインイン"),
+        "{page}"
+    );
+    assert!(page.contains(HOSPITAL.1) && page.contains(CLINIC.0));
+    let csp = r.header("content-security-policy").unwrap();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'self'"));
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    // In English when the browser asks for it.
+    let r = server
+        .request(
+            "GET",
+            &at(&server, "/portal/signin"),
+            &[("accept-language", "en-US,en;q=0.8")],
+            None,
+        )
+        .await;
+    assert!(text(&r).contains("<html lang=\"en\">") && text(&r).contains("Sign in"));
+
+    // Signing in wrong: each said on the page, in plain words, and nothing signed in.
+    for (form, says) in [
+        (
+            vec![("institution", HOSPITAL.0), ("staff", "  ")],
+            "お名前（職員）を入力してください",
+        ),
+        (vec![("staff", "dr-sato")], "施設を選んでください"),
+        (
+            vec![("institution", "1319999999"), ("staff", "dr-sato")],
+            "その施設はこのノードに登録されていません",
+        ),
+    ] {
+        let r = post(&server, "/portal/signin", "", &form).await;
+        assert_eq!(r.status, 400, "{form:?}");
+        assert!(text(&r).contains(says), "{form:?}: {}", text(&r));
+        assert!(r.header("set-cookie").is_none());
+    }
+    // A sign-in form sent from another site is refused.
+    let r = server
+        .request(
+            "POST",
+            &at(&server, "/portal/signin"),
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+            Some(format!("institution={}&staff=x", HOSPITAL.0).into_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.header("set-cookie").is_none());
+    // A forged cookie is not a session, and the sign-in page says why.
+    let forged = Page {
+        server: &server,
+        cookie: "kizuna-portal=v1.eyJzaWQiOiJ4In0.AAAA".into(),
+    };
+    let r = forged.get("/portal/patients").await;
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some("/portal/signin?why=forged")
+    );
+
+    // The clinic, without the patient's consent, finds nothing and sees nothing.
+    let clinic = sign_in(&server, CLINIC, "dr-sato").await;
+    for q in [
+        "name=山田",
+        "name=ヤマダ",
+        "birthdate=1970-05-01",
+        &format!("identifier={INSURED}"),
+    ] {
+        let r = clinic.get(&format!("/portal/patients?{q}")).await;
+        assert_eq!(r.status, 200, "{q}");
+        let page = text(&r);
+        assert!(page.contains("閲覧できる範囲にいません"), "{q}: {page}");
+        assert!(!page.contains("花子") && !page.contains(&patient), "{q}");
+    }
+    let r = clinic.get(&format!("/portal/patients/{patient}")).await;
+    assert_eq!(r.status, 404);
+    let page = text(&r);
+    assert!(!page.contains("2型糖尿病") && !page.contains("花子") && !page.contains("ペニシリン"));
+
+    // The hospital finds her by each way in, and reads her summary with its sources.
+    let doctor = sign_in(&server, HOSPITAL, "dr-tanaka").await;
+    for q in [
+        "name=山田",
+        "name=ヤマダ",
+        "name=やまだ",
+        "birthdate=1970-05-01",
+        &format!(
+            "identifier={}",
+            form_urlencoded::byte_serialize(INSURED.as_bytes()).collect::<String>()
+        ),
+    ] {
+        let r = doctor.get(&format!("/portal/patients?{q}")).await;
+        let page = text(&r);
+        assert!(
+            page.contains(&format!("/portal/patients/{patient}"))
+                && page.contains("山田\u{3000}花子"),
+            "{q}: {page}"
+        );
+        assert!(page.contains("ヤマダ\u{3000}ハナコ") && page.contains("1970年5月1日（昭和45年）"));
+    }
+    let r = doctor
+        .get("/portal/patients?name=&birthdate=&identifier=")
+        .await;
+    assert!(text(&r).contains("検索する条件を1つ以上入力してください"));
+    let r = doctor.get("/portal/patients?birthdate=1970-5-1").await;
+    assert_eq!(r.status, 400);
+    assert!(text(&r).contains("年-月-日"));
+    let r = doctor.get(&format!("/portal/patients/{patient}")).await;
+    assert_eq!(r.status, 200);
+    let page = text(&r);
+    for shown in [
+        "2型糖尿病",
+        "ペニシリン",
+        "HbA1c",
+        "7.2 %",
+        "2019年4月1日",
+        HOSPITAL.1,
+        "dr-tanaka",
+    ] {
+        assert!(page.contains(shown), "{shown} in {page}");
+    }
+    // The lab result taken at 23:30 UTC on the 20th is the 21st in Japan.
+    assert!(page.contains("2026年11月21日"), "{page}");
+    let r = doctor.get("/portal/patients/no-such-patient").await;
+    assert_eq!(r.status, 404);
+    // English on request, kept by a cookie; the switch only goes back into the portal.
+    let r = doctor
+        .get("/portal/lang?to=en&back=/portal/patients%3Fname%3D%E5%B1%B1%E7%94%B0")
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some("/portal/patients?name=%E5%B1%B1%E7%94%B0")
+    );
+    assert!(
+        r.header("set-cookie")
+            .unwrap()
+            .starts_with("kizuna-lang=en")
+    );
+    let r = doctor.get("/portal/lang?to=en&back=//evil.example/").await;
+    assert_eq!(r.header("location").as_deref(), Some("/portal/"));
+    let english = Page {
+        server: &server,
+        cookie: format!("{}; kizuna-lang=en", doctor.cookie),
+    };
+    let page = text(&english.get(&format!("/portal/patients/{patient}")).await);
+    assert!(
+        page.contains("Diagnoses") && page.contains("21 Nov 2026") && page.contains("1 May 1970")
+    );
+
+    // Once she consents at the clinic (spoken, the fallback), the clinic sees her records.
+    let clinic_caller = {
+        let mut c = Caller::institution(CLINIC.0, CLINIC.1);
+        c.staff = Some("dr-sato".into());
+        c
+    };
+    net.consent_spoken(&clinic_caller, INSURED, "1970-05-01", Setting::Outpatient)
+        .await
+        .unwrap();
+    let page = text(&clinic.get("/portal/patients?name=ヤマダ").await);
+    assert!(
+        page.contains(&format!("/portal/patients/{patient}")),
+        "{page}"
+    );
+    let page = text(&clinic.get(&format!("/portal/patients/{patient}")).await);
+    assert!(
+        page.contains("2型糖尿病") && page.contains(HOSPITAL.1),
+        "{page}"
+    );
+
+    // Every page was audited: who (institution and staff), which page, which patient.
+    let (entries, _) = server
+        .store
+        .audit_by_keys(&[format!("Patient/{patient}")], 1000)
+        .await
+        .unwrap();
+    let pages: Vec<&str> = entries
+        .iter()
+        .map(|e| e.entry.as_str())
+        .filter(|e| e.contains("portal:patient\"") || e.contains("portal:patient\\\""))
+        .collect();
+    assert!(
+        pages
+            .iter()
+            .any(|e| e.contains("dr-tanaka") && e.contains(HOSPITAL.0)),
+        "the hospital's reads are audited: {entries:?}"
+    );
+    assert!(
+        pages.iter().any(|e| e.contains("dr-sato")),
+        "the clinic's too"
+    );
+
+    // Signing out needs the page's CSRF token; afterwards the old cookie is refused.
+    let page = text(&doctor.get("/portal/patients").await);
+    let token = csrf_of(&page);
+    let r = doctor.post("/portal/signout", &[("_csrf", "wrong")]).await;
+    assert_eq!(r.status, 403);
+    assert!(text(&r).contains("何も保存していません"));
+    assert_eq!(
+        doctor.get("/portal/patients").await.status,
+        200,
+        "still signed in"
+    );
+    let r = doctor.post("/portal/signout", &[("_csrf", &token)]).await;
+    assert_eq!(
+        (r.status, r.header("location").as_deref()),
+        (303, Some("/portal/signin"))
+    );
+    let r = doctor.get("/portal/patients").await;
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some("/portal/signin?why=expired")
+    );
+    let r = get(&server, "/portal/signin?why=expired").await;
+    assert!(text(&r).contains("もう一度サインインしてください"));
+
+    // The stylesheet is embedded and cached for good; an unknown page is a page, not a crash.
+    let r = get(&server, "/portal/assets/portal.css").await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("cache-control").unwrap().contains("immutable"));
+    let r = get(&server, "/portal/nothing-here").await;
+    assert_eq!(r.status, 404);
+    assert!(text(&r).contains("見つかりません"));
+}
+
+#[tokio::test]
+async fn portal_on_the_embedded_store() {
+    run(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn portal_on_postgres() {
+    run(Backend::Postgres).await;
+}
