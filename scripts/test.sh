@@ -58,6 +58,19 @@ if [ -n "$MISSING" ]; then
   # shellcheck disable=SC2086
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq $MISSING >/dev/null
 fi
+MISSING="$(missing_packages chromium fonts-ipafont-gothic)"
+if [ -n "$MISSING" ]; then
+  log "installing $(echo $MISSING) (the portal's browser tests: Debian's chromium, and Japanese glyphs for its screenshots)"
+  as_root apt-get update -qq
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends $MISSING >/dev/null
+fi
+if [ ! -f tools/portal-e2e/node_modules/playwright-core/package.json ]; then
+  log "installing playwright-core for the portal's browser tests (pinned by tools/portal-e2e/package-lock.json; it drives Debian's chromium, no browser download)"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tools/portal-e2e --no-audit --no-fund \
+    || echo "warning: could not install tools/portal-e2e; the browser test will say so" >&2
+fi
+export KIZUNA_CHROMIUM=/usr/bin/chromium
 if ! command -v storescu >/dev/null; then
   log "installing dcmtk (echoscu, storescu, findscu, movescu, getscu, storescp: DICOM peers of the DIMSE tests)"
   as_root apt-get update -qq

@@ -592,6 +592,7 @@ async fn demo(a: DemoArgs) -> Result<ExitCode> {
             println!("    curl {base}/Patient/{patient_id}/_history");
             println!("    curl '{base}/_history?_count=5'");
             println!("    kizuna bench --url {base}");
+            println!("  The portal: {}/portal/", base.trim_end_matches("/fhir"));
             println!("  Stop with Ctrl-C.");
         },
     )

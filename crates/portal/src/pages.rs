@@ -122,6 +122,15 @@ fn html(status: StatusCode, page: askama::Result<String>) -> Response {
     r
 }
 
+/// The page's own address as the browser asked for it (a nested router sees it without the
+/// `/portal` prefix).
+fn here(req: &Request) -> Uri {
+    req.extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map(|o| o.0.clone())
+        .unwrap_or_else(|| req.uri().clone())
+}
+
 fn see_other(to: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     // A Location header is ASCII: other bytes (a name searched for) go percent-encoded.
@@ -287,7 +296,7 @@ pub async fn signin_page(
     req: Request,
 ) -> Response {
     let signed = req.extensions().get::<Signed>();
-    let c = chrome(&portal, req.headers(), req.uri(), signed);
+    let c = chrome(&portal, req.headers(), &here(&req), signed);
     let error = match q.get("why").map(String::as_str) {
         Some("expired") => Some(c.t.session_expired),
         Some("forged") => Some(c.t.session_forged),
@@ -344,7 +353,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 pub async fn signin(State(portal): State<Arc<Portal>>, req: Request) -> Response {
     let headers = req.headers().clone();
-    let uri = req.uri().clone();
+    let uri = here(&req);
     let c = chrome(&portal, &headers, &uri, None);
     if !portal.plain {
         return error_page(
@@ -433,7 +442,7 @@ fn c_text(headers: &HeaderMap) -> &'static Texts {
 
 pub async fn signout(State(portal): State<Arc<Portal>>, req: Request) -> Response {
     let headers = req.headers().clone();
-    let uri = req.uri().clone();
+    let uri = here(&req);
     let signed = req.extensions().get::<Signed>().cloned();
     let Some(Signed(session)) = signed else {
         return see_other("/portal/signin");
@@ -509,7 +518,7 @@ pub async fn patients(
         Err(r) => return r,
     };
     let signed = req.extensions().get::<Signed>();
-    let c = chrome_for(&portal, req.headers(), req.uri(), signed, Some(&caller));
+    let c = chrome_for(&portal, req.headers(), &here(&req), signed, Some(&caller));
     let lang = Lang::of(req.headers());
     let field = |k: &str| q.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
     let (name, birthdate, identifier) = (field("name"), field("birthdate"), field("identifier"));
@@ -592,7 +601,7 @@ pub async fn patient(
         Err(r) => return r,
     };
     let signed = req.extensions().get::<Signed>();
-    let c = chrome_for(&portal, req.headers(), req.uri(), signed, Some(&caller));
+    let c = chrome_for(&portal, req.headers(), &here(&req), signed, Some(&caller));
     let lang = Lang::of(req.headers());
     let read = match records.read("Patient", &id).await {
         Ok(r) => r,
@@ -665,7 +674,7 @@ pub async fn asset(Path(name): Path<String>) -> Response {
 
 pub async fn not_found(State(portal): State<Arc<Portal>>, req: Request) -> Response {
     let signed = req.extensions().get::<Signed>();
-    let c = chrome(&portal, req.headers(), req.uri(), signed);
+    let c = chrome(&portal, req.headers(), &here(&req), signed);
     let message = c.t.not_found;
     error_page(c, StatusCode::NOT_FOUND, message, "/portal/")
 }

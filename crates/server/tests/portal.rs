@@ -127,10 +127,9 @@ fn csrf_of(page: &str) -> String {
     page[at..].split('"').next().unwrap().to_string()
 }
 
-async fn run(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
-        return;
-    };
+/// The institutions, and the hospital's patient with a diagnosis, an allergy and a lab result
+/// (registered in the patient index by her insured-member number); her Patient id.
+async fn seed(server: &TestServer) -> (Network, String) {
     let net = Network::with_random_key(Records::new(server.store.clone()), None).unwrap();
     for (code, name) in [HOSPITAL, CLINIC] {
         create(
@@ -190,6 +189,14 @@ async fn run(backend: Backend) {
     .await
     .unwrap();
 
+    (net, patient)
+}
+
+async fn run(backend: Backend) {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    let (net, patient) = seed(&server).await;
     // Not signed in: sent to sign in; the sign-in page lists the node's institutions.
     let r = get(&server, "/portal/").await;
     assert_eq!(r.status, 303);
@@ -352,6 +359,9 @@ async fn run(backend: Backend) {
     assert!(
         page.contains("Diagnoses") && page.contains("21 Nov 2026") && page.contains("1 May 1970")
     );
+    // The language switch comes back to this very page.
+    let back = format!("back=%2Fportal%2Fpatients%2F{patient}\"");
+    assert!(page.contains(&back), "{back} in {page}");
 
     // Once she consents at the clinic (spoken, the fallback), the clinic sees her records.
     let clinic_caller = {
@@ -436,4 +446,63 @@ async fn portal_on_the_embedded_store() {
 #[tokio::test]
 async fn portal_on_postgres() {
     run(Backend::Postgres).await;
+}
+
+/// The flows of `tools/portal-e2e` clicked through in Debian's chromium, with screenshots in
+/// `target/portal-e2e` (or `KIZUNA_ARTEFACTS`). Without chromium or the test's npm packages
+/// (`scripts/test.sh` installs both) it is skipped loudly, and under CI it fails.
+#[tokio::test]
+async fn portal_in_a_real_browser() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let e2e = root.join("tools/portal-e2e");
+    let chromium = std::env::var("KIZUNA_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let missing = [
+        (!std::path::Path::new(&chromium).exists()).then_some("Debian's chromium"),
+        (!e2e.join("node_modules/playwright-core").exists())
+            .then_some("playwright-core (npm ci --prefix tools/portal-e2e)"),
+    ];
+    let missing: Vec<&str> = missing.into_iter().flatten().collect();
+    if !missing.is_empty() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the browser tests need {missing:?}: scripts/test.sh installs them"
+        );
+        eprintln!(
+            "*** SKIPPED: the browser tests need {missing:?} (scripts/test.sh installs them) ***"
+        );
+        return;
+    }
+    let Some(server) = TestServer::start(Backend::Sqlite).await else {
+        return;
+    };
+    seed(&server).await;
+    let artefacts = std::env::var("KIZUNA_ARTEFACTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| root.join("target/portal-e2e"));
+    let base = server.base.trim_end_matches("/fhir").to_string();
+    // Blocking on a thread of its own: this runtime keeps serving the pages meanwhile.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg("--test")
+            .arg("--test-reporter=spec")
+            .current_dir(&e2e)
+            .env("KIZUNA_BASE", base)
+            .env("KIZUNA_CHROMIUM", chromium)
+            .env("KIZUNA_ARTEFACTS", &artefacts)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("node runs (Debian's nodejs)");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{report}");
+    assert!(out.status.success(), "the browser flows failed:\n{report}");
+    assert!(
+        report.contains("pass 3") || report.contains("✔"),
+        "{report}"
+    );
 }
