@@ -185,6 +185,18 @@ impl Network {
         Network::new(records, &secret, cards)
     }
 
+    /// A key of this node for `purpose` (e.g. signing the portal's sessions), derived from its
+    /// challenge key: as secret, as long-lived, and different for every purpose.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        let tag = aws_lc_rs::hmac::sign(
+            &self.challenge_key,
+            format!("kizuna key|{purpose}").as_bytes(),
+        );
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&tag.as_ref()[..32]);
+        key
+    }
+
     /// The records as the node sees them (every resource).
     pub fn records(&self) -> &Records {
         &self.records

@@ -41,7 +41,7 @@ pub struct Portal {
 impl Portal {
     pub fn new(net: Arc<Network>, plain: bool, base: &str) -> Portal {
         Portal {
-            sessions: Sessions::new(),
+            sessions: Sessions::from_key(&net.derive_key("portal sessions")),
             net,
             plain,
             base: base.to_string(),

@@ -37,6 +37,8 @@ static CSS_VERSION: LazyLock<String> = LazyLock::new(|| {
 
 /// What every page's frame shows.
 pub struct Chrome {
+    /// The reader's language ([`Lang::of`] the request).
+    pub language: Lang,
     pub lang: &'static str,
     pub other: &'static str,
     pub t: &'static Texts,
@@ -50,19 +52,13 @@ pub struct Chrome {
     pub css_version: &'static str,
 }
 
-fn chrome(portal: &Portal, headers: &HeaderMap, uri: &Uri, signed: Option<&Signed>) -> Chrome {
-    chrome_for(portal, headers, uri, signed, None)
-}
-
-fn chrome_for(
-    portal: &Portal,
-    headers: &HeaderMap,
-    uri: &Uri,
-    signed: Option<&Signed>,
-    caller: Option<&Caller>,
-) -> Chrome {
-    let lang = Lang::of(headers);
-    let here = uri
+/// The frame of the page `req` asks for: its language, its session's CSRF token, and who is
+/// signed in (the session's, else `caller`, an institution by its certificate).
+fn chrome(portal: &Portal, req: &Request, caller: Option<&Caller>) -> Chrome {
+    let lang = Lang::of(req.headers());
+    let signed = req.extensions().get::<Signed>();
+    let here = here(req);
+    let here = here
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/portal/");
@@ -78,6 +74,7 @@ fn chrome_for(
         _ => None,
     };
     Chrome {
+        language: lang,
         lang: lang.code(),
         other: lang.other().code(),
         t: lang.texts(),
@@ -239,7 +236,8 @@ async fn institutions(portal: &Portal) -> Vec<(String, String)> {
         base: portal.base.clone(),
     };
     let mut out: Vec<(String, String)> = match portal.net.records().search(req).await {
-        Ok(reply) => resources(&reply.payload)
+        Ok(reply) => matches(&reply.payload)
+            .0
             .iter()
             .filter_map(|o| {
                 let code = o["identifier"]
@@ -261,33 +259,30 @@ async fn institutions(portal: &Portal) -> Vec<(String, String)> {
     out
 }
 
-/// The matched resources of a search answer.
-fn resources(payload: &Payload) -> Vec<Value> {
-    let bundle: Value = match payload {
-        Payload::Json(v) => v.clone(),
-        Payload::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
-        _ => Value::Null,
+/// The matched resources of a search answer (its Bundle read once), and whether more follow.
+fn matches(payload: &Payload) -> (Vec<Value>, bool) {
+    let parsed;
+    let bundle: &Value = match payload {
+        Payload::Json(v) => v,
+        Payload::Text(t) => {
+            parsed = serde_json::from_str(t).unwrap_or(Value::Null);
+            &parsed
+        }
+        _ => &Value::Null,
     };
-    bundle["entry"]
+    let found = bundle["entry"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|e| e["search"]["mode"].as_str().is_none_or(|m| m == "match"))
         .map(|e| e["resource"].clone())
-        .collect()
-}
-
-fn has_next(payload: &Payload) -> bool {
-    let bundle: Value = match payload {
-        Payload::Json(v) => v.clone(),
-        Payload::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
-        _ => return false,
-    };
-    bundle["link"]
+        .collect();
+    let more = bundle["link"]
         .as_array()
         .into_iter()
         .flatten()
-        .any(|l| l["relation"] == "next")
+        .any(|l| l["relation"] == "next");
+    (found, more)
 }
 
 pub async fn signin_page(
@@ -295,8 +290,7 @@ pub async fn signin_page(
     Query(q): Query<HashMap<String, String>>,
     req: Request,
 ) -> Response {
-    let signed = req.extensions().get::<Signed>();
-    let c = chrome(&portal, req.headers(), &here(&req), signed);
+    let c = chrome(&portal, &req, None);
     let error = match q.get("why").map(String::as_str) {
         Some("expired") => Some(c.t.session_expired),
         Some("forged") => Some(c.t.session_forged),
@@ -353,29 +347,19 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 pub async fn signin(State(portal): State<Arc<Portal>>, req: Request) -> Response {
     let headers = req.headers().clone();
-    let uri = here(&req);
-    let c = chrome(&portal, &headers, &uri, None);
+    let c = chrome(&portal, &req, None);
+    let t = c.t;
     if !portal.plain {
-        return error_page(
-            c,
-            StatusCode::FORBIDDEN,
-            c_text(&headers).certificate_only,
-            "/portal/",
-        );
+        return error_page(c, StatusCode::FORBIDDEN, t.certificate_only, "/portal/");
     }
     if !same_origin(&headers) {
-        return error_page(
-            c,
-            StatusCode::FORBIDDEN,
-            c_text(&headers).form_expired,
-            "/portal/signin",
-        );
+        return error_page(c, StatusCode::FORBIDDEN, t.form_expired, "/portal/signin");
     }
     let Some(f) = form(req).await else {
         return error_page(
             c,
             StatusCode::BAD_REQUEST,
-            c_text(&headers).missing_field,
+            t.missing_field,
             "/portal/signin",
         );
     };
@@ -391,7 +375,6 @@ pub async fn signin(State(portal): State<Arc<Portal>>, req: Request) -> Response
         .take(64)
         .collect();
     let list = institutions(&portal).await;
-    let t = c.t;
     let error = match (&chosen, staff.is_empty()) {
         (None, _) => Some(t.missing_institution),
         (_, true) => Some(t.missing_staff),
@@ -436,18 +419,12 @@ pub async fn signin(State(portal): State<Arc<Portal>>, req: Request) -> Response
     r
 }
 
-fn c_text(headers: &HeaderMap) -> &'static Texts {
-    Lang::of(headers).texts()
-}
-
 pub async fn signout(State(portal): State<Arc<Portal>>, req: Request) -> Response {
     let headers = req.headers().clone();
-    let uri = here(&req);
-    let signed = req.extensions().get::<Signed>().cloned();
-    let Some(Signed(session)) = signed else {
+    let Some(Signed(session)) = req.extensions().get::<Signed>().cloned() else {
         return see_other("/portal/signin");
     };
-    let c = chrome(&portal, &headers, &uri, None);
+    let c = chrome(&portal, &req, None);
     let token = form(req)
         .await
         .and_then(|f| f.get("_csrf").cloned())
@@ -517,9 +494,8 @@ pub async fn patients(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let signed = req.extensions().get::<Signed>();
-    let c = chrome_for(&portal, req.headers(), &here(&req), signed, Some(&caller));
-    let lang = Lang::of(req.headers());
+    let c = chrome(&portal, &req, Some(&caller));
+    let lang = c.language;
     let field = |k: &str| q.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
     let (name, birthdate, identifier) = (field("name"), field("birthdate"), field("identifier"));
     let searched =
@@ -575,9 +551,9 @@ pub async fn patients(
         Ok(r) => r,
         Err(f) => return failure_page(page.c, &f),
     };
-    let found = resources(&reply.payload);
+    let (found, more) = matches(&reply.payload);
     page.searched = true;
-    page.more = has_next(&reply.payload);
+    page.more = more;
     page.patients = found.iter().map(|p| view::patient_row(p, lang)).collect();
     let entries: Vec<Value> = found.into_iter().map(|r| json!({"resource": r})).collect();
     listed(page, json!({"resourceType": "Bundle", "entry": entries}))
@@ -600,9 +576,8 @@ pub async fn patient(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let signed = req.extensions().get::<Signed>();
-    let c = chrome_for(&portal, req.headers(), &here(&req), signed, Some(&caller));
-    let lang = Lang::of(req.headers());
+    let c = chrome(&portal, &req, Some(&caller));
+    let lang = c.language;
     let read = match records.read("Patient", &id).await {
         Ok(r) => r,
         Err(f) => return failure_page(c, &f),
@@ -673,8 +648,7 @@ pub async fn asset(Path(name): Path<String>) -> Response {
 }
 
 pub async fn not_found(State(portal): State<Arc<Portal>>, req: Request) -> Response {
-    let signed = req.extensions().get::<Signed>();
-    let c = chrome(&portal, req.headers(), &here(&req), signed);
+    let c = chrome(&portal, &req, None);
     let message = c.t.not_found;
     error_page(c, StatusCode::NOT_FOUND, message, "/portal/")
 }

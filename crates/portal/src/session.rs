@@ -1,14 +1,15 @@
-//! Portal sessions: who signed in, kept in a cookie the node signs (HMAC-SHA256 under a key of
-//! this process), and the CSRF token every form sends back.
+//! Portal sessions: who signed in, kept in a cookie the node signs (HMAC-SHA256 under a key
+//! derived from the node's challenge key, random per process), and the CSRF token every form
+//! sends back.
 //!
 //! The cookie holds `v1.<payload>.<mac>` (base64url): the session's id, the institution the
-//! staff member acts for, their name, the language, and when it was issued and last renewed.
+//! staff member acts for, their name, and when it was issued and last renewed.
 //! It is `HttpOnly`, `SameSite=Strict` and, over TLS, `Secure`. A session ends after 8 hours
 //! whatever happens, or after 30 minutes without a page; signing out forgets its id, so a copy
 //! of the cookie is refused afterwards. The cookie counts only for `/portal` pages (the server
 //! never takes it on the FHIR API, where a cross-site form could otherwise write).
 
-use aws_lc_rs::{constant_time, hmac, rand};
+use aws_lc_rs::{constant_time, hmac};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use kizuna_access::Caller;
@@ -66,29 +67,19 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Sessions under a fresh random key (they end when the process does).
-    pub fn new() -> Sessions {
-        let mut bytes = [0u8; 32];
-        // The system's random source; without it no session could be trusted anyway.
-        if rand::fill(&mut bytes).is_err() {
-            tracing::error!("no random source: portal sessions use a key of process facts");
-            let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-            bytes.copy_from_slice(
-                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, seed.as_bytes()).as_ref(),
-            );
-        }
+    /// Sessions signed under `key` (the node's, [`kizuna_access::Network::derive_key`]: a
+    /// process's sessions end with it).
+    pub fn from_key(key: &[u8]) -> Sessions {
         Sessions {
-            key: hmac::Key::new(hmac::HMAC_SHA256, &bytes),
+            key: hmac::Key::new(hmac::HMAC_SHA256, key),
             ended: Mutex::new(HashSet::new()),
         }
     }
 
     /// A new session for `staff` of the institution `(code, name)`, at `now` (Unix seconds).
     pub fn start(&self, code: &str, name: &str, staff: &str, now: i64) -> Session {
-        let mut id = [0u8; 16];
-        let _ = rand::fill(&mut id);
         Session {
-            sid: B64.encode(id),
+            sid: uuid::Uuid::new_v4().simple().to_string(),
             code: code.into(),
             name: name.into(),
             staff: staff.into(),
@@ -147,12 +138,6 @@ impl Sessions {
     }
 }
 
-impl Default for Sessions {
-    fn default() -> Self {
-        Sessions::new()
-    }
-}
-
 /// The value of cookie `name` among a request's `Cookie` headers.
 pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -180,7 +165,7 @@ mod tests {
 
     #[test]
     fn a_sealed_session_opens_until_it_expires_or_ends() {
-        let s = Sessions::new();
+        let s = Sessions::from_key(&[1; 32]);
         let session = s.start("1310000011", "絆クリニック", "dr-sato", 1000);
         let sealed = s.seal(&session);
         assert_eq!(s.open(&sealed, 1000 + IDLE - 1), Ok(session.clone()));
@@ -198,7 +183,7 @@ mod tests {
 
     #[test]
     fn altered_or_foreign_cookies_are_refused() {
-        let s = Sessions::new();
+        let s = Sessions::from_key(&[1; 32]);
         let session = s.start("1310000011", "絆クリニック", "dr-sato", 1000);
         let sealed = s.seal(&session);
         let mut other = session.clone();
@@ -210,7 +195,7 @@ mod tests {
             Err(Refused::Forged)
         );
         assert_eq!(
-            Sessions::new().open(&sealed, 1000),
+            Sessions::from_key(&[2; 32]).open(&sealed, 1000),
             Err(Refused::Forged),
             "another process's key"
         );
@@ -221,7 +206,7 @@ mod tests {
 
     #[test]
     fn csrf_tokens_belong_to_their_session() {
-        let s = Sessions::new();
+        let s = Sessions::from_key(&[1; 32]);
         let a = s.start("1310000011", "A", "x", 0);
         let b = s.start("1310000011", "A", "x", 0);
         assert!(s.csrf_holds(&a, &s.csrf(&a)));
