@@ -224,6 +224,15 @@ impl Network {
         Ok(out)
     }
 
+    /// The Patients the patient index links to the person `person_id` (a grant's), whoever may
+    /// see them: callers read them through their own scope.
+    pub async fn patients_of_person(&self, person_id: &str) -> Result<Vec<String>, Failure> {
+        match index::read_json(&self.records, "Person", person_id).await? {
+            Some((_, p)) => index::patients_of(&self.records, &p).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// What `caller` may see and write as.
     pub async fn scope_for(&self, caller: &Caller) -> Result<Scope, Failure> {
         rules::scope_for(self, caller).await

@@ -5,7 +5,6 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use kizuna_store::Store;
 use std::io::IsTerminal;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -32,7 +31,7 @@ enum Command {
     /// Generate synthetic Japanese patients (NDJSON file, or straight into a store)
     Synth(SynthArgs),
     /// Synthetic patients in an embedded store, served: a working Kizuna in one command
-    Demo(DemoArgs),
+    Demo(crate::demo_cli::DemoArgs),
     /// Benchmark any FHIR server's base URL: upload, reads, small transactions
     Bench(BenchArgs),
     /// Recompute the search index rows of every resource (after an upgrade that changes what
@@ -84,22 +83,6 @@ struct SynthArgs {
     /// Load into PostgreSQL
     #[arg(long, value_name = "URL", conflicts_with = "out")]
     database: Option<String>,
-}
-
-#[derive(Args)]
-struct DemoArgs {
-    /// Address to listen on
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    addr: SocketAddr,
-    /// Data directory of the demo's embedded store (kept between runs)
-    #[arg(long, value_name = "DIR", default_value = "kizuna-demo")]
-    data: PathBuf,
-    /// How many synthetic patients
-    #[arg(long, default_value_t = 200)]
-    patients: usize,
-    /// Seed of the synthetic data
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
 }
 
 #[derive(Args)]
@@ -201,7 +184,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(a) => crate::serve_cli::serve(a).await,
         Command::Import(a) => import(a).await,
         Command::Synth(a) => synth(a).await,
-        Command::Demo(a) => demo(a).await,
+        Command::Demo(a) => crate::demo_cli::demo(a).await,
         Command::Bench(a) => bench(a).await,
         Command::Reindex(a) => reindex(a).await,
         Command::Pki(a) => crate::pki_cli::run(a),
@@ -419,9 +402,12 @@ async fn import(a: ImportArgs) -> Result<ExitCode> {
 }
 
 /// Generates `patients` synthetic patients (institutions first) as groups of resources.
-fn synthetic(
+/// The synthetic world of `patients` (institutions first); `kept`: each patient's records as
+/// the institutions that saw them keep them (custodian-tagged, a Patient per institution).
+pub(crate) fn synthetic(
     patients: usize,
     seed: u64,
+    kept: bool,
 ) -> (
     Arc<kizuna_synth::Synth>,
     impl Iterator<Item = Vec<serde_json::Value>> + Send + 'static,
@@ -432,8 +418,13 @@ fn synthetic(
         ..Default::default()
     }));
     let s = synth.clone();
-    let groups =
-        std::iter::once(synth.institutions()).chain((0..patients).map(move |i| s.patient(i)));
+    let groups = std::iter::once(synth.institutions()).chain((0..patients).map(move |i| {
+        if kept {
+            s.patient_as_kept(i, kizuna_records::CUSTODIAN_SYSTEM)
+        } else {
+            s.patient(i)
+        }
+    }));
     (synth, groups)
 }
 
@@ -449,7 +440,7 @@ impl kizuna_import::Progress for PatientBar {
     }
 }
 
-fn patient_bar(what: &str, patients: usize) -> ProgressBar {
+pub(crate) fn patient_bar(what: &str, patients: usize) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -464,12 +455,13 @@ fn patient_bar(what: &str, patients: usize) -> ProgressBar {
     bar
 }
 
-async fn load_synthetic(
+pub(crate) async fn load_synthetic(
     store: &Store,
     patients: usize,
     seed: u64,
+    kept: bool,
 ) -> Result<kizuna_import::Report> {
-    let (_, groups) = synthetic(patients, seed);
+    let (_, groups) = synthetic(patients, seed, kept);
     let bar = patient_bar("generating and loading", patients);
     let report = kizuna_import::load(
         store,
@@ -496,7 +488,7 @@ async fn load_synthetic(
 async fn synth(a: SynthArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     if let Some(out) = &a.out {
-        let (synth, _) = synthetic(a.patients, a.seed);
+        let (synth, _) = synthetic(a.patients, a.seed, false);
         let count = if out.as_os_str() == "-" {
             synth.write_ndjson(&mut std::io::stdout().lock())?
         } else {
@@ -534,7 +526,7 @@ async fn synth(a: SynthArgs) -> Result<ExitCode> {
             bail!("say where the data goes: --out FILE.ndjson, --data DIR or --database URL")
         }
     };
-    let report = load_synthetic(&store, a.patients, a.seed).await?;
+    let report = load_synthetic(&store, a.patients, a.seed, false).await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "loaded {} resources of {} patients ({} new, {} unchanged) in {secs:.1} s ({:.0} resources/s)",
@@ -545,58 +537,6 @@ async fn synth(a: SynthArgs) -> Result<ExitCode> {
         report.accepted() as f64 / secs.max(1e-9)
     );
     Ok(ExitCode::SUCCESS)
-}
-
-async fn demo(a: DemoArgs) -> Result<ExitCode> {
-    let dir = a
-        .data
-        .to_str()
-        .context("the --data path must be valid UTF-8")?
-        .to_string();
-    let store = Store::open(&dir)
-        .await
-        .with_context(|| format!("cannot open the demo store in {dir}"))?;
-    eprintln!(
-        "Kizuna demo: {} synthetic patients (seed {}) in {dir} ...",
-        a.patients, a.seed
-    );
-    let report = load_synthetic(&store, a.patients, a.seed).await?;
-    eprintln!(
-        "  {} resources ready ({} new)",
-        report.accepted(),
-        report.created
-    );
-    let (synth, _) = synthetic(1, a.seed);
-    let first = synth.patient(0);
-    let patient_id = first
-        .first()
-        .and_then(|p| p["id"].as_str())
-        .unwrap_or_default()
-        .to_string();
-    let patients = a.patients;
-    let images = kizuna_blobs::Blobs::local(&a.data.join("images"))
-        .context("cannot keep the demo's images")?;
-    crate::serve_cli::serve_store(
-        store,
-        a.addr,
-        None,
-        (64, Some(images), None),
-        (None, None),
-        move |base| {
-            println!();
-            println!(
-                "  Kizuna is running on the embedded store with {patients} synthetic patients. Try:"
-            );
-            println!("    curl {base}/metadata");
-            println!("    curl {base}/Patient/{patient_id}");
-            println!("    curl {base}/Patient/{patient_id}/_history");
-            println!("    curl '{base}/_history?_count=5'");
-            println!("    kizuna bench --url {base}");
-            println!("  The portal: {}/portal/", base.trim_end_matches("/fhir"));
-            println!("  Stop with Ctrl-C.");
-        },
-    )
-    .await
 }
 
 /// Progress of benchmark workloads.

@@ -3,6 +3,7 @@
 
 mod audit_cli;
 mod cli;
+mod demo_cli;
 mod dicom_cli;
 mod ig_cli;
 mod person_cli;

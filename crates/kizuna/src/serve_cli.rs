@@ -32,6 +32,41 @@ pub struct ServeArgs {
     dicom: DicomArgs,
     #[command(flatten)]
     tls: TlsArgs,
+    /// The card reader at reception, for the portal's consent by card: a directory of software
+    /// cards (`kizuna card create`), or `pcsc` (every PC/SC reader) or `pcsc:NAME` (needs a
+    /// build with `--features pcsc`). Needs --card-ca and --card-crl
+    #[arg(long, value_name = "DIR|pcsc[:NAME]", requires = "card_ca")]
+    card_reader: Option<String>,
+}
+
+/// What reception checks patients' cards with (over plain HTTP; with mutual TLS the card
+/// authority comes with the TLS setup) and the card reader it reads them on.
+#[derive(Default)]
+pub struct Reception {
+    /// The card authority's certificate (PEM) and its CRL file.
+    pub card_authority: Option<(String, PathBuf)>,
+    pub reader: Option<std::sync::Arc<dyn kizuna_trust::card::CardReader>>,
+}
+
+/// The card reader `--card-reader` names.
+fn card_reader(at: &str) -> Result<std::sync::Arc<dyn kizuna_trust::card::CardReader>> {
+    if at == "pcsc" || at.starts_with("pcsc:") {
+        #[cfg(feature = "pcsc")]
+        return Ok(std::sync::Arc::new(kizuna_trust::jpki::PcscReaders {
+            only: at.strip_prefix("pcsc:").map(String::from),
+        }));
+        #[cfg(not(feature = "pcsc"))]
+        bail!(
+            "this kizuna was built without PC/SC card readers; build it with `cargo build --release --features pcsc` (Debian: apt install libpcsclite-dev pcscd), or give a directory of software cards"
+        );
+    }
+    let dir = PathBuf::from(at);
+    if !dir.is_dir() {
+        bail!(
+            "--card-reader {at}: no such directory of software cards (or give pcsc, or pcsc:NAME)"
+        );
+    }
+    Ok(std::sync::Arc::new(kizuna_trust::card::CardDir::new(&dir)))
 }
 
 /// DICOM networking (DIMSE), for modalities and PACS.
@@ -97,7 +132,8 @@ struct TlsArgs {
     #[arg(long, value_name = "CRL.pem", requires = "tls_cert")]
     client_crl: Option<PathBuf>,
     /// The card authority (card-ca.pem): patients' cards give consent and reach their records
-    #[arg(long, value_name = "CA.pem", requires_all = ["tls_cert", "card_crl"])]
+    /// (over plain HTTP: only the portal's reception, with --card-reader)
+    #[arg(long, value_name = "CA.pem", requires = "card_crl")]
     card_ca: Option<PathBuf>,
     /// The card authority's CRL (crl/card.crl.pem); reread whenever it changes
     #[arg(long, value_name = "CRL.pem", requires = "card_ca")]
@@ -172,12 +208,23 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
     if dicom.is_some() && images.is_none() {
         bail!("--dicom-port needs somewhere to keep images: give --images DIR (or s3://bucket)");
     }
+    let reception = Reception {
+        card_authority: match (&a.tls.card_ca, &a.tls.card_crl) {
+            (Some(ca), Some(crl)) => Some((
+                std::fs::read_to_string(ca)
+                    .with_context(|| format!("cannot read {}", ca.display()))?,
+                crl.clone(),
+            )),
+            _ => None,
+        },
+        reader: a.card_reader.as_deref().map(card_reader).transpose()?,
+    };
     serve_store(
         store,
         a.addr,
         a.base_url,
         (a.max_body_mb, images, dicom),
-        (tls, smart),
+        (tls, smart, reception),
         |_| {},
     )
     .await
@@ -205,7 +252,11 @@ pub async fn serve_store(
     addr: SocketAddr,
     base_url: Option<String>,
     (max_body_mb, images, dicom): (usize, Option<kizuna_blobs::Blobs>, Option<DicomListener>),
-    (tls, a_smart): (Option<kizuna_server::tls::TlsSetup>, Option<PathBuf>),
+    (tls, a_smart, reception): (
+        Option<kizuna_server::tls::TlsSetup>,
+        Option<PathBuf>,
+        Reception,
+    ),
     ready: impl FnOnce(&str),
 ) -> Result<ExitCode> {
     let a_addr = addr;
@@ -230,6 +281,7 @@ pub async fn serve_store(
         start_dimse(&store, at, ae_title, peers, blobs).await?;
     }
     config.images = images;
+    config.card_reader = reception.reader;
     let base = config.base_url.clone();
     tracing::info!(backend = store.backend_name(), %addr, "serving");
     // The audit log's keys (who each entry concerns) are indexed in bulk, here every few
@@ -296,8 +348,17 @@ pub async fn serve_store(
                 .context("the server stopped with an error")?;
         }
         None => {
-            let app = kizuna_server::app(records, config)
+            let cards: Option<std::sync::Arc<dyn kizuna_access::CardTrust>> =
+                match &reception.card_authority {
+                    Some((ca, crl)) => Some(std::sync::Arc::new(
+                        kizuna_server::tls::CardAuthority::new(ca, crl.clone())
+                            .map_err(|e| anyhow::anyhow!("cannot check patients' cards: {e}"))?,
+                    )),
+                    None => None,
+                };
+            let network = kizuna_access::Network::with_random_key(records, cards)
                 .map_err(|e| anyhow::anyhow!("cannot start the server: {e}"))?;
+            let app = kizuna_server::app_for(network, config, kizuna_server::Security::default());
             println!("Kizuna FHIR R4 server ready at {base}");
             ready(&base);
             kizuna_server::serve(listener, app, shutdown_signal())

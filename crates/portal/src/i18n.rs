@@ -7,6 +7,8 @@
 
 use axum::http::HeaderMap;
 
+pub use crate::texts::{EN, JA, Texts};
+
 /// The cookie that keeps the chosen language.
 pub const LANG_COOKIE: &str = "kizuna-lang";
 
@@ -94,6 +96,20 @@ impl Lang {
         }
     }
 
+    /// An instant (microseconds since the Unix epoch) in JST, to the minute, as this language
+    /// writes it: `2026年11月22日 10:05`, `22 Nov 2026 10:05 JST`.
+    pub fn instant(self, micros: i64) -> String {
+        let Ok(ts) = jiff::Timestamp::from_microsecond(micros) else {
+            return String::new();
+        };
+        let z = ts.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9)));
+        let day = self.date(&z.date().to_string());
+        match self {
+            Lang::Ja => format!("{day} {:02}:{:02}", z.hour(), z.minute()),
+            Lang::En => format!("{day} {:02}:{:02} JST", z.hour(), z.minute()),
+        }
+    }
+
     /// A birth date: in Japanese with its era year too (`1970年5月1日（昭和45年）`).
     pub fn birth_date(self, text: &str) -> String {
         let plain = self.date(text);
@@ -145,197 +161,6 @@ fn era(text: &str) -> Option<String> {
     })
 }
 
-/// Every text of the portal, in one language.
-pub struct Texts {
-    pub title: &'static str,
-    pub skip: &'static str,
-    pub switch_to: &'static str,
-    pub sign_in: &'static str,
-    pub sign_in_lead: &'static str,
-    pub sign_in_plain: &'static str,
-    pub institution: &'static str,
-    pub institution_hint: &'static str,
-    pub staff: &'static str,
-    pub staff_hint: &'static str,
-    pub sign_out: &'static str,
-    pub signed_in_as: &'static str,
-    pub no_institutions: &'static str,
-    pub certificate_lead: &'static str,
-    pub find_patient: &'static str,
-    pub find_lead: &'static str,
-    pub name: &'static str,
-    pub name_hint: &'static str,
-    pub birth_date: &'static str,
-    pub identifier: &'static str,
-    pub identifier_hint: &'static str,
-    pub search: &'static str,
-    pub results: &'static str,
-    pub no_results: &'static str,
-    pub more_results: &'static str,
-    pub gender: &'static str,
-    pub open: &'static str,
-    pub summary: &'static str,
-    pub diagnoses: &'static str,
-    pub allergies: &'static str,
-    pub infections: &'static str,
-    pub prescriptions: &'static str,
-    pub labs: &'static str,
-    pub source: &'static str,
-    pub date: &'static str,
-    pub what: &'static str,
-    pub value: &'static str,
-    pub nothing_visible: &'static str,
-    pub partial_note: &'static str,
-    pub back_to_search: &'static str,
-    pub unknown: &'static str,
-    pub this_node: &'static str,
-    pub male: &'static str,
-    pub female: &'static str,
-    pub other: &'static str,
-    // Errors, in plain words.
-    pub error_title: &'static str,
-    pub session_expired: &'static str,
-    pub session_forged: &'static str,
-    pub form_expired: &'static str,
-    pub missing_field: &'static str,
-    pub missing_institution: &'static str,
-    pub missing_staff: &'static str,
-    pub bad_institution: &'static str,
-    pub bad_date: &'static str,
-    pub need_criteria: &'static str,
-    pub not_found: &'static str,
-    pub refused: &'static str,
-    pub unavailable: &'static str,
-    pub certificate_only: &'static str,
-    pub back: &'static str,
-}
-
-pub const JA: Texts = Texts {
-    title: "絆 Kizuna 医療情報ネットワーク",
-    skip: "本文へ移動",
-    switch_to: "English",
-    sign_in: "サインイン",
-    sign_in_lead: "施設と、あなたのお名前を選んでください。",
-    sign_in_plain: "このノードの運用者として、施設の立場で閲覧します（この端末からの接続のみ）。",
-    institution: "施設",
-    institution_hint: "医療機関コード（10桁）と施設名",
-    staff: "お名前（職員）",
-    staff_hint: "閲覧記録に残ります",
-    sign_out: "サインアウト",
-    signed_in_as: "サインイン中",
-    no_institutions: "このノードには施設が登録されていません。",
-    certificate_lead: "施設の証明書でサインインしています。",
-    find_patient: "患者さんを探す",
-    find_lead: "被保険者番号、院内の患者番号、氏名（漢字またはカナ）、生年月日のいずれかで探せます。",
-    name: "氏名（漢字・カナ）",
-    name_hint: "例: 山田 または ヤマダ",
-    birth_date: "生年月日",
-    identifier: "被保険者番号・患者番号",
-    identifier_hint: "被保険者番号（記号:番号:枝番）または院内の患者番号",
-    search: "検索",
-    results: "検索結果",
-    no_results: "該当する患者さんは、あなたが閲覧できる範囲にいません。",
-    more_results: "さらに該当者がいます。条件を絞り込んでください。",
-    gender: "性別",
-    open: "開く",
-    summary: "要約",
-    diagnoses: "病名",
-    allergies: "アレルギー",
-    infections: "感染症",
-    prescriptions: "処方",
-    labs: "最近の検査結果",
-    source: "記録した施設",
-    date: "日付",
-    what: "内容",
-    value: "結果",
-    nothing_visible: "閲覧できる記録はありません。",
-    partial_note: "他の施設の記録は、患者さんの同意があるときだけ表示されます。",
-    back_to_search: "検索に戻る",
-    unknown: "不明",
-    this_node: "このノード",
-    male: "男性",
-    female: "女性",
-    other: "その他",
-    error_title: "エラー",
-    session_expired: "一定時間操作がなかったため、サインアウトしました。もう一度サインインしてください。",
-    session_forged: "サインインの情報を確認できませんでした。もう一度サインインしてください。",
-    form_expired: "このフォームは有効期限が切れたか、別の画面から送信されました。何も保存していません。画面を開き直してやり直してください。",
-    missing_field: "入力されていない項目があります。",
-    missing_institution: "施設を選んでください。",
-    missing_staff: "お名前（職員）を入力してください。",
-    bad_institution: "その施設はこのノードに登録されていません。一覧から選んでください。",
-    bad_date: "生年月日は 1970-05-01 のように 年-月-日 で入力してください。",
-    need_criteria: "検索する条件を1つ以上入力してください。",
-    not_found: "お探しのページまたは記録は見つかりません（閲覧できる範囲にない場合も含みます）。",
-    refused: "この操作は許可されていません。",
-    unavailable: "一時的に処理できません。しばらくしてからもう一度お試しください。",
-    certificate_only: "このノードでは施設の証明書でサインインします。証明書をブラウザに設定してください。",
-    back: "戻る",
-};
-
-pub const EN: Texts = Texts {
-    title: "Kizuna medical record network",
-    skip: "Skip to content",
-    switch_to: "日本語",
-    sign_in: "Sign in",
-    sign_in_lead: "Choose your institution and give your name.",
-    sign_in_plain: "As this node's operator, view as one institution (connections from this machine only).",
-    institution: "Institution",
-    institution_hint: "10-digit medical institution code and name",
-    staff: "Your name (staff)",
-    staff_hint: "Kept in the access log",
-    sign_out: "Sign out",
-    signed_in_as: "Signed in",
-    no_institutions: "No institution is registered on this node.",
-    certificate_lead: "You are signed in with your institution's certificate.",
-    find_patient: "Find a patient",
-    find_lead: "Search by insured-member number, your patient number, name (kanji or kana) or birth date.",
-    name: "Name (kanji or kana)",
-    name_hint: "e.g. 山田 or ヤマダ",
-    birth_date: "Birth date",
-    identifier: "Insured-member or patient number",
-    identifier_hint: "Insured-member number (symbol:number:branch) or your patient number",
-    search: "Search",
-    results: "Results",
-    no_results: "No patient you may see matches.",
-    more_results: "More patients match: narrow the search.",
-    gender: "Gender",
-    open: "Open",
-    summary: "Summary",
-    diagnoses: "Diagnoses",
-    allergies: "Allergies",
-    infections: "Infections",
-    prescriptions: "Prescriptions",
-    labs: "Recent lab results",
-    source: "Recorded by",
-    date: "Date",
-    what: "What",
-    value: "Result",
-    nothing_visible: "No record you may see.",
-    partial_note: "Other institutions' records show only with the patient's consent.",
-    back_to_search: "Back to the search",
-    unknown: "unknown",
-    this_node: "this node",
-    male: "male",
-    female: "female",
-    other: "other",
-    error_title: "Error",
-    session_expired: "You were signed out after a while without activity. Please sign in again.",
-    session_forged: "Your sign-in could not be checked. Please sign in again.",
-    form_expired: "This form has expired or was sent from another page. Nothing was saved. Open the page again and retry.",
-    missing_field: "Some fields were not filled in.",
-    missing_institution: "Please choose your institution.",
-    missing_staff: "Please give your name (staff).",
-    bad_institution: "That institution is not registered on this node. Choose one from the list.",
-    bad_date: "Give the birth date as year-month-day, e.g. 1970-05-01.",
-    need_criteria: "Give at least one thing to search by.",
-    not_found: "The page or record was not found (or is not one you may see).",
-    refused: "You may not do this.",
-    unavailable: "This cannot be done right now. Please try again shortly.",
-    certificate_only: "This node signs staff in with their institution's certificate: install it in your browser.",
-    back: "Back",
-};
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,6 +175,14 @@ mod tests {
         assert_eq!(Lang::Ja.date("2026-11-21T20:00:00"), "2026年11月21日");
         assert_eq!(Lang::En.date("not a date"), "not a date");
         assert_eq!(Lang::En.date("2026-13-01"), "2026-13-01");
+    }
+
+    #[test]
+    fn instants_are_shown_in_japan_time() {
+        // 2026-11-21T20:05:00Z
+        let t = 1_795_291_500_000_000;
+        assert_eq!(Lang::Ja.instant(t), "2026年11月22日 05:05");
+        assert_eq!(Lang::En.instant(t), "22 Nov 2026 05:05 JST");
     }
 
     #[test]

@@ -17,6 +17,7 @@
 pub mod i18n;
 mod pages;
 pub mod session;
+mod texts;
 mod view;
 
 use axum::Router;
@@ -36,15 +37,23 @@ pub struct Portal {
     plain: bool,
     /// The FHIR base URL (for the searches' Bundles, never shown).
     base: String,
+    /// The card reader at reception (None: consent by card is not offered here).
+    reader: Option<Arc<dyn kizuna_trust::card::CardReader>>,
 }
 
 impl Portal {
-    pub fn new(net: Arc<Network>, plain: bool, base: &str) -> Portal {
+    pub fn new(
+        net: Arc<Network>,
+        plain: bool,
+        base: &str,
+        reader: Option<Arc<dyn kizuna_trust::card::CardReader>>,
+    ) -> Portal {
         Portal {
             sessions: Sessions::from_key(&net.derive_key("portal sessions")),
             net,
             plain,
             base: base.to_string(),
+            reader,
         }
     }
 }
@@ -60,7 +69,9 @@ pub struct Trouble(pub session::Refused);
 /// Whether a portal path shows records: its caller is identified and scoped, and its every
 /// answer audited, like the API's.
 pub fn reaches_records(path: &str) -> bool {
-    path == "/portal/patients" || path.starts_with("/portal/patients/")
+    ["/portal/patients", "/portal/reception", "/portal/emergency"]
+        .iter()
+        .any(|p| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
 }
 
 /// The portal's routes, to be nested at `/portal`.
@@ -72,6 +83,13 @@ pub fn routes(portal: Arc<Portal>) -> Router {
         .route("/lang", get(pages::lang))
         .route("/patients", get(pages::patients))
         .route("/patients/{id}", get(pages::patient))
+        .route("/reception", get(pages::reception))
+        .route("/reception/card", post(pages::by_card))
+        .route("/reception/spoken", post(pages::spoken))
+        .route(
+            "/emergency",
+            get(pages::emergency_page).post(pages::emergency),
+        )
         .route("/assets/{name}", get(pages::asset))
         .fallback(pages::not_found)
         .with_state(portal)

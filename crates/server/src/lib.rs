@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 pub use capability::capability_statement;
 
 /// How the server is set up.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// The FHIR base URL as clients see it, e.g. `http://127.0.0.1:8080/fhir`.
     pub base_url: String,
@@ -38,6 +38,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Where images are kept (DICOMweb answers 503 without).
     pub images: Option<kizuna_blobs::Blobs>,
+    /// The card reader of this machine, for the portal's reception (None: consent by card is
+    /// not offered there, only the fallbacks).
+    pub card_reader: Option<Arc<dyn kizuna_trust::card::CardReader>>,
 }
 
 impl Config {
@@ -47,6 +50,7 @@ impl Config {
             base_url: format!("http://{addr}/fhir"),
             max_body_bytes: 64 * 1024 * 1024,
             images: None,
+            card_reader: None,
         }
     }
 }
@@ -173,6 +177,7 @@ pub fn app_for(network: kizuna_access::Network, config: Config, security: Securi
         net.clone(),
         security.client_auth.is_none(),
         &state.config.base_url,
+        state.config.card_reader.clone(),
     ));
     let audit = net;
     let sessions = portal.clone();

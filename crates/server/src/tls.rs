@@ -147,7 +147,7 @@ impl CrlFile {
 pub struct ClientAuth {
     ca_der: Vec<u8>,
     crl: CrlFile,
-    card: Option<(Vec<u8>, CrlFile)>,
+    card: Option<CardAuthority>,
 }
 
 impl ClientAuth {
@@ -157,9 +157,9 @@ impl ClientAuth {
         let crl = self.crl.der().map_err(PkiError::Invalid)?;
         let network = pki::verify(cert, &self.ca_der, AuthorityKind::Network, &crl, now);
         match (&network, &self.card) {
-            (Err(PkiError::UnknownIssuer(_)), Some((card_ca, card_crl))) => {
-                let crl = card_crl.der().map_err(PkiError::Invalid)?;
-                match pki::verify(cert, card_ca, AuthorityKind::Card, &crl, now) {
+            (Err(PkiError::UnknownIssuer(_)), Some(card)) => {
+                let crl = card.crl.der().map_err(PkiError::Invalid)?;
+                match pki::verify(cert, &card.ca_der, AuthorityKind::Card, &crl, now) {
                     Err(PkiError::UnknownIssuer(_)) => network,
                     other => other,
                 }
@@ -171,12 +171,38 @@ impl ClientAuth {
 
 impl kizuna_access::CardTrust for ClientAuth {
     fn card_authority(&self) -> Result<(Vec<u8>, Vec<u8>), String> {
-        let Some((ca, crl)) = &self.card else {
-            return Err(
-                "this node has no card authority (kizuna serve --card-ca --card-crl)".into(),
-            );
+        match &self.card {
+            Some(card) => kizuna_access::CardTrust::card_authority(card),
+            None => {
+                Err("this node has no card authority (kizuna serve --card-ca --card-crl)".into())
+            }
+        }
+    }
+}
+
+/// The card authority patients' cards are checked against: its certificate, and its CRL
+/// file, reread whenever it changes (a lost card revoked takes effect at once).
+pub struct CardAuthority {
+    ca_der: Vec<u8>,
+    crl: CrlFile,
+}
+
+impl CardAuthority {
+    /// The authority of `ca_pem` with its CRL at `crl`; an error if either cannot be read.
+    pub fn new(ca_pem: &str, crl: PathBuf) -> Result<CardAuthority, String> {
+        let card = CardAuthority {
+            ca_der: pki::pem_der(ca_pem, "CERTIFICATE")
+                .map_err(|e| format!("the card authority: {e}"))?,
+            crl: CrlFile::new(crl),
         };
-        Ok((ca.clone(), crl.der()?.to_vec()))
+        card.crl.der()?;
+        Ok(card)
+    }
+}
+
+impl kizuna_access::CardTrust for CardAuthority {
+    fn card_authority(&self) -> Result<(Vec<u8>, Vec<u8>), String> {
+        Ok((self.ca_der.clone(), self.crl.der()?.to_vec()))
     }
 }
 
@@ -210,10 +236,7 @@ pub fn configure(setup: &TlsSetup) -> Result<(Arc<rustls::ServerConfig>, Arc<Cli
         .with_single_cert(certs, key)
         .map_err(|e| format!("the server certificate and key: {e}"))?;
     let card = match &setup.card {
-        Some((pem, crl)) => Some((
-            pki::pem_der(pem, "CERTIFICATE").map_err(|e| format!("the card authority: {e}"))?,
-            CrlFile::new(crl.clone()),
-        )),
+        Some((pem, crl)) => Some(CardAuthority::new(pem, crl.clone())?),
         None => None,
     };
     let auth = Arc::new(ClientAuth {
@@ -222,9 +245,6 @@ pub fn configure(setup: &TlsSetup) -> Result<(Arc<rustls::ServerConfig>, Arc<Cli
         card,
     });
     auth.crl.der()?;
-    if let Some((_, crl)) = &auth.card {
-        crl.der()?;
-    }
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((Arc::new(config), auth))
 }

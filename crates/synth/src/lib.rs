@@ -52,6 +52,7 @@
 //! ```
 
 mod acute;
+mod custody;
 mod data;
 mod demographics;
 mod emit;
@@ -141,6 +142,15 @@ impl Synth {
     /// on `index`.
     pub fn patient(&self, index: usize) -> Vec<Value> {
         patient::generate(&self.registry, &self.settings, index)
+    }
+
+    /// [`Synth::patient`] as the institutions that saw the patient keep the records: a
+    /// Patient per institution (the first keeps the id, the others are `{id}-{organization
+    /// id}`), each resource tagged `tag_system|institution code` (its custodian) and referring
+    /// to its own institution's Patient. Every Patient carries the insured-member id, which
+    /// links them in a patient index.
+    pub fn patient_as_kept(&self, index: usize, tag_system: &str) -> Vec<Value> {
+        custody::split(&self.registry, self.patient(index), tag_system)
     }
 
     /// Everything — institutions, then patients `0..patients` — as NDJSON

@@ -223,3 +223,82 @@ pub fn signature_is_valid(cert: &[u8], message: &[u8], sig: &[u8]) -> bool {
         .verify(message, sig)
         .is_ok()
 }
+
+/// Where reception finds the patient's card: the reader(s) of the machine Kizuna runs on.
+pub trait CardReader: Send + Sync {
+    /// The cards that can be used now, by the name that opens them (in a stable order).
+    fn present(&self) -> Result<Vec<String>, CardError>;
+    /// The card `name` (one of [`CardReader::present`]'s).
+    fn open(&self, name: &str) -> Result<Box<dyn Card + Send>, CardError>;
+    /// What a person calls this reader (shown at reception).
+    fn describe(&self) -> String;
+}
+
+/// Software cards kept as `*.card` files in one directory: the demo's and the tests' card
+/// reader (each file a card put on it). See [`SoftwareCard`] for what such a card is not.
+pub struct CardDir {
+    dir: PathBuf,
+}
+
+impl CardDir {
+    pub fn new(dir: &Path) -> CardDir {
+        CardDir {
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+impl CardReader for CardDir {
+    fn present(&self) -> Result<Vec<String>, CardError> {
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| CardError::Unusable(format!("{}: {e}", self.dir.display())))?;
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter_map(|n| n.strip_suffix(".card").map(String::from))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn open(&self, name: &str) -> Result<Box<dyn Card + Send>, CardError> {
+        // A name, never a path: nothing outside the directory is opened.
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(CardError::Unusable(format!("no card named {name:?}")));
+        }
+        let path = self.dir.join(format!("{name}.card"));
+        if !path.is_file() {
+            return Err(CardError::Unusable(format!("no card {name} on the reader")));
+        }
+        Ok(Box::new(SoftwareCard::open(&path)?))
+    }
+
+    fn describe(&self) -> String {
+        format!("software cards in {}", self.dir.display())
+    }
+}
+
+#[cfg(test)]
+mod reader_tests {
+    use super::*;
+
+    #[test]
+    fn a_card_directory_lists_and_opens_only_its_cards() {
+        let dir = std::env::temp_dir().join(format!("kizuna-carddir-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("notes.txt"), "not a card").unwrap();
+        std::fs::write(dir.join("broken.card"), "{").unwrap();
+        let reader = CardDir::new(&dir);
+        assert_eq!(reader.present().unwrap(), vec!["broken".to_string()]);
+        assert!(matches!(reader.open("broken"), Err(CardError::Unusable(_))));
+        for bad in ["", "../etc/passwd", "a/b", "missing"] {
+            assert!(reader.open(bad).is_err(), "{bad}");
+        }
+        assert!(CardDir::new(&dir.join("absent")).present().is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -299,3 +299,30 @@ impl Card for JpkiCard {
         }
     }
 }
+
+/// The machine's PC/SC readers as reception's [`crate::card::CardReader`]: a card is opened
+/// by its reader's name (`only`: just that reader).
+pub struct PcscReaders {
+    pub only: Option<String>,
+}
+
+impl crate::card::CardReader for PcscReaders {
+    fn present(&self) -> Result<Vec<String>, CardError> {
+        let mut names = readers()?;
+        if let Some(only) = &self.only {
+            names.retain(|n| n == only);
+        }
+        Ok(names)
+    }
+
+    fn open(&self, name: &str) -> Result<Box<dyn Card + Send>, CardError> {
+        Ok(Box::new(JpkiCard::connect(Some(name))?))
+    }
+
+    fn describe(&self) -> String {
+        match &self.only {
+            Some(n) => format!("the PC/SC reader {n}"),
+            None => "the PC/SC card readers".into(),
+        }
+    }
+}
