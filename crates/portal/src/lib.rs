@@ -83,6 +83,8 @@ pub fn routes(portal: Arc<Portal>) -> Router {
         .route("/lang", get(pages::lang))
         .route("/patients", get(pages::patients))
         .route("/patients/{id}", get(pages::patient))
+        .route("/patients/{id}/timeline", get(pages::timeline))
+        .route("/patients/{id}/labs", get(pages::labs))
         .route("/reception", get(pages::reception))
         .route("/reception/card", post(pages::by_card))
         .route("/reception/spoken", post(pages::spoken))

@@ -112,6 +112,17 @@ fn value(r: &Value) -> String {
             .unwrap_or("");
         return format!("{v} {unit}").trim().to_string();
     }
+    if let Some(parts) = r["component"].as_array().filter(|p| !p.is_empty()) {
+        // A reading of several figures (blood pressure 138/82 mmHg).
+        let figures: Vec<String> = parts
+            .iter()
+            .filter_map(|p| p["valueQuantity"]["value"].as_f64().map(|v| v.to_string()))
+            .collect();
+        if figures.len() == parts.len() {
+            let unit = parts[0]["valueQuantity"]["unit"].as_str().unwrap_or("");
+            return format!("{} {unit}", figures.join("/")).trim().to_string();
+        }
+    }
     if let Some(c) = r.get("valueCodeableConcept") {
         return concept(c);
     }
@@ -211,6 +222,237 @@ fn lang_list_separator(lang: Lang) -> &'static str {
     match lang {
         Lang::Ja => "、",
         Lang::En => ", ",
+    }
+}
+
+/// One encounter on the timeline.
+pub struct Visit {
+    pub date: String,
+    /// When it ended, if another day (an admission).
+    pub until: String,
+    pub kind: &'static str,
+    /// Why (its type or reason).
+    pub what: String,
+    pub institution: String,
+    /// The diagnoses recorded in it.
+    pub diagnoses: Vec<String>,
+    pub emergency: bool,
+}
+
+/// The institution that recorded `r` (its custodian's name), else the node.
+fn institution(r: &Value, lang: Lang) -> String {
+    r["meta"]["tag"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["system"] == kizuna_records::CUSTODIAN_SYSTEM)
+        .and_then(|t| t["display"].as_str().or_else(|| t["code"].as_str()))
+        .unwrap_or(lang.texts().this_node)
+        .to_string()
+}
+
+/// The encounters, most recent first (at most `limit`), each with its diagnoses.
+pub fn visits(encounters: &[Value], conditions: &[Value], lang: Lang, limit: usize) -> Vec<Visit> {
+    let t = lang.texts();
+    let mut sorted: Vec<&Value> = encounters.iter().collect();
+    let start = |e: &Value| e["period"]["start"].as_str().unwrap_or("").to_string();
+    sorted.sort_by_key(|e| std::cmp::Reverse(start(e)));
+    sorted
+        .into_iter()
+        .take(limit)
+        .map(|e| {
+            let reference = format!("Encounter/{}", e["id"].as_str().unwrap_or(""));
+            let mut diagnoses: Vec<String> = conditions
+                .iter()
+                .filter(|c| c["encounter"]["reference"].as_str() == Some(reference.as_str()))
+                .map(|c| concept(&c["code"]))
+                .filter(|n| !n.is_empty())
+                .collect();
+            diagnoses.dedup();
+            let class = e["class"]["code"].as_str().unwrap_or("");
+            let date = lang.date(&start(e));
+            let until = e["period"]["end"]
+                .as_str()
+                .map(|d| lang.date(d))
+                .filter(|d| *d != date)
+                .unwrap_or_default();
+            let what = e["type"]
+                .as_array()
+                .and_then(|a| a.first())
+                .map(concept)
+                .filter(|w| !w.is_empty())
+                .or_else(|| {
+                    e["reasonCode"]
+                        .as_array()
+                        .and_then(|a| a.first())
+                        .map(concept)
+                })
+                .unwrap_or_default();
+            Visit {
+                date,
+                until,
+                kind: match class {
+                    "IMP" | "ACUTE" | "NONAC" => t.inpatient_visit,
+                    "EMER" => t.emergency_visit,
+                    "HH" => t.home_visit,
+                    _ => t.outpatient_visit,
+                },
+                what,
+                institution: institution(e, lang),
+                diagnoses,
+                emergency: class == "EMER",
+            }
+        })
+        .collect()
+}
+
+/// One test's results over time.
+pub struct Trend {
+    pub name: String,
+    pub latest: String,
+    pub date: String,
+    pub range: String,
+    pub sources: String,
+    pub count: usize,
+    /// The chart, as a `data:` URL of an SVG (when there are two numeric results or more).
+    pub chart: Option<String>,
+    /// The chart in words, for those who cannot see it.
+    pub alt: String,
+}
+
+/// When an observation was made, as an instant (a date alone is its start in JST).
+fn observed_at(o: &Value) -> Option<(jiff::Timestamp, String)> {
+    let text = o["effectiveDateTime"]
+        .as_str()
+        .or_else(|| o["effectivePeriod"]["start"].as_str())
+        .or_else(|| o["issued"].as_str())?;
+    let ts = text.parse::<jiff::Timestamp>().ok().or_else(|| {
+        let day: jiff::civil::Date = text.get(..10)?.parse().ok()?;
+        day.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9)))
+            .ok()
+            .map(|z| z.timestamp())
+    })?;
+    Some((ts, text.to_string()))
+}
+
+/// Charts drawn at most on one page (the tests with the most results).
+const CHARTS: usize = 12;
+
+/// The observations by test (code), the most recent result first, with a chart of each
+/// test's numeric results over time.
+pub fn trends(observations: &[Value], lang: Lang) -> Vec<Trend> {
+    use std::collections::BTreeMap;
+    let mut by_test: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for o in observations {
+        let key = o["code"]["coding"]
+            .as_array()
+            .and_then(|c| c.first())
+            .map(|c| {
+                format!(
+                    "{}|{}",
+                    c["system"].as_str().unwrap_or(""),
+                    c["code"].as_str().unwrap_or("")
+                )
+            })
+            .unwrap_or_else(|| concept(&o["code"]));
+        by_test.entry(key).or_default().push(o);
+    }
+    let mut out: Vec<Trend> = by_test
+        .into_values()
+        .map(|mut list| {
+            list.sort_by_key(|o| std::cmp::Reverse(observed_at(o).map(|x| x.0)));
+            let latest = list[0];
+            let mut names: Vec<String> = Vec::new();
+            for o in &list {
+                let n = institution(o, lang);
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+            let range = latest["referenceRange"]
+                .as_array()
+                .and_then(|r| r.first())
+                .map(|r| {
+                    let v = |k: &str| {
+                        r[k]["value"]
+                            .as_f64()
+                            .map(|x| x.to_string())
+                            .unwrap_or_default()
+                    };
+                    match (v("low").as_str(), v("high").as_str()) {
+                        ("", "") => r["text"].as_str().unwrap_or("").to_string(),
+                        (lo, hi) => format!("{lo}–{hi}"),
+                    }
+                })
+                .unwrap_or_default();
+            Trend {
+                name: concept(&latest["code"]),
+                latest: value(latest),
+                date: observed_at(latest)
+                    .map(|x| lang.date(&x.1))
+                    .unwrap_or_default(),
+                range,
+                sources: names.join(lang_list_separator(lang)),
+                count: list.len(),
+                chart: None,
+                alt: String::new(),
+            }
+            .with_chart(&list, lang)
+        })
+        .collect();
+    out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    for t in out.iter_mut().skip(CHARTS) {
+        t.chart = None;
+    }
+    out
+}
+
+impl Trend {
+    fn with_chart(mut self, list: &[&Value], lang: Lang) -> Trend {
+        let mut points: Vec<kizuna_phr::chart::ChartPoint> = list
+            .iter()
+            .filter_map(|o| {
+                Some((
+                    observed_at(o)?.0,
+                    o["valueQuantity"]["value"].as_f64()?,
+                    None,
+                ))
+            })
+            .collect();
+        if points.len() < 2 {
+            return self;
+        }
+        points.sort_by_key(|p| p.0);
+        let unit = list[0]["valueQuantity"]["unit"].as_str().unwrap_or("");
+        let chart = kizuna_phr::chart::Chart {
+            title: &self.name,
+            unit,
+            points: &points,
+            offset_seconds: 9 * 3600,
+            bars: false,
+            bucket_seconds: 0,
+        };
+        if let Ok(svg) = kizuna_phr::chart::svg(&chart) {
+            use base64::Engine;
+            self.chart = Some(format!(
+                "data:image/svg+xml;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(svg)
+            ));
+            let (lo, hi) = points
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+                    (a.min(p.1), b.max(p.1))
+                });
+            self.alt = lang
+                .texts()
+                .chart_alt
+                .replace("{name}", &self.name)
+                .replace("{n}", &points.len().to_string())
+                .replace("{low}", &format!("{lo} {unit}"))
+                .replace("{high}", &format!("{hi} {unit}"))
+                .replace("{latest}", &self.latest);
+        }
+        self
     }
 }
 

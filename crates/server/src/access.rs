@@ -363,6 +363,10 @@ fn describe(method: &Method, path: &str, status: u16) -> Event {
         let page = match rest.split('/').collect::<Vec<_>>().as_slice() {
             ["patients"] => "patients",
             ["patients", _] => "patient",
+            ["patients", _, "timeline"] => "timeline",
+            ["patients", _, "labs"] => "labs",
+            ["reception", ..] => "reception",
+            ["emergency"] => "emergency",
             _ => "page",
         };
         return Event {

@@ -438,6 +438,266 @@ async fn run(backend: Backend) {
     assert!(text(&r).contains("見つかりません"));
 }
 
+/// The paragraph of a page's error message (role="alert"), or "".
+fn alert(page: &str) -> String {
+    page.split("role=\"alert\"")
+        .nth(1)
+        .and_then(|rest| rest.split('>').nth(1))
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Reception over real HTTP: the patient's card and PIN on the machine's reader (software
+/// cards in a directory, issued by a real card authority and checked against its CRL), every
+/// way it fails said on the page with nothing recorded, the spoken fallback marked weaker, and
+/// emergency access with a reason; the clinic sees the timeline and lab trends only after.
+async fn reception_run(backend: Backend) {
+    use kizuna_trust::ca_dir::CaDir;
+    use kizuna_trust::card::{CardDir, SoftwareCard};
+    use kizuna_trust::pki::Holder;
+    let pki = tempfile::tempdir().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let mut ca = CaDir::init(&pki.path().join("ca"), "Kizuna test", now).unwrap();
+    let cards = pki.path().join("cards");
+    std::fs::create_dir_all(&cards).unwrap();
+    for serial in ["CARD0001", "CARD0002"] {
+        let (issued, _, _) = ca
+            .issue(
+                &Holder::Card {
+                    serial: serial.into(),
+                },
+                now,
+                365,
+            )
+            .unwrap();
+        SoftwareCard::create(
+            &cards.join(format!("{serial}.card")),
+            serial,
+            &issued.cert_pem,
+            &issued.key_pem,
+            "1234",
+        )
+        .unwrap();
+    }
+    let [_, card_crl] = ca.publish_crls(now).unwrap();
+    let card_ca = std::fs::read_to_string(pki.path().join("ca").join("card-ca.pem")).unwrap();
+    let trust =
+        std::sync::Arc::new(kizuna_server::tls::CardAuthority::new(&card_ca, card_crl).unwrap());
+    let Some(server) =
+        TestServer::start_with_cards(backend, trust, std::sync::Arc::new(CardDir::new(&cards)))
+            .await
+    else {
+        return;
+    };
+    let (net, patient) = seed(&server).await;
+    // CARD0001 is hers; CARD0002 is nobody's.
+    index::register(
+        net.records(),
+        &Registration {
+            insured_member_id: Some(INSURED.into()),
+            card_serials: vec!["CARD0001".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let clinic = sign_in(&server, CLINIC, "受付 鈴木").await;
+
+    // Without consent the clinic sees none of the hospital's timeline or results.
+    for tab in ["", "/timeline", "/labs"] {
+        let r = clinic
+            .get(&format!("/portal/patients/{patient}{tab}"))
+            .await;
+        assert_eq!(r.status, 404, "{tab}");
+        assert!(!text(&r).contains("2型糖尿病") && !text(&r).contains("HbA1c"));
+    }
+    let page = text(&clinic.get("/portal/reception").await);
+    assert!(
+        page.contains("CARD0001") && page.contains("CARD0002"),
+        "{page}"
+    );
+    let token = csrf_of(&page);
+    let card = |card: &'static str, pin: &'static str| {
+        let token = token.clone();
+        let clinic = &clinic;
+        async move {
+            clinic
+                .post(
+                    "/portal/reception/card",
+                    &[
+                        ("_csrf", &token),
+                        ("card", card),
+                        ("pin", pin),
+                        ("setting", "outpatient"),
+                    ],
+                )
+                .await
+        }
+    };
+    // Each wrong input is said on the page, and nothing is recorded.
+    let r = card("CARD0001", "12").await;
+    assert_eq!(r.status, 400);
+    assert!(alert(&text(&r)).contains("4桁"), "{}", text(&r));
+    let r = card("CARD0001", "9999").await;
+    assert_eq!(r.status, 400);
+    assert!(alert(&text(&r)).contains("あと2回"), "{}", text(&r));
+    let r = card("CARD0002", "1234").await;
+    assert_eq!(r.status, 404);
+    assert!(
+        alert(&text(&r)).contains("登録されていません"),
+        "{}",
+        text(&r)
+    );
+    let r = clinic
+        .post(
+            "/portal/reception/card",
+            &[("_csrf", "forged"), ("card", "CARD0001"), ("pin", "1234")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(text(&r).contains("何も保存していません"));
+    assert_eq!(
+        clinic
+            .get(&format!("/portal/patients/{patient}"))
+            .await
+            .status,
+        404
+    );
+    // Three wrong PINs lock a card; the right PIN then does nothing either.
+    let mut locked = false;
+    for _ in 0..3 {
+        let r = card("CARD0002", "0000").await;
+        assert_eq!(r.status, 400);
+        locked = alert(&text(&r)).contains("ロック");
+    }
+    assert!(locked, "the third wrong PIN locks the card");
+    let r = card("CARD0002", "1234").await;
+    assert!(
+        alert(&text(&r)).contains("ロックされています"),
+        "{}",
+        text(&r)
+    );
+
+    // Her card and PIN: the consent, whose records, until when; then the clinic sees them.
+    let r = card("CARD0001", "1234").await;
+    let page = text(&r);
+    assert_eq!(r.status, 200, "{page}");
+    assert!(
+        page.contains("同意を受け付けました") && page.contains("カードと暗証番号"),
+        "{page}"
+    );
+    assert!(page.contains("山田") && page.contains(&format!("/portal/patients/{patient}\"")));
+    let page = text(
+        &clinic
+            .get(&format!("/portal/patients/{patient}/labs"))
+            .await,
+    );
+    assert!(
+        page.contains("HbA1c") && page.contains("7.2 %") && page.contains(HOSPITAL.1),
+        "{page}"
+    );
+    let r = clinic
+        .get(&format!("/portal/patients/{patient}/timeline"))
+        .await;
+    assert_eq!(r.status, 200);
+
+    // The spoken fallback, at the hospital's reception: checked, and marked weaker.
+    let hospital = sign_in(&server, HOSPITAL, "受付 高橋").await;
+    let token = csrf_of(&text(&hospital.get("/portal/reception").await));
+    let spoken = |birth: &'static str, agreed: &'static str| {
+        let token = token.clone();
+        let hospital = &hospital;
+        async move {
+            hospital
+                .post(
+                    "/portal/reception/spoken",
+                    &[
+                        ("_csrf", &token),
+                        ("insured", INSURED),
+                        ("birthdate", birth),
+                        ("agreed", agreed),
+                    ],
+                )
+                .await
+        }
+    };
+    let r = spoken("1970-05-01", "").await;
+    assert_eq!(r.status, 400);
+    assert!(alert(&text(&r)).contains("チェック"));
+    let r = spoken("1971-05-01", "yes").await;
+    assert_eq!(r.status, 400);
+    assert!(alert(&text(&r)).contains("登録されていません"));
+    let r = spoken("1970-5-1", "yes").await;
+    assert!(alert(&text(&r)).contains("年-月-日"));
+    let r = spoken("1970-05-01", "yes").await;
+    let page = text(&r);
+    assert_eq!(r.status, 200, "{page}");
+    assert!(
+        page.contains("口頭") && page.contains("本人確認が弱い方法"),
+        "{page}"
+    );
+
+    // Emergency access: a reason is needed, the person must exist; then clearly marked.
+    let token = csrf_of(&text(&hospital.get("/portal/emergency").await));
+    let r = hospital
+        .post(
+            "/portal/emergency",
+            &[("_csrf", &token), ("person", INSURED), ("reason", "急")],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = hospital
+        .post(
+            "/portal/emergency",
+            &[
+                ("_csrf", &token),
+                ("person", "00012345:あいう:9999:01"),
+                ("reason", "救急搬送、意識障害"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(alert(&text(&r)).contains("見つかりません"));
+    let r = hospital
+        .post(
+            "/portal/emergency",
+            &[
+                ("_csrf", &token),
+                ("person", INSURED),
+                ("reason", "救急搬送、意識障害"),
+            ],
+        )
+        .await;
+    let page = text(&r);
+    assert_eq!(r.status, 200, "{page}");
+    assert!(page.contains("緊急アクセスを開始しました") && page.contains("救急搬送、意識障害"));
+
+    // Reception is audited like the API: who, which patient.
+    let (entries, _) = server
+        .store
+        .audit_by_keys(&[format!("Patient/{patient}")], 1000)
+        .await
+        .unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.entry.contains("portal:reception") && e.entry.contains("受付 鈴木")),
+        "{entries:?}"
+    );
+    assert!(entries.iter().any(|e| e.entry.contains("portal:emergency")));
+}
+
+#[tokio::test]
+async fn reception_on_the_embedded_store() {
+    reception_run(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn reception_on_postgres() {
+    reception_run(Backend::Postgres).await;
+}
+
 #[tokio::test]
 async fn portal_on_the_embedded_store() {
     run(Backend::Sqlite).await;

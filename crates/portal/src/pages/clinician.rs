@@ -104,11 +104,85 @@ pub async fn patients(
     listed(page, json!({"resourceType": "Bundle", "entry": entries}))
 }
 
+/// The tabs of a patient's pages: (path below the patient, its name).
+fn tabs(t: &Texts) -> [(&'static str, &'static str); 3] {
+    [
+        ("", t.summary),
+        ("/timeline", t.timeline),
+        ("/labs", t.labs_tab),
+    ]
+}
+
+/// What every page of one patient shows at its top.
+pub struct Head {
+    pub p: PatientRow,
+    /// (href, name, current) of each tab.
+    pub tabs: Vec<(String, &'static str, bool)>,
+}
+
+/// The patient `id` as the caller sees them, the Patients the index links to them (whose
+/// records the caller reads through their own scope), and the page's head; or the page
+/// saying why not.
+async fn patient_context(
+    portal: &Portal,
+    records: &Records,
+    c: &Chrome,
+    id: &str,
+    tab: &str,
+) -> Result<(Value, Vec<String>, Head), Response> {
+    let again = || c.clone();
+    let read = records
+        .read("Patient", id)
+        .await
+        .map_err(|f| failure_page(again(), &f))?;
+    let Some(body) = read_body(&read.payload) else {
+        return Err(error_page(
+            again(),
+            StatusCode::NOT_FOUND,
+            c.t.not_found,
+            "/portal/patients",
+        ));
+    };
+    let linked = portal
+        .net
+        .linked_patients(id)
+        .await
+        .map_err(|f| failure_page(again(), &f))?;
+    let mut ids = vec![id.to_string()];
+    ids.extend(linked);
+    let head = Head {
+        p: view::patient_row(&body, c.language),
+        tabs: tabs(c.t)
+            .iter()
+            .map(|(path, name)| (format!("/portal/patients/{id}{path}"), *name, *path == tab))
+            .collect(),
+    };
+    Ok((body, ids, head))
+}
+
+/// The resources of `rtype` in the compartments of the Patients `ids` the caller may see
+/// (at most `limit` each).
+async fn gather(
+    records: &Records,
+    ids: &[String],
+    rtype: &str,
+    extra: &[(&str, &str)],
+    limit: usize,
+) -> Result<Vec<Value>, Failure> {
+    let mut out = Vec::new();
+    for pid in ids {
+        let mut pairs = vec![("patient".to_string(), format!("Patient/{pid}"))];
+        pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        out.extend(records.search_all(rtype, pairs, limit).await?.0);
+    }
+    Ok(out)
+}
+
 #[derive(Template)]
 #[template(path = "patient.html")]
 struct PatientPage {
     c: Chrome,
-    p: PatientRow,
+    h: Head,
     sections: Vec<Section>,
 }
 
@@ -122,51 +196,109 @@ pub async fn patient(
         Err(r) => return r,
     };
     let c = chrome(&portal, &req, Some(&caller));
-    let lang = c.language;
-    let read = match records.read("Patient", &id).await {
-        Ok(r) => r,
-        Err(f) => return failure_page(c, &f),
+    let (body, ids, h) = match patient_context(&portal, &records, &c, &id, "").await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let body: Value = match &read.payload {
-        Payload::Version(v) => v
-            .body
-            .as_deref()
-            .and_then(|b| serde_json::from_str(b).ok())
-            .unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
-    if body.is_null() {
-        return error_page(
-            c,
-            StatusCode::NOT_FOUND,
-            lang.texts().not_found,
-            "/portal/patients",
-        );
-    }
-    let linked = match portal.net.linked_patients(&id).await {
-        Ok(l) => l,
-        Err(f) => return failure_page(c, &f),
-    };
-    let (items, _partial) = match records.summary_items(&id, &linked).await {
+    let (items, _partial) = match records.summary_items(&id, &ids[1..]).await {
         Ok(x) => x,
         Err(f) => return failure_page(c, &f),
     };
-    let mut entries = vec![json!({"resource": body.clone()})];
-    entries.extend(
-        items
-            .iter()
-            .map(|i| json!({"resource": i.resource.clone()})),
-    );
-    let page = PatientPage {
-        c,
-        p: view::patient_row(&body, lang),
-        sections: view::sections(&items, lang),
+    let sections = view::sections(&items, c.language);
+    let mut shown = vec![body];
+    shown.extend(items.into_iter().map(|i| i.resource));
+    shows(
+        html(StatusCode::OK, PatientPage { c, h, sections }.render()),
+        shown,
+    )
+}
+
+#[derive(Template)]
+#[template(path = "timeline.html")]
+struct TimelinePage {
+    c: Chrome,
+    h: Head,
+    visits: Vec<view::Visit>,
+}
+
+/// Encounters shown at most (the most recent).
+const VISITS: usize = 200;
+
+pub async fn timeline(
+    State(portal): State<Arc<Portal>>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    let (caller, records) = match scoped(&req) {
+        Ok(s) => s,
+        Err(r) => return r,
     };
-    let mut r = html(StatusCode::OK, page.render());
-    r.extensions_mut().insert(Concerns(
-        json!({"resourceType": "Bundle", "entry": entries}),
-    ));
-    r
+    let c = chrome(&portal, &req, Some(&caller));
+    let (body, ids, h) = match patient_context(&portal, &records, &c, &id, "/timeline").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let (encounters, conditions) = match (
+        gather(&records, &ids, "Encounter", &[], 1000).await,
+        gather(&records, &ids, "Condition", &[], 1000).await,
+    ) {
+        (Ok(e), Ok(d)) => (e, d),
+        (Err(f), _) | (_, Err(f)) => return failure_page(c, &f),
+    };
+    let visits = view::visits(&encounters, &conditions, c.language, VISITS);
+    let mut shown = vec![body];
+    shown.extend(encounters);
+    shown.extend(conditions);
+    shows(
+        html(StatusCode::OK, TimelinePage { c, h, visits }.render()),
+        shown,
+    )
+}
+
+#[derive(Template)]
+#[template(path = "labs.html")]
+struct LabsPage {
+    c: Chrome,
+    h: Head,
+    groups: Vec<(&'static str, Vec<view::Trend>)>,
+}
+
+pub async fn labs(
+    State(portal): State<Arc<Portal>>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    let (caller, records) = match scoped(&req) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let c = chrome(&portal, &req, Some(&caller));
+    let (body, ids, h) = match patient_context(&portal, &records, &c, &id, "/labs").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let mut shown = vec![body];
+    let mut groups = Vec::new();
+    for (category, heading) in [("laboratory", c.t.labs_tab), ("vital-signs", c.t.vitals)] {
+        let found = match gather(
+            &records,
+            &ids,
+            "Observation",
+            &[("category", category)],
+            2000,
+        )
+        .await
+        {
+            Ok(f) => f,
+            Err(f) => return failure_page(c, &f),
+        };
+        groups.push((heading, view::trends(&found, c.language)));
+        shown.extend(found);
+    }
+    shows(
+        html(StatusCode::OK, LabsPage { c, h, groups }.render()),
+        shown,
+    )
 }
 
 #[cfg(test)]

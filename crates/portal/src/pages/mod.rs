@@ -22,7 +22,7 @@ use std::sync::{Arc, LazyLock};
 mod clinician;
 mod reception;
 
-pub use clinician::{patient, patients};
+pub use clinician::{labs, patient, patients, timeline};
 pub use reception::{by_card, emergency, emergency_page, reception, spoken};
 
 /// The JP Core system of 10-digit medical institution codes.
@@ -42,6 +42,7 @@ static CSS_VERSION: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// What every page's frame shows.
+#[derive(Clone)]
 pub struct Chrome {
     /// The reader's language ([`Lang::of`] the request).
     pub language: Lang,

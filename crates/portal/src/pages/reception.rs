@@ -97,8 +97,8 @@ pub async fn reception(State(portal): State<Arc<Portal>>, req: Request) -> Respo
 /// What a card said when asked to sign, in the reader's words.
 fn card_trouble(t: &Texts, e: &CardError) -> String {
     match e {
+        CardError::WrongPin { remaining: 0 } | CardError::Locked => t.card_locked.to_string(),
         CardError::WrongPin { remaining } => t.wrong_pin.replace("{n}", &remaining.to_string()),
-        CardError::Locked => t.card_locked.to_string(),
         CardError::BadPin => t.pin_format.to_string(),
         CardError::Unusable(why) => format!("{} ({why})", t.card_unreadable),
     }

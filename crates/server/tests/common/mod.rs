@@ -14,6 +14,7 @@ use hyper_util::rt::TokioExecutor;
 use kizuna_records::Records;
 use kizuna_store::Store;
 use serde_json::Value;
+use std::sync::Arc;
 
 pub struct TestServer {
     pub base: String,
@@ -70,7 +71,25 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: Backend, max_body_bytes: usize) -> Option<TestServer> {
-        Self::start_full(backend, max_body_bytes, Vec::new(), None).await
+        Self::start_full(backend, max_body_bytes, Vec::new(), None, None).await
+    }
+
+    /// A server that checks patients' cards with `cards` and reads them at reception on
+    /// `reader` (the portal's consent by card).
+    #[allow(dead_code)]
+    pub async fn start_with_cards(
+        backend: Backend,
+        cards: Arc<dyn kizuna_access::CardTrust>,
+        reader: Arc<dyn kizuna_trust::card::CardReader>,
+    ) -> Option<TestServer> {
+        Self::start_full(
+            backend,
+            64 * 1024 * 1024,
+            Vec::new(),
+            None,
+            Some((cards, reader)),
+        )
+        .await
     }
 
     /// A server keeping its images in `images` (an S3 bucket).
@@ -78,7 +97,7 @@ impl TestServer {
         backend: Backend,
         images: kizuna_blobs::Blobs,
     ) -> Option<TestServer> {
-        Self::start_full(backend, 64 * 1024 * 1024, Vec::new(), Some(images)).await
+        Self::start_full(backend, 64 * 1024 * 1024, Vec::new(), Some(images), None).await
     }
 
     /// A server whose store has these IG packages (tarballs) installed.
@@ -86,7 +105,7 @@ impl TestServer {
         backend: Backend,
         packages: Vec<Vec<u8>>,
     ) -> Option<TestServer> {
-        Self::start_full(backend, 64 * 1024 * 1024, packages, None).await
+        Self::start_full(backend, 64 * 1024 * 1024, packages, None, None).await
     }
 
     async fn start_full(
@@ -94,6 +113,10 @@ impl TestServer {
         max_body_bytes: usize,
         packages: Vec<Vec<u8>>,
         blobs: Option<kizuna_blobs::Blobs>,
+        cards: Option<(
+            Arc<dyn kizuna_access::CardTrust>,
+            Arc<dyn kizuna_trust::card::CardReader>,
+        )>,
     ) -> Option<TestServer> {
         let (store, dir) = match backend {
             Backend::Sqlite => {
@@ -129,7 +152,15 @@ impl TestServer {
             .refresh(&store)
             .await
             .expect("packages load");
-        let app = kizuna_server::app(records, config).expect("the server app builds");
+        let app = match cards {
+            None => kizuna_server::app(records, config).expect("the server app builds"),
+            Some((trust, reader)) => {
+                config.card_reader = Some(reader);
+                let net = kizuna_access::Network::with_random_key(records, Some(trust))
+                    .expect("the network starts");
+                kizuna_server::app_for(net, config, kizuna_server::Security::default())
+            }
+        };
         tokio::spawn(async move {
             let _ = kizuna_server::serve(listener, app, std::future::pending()).await;
         });
