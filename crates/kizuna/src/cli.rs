@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the FHIR API (under /fhir) on the embedded store or PostgreSQL
-    Serve(crate::serve_cli::ServeArgs),
+    Serve(Box<crate::serve_cli::ServeArgs>),
     /// Load NDJSON files and Bundles (files or directories) into a store
     Import(ImportArgs),
     /// Generate synthetic Japanese patients (NDJSON file, or straight into a store)
@@ -181,7 +181,7 @@ struct ImportArgs {
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve(a) => crate::serve_cli::serve(a).await,
+        Command::Serve(a) => crate::serve_cli::serve(*a).await,
         Command::Import(a) => import(a).await,
         Command::Synth(a) => synth(a).await,
         Command::Demo(a) => crate::demo_cli::demo(a).await,

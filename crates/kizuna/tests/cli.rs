@@ -269,15 +269,26 @@ fn demo_serves_synthetic_patients() {
     let mut server = Running::start(cmd);
     let (status, body) = http(
         "GET",
-        &format!("{}/Patient/_history?_count=20", server.base),
+        &format!("{}/Patient/_history?_count=100", server.base),
         None,
     );
     assert_eq!(status, 200);
     let bundle: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(
-        bundle["entry"].as_array().unwrap().len(),
-        10,
-        "ten patients"
+    let ids: Vec<&str> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["resource"]["id"].as_str())
+        .collect();
+    // Ten patients, each kept by every institution that saw them (a Patient each).
+    let people: std::collections::BTreeSet<&str> = ids
+        .iter()
+        .map(|id| id.split("-jp-org-").next().unwrap())
+        .collect();
+    assert_eq!(people.len(), 10, "ten patients: {ids:?}");
+    assert!(
+        ids.len() > 10,
+        "some seen at more than one institution: {ids:?}"
     );
     assert!(
         body.contains("\"JP\"") || body.contains("kana") || body.contains("SYL"),

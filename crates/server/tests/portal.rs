@@ -745,6 +745,7 @@ async fn portal_in_a_real_browser() {
         std::process::Command::new("node")
             .arg("--test")
             .arg("--test-reporter=spec")
+            .arg("portal.test.mjs")
             .current_dir(&e2e)
             .env("KIZUNA_BASE", base)
             .env("KIZUNA_CHROMIUM", chromium)
