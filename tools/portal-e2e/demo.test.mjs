@@ -4,18 +4,12 @@
 // Screenshots go to KIZUNA_ARTEFACTS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { base, desktop, phone, launch, shot, signIn } from './common.mjs';
 
-const base = process.env.KIZUNA_BASE;
 const card = process.env.KIZUNA_DEMO_CARD;
 const [family, given] = (process.env.KIZUNA_DEMO_NAME ?? '').split(' ');
 const home = process.env.KIZUNA_DEMO_HOME;
 const other = process.env.KIZUNA_DEMO_OTHER;
-const artefacts = process.env.KIZUNA_ARTEFACTS ?? 'portal-e2e-artefacts';
-const executablePath = process.env.KIZUNA_CHROMIUM ?? '/usr/bin/chromium';
-mkdirSync(artefacts, { recursive: true });
 const name = new RegExp(`${family}.${given}`);
 
 let browser;
@@ -23,29 +17,9 @@ before(async () => {
   for (const [k, v] of Object.entries({ base, card, family, given, home, other })) {
     assert.ok(v, `${k} is given by the demo`);
   }
-  browser = await chromium.launch({
-    executablePath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launch();
 });
 after(async () => { await browser?.close(); });
-
-const desktop = { viewport: { width: 1280, height: 800 }, locale: 'ja-JP' };
-const phone = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: 'ja-JP' };
-
-async function shot(page, file) {
-  await page.screenshot({ path: join(artefacts, `${file}.png`), fullPage: true });
-}
-
-async function signIn(page, institution, staff) {
-  await page.goto(`${base}/portal/`);
-  await page.getByRole('heading', { name: 'サインイン' }).waitFor();
-  await page.getByRole('radio', { name: new RegExp(institution) }).check();
-  await page.getByLabel('お名前（職員）').fill(staff);
-  await page.getByRole('button', { name: 'サインイン' }).click();
-  await page.getByRole('heading', { name: '患者さんを探す' }).waitFor();
-}
 
 async function openPatient(page) {
   await page.getByLabel('氏名（漢字・カナ）').fill(family);

@@ -4,41 +4,14 @@
 // clinic without her consent. Screenshots go to KIZUNA_ARTEFACTS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-
-const base = process.env.KIZUNA_BASE;
-const artefacts = process.env.KIZUNA_ARTEFACTS ?? 'portal-e2e-artefacts';
-const executablePath = process.env.KIZUNA_CHROMIUM ?? '/usr/bin/chromium';
-mkdirSync(artefacts, { recursive: true });
+import { base, desktop, phone, launch, shot, signIn } from './common.mjs';
 
 let browser;
 before(async () => {
   assert.ok(base, 'KIZUNA_BASE names the server');
-  browser = await chromium.launch({
-    executablePath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launch();
 });
 after(async () => { await browser?.close(); });
-
-const desktop = { viewport: { width: 1280, height: 800 }, locale: 'ja-JP' };
-const phone = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: 'ja-JP' };
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(artefacts, `${name}.png`), fullPage: true });
-}
-
-async function signIn(page, institution, staff) {
-  await page.goto(`${base}/portal/`);
-  await page.getByRole('heading', { name: 'サインイン' }).waitFor();
-  await page.getByRole('radio', { name: new RegExp(institution) }).check();
-  await page.getByLabel('お名前（職員）').fill(staff);
-  await page.getByRole('button', { name: 'サインイン' }).click();
-  await page.getByRole('heading', { name: '患者さんを探す' }).waitFor();
-}
 
 test('a hospital doctor finds the patient by kana and reads her summary', async () => {
   const context = await browser.newContext(desktop);

@@ -35,11 +35,10 @@ pub async fn patients(
     Query(q): Query<HashMap<String, String>>,
     req: Request,
 ) -> Response {
-    let (caller, records) = match scoped(&req) {
+    let (_, records, c) = match begin(&portal, &req) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let c = chrome(&portal, &req, Some(&caller));
     let lang = c.language;
     let field = |k: &str| q.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
     let (name, birthdate, identifier) = (field("name"), field("birthdate"), field("identifier"));
@@ -191,11 +190,10 @@ pub async fn patient(
     Path(id): Path<String>,
     req: Request,
 ) -> Response {
-    let (caller, records) = match scoped(&req) {
+    let (_, records, c) = match begin(&portal, &req) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let c = chrome(&portal, &req, Some(&caller));
     let (body, ids, h) = match patient_context(&portal, &records, &c, &id, "").await {
         Ok(x) => x,
         Err(r) => return r,
@@ -229,11 +227,10 @@ pub async fn timeline(
     Path(id): Path<String>,
     req: Request,
 ) -> Response {
-    let (caller, records) = match scoped(&req) {
+    let (_, records, c) = match begin(&portal, &req) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let c = chrome(&portal, &req, Some(&caller));
     let (body, ids, h) = match patient_context(&portal, &records, &c, &id, "/timeline").await {
         Ok(x) => x,
         Err(r) => return r,
@@ -268,11 +265,10 @@ pub async fn labs(
     Path(id): Path<String>,
     req: Request,
 ) -> Response {
-    let (caller, records) = match scoped(&req) {
+    let (_, records, c) = match begin(&portal, &req) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let c = chrome(&portal, &req, Some(&caller));
     let (body, ids, h) = match patient_context(&portal, &records, &c, &id, "/labs").await {
         Ok(x) => x,
         Err(r) => return r,

@@ -210,6 +210,14 @@ fn scoped(req: &Request) -> Result<(Caller, Records), Response> {
     }
 }
 
+/// A page that reaches records: its caller, their records, and the page's frame; or where to
+/// send the reader (to sign in).
+fn begin(portal: &Portal, req: &Request) -> Result<(Caller, Records, Chrome), Response> {
+    let (caller, records) = scoped(req)?;
+    let c = chrome(portal, req, Some(&caller));
+    Ok((caller, records, c))
+}
+
 pub async fn home(req: Request) -> Response {
     if req.extensions().get::<Signed>().is_some() {
         see_other("/portal/patients")

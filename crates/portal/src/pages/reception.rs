@@ -86,11 +86,10 @@ fn reception_form(
 }
 
 pub async fn reception(State(portal): State<Arc<Portal>>, req: Request) -> Response {
-    let (caller, _) = match scoped(&req) {
+    let (_, _, c) = match begin(&portal, &req) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let c = chrome(&portal, &req, Some(&caller));
     reception_form(&portal, c, StatusCode::OK, None, &HashMap::new())
 }
 
@@ -119,11 +118,10 @@ fn consent_trouble(t: &Texts, f: &Failure) -> String {
 }
 
 pub async fn by_card(State(portal): State<Arc<Portal>>, req: Request) -> Response {
-    let (caller, _) = match scoped(&req) {
+    let (caller, _, c) = match begin(&portal, &req) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let c = chrome(&portal, &req, Some(&caller));
     let t = c.t;
     let Some(f) = posted(&portal, req).await else {
         return error_page(
@@ -191,11 +189,10 @@ pub async fn by_card(State(portal): State<Arc<Portal>>, req: Request) -> Respons
 }
 
 pub async fn spoken(State(portal): State<Arc<Portal>>, req: Request) -> Response {
-    let (caller, _) = match scoped(&req) {
+    let (caller, _, c) = match begin(&portal, &req) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let c = chrome(&portal, &req, Some(&caller));
     let t = c.t;
     let Some(f) = posted(&portal, req).await else {
         return error_page(
@@ -244,11 +241,10 @@ pub async fn spoken(State(portal): State<Arc<Portal>>, req: Request) -> Response
 }
 
 pub async fn emergency_page(State(portal): State<Arc<Portal>>, req: Request) -> Response {
-    let (caller, _) = match scoped(&req) {
+    let (_, _, c) = match begin(&portal, &req) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let c = chrome(&portal, &req, Some(&caller));
     shows_nothing(html(
         StatusCode::OK,
         Emergency {
@@ -262,11 +258,10 @@ pub async fn emergency_page(State(portal): State<Arc<Portal>>, req: Request) -> 
 }
 
 pub async fn emergency(State(portal): State<Arc<Portal>>, req: Request) -> Response {
-    let (caller, _) = match scoped(&req) {
+    let (caller, _, c) = match begin(&portal, &req) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let c = chrome(&portal, &req, Some(&caller));
     let t = c.t;
     let Some(f) = posted(&portal, req).await else {
         return error_page(
