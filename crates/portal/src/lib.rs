@@ -39,6 +39,9 @@ pub struct Portal {
     base: String,
     /// The card reader at reception (None: consent by card is not offered here).
     reader: Option<Arc<dyn kizuna_trust::card::CardReader>>,
+    /// Held while a card is used: one card at a time on the reader, so that PIN tries are
+    /// counted one after another (parallel guesses cannot each see the same count).
+    card_lock: std::sync::Mutex<()>,
 }
 
 impl Portal {
@@ -54,6 +57,7 @@ impl Portal {
             plain,
             base: base.to_string(),
             reader,
+            card_lock: std::sync::Mutex::new(()),
         }
     }
 }

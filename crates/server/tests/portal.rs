@@ -539,6 +539,18 @@ async fn reception_run(backend: Backend) {
     let r = card("CARD0001", "12").await;
     assert_eq!(r.status, 400);
     assert!(alert(&text(&r)).contains("4桁"), "{}", text(&r));
+    let r = clinic
+        .post(
+            "/portal/reception/card",
+            &[
+                ("_csrf", &token),
+                ("card", "CARD0001"),
+                ("pin", "1234"),
+                ("setting", "weekly"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400, "an unknown kind of visit is refused");
     let r = card("CARD0001", "9999").await;
     assert_eq!(r.status, 400);
     assert!(alert(&text(&r)).contains("あと2回"), "{}", text(&r));

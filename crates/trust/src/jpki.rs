@@ -316,6 +316,10 @@ impl crate::card::CardReader for PcscReaders {
     }
 
     fn open(&self, name: &str) -> Result<Box<dyn Card + Send>, CardError> {
+        // Only a reader this one lists (`only` bounds it): never one named by the form alone.
+        if !self.present()?.iter().any(|n| n == name) {
+            return Err(CardError::Unusable(format!("no reader named {name:?}")));
+        }
         Ok(Box::new(JpkiCard::connect(Some(name))?))
     }
 

@@ -363,7 +363,11 @@ fn same_origin(headers: &HeaderMap) -> bool {
 /// The fields of a form posted from this site's own page (and, when signed in by session,
 /// carrying its CSRF token), or why it is not taken.
 async fn posted(portal: &Portal, req: Request) -> Option<HashMap<String, String>> {
-    if !same_origin(req.headers()) {
+    // A browser says where a form comes from; one that says nothing is not taken (a
+    // certificate, like a cookie, goes with every request, so its forms need this too).
+    let says =
+        req.headers().contains_key(header::ORIGIN) || req.headers().contains_key("sec-fetch-site");
+    if !says || !same_origin(req.headers()) {
         return None;
     }
     let session = req.extensions().get::<Signed>().map(|s| s.0.clone());

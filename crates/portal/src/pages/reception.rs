@@ -45,11 +45,27 @@ struct Emergency {
     reason: String,
 }
 
-fn setting_of(f: &HashMap<String, String>) -> Setting {
+/// The kind of visit a form gives (outpatient when not given); None: not one of them.
+fn setting_in(f: &HashMap<String, String>) -> Option<Setting> {
     match f.get("setting").map(String::as_str) {
-        Some("inpatient") => Setting::Inpatient,
-        _ => Setting::Outpatient,
+        Some("inpatient") => Some(Setting::Inpatient),
+        None | Some("outpatient") => Some(Setting::Outpatient),
+        Some(_) => None,
     }
+}
+
+fn setting_of(f: &HashMap<String, String>) -> Setting {
+    setting_in(f).unwrap_or(Setting::Outpatient)
+}
+
+/// Reception and emergency access are an institution's: anyone else (a patient's card, say) is
+/// told so on the page.
+fn institution_only(c: Chrome, caller: &Caller) -> Result<Chrome, Response> {
+    if caller.institution_code().is_some() {
+        return Ok(c);
+    }
+    let message = c.t.refused;
+    Err(error_page(c, StatusCode::FORBIDDEN, message, "/portal/"))
 }
 
 /// The reception page as it stands, with `error` said on the form it concerns.
@@ -64,7 +80,10 @@ fn reception_form(
         None => (None, Vec::new(), None),
         Some(r) => match r.present() {
             Ok(cards) => (Some(r.describe()), cards, None),
-            Err(e) => (Some(r.describe()), Vec::new(), Some(e.to_string())),
+            Err(e) => {
+                tracing::warn!(error = %e, "reception: the card reader cannot be read");
+                (Some(r.describe()), Vec::new(), Some(String::new()))
+            }
         },
     };
     let field = |k: &str| f.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
@@ -86,8 +105,12 @@ fn reception_form(
 }
 
 pub async fn reception(State(portal): State<Arc<Portal>>, req: Request) -> Response {
-    let (_, _, c) = match begin(&portal, &req) {
+    let (caller, _, c) = match begin(&portal, &req) {
         Ok(s) => s,
+        Err(r) => return r,
+    };
+    let c = match institution_only(c, &caller) {
+        Ok(c) => c,
         Err(r) => return r,
     };
     reception_form(&portal, c, StatusCode::OK, None, &HashMap::new())
@@ -99,7 +122,11 @@ fn card_trouble(t: &Texts, e: &CardError) -> String {
         CardError::WrongPin { remaining: 0 } | CardError::Locked => t.card_locked.to_string(),
         CardError::WrongPin { remaining } => t.wrong_pin.replace("{n}", &remaining.to_string()),
         CardError::BadPin => t.pin_format.to_string(),
-        CardError::Unusable(why) => format!("{} ({why})", t.card_unreadable),
+        CardError::Unusable(why) => {
+            // The detail (a file, a reader) is for the operator's log, not the page.
+            tracing::debug!(%why, "reception: the card could not be used");
+            t.card_unreadable.to_string()
+        }
     }
 }
 
@@ -120,6 +147,10 @@ fn consent_trouble(t: &Texts, f: &Failure) -> String {
 pub async fn by_card(State(portal): State<Arc<Portal>>, req: Request) -> Response {
     let (caller, _, c) = match begin(&portal, &req) {
         Ok(s) => s,
+        Err(r) => return r,
+    };
+    let c = match institution_only(c, &caller) {
+        Ok(c) => c,
         Err(r) => return r,
     };
     let t = c.t;
@@ -143,6 +174,9 @@ pub async fn by_card(State(portal): State<Arc<Portal>>, req: Request) -> Respons
     if card.is_empty() {
         return fail(c, StatusCode::BAD_REQUEST, t.choose_card.to_string());
     }
+    if setting_in(&f).is_none() {
+        return fail(c, StatusCode::BAD_REQUEST, t.missing_field.to_string());
+    }
     if pin.len() != 4 || !pin.bytes().all(|b| b.is_ascii_digit()) {
         return fail(c, StatusCode::BAD_REQUEST, t.pin_format.to_string());
     }
@@ -152,7 +186,12 @@ pub async fn by_card(State(portal): State<Arc<Portal>>, req: Request) -> Respons
     };
     // The card works slowly (a PIN check, a signature): off the async workers.
     let text = challenge.text.clone();
+    let portal_for_card = portal.clone();
     let signed = tokio::task::spawn_blocking(move || {
+        let _one_at_a_time = portal_for_card
+            .card_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let mut card = reader.open(&card)?;
         let certificate = card.certificate()?;
         let signature = card.sign(&pin, text.as_bytes())?;
@@ -193,6 +232,10 @@ pub async fn spoken(State(portal): State<Arc<Portal>>, req: Request) -> Response
         Ok(s) => s,
         Err(r) => return r,
     };
+    let c = match institution_only(c, &caller) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let t = c.t;
     let Some(f) = posted(&portal, req).await else {
         return error_page(
@@ -219,6 +262,9 @@ pub async fn spoken(State(portal): State<Arc<Portal>>, req: Request) -> Response
     if birthdate.len() != 10 || !clinician::is_date(birthdate) {
         return fail(c, t.bad_date);
     }
+    if setting_in(&f).is_none() {
+        return fail(c, t.missing_field);
+    }
     if f.get("agreed").map(String::as_str) != Some("yes") {
         return fail(c, t.spoken_unconfirmed);
     }
@@ -241,8 +287,12 @@ pub async fn spoken(State(portal): State<Arc<Portal>>, req: Request) -> Response
 }
 
 pub async fn emergency_page(State(portal): State<Arc<Portal>>, req: Request) -> Response {
-    let (_, _, c) = match begin(&portal, &req) {
+    let (caller, _, c) = match begin(&portal, &req) {
         Ok(s) => s,
+        Err(r) => return r,
+    };
+    let c = match institution_only(c, &caller) {
+        Ok(c) => c,
         Err(r) => return r,
     };
     shows_nothing(html(
@@ -260,6 +310,10 @@ pub async fn emergency_page(State(portal): State<Arc<Portal>>, req: Request) -> 
 pub async fn emergency(State(portal): State<Arc<Portal>>, req: Request) -> Response {
     let (caller, _, c) = match begin(&portal, &req) {
         Ok(s) => s,
+        Err(r) => return r,
+    };
+    let c = match institution_only(c, &caller) {
+        Ok(c) => c,
         Err(r) => return r,
     };
     let t = c.t;
